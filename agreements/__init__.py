@@ -1,0 +1,1 @@
+"""Data-sharing agreements: lifecycle, data schedule, and the one path for disclosure."""

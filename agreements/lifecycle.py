@@ -1,0 +1,583 @@
+"""An agreement's life: draft -> proposed (frozen) -> approved by every party's signatory ->
+in force between its dates; suspended by any party's DPO, terminated, or amended."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from agreements import content as agreement_content
+from agreements.models import (
+    Agreement,
+    AgreementChange,
+    AgreementKey,
+    AgreementParty,
+    AgreementPurpose,
+    AgreementStatus,
+    AgreementType,
+    EffectiveState,
+    PartyRole,
+)
+from audit import notes
+from audit.services import AgreementRef
+from audit.services import record as audit_record
+from hub.core.db import db, utcnow
+from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from hub.core.keys import FieldCipher
+from hub.core.security import Actor
+from partners import notifications
+from partners.models import Organisation
+
+DRAFTER_ROLES = ("org_admin", "dpo", "signatory", "coordinator")
+REAUTH_WINDOW = timedelta(minutes=5)
+REMINDER_WINDOW = timedelta(days=30)
+SIGNED_NOTE_HEADER = "hub-agreement/v1"
+
+
+def ref(agreement: Agreement) -> AgreementRef:
+    """How the audit log names an agreement version."""
+    return AgreementRef(str(agreement.id), agreement.version, agreement.content_hash or "")
+
+
+def _deny(action: str, detail: str, agreement: Agreement | None = None) -> PermissionDenied:
+    return PermissionDenied(
+        detail,
+        reason="not_permitted",
+        audit={
+            "action": action,
+            "resource_type": "agreement",
+            "resource_ids": [str(agreement.id)] if agreement else [],
+        },
+    )
+
+
+def party_org_ids(agreement: Agreement) -> set[str]:
+    """The organisations party to an agreement."""
+    return {str(p.organisation_id) for p in agreement.parties}
+
+
+def _is_party_member(actor: Actor, agreement: Agreement) -> bool:
+    return actor.org_id in party_org_ids(agreement)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def get_agreement(actor: Actor, agreement_id: str | uuid.UUID) -> Agreement:
+    """An agreement the actor's organisation is party to (hub reviewers see all)."""
+    try:
+        agreement = db.session.get(Agreement, uuid.UUID(str(agreement_id)))
+    except ValueError:
+        agreement = None
+    if agreement is None:
+        raise NotFound("There is no such agreement.")
+    if not (
+        _is_party_member(actor, agreement)
+        or actor.is_hub_admin
+        or (actor.org_kind == "hub" and actor.has_role("dpo", "auditor"))
+    ):
+        raise NotFound(
+            "There is no such agreement.",
+            reason="not_party",
+            audit={
+                "action": "agreement.read",
+                "resource_type": "agreement",
+                "resource_ids": [str(agreement.id)],
+            },
+        )
+    return agreement
+
+
+def list_agreements(actor: Actor) -> list[Agreement]:
+    """The register: every agreement version the actor's organisation is party to."""
+    query = sa.select(Agreement).order_by(Agreement.reference, Agreement.version.desc())
+    if not (actor.is_hub_admin or (actor.org_kind == "hub" and actor.has_role("dpo", "auditor"))):
+        if actor.org_id is None:
+            return []
+        query = query.join(AgreementParty).where(
+            AgreementParty.organisation_id == uuid.UUID(actor.org_id)
+        )
+    return list(db.session.scalars(query))
+
+
+# --- drafting ---------------------------------------------------------------------------
+
+
+def _apply_content(agreement: Agreement, clean: dict[str, Any]) -> None:
+    agreement.content = clean
+    agreement.reference = clean["reference"]
+    agreement.title = clean["title"]
+    agreement.type = AgreementType(clean["type"])
+    agreement.starts_at = datetime.fromisoformat(clean["starts_at"].replace("Z", "+00:00"))
+    agreement.ends_at = datetime.fromisoformat(clean["ends_at"].replace("Z", "+00:00"))
+    agreement.review_on = datetime.fromisoformat(clean["review_on"]).date()
+    agreement.parties = [
+        AgreementParty(
+            organisation_id=uuid.UUID(p["organisation_id"]),
+            position=i,
+            role=PartyRole(p["role"]),
+            designated_person=p["designated_person"],
+            signatory_id=uuid.UUID(p["signatory_id"]),
+        )
+        for i, p in enumerate(clean["parties"])
+    ]
+    agreement.purposes = [AgreementPurpose(code=code) for code in clean["purposes"]]
+
+
+def _log(agreement: Agreement, actor: Actor, summary: str) -> None:
+    agreement.changes.append(
+        AgreementChange(
+            changed_by_id=uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None,
+            changed_at=utcnow(),
+            summary=summary,
+        )
+    )
+
+
+def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
+    """Draft a new agreement; the drafter's organisation must be a party."""
+    if not actor.has_role(*DRAFTER_ROLES):
+        raise _deny(
+            "agreement.create",
+            "Only administrators, DPOs, signatories and coordinators draft agreements.",
+        )
+    clean = agreement_content.validate(data)
+    if actor.org_id not in {p["organisation_id"] for p in clean["parties"]}:
+        raise ValidationFailed(
+            "Your organisation must be a party to the agreement.",
+            errors={"parties": ["Include your own organisation as a party."]},
+        )
+    clash = db.session.scalar(
+        sa.select(Agreement.id).where(Agreement.reference == clean["reference"])
+    )
+    if clash is not None:
+        raise ValidationFailed(
+            "An agreement with this reference exists; amend it instead.",
+            errors={"reference": ["This reference is already used."]},
+        )
+    agreement = Agreement(
+        lineage_id=uuid.uuid4(),
+        version=1,
+        status=AgreementStatus.DRAFT,
+        created_by_id=_person_id(actor),
+    )
+    _apply_content(agreement, clean)
+    _log(agreement, actor, "Drafted.")
+    db.session.add(agreement)
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.create",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    return agreement
+
+
+def update_draft(actor: Actor, agreement: Agreement, data: dict[str, Any]) -> Agreement:
+    """Change a draft; once proposed, content is frozen."""
+    _require_drafter(actor, agreement, "agreement.update")
+    if agreement.status != AgreementStatus.DRAFT:
+        raise Conflict("Only a draft can be changed; amend the agreement to change it.")
+    clean = agreement_content.validate({**data, "reference": agreement.reference})
+    if actor.org_id not in {p["organisation_id"] for p in clean["parties"]}:
+        raise ValidationFailed(
+            "Your organisation must be a party to the agreement.",
+            errors={"parties": ["Include your own organisation as a party."]},
+        )
+    changed = sorted(k for k in clean if clean.get(k) != agreement.content.get(k))
+    _apply_content(agreement, clean)
+    _log(agreement, actor, "Changed: " + (", ".join(changed) or "nothing"))
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.update",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        fields=changed,
+        agreement=ref(agreement),
+    )
+    return agreement
+
+
+def _require_drafter(actor: Actor, agreement: Agreement, action: str) -> None:
+    if not (_is_party_member(actor, agreement) and actor.has_role(*DRAFTER_ROLES)):
+        raise _deny(
+            action,
+            "Only a party's administrators, DPOs, signatories and coordinators can do this.",
+            agreement,
+        )
+
+
+def _person_id(actor: Actor) -> uuid.UUID | None:
+    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
+
+
+def propose(actor: Actor, agreement: Agreement) -> Agreement:
+    """Freeze the content and fix its hash: what each signatory will approve."""
+    _require_drafter(actor, agreement, "agreement.propose")
+    if agreement.status != AgreementStatus.DRAFT:
+        raise Conflict("Only a draft can be proposed.")
+    # Re-validate: parties' people may have changed since drafting.
+    clean = agreement_content.validate(agreement.content)
+    _apply_content(agreement, clean)
+    agreement.content_hash = agreement_content.content_hash(clean)
+    agreement.status = AgreementStatus.PROPOSED
+    agreement.proposed_at = utcnow()
+    _log(agreement, actor, f"Proposed; content hash {agreement.content_hash}.")
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.propose",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    _notify_parties(
+        agreement,
+        "agreement.proposed",
+        f"Agreement {agreement.reference} v{agreement.version} awaits approval",
+    )
+    return agreement
+
+
+def approve(
+    actor: Actor, agreement: Agreement, *, content_hash: str, reauthenticated_at: datetime | None
+) -> Agreement:
+    """A party's named signatory approves exactly the proposed content (re-authenticated in the
+    last five minutes). When every party has approved, the hub signs it."""
+    party = next(
+        (p for p in agreement.parties if actor.id and str(p.signatory_id) == actor.id), None
+    )
+    if (
+        party is None
+        or not actor.has_role("signatory")
+        or actor.org_id != str(party.organisation_id)
+    ):
+        raise _deny(
+            "agreement.approve",
+            "Only a party's named signatory can approve for that party.",
+            agreement,
+        )
+    if agreement.status != AgreementStatus.PROPOSED:
+        raise Conflict("Only a proposed agreement can be approved.")
+    if reauthenticated_at is None or utcnow() - reauthenticated_at > REAUTH_WINDOW:
+        raise PermissionDenied(
+            "Confirm your password to approve: approvals need a sign-in in the last 5 minutes.",
+            reason="reauthentication_required",
+            audit={
+                "action": "agreement.approve",
+                "resource_type": "agreement",
+                "resource_ids": [str(agreement.id)],
+            },
+        )
+    if content_hash != agreement.content_hash:
+        raise Conflict(
+            "The agreement changed after you read it. Read it again before approving.",
+            reason="content_changed",
+        )
+    if party.approved_at is not None and party.approved_hash == agreement.content_hash:
+        raise Conflict("Your organisation has already approved this version.")
+    party.approved_at = utcnow()
+    party.approved_by_id = _person_id(actor)
+    party.approved_hash = agreement.content_hash
+    _log(agreement, actor, "Approved for one party.")
+    audit_record(
+        actor,
+        "agreement.approve",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+        party=str(party.organisation_id),
+    )
+    if all(p.approved_hash == agreement.content_hash for p in agreement.parties):
+        _activate(actor, agreement)
+    db.session.flush()
+    return agreement
+
+
+def _activate(actor: Actor, agreement: Agreement) -> None:
+    agreement.status = AgreementStatus.APPROVED
+    agreement.approved_at = utcnow()
+    agreement.signed_note = sign(agreement)
+    # An amendment replaces the version before it once approved.
+    for previous in db.session.scalars(
+        sa.select(Agreement).where(
+            Agreement.lineage_id == agreement.lineage_id,
+            Agreement.id != agreement.id,
+            Agreement.status.in_([AgreementStatus.APPROVED, AgreementStatus.SUSPENDED]),
+        )
+    ):
+        previous.status = AgreementStatus.SUPERSEDED
+        _log(previous, actor, f"Superseded by version {agreement.version}.")
+    _log(agreement, actor, "Approved by every party; signed by the hub.")
+    audit_record(
+        actor,
+        "agreement.activate",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    _notify_parties(
+        agreement,
+        "agreement.approved",
+        f"Agreement {agreement.reference} v{agreement.version} is approved",
+    )
+
+
+def sign(agreement: Agreement) -> str:
+    """The hub's signed note over the agreement's content hash (C2SP signed-note, Ed25519)."""
+    text = (
+        f"{SIGNED_NOTE_HEADER}\n{agreement.reference}\n{agreement.version}\n"
+        f"{agreement.content_hash}\n"
+    )
+    return notes.sign_note(text, current_app.config["HUB_AUDIT_SIGNER_KEY"])
+
+
+def signed_document(agreement: Agreement) -> dict[str, Any]:
+    """The downloadable, offline-verifiable agreement: content, hash and the hub's signature."""
+    if agreement.signed_note is None:
+        raise Conflict("Only an approved agreement is signed.")
+    return {
+        "format": SIGNED_NOTE_HEADER,
+        "reference": agreement.reference,
+        "version": agreement.version,
+        "content": agreement.content,
+        "content_hash": agreement.content_hash,
+        "signed_note": agreement.signed_note,
+    }
+
+
+def verify_signed_document(document: dict[str, Any], verifier_key: str) -> str:
+    """Check a signed agreement offline; returns a one-line confirmation or raises ValueError."""
+    try:
+        text, _ = notes.open_note(document["signed_note"], [verifier_key])
+    except (KeyError, notes.NoteError) as exc:
+        raise ValueError(f"the signature does not verify with this key: {exc}") from exc
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) != 4 or lines[0] != SIGNED_NOTE_HEADER:
+        raise ValueError("the signed note is not a hub agreement signature")
+    _header, reference, version, signed_hash = lines
+    actual = agreement_content.content_hash(document.get("content", {}))
+    if actual != signed_hash:
+        raise ValueError("the content does not match what the hub signed (it was changed)")
+    if (reference, version) != (document.get("reference"), str(document.get("version"))):
+        raise ValueError("the reference or version does not match the signature")
+    return f"OK: {reference} version {version} is as the hub signed it (content {actual})."
+
+
+# --- suspension, termination, amendment -------------------------------------------------
+
+
+def suspend(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
+    """Any party's DPO suspends sharing at once."""
+    if not (_is_party_member(actor, agreement) and actor.has_role("dpo")):
+        raise _deny(
+            "agreement.suspend",
+            "Only a party's data protection officer can suspend an agreement.",
+            agreement,
+        )
+    if agreement.status != AgreementStatus.APPROVED:
+        raise Conflict("Only an approved agreement can be suspended.")
+    if not reason.strip():
+        raise ValidationFailed(
+            "Give the reason for suspending.",
+            errors={"reason": ["Give the reason for suspending."]},
+        )
+    agreement.status = AgreementStatus.SUSPENDED
+    agreement.suspended_at = utcnow()
+    agreement.suspended_by_id = _person_id(actor)
+    agreement.suspension_reason = reason.strip()
+    _log(agreement, actor, "Suspended.")
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.suspend",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    _notify_parties(
+        agreement,
+        "agreement.suspended",
+        f"Agreement {agreement.reference} is suspended: sharing has stopped",
+    )
+    return agreement
+
+
+def resume(actor: Actor, agreement: Agreement) -> Agreement:
+    """The suspending party's DPO lifts a suspension."""
+    if not (_is_party_member(actor, agreement) and actor.has_role("dpo")):
+        raise _deny("agreement.resume", "Only a party's DPO can lift a suspension.", agreement)
+    if agreement.status != AgreementStatus.SUSPENDED:
+        raise Conflict("The agreement is not suspended.")
+    agreement.status = AgreementStatus.APPROVED
+    _log(agreement, actor, "Suspension lifted.")
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.resume",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    return agreement
+
+
+def terminate(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
+    """A party's signatory ends the agreement for good."""
+    if not (_is_party_member(actor, agreement) and actor.has_role("signatory")):
+        raise _deny(
+            "agreement.terminate", "Only a party's signatory can terminate an agreement.", agreement
+        )
+    if agreement.status not in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}:
+        raise Conflict("Only an approved or suspended agreement can be terminated.")
+    if not reason.strip():
+        raise ValidationFailed(
+            "Give the reason for terminating.",
+            errors={"reason": ["Give the reason for terminating."]},
+        )
+    agreement.status = AgreementStatus.TERMINATED
+    agreement.terminated_at = utcnow()
+    agreement.terminated_by_id = _person_id(actor)
+    agreement.termination_reason = reason.strip()
+    _log(agreement, actor, "Terminated.")
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.terminate",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(agreement.id)],
+        agreement=ref(agreement),
+    )
+    _notify_parties(
+        agreement, "agreement.terminated", f"Agreement {agreement.reference} is terminated"
+    )
+    return agreement
+
+
+def amend(actor: Actor, agreement: Agreement) -> Agreement:
+    """Start a new version (a draft copy); the current version stays in force until the new
+    one is approved by every party again."""
+    _require_drafter(actor, agreement, "agreement.amend")
+    if agreement.status not in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}:
+        raise Conflict("Only an approved or suspended agreement can be amended.")
+    pending = db.session.scalar(
+        sa.select(Agreement.id).where(
+            Agreement.lineage_id == agreement.lineage_id,
+            Agreement.status.in_([AgreementStatus.DRAFT, AgreementStatus.PROPOSED]),
+        )
+    )
+    if pending is not None:
+        raise Conflict("An amendment is already in progress.")
+    latest = db.session.scalar(
+        sa.select(sa.func.max(Agreement.version)).where(
+            Agreement.lineage_id == agreement.lineage_id
+        )
+    )
+    draft = Agreement(
+        lineage_id=agreement.lineage_id,
+        version=(latest or 1) + 1,
+        status=AgreementStatus.DRAFT,
+        created_by_id=_person_id(actor),
+    )
+    _apply_content(draft, dict(agreement.content))
+    _log(draft, actor, f"Amendment of version {agreement.version} started.")
+    db.session.add(draft)
+    db.session.flush()
+    audit_record(
+        actor,
+        "agreement.amend",
+        "granted",
+        resource_type="agreement",
+        resource_ids=[str(draft.id)],
+        agreement=ref(draft),
+        amends=str(agreement.id),
+    )
+    return draft
+
+
+# --- keys, reminders, notifications -----------------------------------------------------
+
+
+def pseudonym_key(agreement: Agreement) -> bytes:
+    """The agreement lineage's pseudonymisation key (created on first use)."""
+    cipher: FieldCipher = current_app.extensions["hub_field_cipher"]
+    row = db.session.get(AgreementKey, agreement.lineage_id)
+    context = f"agreement-key:{agreement.lineage_id}"
+    if row is None:
+        key = secrets.token_bytes(32)
+        db.session.add(
+            AgreementKey(
+                lineage_id=agreement.lineage_id, key_encrypted=cipher.encrypt(key, context)
+            )
+        )
+        db.session.flush()
+        return key
+    return cipher.decrypt(row.key_encrypted, context)
+
+
+def _notify_parties(agreement: Agreement, kind: str, title: str) -> None:
+    for party in agreement.parties:
+        notifications.notify(party.organisation_id, kind, title, link=f"/agreements/{agreement.id}")
+
+
+def due_reviews(actor: Actor, now: datetime | None = None) -> list[tuple[Agreement, str]]:
+    """Agreements of the actor's organisation whose review or end date is within 30 days."""
+    now = now or utcnow()
+    found = []
+    for agreement in list_agreements(actor):
+        if agreement.state_at(now) not in {EffectiveState.ACTIVE, EffectiveState.NOT_STARTED}:
+            continue
+        if agreement.review_on <= (now + REMINDER_WINDOW).date():
+            found.append((agreement, f"review due {agreement.review_on.isoformat()}"))
+        if agreement.ends_at <= now + REMINDER_WINDOW:
+            found.append((agreement, f"ends {agreement.ends_at.date().isoformat()}"))
+    return found
+
+
+def queue_review_reminders(now: datetime | None = None) -> int:
+    """Queue one email per party contact for each review or end date within 30 days."""
+    now = now or utcnow()
+    queued = 0
+    agreements = db.session.scalars(
+        sa.select(Agreement).where(Agreement.status == AgreementStatus.APPROVED)
+    )
+    for agreement in agreements:
+        if agreement.state_at(now) not in {EffectiveState.ACTIVE, EffectiveState.NOT_STARTED}:
+            continue
+        dues = []
+        if agreement.review_on <= (now + REMINDER_WINDOW).date():
+            dues.append(("review", agreement.review_on.isoformat()))
+        if agreement.ends_at <= now + REMINDER_WINDOW:
+            dues.append(("end", agreement.ends_at.date().isoformat()))
+        for what, when in dues:
+            for party in agreement.parties:
+                organisation = db.session.get(Organisation, party.organisation_id)
+                if organisation is None:
+                    continue
+                email = notifications.queue_email(
+                    organisation.dp_contact_email,
+                    f"Agreement {agreement.reference}: {what} date {when}",
+                    f"The data-sharing agreement {agreement.reference} ({agreement.title}), "
+                    f"version {agreement.version}, reaches its {what} date on {when}. "
+                    f"Review it in the hub: /agreements/{agreement.id}",
+                    kind=f"agreement.{what}",
+                    dedupe_key=f"agreement:{agreement.id}:{what}:{when}:{organisation.id}",
+                )
+                queued += email is not None
+    return queued

@@ -1,0 +1,367 @@
+"""The verifiable log: integrating entries into the Merkle tree, signed checkpoints, proofs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from audit import merkle, notes
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditLeaf,
+    AuditPending,
+    AuditTreeNode,
+)
+from hub.core.db import db, utcnow
+
+log = logging.getLogger(__name__)
+
+LOCK_TABLE = "audit_integrator_lock"
+DEFAULT_BATCH = 5000
+CHECKPOINT_INTERVAL = timedelta(seconds=2)
+
+
+class AuditIntegrityError(RuntimeError):
+    """The stored tree contradicts itself or an earlier checkpoint: nothing more is signed."""
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The tree as integrated: its size and root."""
+
+    size: int
+    root: bytes
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def load_signer_key(instance_path: Path, origin: str) -> str:
+    """The log's Ed25519 signer key (signed-note format): `HUB_AUDIT_SIGNING_KEY`, else a key
+    generated into instance/audit-log.signer on first start, named after the log's origin."""
+    from_env = os.environ.get("HUB_AUDIT_SIGNING_KEY")
+    if from_env:
+        notes.parse_signer_key(from_env)
+        return from_env.strip()
+    path = Path(instance_path) / "audit-log.signer"
+    if path.exists():
+        return path.read_text().strip()
+    key = notes.make_signer_key(origin)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def signer() -> notes.Signer:
+    """The current app's checkpoint signer."""
+    return notes.parse_signer_key(current_app.config["HUB_AUDIT_SIGNER_KEY"])
+
+
+def verifier_key() -> str:
+    """The published verifier key (`<name>+<key id>+<base64 key>`) partners pin."""
+    return notes.verifier_key_from_signer(current_app.config["HUB_AUDIT_SIGNER_KEY"])
+
+
+def origin() -> str:
+    """The checkpoint origin line: the signer key's name."""
+    return signer().name
+
+
+# --- reading the tree -------------------------------------------------------------------
+
+
+def fetch_nodes(session: Session, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Load stored subtree hashes by (level, idx), in one query."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        sa.select(AuditTreeNode.level, AuditTreeNode.idx, AuditTreeNode.hash).where(
+            sa.tuple_(AuditTreeNode.level, AuditTreeNode.idx).in_(wanted)
+        )
+    )
+    found = {(level, idx): digest for level, idx, digest in rows}
+    missing = [node for node in wanted if node not in found]
+    if missing:
+        raise AuditIntegrityError(f"tree nodes missing from the store: {missing[:5]}")
+    return found
+
+
+def _getter(found: dict[tuple[int, int], bytes]) -> merkle.GetNode:
+    return lambda level, idx: found[(level, idx)]
+
+
+def tree_size(session: Session) -> int:
+    """How many entries the tree holds (indexes 0 .. size-1)."""
+    top = session.scalar(sa.select(sa.func.max(AuditLeaf.idx)))
+    return 0 if top is None else top + 1
+
+
+def tree_head(session: Session, size: int | None = None) -> TreeHead:
+    """The root of the tree at `size` (default: its current size)."""
+    size = tree_size(session) if size is None else size
+    if size == 0:
+        return TreeHead(0, merkle.EMPTY_ROOT)
+    found = fetch_nodes(session, merkle.frontier_nodes(size))
+    return TreeHead(size, merkle.CompactRange.load(size, _getter(found)).root())
+
+
+def inclusion_proof(session: Session, index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """The leaf hash at `index` and its inclusion proof in the tree of `size` entries."""
+    plan = merkle.inclusion_proof_nodes(index, size)
+    found = fetch_nodes(session, [(0, index), *(n for group in plan for n in group)])
+    get = _getter(found)
+    return found[(0, index)], [merkle.hash_nodes(group, get) for group in plan]
+
+
+def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:
+    """The proof that the tree of `new` entries extends the tree of `old` entries."""
+    if old == new:
+        return []
+    plan = merkle.consistency_proof_nodes(old, new)
+    found = fetch_nodes(session, (n for group in plan for n in group))
+    get = _getter(found)
+    return [merkle.hash_nodes(group, get) for group in plan]
+
+
+# --- integration ------------------------------------------------------------------------
+
+
+def _acquire(session: Session, wait: bool) -> bool:
+    """Take the integrator's lock for this transaction (one integrator at a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = f"SELECT id FROM {LOCK_TABLE} WHERE id = 1 FOR UPDATE"  # noqa: S608
+        row = session.execute(sa.text(query if wait else query + " SKIP LOCKED")).first()
+        return row is not None
+    # SQLite: writing the lock row takes the database's single write lock.
+    try:
+        session.execute(
+            sa.text(f"UPDATE {LOCK_TABLE} SET taken_at = :now WHERE id = 1"),  # noqa: S608
+            {"now": int(time.time() * 1000)},
+        )
+    except sa.exc.OperationalError as exc:
+        if wait or "locked" not in str(exc):
+            raise
+        return False
+    return True
+
+
+def integrate(
+    session: Session,
+    *,
+    wait: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+    checkpoint: bool = True,
+    force_checkpoint: bool = False,
+) -> TreeHead | None:
+    """Give pending entries their indexes, store the subtrees they complete, and sign a
+    checkpoint if the tree grew. Runs in the caller's transaction; the caller commits.
+
+    Returns the new tree head, or None if another integrator holds the lock (`wait=False`).
+    """
+    if not _acquire(session, wait):
+        return None
+    size = tree_size(session)
+    found = fetch_nodes(session, merkle.frontier_nodes(size))
+    compact = merkle.CompactRange.load(size, _getter(found))
+    while True:
+        rows = session.execute(
+            sa.select(AuditPending.entry_seq, AuditEntry.leaf_hash)
+            .join(AuditEntry, AuditEntry.seq == AuditPending.entry_seq)
+            .order_by(AuditPending.entry_seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        nodes = compact.append_batch(row.leaf_hash for row in rows)
+        session.execute(
+            sa.insert(AuditLeaf),
+            [{"idx": size + i, "entry_seq": row.entry_seq} for i, row in enumerate(rows)],
+        )
+        session.execute(
+            sa.insert(AuditTreeNode),
+            [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
+        )
+        session.execute(
+            sa.delete(AuditPending).where(
+                AuditPending.entry_seq.in_([row.entry_seq for row in rows])
+            )
+        )
+        size += len(rows)
+        if len(rows) < batch_size:
+            break
+    head = TreeHead(size, compact.root())
+    if checkpoint:
+        sign_checkpoint(session, head, force=force_checkpoint)
+    return head
+
+
+def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
+    """The newest signed checkpoint."""
+    return session.scalar(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+
+def sign_checkpoint(
+    session: Session, head: TreeHead, *, force: bool = False
+) -> AuditCheckpoint | None:
+    """Sign and keep a checkpoint for `head` if the tree grew (at most every few seconds,
+    unless `force`). Refuses if `head` is not consistent with the last checkpoint."""
+    last = latest_checkpoint(session)
+    if last is not None and last.size == head.size:
+        if last.root != head.root:
+            raise AuditIntegrityError(
+                f"the tree of size {head.size} no longer has the root of checkpoint {last.id}"
+            )
+        return last
+    if head.size == 0 and last is None and not force:
+        return None
+    if last is not None and not force and utcnow() - last.created_at < CHECKPOINT_INTERVAL:
+        return last
+    if last is not None:
+        if head.size < last.size:
+            raise AuditIntegrityError(
+                f"the tree shrank from {last.size} to {head.size} entries: refusing to sign"
+            )
+        try:
+            merkle.verify_consistency(
+                last.size,
+                head.size,
+                last.root,
+                head.root,
+                consistency_proof(session, last.size, head.size),
+            )
+        except merkle.ProofError as exc:
+            raise AuditIntegrityError(
+                f"the tree of size {head.size} is not consistent with checkpoint {last.id} "
+                f"(size {last.size}): refusing to sign"
+            ) from exc
+    note = notes.sign_note(notes.format_checkpoint(origin(), head.size, head.root), signer())
+    checkpoint = AuditCheckpoint(size=head.size, root=head.root, note=note, created_at=utcnow())
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def integrate_now(*, force_checkpoint: bool = False) -> TreeHead | None:
+    """Integrate and checkpoint in the request's session, waiting for the lock (on demand)."""
+    head = integrate(db.session(), wait=True, force_checkpoint=force_checkpoint)
+    db.session.commit()
+    return head
+
+
+# --- integrating after commit -----------------------------------------------------------
+
+
+def mark_written(session: Session) -> None:
+    """Note that this transaction wrote audit entries (they are integrated after commit)."""
+    session.info["hub_audit_written"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop("hub_audit_written", False):
+        return
+    bind = session.get_bind()
+    if not isinstance(bind, sa.Engine) or not has_app_context():
+        return  # bound to a connection (tests): integration is called explicitly
+    if not current_app.config["HUB_SETTINGS"].audit_integrate_after_commit:
+        return  # a dedicated `audit integrate --follow` process does it
+    session.info["hub_audit_integrate"] = current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: object) -> None:
+    app = session.info.pop("hub_audit_integrate", None)
+    if app is not None:
+        _integrator_for(app).poke()
+
+
+class _BackgroundIntegrator:
+    """One thread per process and engine that integrates soon after entries are committed.
+
+    Requests only set an event, so integration never adds to their latency; entries committed
+    while a round runs are picked up by the next round, in one batch.
+    """
+
+    PAUSE = 0.1  # seconds between rounds: lets entries accumulate into batches under load
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.guard = threading.Lock()
+
+    def poke(self) -> None:
+        self.wanted.set()
+        with self.guard:
+            # After a fork the inherited Thread object is not alive: start a fresh one.
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._run, name="audit-integrator", daemon=True
+                )
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            with self.app.app_context():
+                integrate_opportunistically(self.app.extensions["hub_db_engine"])
+            time.sleep(self.PAUSE)
+
+
+_integrators: dict[int, _BackgroundIntegrator] = {}
+_integrators_guard = threading.Lock()
+
+
+def _integrator_for(app: Flask) -> _BackgroundIntegrator:
+    with _integrators_guard:
+        integrator = _integrators.get(id(app))
+        if integrator is None or integrator.app is not app:
+            integrator = _integrators[id(app)] = _BackgroundIntegrator(app)
+        return integrator
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop("hub_audit_written", None)
+
+
+def integrate_opportunistically(engine: sa.Engine) -> TreeHead | None:
+    """Try to integrate with a connection of its own; give way at once if another holds the
+    lock (it will pick these entries up) or the database is busy."""
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            if sqlite:
+                # Wait a little for the write lock (this runs in a background thread, off any
+                # request's path), then give way: the next commit pokes the integrator again.
+                raw.execute("PRAGMA busy_timeout = 2000")
+            try:
+                with Session(bind=connection) as session:
+                    head = integrate(session, wait=False)
+                    session.commit()
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA busy_timeout = 10000")
+            return head
+    except sa.exc.OperationalError as exc:
+        log.info("audit integration deferred: %s", exc.orig)
+        return None
+    except Exception:  # the request succeeded; a later integration will catch up
+        log.exception("audit integration failed after commit")
+        return None

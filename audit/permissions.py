@@ -1,0 +1,36 @@
+"""Who may read the audit log, and which entries: pure predicates and one SQL filter."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from audit.models import AuditEntry
+from hub.core.security import Actor
+
+READER_ROLES = ("dpo", "auditor")
+
+
+def can_read_log(actor: Actor) -> bool:
+    """DPOs and auditors (and, with the partner API, clients holding an audit scope)."""
+    if actor.kind == "system":
+        return True
+    if actor.kind == "person":
+        return actor.has_role(*READER_ROLES)
+    if actor.kind == "client":
+        return bool(actor.scopes.intersection({"audit:read", "audit:verify"}))
+    return False
+
+
+def sees_whole_log(actor: Actor) -> bool:
+    """The hub operator's DPOs and auditors review every organisation's entries."""
+    return actor.kind == "system" or (actor.org_kind == "hub" and can_read_log(actor))
+
+
+def visible_entries(actor: Actor) -> sa.ColumnElement[bool]:
+    """The entries an actor may read: everything for the hub's reviewers; otherwise what
+    their organisation did and what was done to their organisation's data."""
+    if sees_whole_log(actor):
+        return sa.true()
+    if not can_read_log(actor) or actor.org_id is None:
+        return sa.false()
+    return sa.or_(AuditEntry.actor_org == actor.org_id, AuditEntry.resource_org == actor.org_id)

@@ -1,0 +1,259 @@
+"""Writing audit entries: canonical JSON leaves, subject pseudonyms, same-transaction inserts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from audit import log, merkle, permissions
+from audit.models import AuditEntry, AuditLeaf
+from hub.core.db import db, utcnow
+from hub.core.errors import PermissionDenied
+from hub.core.security import Actor
+
+LEAF_PREFIX = b"hub-audit/v1\n"
+OUTCOMES = frozenset({"granted", "denied", "failed"})
+
+# The top-level keys a v1 entry may carry, each mirrored by a column of `audit_entries`.
+SCALAR_KEYS = (
+    "id",
+    "time_ms",
+    "actor",
+    "actor_org",
+    "on_behalf_of",
+    "action",
+    "outcome",
+    "reason",
+    "resource_type",
+    "resource_org",
+    "agreement_id",
+    "agreement_version",
+    "agreement_hash",
+    "purpose",
+    "request_id",
+)
+LIST_KEYS = ("resource_ids", "fields", "subjects")
+
+
+class AuditValueError(ValueError):
+    """A value that an audit entry cannot carry (only integers, strings and lists of strings)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenEntry:
+    """What `record` wrote: enough to find the entry again or check its leaf."""
+
+    seq: int
+    uuid: str
+    action: str
+    outcome: str
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class AgreementRef:
+    """The agreement an entry was made under: id, version and content hash."""
+
+    id: str
+    version: int
+    content_hash: str
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8; integers, strings, lists and objects only."""
+    _check_canonical(value, "entry")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _check_canonical(value: Any, path: str) -> None:
+    if isinstance(value, bool | float) or value is None:
+        raise AuditValueError(f"{path}: {type(value).__name__} is not allowed in an audit entry")
+    if isinstance(value, int | str):
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_canonical(item, f"{path}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise AuditValueError(f"{path}: keys must be strings")
+            _check_canonical(item, f"{path}.{key}")
+        return
+    raise AuditValueError(f"{path}: {type(value).__name__} is not allowed in an audit entry")
+
+
+def subject_pseudonym(kind: str, identifier: str) -> str:
+    """HMAC-SHA256 of a subject (a speaker, an account) under the hub's pseudonym key, hex."""
+    key: bytes = current_app.config["HUB_AUDIT_PSEUDONYM_KEY"]
+    message = f"{kind}:{identifier}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def actor_reference(actor: Actor) -> str:
+    """How the log names an actor: by kind and id, never by name or email."""
+    if actor.kind in {"person", "client"} and actor.id:
+        return f"{actor.kind}:{actor.id}"
+    return actor.kind if actor.kind != "system" else f"system:{actor.label or 'hub'}"
+
+
+def record(
+    actor: Actor,
+    action: str,
+    outcome: str,
+    *,
+    reason: str | None = None,
+    resource_type: str | None = None,
+    resource_ids: Iterable[str] = (),
+    resource_org: str | None = None,
+    agreement: AgreementRef | None = None,
+    purpose: str | None = None,
+    fields: Iterable[str] = (),
+    subjects: Iterable[tuple[str, str]] = (),
+    **details: Any,
+) -> WrittenEntry:
+    """Append one entry to the audit log in the caller's transaction (flushed, not committed).
+
+    `subjects` are (kind, identifier) pairs, stored only as pseudonyms; `details` hold further
+    non-personal facts (codes, counts, field names), never personal values.
+    """
+    if outcome not in OUTCOMES:
+        raise AuditValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
+    if outcome != "granted" and not reason:
+        raise AuditValueError("a denied or failed entry needs a reason code")
+    pseudonyms = sorted({subject_pseudonym(kind, ident) for kind, ident in subjects})
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "time_ms": int(utcnow().timestamp() * 1000),
+        "actor": actor_reference(actor),
+        "actor_org": actor.org_id,
+        "on_behalf_of": actor.on_behalf_of,
+        "action": action,
+        "outcome": outcome,
+        "reason": reason,
+        "resource_type": resource_type,
+        "resource_org": resource_org,
+        "agreement_id": agreement.id if agreement else None,
+        "agreement_version": agreement.version if agreement else None,
+        "agreement_hash": agreement.content_hash if agreement else None,
+        "purpose": purpose if purpose is not None else actor.purpose,
+        "request_id": actor.request_id,
+        "resource_ids": sorted(str(r) for r in resource_ids),
+        "fields": sorted(set(fields)),
+        "subjects": pseudonyms,
+    }
+    detail_body = {k: v for k, v in details.items() if v is not None}
+    if detail_body:
+        body["details"] = detail_body
+    # Absent values are left out rather than written as null: the leaf holds only ints/strings.
+    leaf_body = {k: v for k, v in body.items() if v is not None and v != []}
+    leaf = LEAF_PREFIX + canonical_json(leaf_body)
+    values = {
+        "uuid": body["id"],
+        "time_ms": body["time_ms"],
+        "actor": body["actor"],
+        "actor_org": body["actor_org"],
+        "on_behalf_of": body["on_behalf_of"],
+        "action": action,
+        "outcome": outcome,
+        "reason": reason,
+        "resource_type": resource_type,
+        "resource_org": resource_org,
+        "resource_ids": _json_or_none(body["resource_ids"]),
+        "agreement_id": body["agreement_id"],
+        "agreement_version": body["agreement_version"],
+        "agreement_hash": body["agreement_hash"],
+        "purpose": body["purpose"],
+        "fields": _json_or_none(body["fields"]),
+        "request_id": body["request_id"],
+        "details": _json_or_none(detail_body),
+        "leaf": leaf,
+        "leaf_hash": merkle.leaf_hash(leaf),
+    }
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip for the entry, its place in the queue and its subjects.
+        seq = session.execute(_PG_INSERT, {**values, "subjects": pseudonyms}).scalar_one()
+    else:
+        seq = session.execute(_INSERT_ENTRY, values).scalar_one()
+        session.execute(_INSERT_PENDING, {"seq": seq})
+        if pseudonyms:
+            session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in pseudonyms])
+    log.mark_written(session)
+    return WrittenEntry(seq, values["uuid"], action, outcome, leaf, values["leaf_hash"])
+
+
+_COLUMNS = (
+    "uuid, time_ms, actor, actor_org, on_behalf_of, action, outcome, reason, resource_type, "
+    "resource_org, resource_ids, agreement_id, agreement_version, agreement_hash, purpose, "
+    "fields, request_id, details, leaf, leaf_hash"
+)
+_VALUES = ", ".join(":" + c.strip() for c in _COLUMNS.split(","))
+# The statements are built from the constant column list above, never from input.
+_INSERT_ENTRY = sa.text(f"INSERT INTO audit_entries ({_COLUMNS}) VALUES ({_VALUES}) RETURNING seq")  # noqa: S608
+_INSERT_PENDING = sa.text("INSERT INTO audit_pending (entry_seq) VALUES (:seq)")
+_INSERT_SUBJECT = sa.text(
+    "INSERT INTO audit_entry_subjects (entry_seq, pseudonym) VALUES (:seq, :p)"
+)
+_PG_INSERT = sa.text(
+    f"WITH e AS (INSERT INTO audit_entries ({_COLUMNS}) VALUES ({_VALUES}) RETURNING seq), "  # noqa: S608
+    "p AS (INSERT INTO audit_pending (entry_seq) SELECT seq FROM e), "
+    "s AS (INSERT INTO audit_entry_subjects (entry_seq, pseudonym) "
+    "SELECT e.seq, x FROM e, unnest(CAST(:subjects AS text[])) AS x) "
+    "SELECT seq FROM e"
+)
+
+
+def _json_or_none(value: Any) -> str | None:
+    if not value:
+        return None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_leaf(leaf: bytes) -> dict[str, Any]:
+    """The entry a leaf carries; raises ValueError if it is not a v1 audit leaf."""
+    if not leaf.startswith(LEAF_PREFIX):
+        raise ValueError("leaf does not start with the hub-audit/v1 prefix")
+    value = json.loads(leaf[len(LEAF_PREFIX) :].decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("leaf body is not a JSON object")
+    return value
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_entries(actor: Actor, start: int, end: int) -> list[tuple[int, AuditEntry]]:
+    """Integrated entries with indexes in [start, end) that `actor` may see; the read is
+    itself audited."""
+    if not permissions.can_read_log(actor):
+        raise PermissionDenied(
+            "Only data protection officers and auditors can read the audit log.",
+            reason="role_required",
+            audit={"action": "audit.read", "resource_type": "audit_log"},
+        )
+    rows = db.session.execute(
+        sa.select(AuditLeaf.idx, AuditEntry)
+        .join(AuditEntry, AuditEntry.seq == AuditLeaf.entry_seq)
+        .where(AuditLeaf.idx >= start, AuditLeaf.idx < end, permissions.visible_entries(actor))
+        .order_by(AuditLeaf.idx)
+    ).all()
+    record(
+        actor,
+        "audit.read",
+        "granted",
+        resource_type="audit_log",
+        range_start=start,
+        range_end=end,
+        returned=len(rows),
+    )
+    return [(idx, entry) for idx, entry in rows]

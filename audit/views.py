@@ -1,0 +1,495 @@
+"""DPO review pages for the audit log: entries, refusals, subject history, activity, exports,
+integrity. Each view reads through `audit.review`, and each look at the log is itself audited."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+
+from audit import log, permissions, review
+from hub.core.db import db, utcnow
+from hub.core.errors import ValidationFailed
+from hub.core.request import current_actor, signed_in_required
+from hub.core.security import Actor
+
+blueprint = Blueprint("audit", __name__, template_folder="templates", url_prefix="/audit")
+
+#: The sub-navigation shown at the top of every review page.
+SUBNAV = (
+    ("Entries", "audit.home"),
+    ("Refusals", "audit.refusals"),
+    ("Subject access history", "audit.subject"),
+    ("Activity and unusual access", "audit.activity"),
+    ("Log integrity", "audit.integrity"),
+)
+FORM_FIELDS = (
+    "person",
+    "organisation",
+    "agreement",
+    "purpose",
+    "action",
+    "outcome",
+    "date_from",
+    "date_to",
+    "subject_kind",
+    "subject",
+)
+OUTCOME_COLOURS = {"granted": "green", "denied": "red", "failed": "orange"}
+NO_ORGANISATION = "No organisation (the hub itself, or not signed in)"
+
+# GOV.UK colours, each with its own dash pattern so that series differ without colour too.
+SERIES_STYLES = (
+    ("#1d70b8", ""),
+    ("#d4351c", "10 5"),
+    ("#00703c", "3 4"),
+    ("#f47738", "12 4 3 4"),
+    ("#4c2c92", "6 6"),
+    ("#505a5f", "1 4"),
+)
+CHART_SERIES = len(SERIES_STYLES) - 1  # the largest organisations; the rest are summed
+RULE_TITLES = {
+    "spike": "An organisation far above its usual volume",
+    "out_of_hours": "Bursts out of hours",
+    "bulk_export": "Bulk exports",
+}
+
+
+@blueprint.context_processor
+def _review_context() -> dict[str, Any]:
+    """What every review page's template uses: the sub-navigation, tag colours, the scope."""
+    return {
+        "subnav": [(text, url_for(endpoint), endpoint) for text, endpoint in SUBNAV],
+        "outcome_colours": OUTCOME_COLOURS,
+        "whole_log": permissions.sees_whole_log(current_actor()),
+        "no_organisation": NO_ORGANISATION,
+    }
+
+
+# --- lists ------------------------------------------------------------------------------
+
+
+def _page_number() -> int:
+    """The requested page of a list (1 when absent or not a number)."""
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+def _page_links(endpoint: str, args: Mapping[str, str], page: int, pages: int) -> dict[str, Any]:
+    """GOV.UK pagination: first, last, and the pages either side of the current one."""
+    numbers = sorted({1, pages, page - 1, page, page + 1} & set(range(1, pages + 1)))
+    items: list[dict[str, Any]] = []
+    for number in numbers:
+        if items and number - items[-1]["number"] > 1:
+            items.append({"ellipsis": True, "number": None})
+        items.append(
+            {
+                "number": number,
+                "href": url_for(endpoint, **args, page=number),
+                "current": number == page,
+            }
+        )
+    return {
+        "items": items if pages > 1 else [],
+        "previous": url_for(endpoint, **args, page=page - 1) if page > 1 else None,
+        "next": url_for(endpoint, **args, page=page + 1) if page < pages else None,
+    }
+
+
+def _choices(options: review.FilterOptions, *, with_outcome: bool) -> dict[str, Any]:
+    """The filter form's select options, each led by its "any" choice."""
+    return {
+        "person": [("", "Anyone"), *options.people],
+        "organisation": [("", "Any organisation"), *options.organisations],
+        "action": [("", "Any action"), *((action, action) for action in options.actions)],
+        "outcome": [("", "Any outcome"), *((o, o.capitalize()) for o in review.OUTCOMES)]
+        if with_outcome
+        else [],
+    }
+
+
+def _look_up_subject(actor: Actor, page: str) -> tuple[Response | None, dict[str, list[str]]]:
+    """Swap a typed subject identifier for its pseudonym and redirect, so that the identifier
+    is not carried on into page links, exports and history (only the first request has it)."""
+    try:
+        pseudonym = review.look_up_subject(
+            actor, request.args.get("subject_kind", ""), request.args.get("subject", ""), page
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return None, exc.errors
+    db.session.commit()
+    args = {
+        key: value
+        for key, value in request.args.items()
+        if key not in {"subject", "subject_kind", "page"} and value
+    }
+    return redirect(url_for(request.endpoint or "audit.home", **args, pseudonym=pseudonym)), {}
+
+
+def _entry_list(
+    page: str,
+    template: str,
+    page_title: str,
+    *,
+    refusals_only: bool = False,
+    oldest_first: bool = False,
+) -> Any:
+    """The shared body of the entries, refusals and subject pages."""
+    actor = current_actor()
+    review.require_reviewer(actor)
+    errors: dict[str, list[str]] = {}
+    # On the subject page an empty identifier is an error; the entries page's form always
+    # sends the (usually empty) subject field, so there only a typed identifier counts.
+    typed = (request.args.get("subject") or "").strip()
+    if typed or (page == "subject" and "subject" in request.args):
+        response, errors = _look_up_subject(actor, page)
+        if response is not None:
+            return response
+    options = review.filter_options(actor)
+    entry_filter, filter_errors = review.parse_filter(
+        request.args, options, refusals_only=refusals_only
+    )
+    errors = {**filter_errors, **errors}
+    context: dict[str, Any] = {
+        "choices": _choices(options, with_outcome=not refusals_only),
+        "values": {key: request.args.get(key, "") for key in FORM_FIELDS},
+        "entry_filter": entry_filter,
+        "errors": errors,
+        "subject_kinds": review.SUBJECT_KINDS,
+        "export_cap": review.EXPORT_CAP,
+        "page_title": page_title,
+        "remove_subject": url_for(
+            request.endpoint or "audit.home",
+            **{k: v for k, v in entry_filter.query_args().items() if k != "pseudonym"},
+        ),
+    }
+    if errors:
+        review.record_review(actor, page=page, rejected_filters=sorted(errors))
+        db.session.commit()
+        return render_template(template, results=None, **context), 422
+    show = page != "subject" or entry_filter.pseudonym is not None
+    results = None
+    if show:
+        results = review.list_entries(
+            actor, entry_filter, _page_number(), oldest_first=oldest_first
+        )
+        args = entry_filter.query_args()
+        context["page_links"] = _page_links(
+            request.endpoint or "", args, results.page, results.pages
+        )
+        context["export_args"] = args
+        if refusals_only:
+            context["reasons"] = review.refusal_reasons(actor, entry_filter)
+    review.record_review(
+        actor,
+        page=page,
+        filters=entry_filter.names(),
+        returned=len(results.rows) if results else 0,
+        page_number=results.page if results else 0,
+    )
+    db.session.commit()
+    return render_template(template, results=results, **context)
+
+
+@blueprint.get("/")
+@signed_in_required
+def home() -> Any:
+    """The audit log, newest first, filtered by person, organisation, agreement, purpose,
+    action, outcome, dates and subject."""
+    return _entry_list("entries", "audit/entries.html", "Audit log")
+
+
+@blueprint.get("/refusals")
+@signed_in_required
+def refusals() -> Any:
+    """Refused requests and failed sign-ins, counted by reason."""
+    return _entry_list("refusals", "audit/refusals.html", "Refusals", refusals_only=True)
+
+
+@blueprint.get("/subject")
+@signed_in_required
+def subject() -> Any:
+    """Everything the log holds about one subject, oldest first (subject access requests)."""
+    return _entry_list("subject", "audit/subject.html", "Subject access history", oldest_first=True)
+
+
+@blueprint.get("/entries/<int:seq>")
+@signed_in_required
+def entry(seq: int) -> Any:
+    """One entry: every field of its leaf, its leaf hash, index and receipt."""
+    actor = current_actor()
+    detail = review.get_entry(actor, seq)
+    review.record_review(actor, page="entry", resource_ids=[str(seq)])
+    db.session.commit()
+    return render_template(
+        "audit/entry.html", detail=detail, row=detail.row, page_title=f"Audit entry {seq}"
+    )
+
+
+# --- exports ----------------------------------------------------------------------------
+
+
+def _export(kind: str) -> tuple[review.Export, review.EntryFilter]:
+    """Check, integrate, read and audit an export of the current filter."""
+    actor = current_actor()
+    review.require_reviewer(actor, "audit.export")
+    options = review.filter_options(actor)
+    entry_filter, errors = review.parse_filter(
+        request.args, options, refusals_only=request.args.get("view") == "refusals"
+    )
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    # Integrate first, so that every entry has its index and the receipts the newest checkpoint.
+    log.integrate_now(force_checkpoint=True)
+    export = review.export_entries(actor, entry_filter)
+    review.record_review(
+        actor,
+        "audit.export",
+        format=kind,
+        filters=entry_filter.names(),
+        count=len(export.entries),
+        total=export.total,
+    )
+    db.session.commit()
+    return export, entry_filter
+
+
+def _download(body: str, mimetype: str, extension: str, export: review.Export) -> Response:
+    """An attachment whose name, and headers, say whether the cap cut the export short."""
+    name = "audit-log"
+    if export.truncated:
+        name += f"-first-{len(export.entries)}-of-{export.total}"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{extension}"',
+            "X-Hub-Export-Total": str(export.total),
+            "X-Hub-Export-Truncated": "true" if export.truncated else "false",
+        },
+    )
+
+
+@blueprint.get("/export.csv")
+@signed_in_required
+def export_csv() -> Any:
+    """The current filter's entries as CSV, one row per entry (at most 10,000)."""
+    export, _filter = _export("csv")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(review.CSV_COLUMNS)
+    writer.writerows(review.csv_row(item) for item in export.entries)
+    return _download(buffer.getvalue(), "text/csv", "csv", export)
+
+
+@blueprint.get("/export.json")
+@signed_in_required
+def export_json() -> Any:
+    """The current filter's entries as JSON, each with its exact leaf and a receipt."""
+    export, entry_filter = _export("json")
+    found = review.receipts(item.index for item in export.entries if item.index is not None)
+    checkpoint = log.latest_checkpoint(db.session())
+    body = {
+        "generated_at": utcnow().isoformat(),
+        "filters": entry_filter.query_args(),
+        "total": export.total,
+        "exported": len(export.entries),
+        "cap": review.EXPORT_CAP,
+        "truncated": export.truncated,
+        "verifier_key": log.verifier_key(),
+        "checkpoint": checkpoint.note if checkpoint else None,
+        "entries": [
+            {
+                "seq": item.seq,
+                "index": item.index,
+                "leaf": base64.b64encode(item.leaf).decode(),
+                "entry": item.entry,
+                "receipt": found.get(item.index) if item.index is not None else None,
+            }
+            for item in export.entries
+        ],
+    }
+    text = json.dumps(body, ensure_ascii=False, indent=1)
+    return _download(text, "application/json", "json", export)
+
+
+# --- activity ---------------------------------------------------------------------------
+
+
+def _nice_maximum(value: int) -> int:
+    """The smallest of 4, 8, 20, 40, 80, 200, ... at or above `value` (4 even gridlines)."""
+    step = 1
+    while True:
+        for factor in (4, 8, 20):
+            if value <= factor * step:
+                return factor * step
+        step *= 10
+
+
+def _line_chart(days: Sequence[str], series: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Coordinates for a server-drawn SVG line chart (presentation attributes only: the CSP
+    blocks style attributes, not these)."""
+    width, height = 960, 320
+    left, right, top, bottom = 56, 32, 16, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = _nice_maximum(max([1, *(max(s["counts"], default=0) for s in series)]))
+    step = plot_w / max(1, len(days) - 1)
+
+    def y(count: int) -> float:
+        """The vertical position of a count (SVG's y axis points down)."""
+        return round(top + plot_h - count / peak * plot_h, 1)
+
+    lines = []
+    for item in series:
+        points = [(round(left + i * step, 1), y(c)) for i, c in enumerate(item["counts"])]
+        lines.append(
+            {**item, "points": " ".join(f"{px},{py}" for px, py in points), "markers": points}
+        )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": top + plot_h,
+        "y_ticks": [(peak * k // 4, y(peak * k // 4)) for k in range(5)],
+        "x_ticks": [
+            (label, round(left + i * step, 1))
+            for i, label in enumerate(days)
+            if i % 5 == 0 or i == len(days) - 1
+        ],
+        "lines": lines,
+    }
+
+
+def _series(result: review.Activity, labels: Mapping[str | None, str]) -> list[dict[str, Any]]:
+    """The largest organisations one by one, the rest summed (as the chart and table show)."""
+    shown = result.organisations[:CHART_SERIES]
+    rest = result.organisations[CHART_SERIES:]
+    series = [
+        {"label": labels[org], "counts": [result.counts.get((org, d), 0) for d in result.days]}
+        for org in shown
+    ]
+    if rest:
+        series.append(
+            {
+                "label": f"Other organisations ({len(rest)})",
+                "counts": [
+                    sum(result.counts.get((org, d), 0) for org in rest) for d in result.days
+                ],
+            }
+        )
+    for item, (colour, dash) in zip(series, SERIES_STYLES, strict=False):
+        item.update(colour=colour, dash=dash)
+    return series
+
+
+def _flag_view(
+    flag: review.Flag, org_labels: Mapping[str | None, str], actor_names: Mapping[str, str]
+) -> dict[str, Any]:
+    """A flag with names and a link to the entries behind it (where the reviewer may filter)."""
+    day = review.day_of(flag.day).isoformat()
+    link = None
+    if flag.actor is None and flag.organisation is not None:
+        link = url_for("audit.home", organisation=flag.organisation, date_from=day, date_to=day)
+    elif flag.actor is not None and flag.actor in actor_names:
+        person = flag.actor.partition(":")[2]
+        link = url_for("audit.home", person=person, date_from=day, date_to=day)
+    return {
+        "day": day,
+        "count": flag.count,
+        "organisation": org_labels.get(flag.organisation, flag.organisation or NO_ORGANISATION),
+        "actor": flag.actor,
+        "actor_name": actor_names.get(flag.actor or ""),
+        "detail": flag.detail,
+        "link": link,
+    }
+
+
+@blueprint.get("/activity")
+@signed_in_required
+def activity() -> Any:
+    """Access volume per organisation per day for 30 days, and flags for unusual access."""
+    actor = current_actor()
+    result = review.activity(actor)
+    flagged = [flag for flags in result.flags.values() for flag in flags]
+    names = review.organisation_names(
+        [*result.organisations, *(flag.organisation for flag in flagged)]
+    )
+    labels = {org: names.get(org or "", org or NO_ORGANISATION) for org in result.organisations}
+    org_labels = {None: NO_ORGANISATION, **names}
+    actor_names = review.actor_names_for(actor, [f.actor for f in flagged if f.actor])
+    series = _series(result, labels)
+    days = [review.day_of(day).isoformat() for day in result.days]
+    table = [
+        {"day": label, "counts": [s["counts"][i] for s in series]} for i, label in enumerate(days)
+    ]
+    flags = [
+        {
+            "rule": review.RULES[rule],
+            "title": RULE_TITLES[rule],
+            "key": rule,
+            "items": [_flag_view(f, org_labels, actor_names) for f in result.flags[rule]],
+        }
+        for rule in review.RULES
+    ]
+    review.record_review(actor, page="activity", flags=sum(len(f) for f in result.flags.values()))
+    db.session.commit()
+    return render_template(
+        "audit/activity.html",
+        chart=_line_chart([d[5:] for d in days], series),
+        series=series,
+        table=table,
+        totals=[(labels[org], result.total(org)) for org in result.organisations],
+        flags=flags,
+        first_day=days[0],
+        last_day=days[-1],
+        page_title="Activity and unusual access",
+    )
+
+
+# --- integrity --------------------------------------------------------------------------
+
+
+@blueprint.route("/integrity", methods=["GET", "POST"])
+@signed_in_required
+def integrity() -> Any:
+    """The last verification, the latest checkpoint, the verifier key and the cosigners;
+    "Verify now" re-checks the whole log."""
+    actor = current_actor()
+    if request.method == "POST":
+        review.require_reviewer(actor, "audit.verify")
+        try:
+            log.integrate_now(force_checkpoint=True)
+        except log.AuditIntegrityError:
+            # The integrator refuses to sign over a damaged tree; verifying says what is wrong.
+            db.session.rollback()
+        row = review.verify_now(actor)
+        db.session.commit()
+        if row.ok:
+            flash(f"The log verified: {row.tree_size:,} entries hold together.", "success")
+        else:
+            flash("The log FAILED verification. See the summary below.", "error")
+        return redirect(url_for("audit.integrity"))
+    state = review.integrity(actor)
+    triggered_by = None
+    if state.last_verification is not None:
+        reference = state.last_verification.triggered_by
+        triggered_by = review.actor_names_for(actor, [reference]).get(reference, reference)
+    review.record_review(actor, page="integrity")
+    db.session.commit()
+    return render_template(
+        "audit/integrity.html",
+        state=state,
+        triggered_by=triggered_by,
+        root=base64.b64encode(state.checkpoint.root).decode() if state.checkpoint else None,
+        page_title="Log integrity",
+    )

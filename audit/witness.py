@@ -1,0 +1,303 @@
+"""Witnesses: partners' keys that cosign the hub's checkpoints, and the witness that does it.
+
+The hub side registers witness keys and accepts C2SP tlog-cosignature/v1 cosignatures on
+checkpoints it signed. The witness side (`flask --app wsgi audit witness`) runs at a partner:
+it fetches the hub's checkpoint and a consistency proof from the size it last saw, checks
+both, and only then cosigns; any inconsistency is refused loudly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from audit import merkle, notes
+from audit import services as audit
+from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
+from hub.core.db import utcnow
+from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from hub.core.security import Actor
+
+
+class WitnessRefusal(RuntimeError):
+    """The witness will not cosign: the hub showed it something inconsistent."""
+
+
+# --- the hub's side ---------------------------------------------------------------------
+
+
+def register_witness(
+    session: Session, actor: Actor, organisation_id: str, verifier_key: str
+) -> AuditWitness:
+    """Register a partner's witness key (its org admins, or hub administrators)."""
+    if not (
+        actor.is_hub_admin or (actor.org_id == organisation_id and actor.has_role("org_admin"))
+    ):
+        raise PermissionDenied(
+            "Only the organisation's administrators can register its witness key.",
+            audit={
+                "action": "audit.witness.register",
+                "resource_type": "organisation",
+                "resource_ids": [organisation_id],
+            },
+        )
+    try:
+        verifier = notes.parse_verifier_key(verifier_key.strip())
+    except notes.NoteError as exc:
+        raise ValidationFailed(
+            f"That is not a witness verifier key: {exc}",
+            errors={"verifier_key": [f"Enter a witness verifier key: {exc}"]},
+        ) from exc
+    if verifier.sig_type != notes.SIG_TYPE_COSIGNATURE_V1:
+        raise ValidationFailed(
+            "That key is not a cosignature (tlog-cosignature/v1) key.",
+            errors={"verifier_key": ["Use a cosignature key (signature type 0x04)."]},
+        )
+    clash = session.scalar(
+        sa.select(AuditWitness).where(
+            sa.or_(AuditWitness.name == verifier.name, AuditWitness.verifier_key == verifier.vkey)
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            f"A witness named '{verifier.name}' or with this key is already registered.",
+            errors={"verifier_key": ["This witness is already registered."]},
+        )
+    witness = AuditWitness(
+        organisation_id=uuid.UUID(organisation_id),
+        name=verifier.name,
+        verifier_key=verifier.vkey,
+        created_at=utcnow(),
+    )
+    session.add(witness)
+    session.flush()
+    audit.record(
+        actor,
+        "audit.witness.register",
+        "granted",
+        resource_type="audit_witness",
+        resource_ids=[str(witness.id)],
+        resource_org=organisation_id,
+    )
+    return witness
+
+
+def accept_cosignatures(session: Session, actor: Actor, note: str) -> list[AuditCosignature]:
+    """Store the cosignatures in `note` (a checkpoint the hub signed, plus witness lines).
+
+    Each line must verify with a registered, unrevoked witness key; repeats are ignored.
+    """
+    try:
+        text, signatures = notes.split_note(note)
+        parsed = notes.parse_checkpoint(text)
+    except notes.NoteError as exc:
+        raise ValidationFailed(f"The body is not a signed checkpoint: {exc}") from exc
+    checkpoint = session.scalar(
+        sa.select(AuditCheckpoint).where(
+            AuditCheckpoint.size == parsed.size, AuditCheckpoint.root == parsed.root
+        )
+    )
+    if checkpoint is None:
+        raise NotFound("The hub never signed a checkpoint with this size and root.")
+    witnesses = {
+        w.name: w
+        for w in session.scalars(sa.select(AuditWitness).where(AuditWitness.revoked_at.is_(None)))
+    }
+    stored: list[AuditCosignature] = []
+    rejected: list[str] = []
+    lines = note[len(text) + 1 :].splitlines()  # one per entry of `signatures`, in order
+    for (name, _key_id, _sig), line in zip(signatures, lines, strict=True):
+        witness = witnesses.get(name)
+        if witness is None:
+            continue
+        try:
+            timestamp = notes.verify_cosignature(text, line + "\n", witness.verifier_key)
+        except notes.NoteError as exc:
+            rejected.append(f"{name}: {exc}")
+            continue
+        exists = session.scalar(
+            sa.select(AuditCosignature.id).where(
+                AuditCosignature.checkpoint_id == checkpoint.id,
+                AuditCosignature.witness_id == witness.id,
+            )
+        )
+        if exists:
+            continue
+        cosignature = AuditCosignature(
+            checkpoint_id=checkpoint.id,
+            witness_id=witness.id,
+            timestamp=timestamp,
+            signature_line=line,
+            received_at=utcnow(),
+        )
+        session.add(cosignature)
+        session.flush()
+        stored.append(cosignature)
+        audit.record(
+            actor,
+            "audit.cosignature",
+            "granted",
+            resource_type="audit_checkpoint",
+            resource_ids=[str(checkpoint.id)],
+            resource_org=str(witness.organisation_id),
+            witness=witness.name,
+            tree_size=checkpoint.size,
+        )
+    if rejected:
+        raise ValidationFailed("A cosignature does not verify: " + "; ".join(rejected))
+    if not stored and not any(name in witnesses for name, _, _ in signatures):
+        raise PermissionDenied(
+            "No cosignature by a registered witness key was found.",
+            audit={
+                "action": "audit.cosignature",
+                "resource_type": "audit_checkpoint",
+                "resource_ids": [str(checkpoint.id)],
+            },
+        )
+    return stored
+
+
+def latest_cosignatures(session: Session) -> list[dict[str, Any]]:
+    """For each witness, the largest tree size it has cosigned, and when."""
+    rows = session.execute(
+        sa.select(
+            AuditWitness.name,
+            AuditWitness.organisation_id,
+            sa.func.max(AuditCheckpoint.size),
+            sa.func.max(AuditCosignature.received_at),
+        )
+        .join(AuditCosignature, AuditCosignature.witness_id == AuditWitness.id)
+        .join(AuditCheckpoint, AuditCheckpoint.id == AuditCosignature.checkpoint_id)
+        .group_by(AuditWitness.name, AuditWitness.organisation_id)
+        .order_by(AuditWitness.name)
+    ).all()
+    return [
+        {"witness": name, "organisation_id": str(org), "size": size, "received_at": at}
+        for name, org, size, at in rows
+    ]
+
+
+# --- the witness's side -----------------------------------------------------------------
+
+
+@dataclass
+class WitnessState:
+    """What a witness remembers between runs: the log's key and the last tree it cosigned."""
+
+    log_key: str
+    size: int
+    root: bytes
+    checkpoint: str
+
+    @classmethod
+    def load(cls, path: Path) -> WitnessState | None:
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(
+            data["log_key"], int(data["size"]), base64.b64decode(data["root"]), data["checkpoint"]
+        )
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "log_key": self.log_key,
+                    "size": self.size,
+                    "root": base64.b64encode(self.root).decode(),
+                    "checkpoint": self.checkpoint,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        os.replace(tmp, path)
+
+
+def _get(url: str, timeout: float) -> str:
+    request = urllib.request.Request(url, headers={"Accept": "text/plain, application/json"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return response.read().decode()
+
+
+def _post(url: str, body: str, timeout: float) -> tuple[int, str]:
+    # run_witness admits only https (or loopback) URLs, so no file: or custom schemes.
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def run_witness(
+    hub_url: str,
+    state_path: Path,
+    key_path: Path,
+    *,
+    log_key: str | None = None,
+    timeout: float = 10.0,
+) -> str:
+    """One witnessing round. Returns a one-line report; raises WitnessRefusal on any
+    inconsistency (the state file is then left as it was)."""
+    base = hub_url.rstrip("/") + "/api/v1/audit"
+    if not hub_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise WitnessRefusal("the hub must be reached over https")
+    signer = notes.parse_signer_key(key_path.read_text().strip())
+    state = WitnessState.load(state_path)
+    pinned = log_key or (state.log_key if state else None)
+    if pinned is None:
+        pinned = _get(base + "/verifier-key", timeout).strip()  # trust on first use
+    note = _get(base + "/checkpoint", timeout)
+    try:
+        text, _ = notes.open_note(note, [pinned])
+        checkpoint = notes.parse_checkpoint(text)
+    except notes.NoteError as exc:
+        raise WitnessRefusal(f"the hub's checkpoint does not verify with its key: {exc}") from exc
+    if checkpoint.origin != notes.parse_verifier_key(pinned).name:
+        raise WitnessRefusal(f"checkpoint origin {checkpoint.origin!r} is not the pinned log's")
+    if state is not None:
+        if checkpoint.size < state.size:
+            raise WitnessRefusal(f"the hub's tree shrank from {state.size} to {checkpoint.size}")
+        if checkpoint.size == state.size and checkpoint.root != state.root:
+            raise WitnessRefusal(f"the hub shows two different roots for size {state.size}")
+        if checkpoint.size > state.size and state.size > 0:
+            query = urllib.parse.urlencode({"old": state.size, "new": checkpoint.size})
+            proof = json.loads(_get(f"{base}/proof/consistency?{query}", timeout))
+            try:
+                merkle.verify_consistency(
+                    state.size,
+                    checkpoint.size,
+                    state.root,
+                    checkpoint.root,
+                    [base64.b64decode(h) for h in proof["hashes"]],
+                )
+            except (merkle.ProofError, KeyError, ValueError) as exc:
+                raise WitnessRefusal(
+                    f"the hub's tree of size {checkpoint.size} is not consistent with the "
+                    f"size {state.size} this witness cosigned before: {exc}"
+                ) from exc
+    line = notes.cosign_checkpoint(text, signer, int(time.time()))
+    status, body = _post(base + "/cosignatures", note + line, timeout)
+    if status >= 300:
+        raise WitnessRefusal(f"the hub refused the cosignature ({status}): {body[:300]}")
+    WitnessState(pinned, checkpoint.size, checkpoint.root, note).save(state_path)
+    return f"cosigned {checkpoint.origin} at size {checkpoint.size}"

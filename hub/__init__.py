@@ -1,0 +1,1 @@
+"""The Prevent Information Sharing Hub: the Flask application and its institution workflow."""

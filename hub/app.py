@@ -1,0 +1,159 @@
+"""The application factory: settings, extensions, blueprints, errors and security headers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from audit.log import load_signer_key
+from hub.core.config import Settings
+from hub.core.db import db
+from hub.core.extensions import api, csrf, limiter
+from hub.core.keys import FieldCipher, instance_key
+from partners.oauth import server as oauth_server
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the hub: `config` overrides settings read from the environment (tests use it)."""
+    settings = Settings.from_environ()
+    settings.apply_overrides(config or {})
+    settings.finalise()
+
+    app = Flask(
+        "hub",
+        instance_path=str(settings.instance_path),
+        static_folder="web/static",
+        template_folder="web/templates",
+    )
+    app.config.update(
+        HUB_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "test",
+        SESSION_COOKIE_NAME="hub_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.is_development,
+        PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=settings.session_hours * 3600,
+        WTF_CSRF_SSL_STRICT=not settings.is_development,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in `web.auth.check_csrf`, after sign-in is known
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_ENABLED=settings.extra.get("RATELIMIT_ENABLED", settings.ratelimit_enabled),
+        HUB_AUDIT_PSEUDONYM_KEY=instance_key(
+            settings.instance_path, "audit-pseudonym", "HUB_AUDIT_PSEUDONYM_KEY"
+        ),
+        API_TITLE="Prevent Information Sharing Hub API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Speaker and event information shared between partners under recorded "
+                    "data-sharing agreements. Errors are RFC 9457 problem details."
+                )
+            }
+        },
+    )
+    app.config.update({k: v for k, v in settings.extra.items() if k.isupper()})
+    app.config["HUB_AUDIT_SIGNER_KEY"] = load_signer_key(settings.instance_path, settings.origin)
+    app.extensions["hub_field_cipher"] = FieldCipher(
+        instance_key(settings.instance_path, "field-encryption", "HUB_FIELD_ENCRYPTION_KEY")
+    )
+
+    db.init_app(app, settings.database_url)
+    oauth_server.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from agreements import api as agreements_api
+    from agreements import views as agreements_views
+    from audit import api as audit_api
+    from audit import views as audit_views
+    from hub.groups import api as groups_api
+    from hub.groups import views as groups_views
+    from hub.records.api import advisory as advisory_api
+    from hub.records.api import events as events_api
+    from hub.records.api import shared as shared_api
+    from hub.records.api import speakers as speakers_api
+    from hub.records.views import advisory as advisory_views
+    from hub.records.views import events as events_views
+    from hub.records.views import shared as shared_views
+    from hub.records.views import speakers as speakers_views
+    from hub.web import health, views
+    from partners import api as partners_api
+    from partners import views as partners_views
+    from partners.oauth import views as oauth_views
+
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(partners_views.blueprint)
+    app.register_blueprint(oauth_views.blueprint)
+    app.register_blueprint(audit_views.blueprint)
+    app.register_blueprint(agreements_views.blueprint)
+    for records_blueprint in (speakers_views, events_views, advisory_views, shared_views):
+        app.register_blueprint(records_blueprint.blueprint)
+    for records_api in (speakers_api, events_api, advisory_api, shared_api):
+        api.register_blueprint(records_api.blueprint)
+    app.register_blueprint(groups_views.blueprint)
+    api.register_blueprint(groups_api.blueprint)
+    api.register_blueprint(partners_api.blueprint)
+    api.register_blueprint(audit_api.blueprint)
+    api.register_blueprint(agreements_api.blueprint)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from hub.web import auth, headers
+    from partners.oauth import resource
+
+    @app.before_request
+    def _request_id() -> None:
+        supplied = request.headers.get("X-Request-Id", "")
+        try:
+            g.request_id = str(uuid.UUID(supplied))
+        except ValueError:
+            g.request_id = str(uuid.uuid4())
+
+    app.before_request(auth.load_signed_in_person)
+    app.before_request(resource.authenticate_api_request)
+    app.before_request(auth.check_csrf)
+    app.after_request(resource.add_dpop_nonce)
+    app.after_request(headers.apply_security_headers)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from hub.web import errors
+
+    app.register_error_handler(HTTPException, errors.handle_http_exception)
+    app.register_error_handler(Exception, errors.handle_exception)
+
+
+def _register_cli(app: Flask) -> None:
+    from agreements import cli as agreements_cli
+    from audit import cli as audit_cli
+    from hub import cli as hub_cli
+    from partners import cli as partners_cli
+
+    app.cli.add_command(hub_cli.hub_group)
+    app.cli.add_command(hub_cli.db_group)
+    app.cli.add_command(partners_cli.partners_group)
+    app.cli.add_command(audit_cli.audit_group)
+    app.cli.add_command(agreements_cli.agreements_group)

@@ -1,0 +1,1 @@
+"""Configuration, database, errors, extensions and the acting party: what every package uses."""

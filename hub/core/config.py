@@ -1,0 +1,157 @@
+"""Settings, read once from `HUB_*` environment variables and `DATABASE_URL`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+class ConfigurationError(RuntimeError):
+    """The hub was asked to start with settings it must refuse."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use true or false)")
+
+
+@dataclass
+class Settings:
+    """Every setting the hub reads; each maps to one environment variable (see README)."""
+
+    env: str = "development"  # HUB_ENV: development | production | test
+    instance_path: Path = DEFAULT_INSTANCE  # HUB_INSTANCE_PATH
+    database_url: str = ""  # DATABASE_URL (default: SQLite in the instance folder)
+    secret_key: str = ""  # HUB_SECRET_KEY (default: generated into instance/ in development)
+    require_mfa: bool = True  # HUB_REQUIRE_MFA
+    base_url: str = "http://127.0.0.1:8000"  # HUB_BASE_URL, the address partners use
+    origin: str = ""  # HUB_LOG_ORIGIN, the audit log's checkpoint origin line
+    ratelimit_storage_uri: str = "memory://"  # HUB_RATELIMIT_STORAGE_URI (redis://... in prod)
+    session_hours: int = 8  # HUB_SESSION_HOURS, absolute lifetime of a signed-in session
+    idle_minutes: int = 60  # HUB_IDLE_MINUTES, a session unused this long ends
+    lockout_threshold: int = 10  # HUB_LOCKOUT_THRESHOLD, failures before the account locks
+    lockout_minutes: int = 15  # HUB_LOCKOUT_MINUTES
+    password_time_cost: int = 3  # HUB_PASSWORD_TIME_COST (argon2id iterations)
+    password_memory_kib: int = 65536  # HUB_PASSWORD_MEMORY_KIB (argon2id memory)
+    allow_insecure_production: bool = False  # HUB_ALLOW_INSECURE_PRODUCTION
+    ratelimit_enabled: bool = True  # HUB_RATELIMIT_ENABLED (off only for load tests)
+    token_minutes: int = 5  # HUB_TOKEN_MINUTES, lifetime of partner API access tokens
+    dpop_require_nonce: bool = False  # HUB_DPOP_REQUIRE_NONCE: every DPoP proof echoes a nonce
+    api_rate_limit: str = "600 per minute"  # HUB_API_RATE_LIMIT, per OAuth client
+    # HUB_AUDIT_INTEGRATE_AFTER_COMMIT: each web process integrates new audit entries in a
+    # background thread; turn off when a dedicated `audit integrate --follow` process runs.
+    audit_integrate_after_commit: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env in {"development", "test"}
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read settings from the environment, converting each to its declared type."""
+        environ = dict(os.environ if environ is None else environ)
+        settings = cls()
+        names = {
+            "env": "HUB_ENV",
+            "instance_path": "HUB_INSTANCE_PATH",
+            "database_url": "DATABASE_URL",
+            "secret_key": "HUB_SECRET_KEY",
+            "require_mfa": "HUB_REQUIRE_MFA",
+            "base_url": "HUB_BASE_URL",
+            "origin": "HUB_LOG_ORIGIN",
+            "ratelimit_storage_uri": "HUB_RATELIMIT_STORAGE_URI",
+            "session_hours": "HUB_SESSION_HOURS",
+            "idle_minutes": "HUB_IDLE_MINUTES",
+            "lockout_threshold": "HUB_LOCKOUT_THRESHOLD",
+            "lockout_minutes": "HUB_LOCKOUT_MINUTES",
+            "password_time_cost": "HUB_PASSWORD_TIME_COST",
+            "password_memory_kib": "HUB_PASSWORD_MEMORY_KIB",
+            "allow_insecure_production": "HUB_ALLOW_INSECURE_PRODUCTION",
+            "ratelimit_enabled": "HUB_RATELIMIT_ENABLED",
+            "token_minutes": "HUB_TOKEN_MINUTES",
+            "dpop_require_nonce": "HUB_DPOP_REQUIRE_NONCE",
+            "api_rate_limit": "HUB_API_RATE_LIMIT",
+            "audit_integrate_after_commit": "HUB_AUDIT_INTEGRATE_AFTER_COMMIT",
+        }
+        types = {f.name: f.type for f in fields(cls)}
+        for attr, var in names.items():
+            if var not in environ:
+                continue
+            raw = environ[var]
+            kind = types[attr]
+            try:
+                if kind == "bool":
+                    value: Any = _bool(raw)
+                elif kind == "int":
+                    value = int(raw)
+                elif kind == "Path":
+                    value = Path(raw)
+                else:
+                    value = raw
+            except ValueError as exc:
+                raise ConfigurationError(f"{var}: {exc}") from exc
+            setattr(settings, attr, value)
+        return settings
+
+    def apply_overrides(self, overrides: dict[str, Any]) -> None:
+        """Apply settings given to `create_app(config=...)`, lower-case names or Flask keys."""
+        known = {f.name for f in fields(self)}
+        for key, value in overrides.items():
+            name = key.lower()
+            if name in known:
+                setattr(self, name, Path(value) if name == "instance_path" else value)
+            else:
+                self.extra[key] = value
+
+    def finalise(self) -> None:
+        """Fill development defaults and refuse unsafe production settings."""
+        self.instance_path = Path(self.instance_path)
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.instance_path / 'hub.sqlite3'}"
+        if not self.origin:
+            host = self.base_url.split("://", 1)[-1].rstrip("/")
+            self.origin = f"{host}/audit"
+        if self.env not in {"development", "production", "test"}:
+            raise ConfigurationError(
+                f"HUB_ENV must be development, production or test, not {self.env!r}"
+            )
+        if self.env == "production" and not self.allow_insecure_production:
+            problems = []
+            if not self.secret_key:
+                problems.append("HUB_SECRET_KEY is not set")
+            if self.database_url.startswith("sqlite"):
+                problems.append("DATABASE_URL points at SQLite")
+            if self.base_url.startswith("http://"):
+                problems.append("HUB_BASE_URL is not https")
+            if self.ratelimit_storage_uri.startswith("memory://"):
+                problems.append("HUB_RATELIMIT_STORAGE_URI keeps counts per process")
+            if problems:
+                raise ConfigurationError(
+                    "refusing to start in production with demo defaults: "
+                    + "; ".join(problems)
+                    + " (set HUB_ALLOW_INSECURE_PRODUCTION=true to override knowingly)"
+                )
+        if not self.secret_key:
+            self.secret_key = _instance_secret(self.instance_path / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """Return the secret stored at `path`, generating it on first use (never committed)."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value

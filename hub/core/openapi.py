@@ -1,0 +1,475 @@
+"""What the generated OpenAPI says beyond the blueprints' schemas: how to authenticate (OAuth 2.0
+client credentials with private_key_jwt, DPoP-bound tokens, the browser session), which scopes
+each operation needs, the purpose and end-user headers, and RFC 9457 problem responses.
+
+flask-smorest builds the document from the blueprints as they are registered; `init_app` adds
+an apispec plugin that completes every operation as it is added, so it must run after
+`api.init_app(app)` and before the API blueprints are registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import http
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from apispec import APISpec, BasePlugin
+from flask import Flask
+from flask_smorest import Api
+
+from hub.core.errors import PROBLEM_BASE
+from hub.core.purposes import PURPOSES
+
+PURPOSE_HEADER = "Hub-Purpose"
+ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
+PROBLEM_TYPE = "application/problem+json"
+JSON_TYPE = "application/json"
+OAUTH2 = "oauth2"
+DPOP = "DPoP"
+SESSION = "session"
+
+#: The generic error schemas flask-smorest and the blueprints use, replaced by ProblemDetails.
+GENERIC_ERROR_SCHEMAS = {"#/components/schemas/Error", "#/components/schemas/Problem"}
+#: flask-smorest's response components by status name (lazy, `application/json`, its own
+#: error schema); each becomes a problem response of ours.
+PROBLEM_RESPONSES = {
+    400: "BadRequestProblem",
+    401: "NotAuthenticatedProblem",
+    403: "PermissionDeniedProblem",
+    404: "NotFoundProblem",
+    409: "ConflictProblem",
+    422: "ValidationProblem",
+    429: "TooManyRequestsProblem",
+}
+DEFAULT_PROBLEM = "Problem"
+
+
+@dataclass(frozen=True)
+class Access:
+    """How an operation may be called: `scopes` a partner token needs (any one of them; an
+    empty tuple: any valid token), or `public`, or `session_only` (people, never clients)."""
+
+    scopes: tuple[str, ...] = ()
+    public: bool = False
+    session_only: bool = False
+
+
+PUBLIC = Access(public=True)
+ANY_TOKEN = Access()
+PEOPLE_ONLY = Access(session_only=True)
+
+#: First match wins: (methods, path pattern, access). Mirrors `partners.oauth.resource` and the
+#: records permissions (token scopes stand in for roles; a client never decides an event, routes
+#: an advisory request, holds a DPO's, signatory's or hub administrator's powers, manages webhook
+#: subscriptions or takes part in working groups).
+ACCESS_RULES: tuple[tuple[frozenset[str], re.Pattern[str], Access], ...] = tuple(
+    (frozenset(methods.split()), re.compile(pattern), access)
+    for methods, pattern, access in (
+        ("GET", r"^/api/v1/audit/(checkpoint|verifier-key|proof/consistency)$", PUBLIC),
+        ("POST", r"^/api/v1/audit/cosignatures$", PUBLIC),
+        ("GET", r"^/api/v1/audit/entries$", Access(("audit:read",))),
+        ("GET", r"^/api/v1/audit/", Access(("audit:read", "audit:verify"))),
+        ("GET", r"^/api/v1/me$", ANY_TOKEN),
+        ("GET", r"^/api/v1/organisations", ANY_TOKEN),
+        ("POST", r"^/api/v1/organisations", PEOPLE_ONLY),
+        ("GET", r"^/api/v1/shared/speakers", Access(("speakers:read",))),
+        ("GET", r"^/api/v1/shared/", Access(("events:read",))),
+        ("GET", r"^/api/v1/speakers", Access(("speakers:read",))),
+        ("POST PATCH PUT DELETE", r"^/api/v1/speakers", Access(("speakers:write",))),
+        ("POST", r"^/api/v1/events/[^/]+/(decisions|appeals)", PEOPLE_ONLY),
+        (
+            "POST PUT",
+            r"^/api/v1/events/[^/]+/assessment/self-assessment$",
+            Access(("events:write",)),
+        ),
+        (
+            "POST PUT PATCH DELETE",
+            r"^/api/v1/events/[^/]+/assessment",
+            Access(("assessments:write",)),
+        ),
+        ("GET", r"^/api/v1/events", Access(("events:read",))),
+        ("POST PATCH PUT DELETE", r"^/api/v1/events", Access(("events:write",))),
+        ("POST", r"^/api/v1/advisory/requests/[^/]+/answer$", Access(("advisory:respond",))),
+        ("POST", r"^/api/v1/advisory/requests/[^/]+/(route|decline)$", PEOPLE_ONLY),
+        ("POST", r"^/api/v1/advisory/requests(/[^/]+/withdraw)?$", Access(("events:write",))),
+        ("GET", r"^/api/v1/advisory/annual-return", PEOPLE_ONLY),
+        ("GET", r"^/api/v1/advisory", Access(("speakers:read", "events:read", "advisory:respond"))),
+        ("GET", r"^/api/v1/agreements", Access(("agreements:read",))),
+        ("POST PUT PATCH DELETE", r"^/api/v1/agreements", PEOPLE_ONLY),
+        ("GET POST", r"^/api/v1/notifications", Access(("notifications:read",))),
+        ("GET", r"^/api/v1/webhooks", Access(("notifications:read",))),
+        ("POST PUT PATCH DELETE", r"^/api/v1/webhooks", PEOPLE_ONLY),
+        (
+            "GET POST PUT PATCH DELETE",
+            r"^/api/v1/(groups|meetings|actions|region)(/|$)",
+            PEOPLE_ONLY,
+        ),
+    )
+)
+
+
+def access_for(method: str, path: str) -> Access:
+    """How `method path` (an OpenAPI path) may be called; unknown operations: any token."""
+    for methods, pattern, access in ACCESS_RULES:
+        if method.upper() in methods and pattern.search(path):
+            return access
+    return ANY_TOKEN
+
+
+def purpose_required(path: str) -> bool:
+    """Token calls to this path must state a purpose (see `partners.oauth.resource`)."""
+    # Imported here: hub.core sits below partners in the layering; only the app factory, which
+    # knows both, calls into this module.
+    from partners.oauth.resource import PURPOSE_FREE_PREFIXES
+
+    return not path.startswith(PURPOSE_FREE_PREFIXES)
+
+
+def on_behalf_required(path: str) -> bool:
+    """Token reads of partners' data name the member of staff they are made for."""
+    from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES
+
+    return path.startswith(ON_BEHALF_REQUIRED_PREFIXES)
+
+
+# --- components ------------------------------------------------------------------------------
+
+
+PROBLEM_DETAILS = {
+    "type": "object",
+    "description": "An RFC 9457 problem document (`application/problem+json`). Refusals are "
+    "recorded in the audit log with a reason code; the document never names people.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "format": "uri",
+            "description": "What kind of problem, e.g. "
+            f"{PROBLEM_BASE}not-authenticated, {PROBLEM_BASE}purpose-refused",
+        },
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "What went wrong, in plain words"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "description": "Field name -> messages, for invalid fields (422)",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "additionalProperties": True,
+    "example": {
+        "type": f"{PROBLEM_BASE}not-authenticated",
+        "title": "Sign in required",
+        "status": 401,
+        "detail": "The access token is not valid or has expired.",
+    },
+}
+
+
+def _security_schemes(base_url: str) -> dict[str, dict[str, Any]]:
+    from partners.oauth.scopes import SCOPES
+
+    return {
+        OAUTH2: {
+            "type": "oauth2",
+            "description": (
+                "Partner systems use the client credentials grant, authenticating with "
+                "`private_key_jwt` (RFC 7523): a JWT signed with the client's registered EdDSA "
+                "or ES256 key, `iss` and `sub` the client_id, `aud` exactly the issuer "
+                f"(`{base_url}`), a single-use `jti`, at most five minutes from `iat` to `exp`. "
+                "Access tokens are RFC 9068 JWTs that live five minutes; there are no refresh "
+                "tokens. Metadata: `/.well-known/oauth-authorization-server`; keys: "
+                "`/.well-known/jwks.json`; revocation `/oauth/revoke` (RFC 7009); introspection "
+                "`/oauth/introspect` (RFC 7662). A token is sent as `Authorization: Bearer ...`."
+            ),
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": f"{base_url}/oauth/token",
+                    "scopes": dict(sorted(SCOPES.items())),
+                }
+            },
+        },
+        DPOP: {
+            "type": "http",
+            "scheme": "DPoP",
+            "description": (
+                "A client registered as DPoP-bound (RFC 9449) sends a `DPoP` proof with its token "
+                "request and gets a token bound to the proof's key (`cnf.jkt`, `token_type` DPoP). "
+                "Each API call then sends `Authorization: DPoP <token>` and a fresh `DPoP` header: "
+                "a `dpop+jwt` signed with the same key, with `htm` (the method), `htu` (the URL "
+                "without query), `iat` (within a minute), a single-use `jti` and `ath` (base64url "
+                "SHA-256 of the token). A bound token sent as Bearer is refused. When the hub "
+                "answers `use_dpop_nonce` with a `DPoP-Nonce` header, put that nonce in the "
+                "proof's `nonce` claim and retry. Scopes are those of the oauth2 scheme."
+            ),
+        },
+        SESSION: {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "hub_session",
+            "description": (
+                "People signed in to the hub's pages may call the API from the browser with "
+                "their session; writes then need the `X-CSRFToken` header. Roles, not scopes, "
+                "decide what they may do."
+            ),
+        },
+    }
+
+
+def _purpose_parameter() -> dict[str, Any]:
+    return {
+        "name": PURPOSE_HEADER,
+        "in": "header",
+        "required": True,
+        "description": (
+            "Why the caller needs the data: a purpose the covering data-sharing agreement "
+            "allows. Required with an access token on every call except the caller's own "
+            "identity, the audit log, agreements and notifications; a missing or unknown "
+            "purpose is a 400 problem. Audited with the client."
+        ),
+        "schema": {"type": "string", "enum": sorted(PURPOSES)},
+        "example": "speaker_due_diligence",
+    }
+
+
+def _on_behalf_parameter() -> dict[str, Any]:
+    return {
+        "name": ON_BEHALF_HEADER,
+        "in": "header",
+        "required": True,
+        "description": (
+            "The member of staff at the partner the call is made for: the partner's own "
+            "identifier for them (not their name). Required with an access token for reads of "
+            "partners' shared data (a 400 problem without it); recorded in the audit entry of "
+            "every disclosure."
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        "example": "staff-4711",
+    }
+
+
+def _problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description or http.HTTPStatus(status).phrase,
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+
+
+def register_components(spec: APISpec, base_url: str) -> None:
+    """Security schemes, the header parameters, ProblemDetails and problem responses."""
+    components = spec.components
+    components.schema("ProblemDetails", PROBLEM_DETAILS)
+    for name, scheme in _security_schemes(base_url).items():
+        components.security_scheme(name, scheme)
+    components.parameter("HubPurpose", "header", _purpose_parameter())
+    components.parameter("HubOnBehalfOf", "header", _on_behalf_parameter())
+    for status, name in PROBLEM_RESPONSES.items():
+        response = _problem_response(status)
+        if status == 429:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer"},
+                }
+            }
+        if status == 401:
+            response["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "The scheme and RFC 6750 / RFC 9449 error, e.g. "
+                    '`Bearer error="invalid_token"` or `DPoP error="use_dpop_nonce"`',
+                    "schema": {"type": "string"},
+                },
+                "DPoP-Nonce": {
+                    "description": "A nonce to put in the next DPoP proof",
+                    "schema": {"type": "string"},
+                },
+            }
+        components.response(name, response)
+    components.response(DEFAULT_PROBLEM, _problem_response(500, "An unexpected problem"))
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+def _security(access: Access) -> list[dict[str, list[str]]]:
+    if access.public:
+        return []
+    if access.session_only:
+        return [{SESSION: []}]
+    if access.scopes:
+        oauth = [{OAUTH2: [scope]} for scope in access.scopes]
+        bound = [{DPOP: [scope]} for scope in access.scopes]
+    else:
+        oauth, bound = [{OAUTH2: []}], [{DPOP: []}]
+    return [*oauth, *bound, {SESSION: []}]
+
+
+def _ref_of(value: Any) -> str | None:
+    return value.get("$ref") if isinstance(value, dict) else None
+
+
+def _as_problem(status: str, response: Any) -> Any:
+    """An error response of an operation, as a problem document of the right media type."""
+    code = int(status) if status.isdigit() else None
+    if isinstance(response, str):  # a flask-smorest component name, e.g. UNPROCESSABLE_ENTITY
+        if code in PROBLEM_RESPONSES:
+            return PROBLEM_RESPONSES[code]
+        if code is not None:
+            return _problem_response(code)
+        return DEFAULT_PROBLEM
+    if not isinstance(response, dict) or "content" not in response:
+        return response
+    content = response["content"]
+    media = content.pop(JSON_TYPE, None) or content.get(PROBLEM_TYPE) or {}
+    schema = media.get("schema")
+    if _ref_of(schema) in GENERIC_ERROR_SCHEMAS or schema in (None, "Problem", "Error"):
+        media = {**media, "schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    content[PROBLEM_TYPE] = media
+    return response
+
+
+def _has_parameter(operation: dict[str, Any], name: str, where: str) -> dict[str, Any] | None:
+    for parameter in operation.get("parameters", []):
+        if isinstance(parameter, dict) and (parameter.get("name"), parameter.get("in")) == (
+            name,
+            where,
+        ):
+            return parameter
+    return None
+
+
+def complete_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Security, headers and problem responses for one operation (mutated in place)."""
+    access = access_for(method, path)
+    operation["security"] = _security(access)
+    # Keys come as ints or strings depending on the decorator; apispec makes them strings later.
+    responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+    operation["responses"] = responses
+    for status in list(responses):
+        if status == "default" or (status.isdigit() and int(status) >= 400):
+            responses[status] = _as_problem(status, responses[status])
+    responses["default"] = DEFAULT_PROBLEM
+    if access.public:
+        return
+    responses.setdefault("401", PROBLEM_RESPONSES[401])
+    responses.setdefault("403", PROBLEM_RESPONSES[403])
+    if access.session_only:
+        return
+    responses.setdefault("429", PROBLEM_RESPONSES[429])
+    parameters = operation.setdefault("parameters", [])
+    if purpose_required(path):
+        responses.setdefault("400", PROBLEM_RESPONSES[400])
+        existing = _has_parameter(operation, PURPOSE_HEADER, "header")
+        if existing is None:
+            # Inline copies of the components: readers of `parameters` (tools, our tests) then
+            # see every parameter's name and place without resolving references.
+            parameters.append(_purpose_parameter())
+        else:  # a blueprint documents the header itself (people may use a query parameter)
+            existing.update(
+                {
+                    "schema": _purpose_parameter()["schema"],
+                    "required": True,
+                    "description": existing.get("description", "")
+                    + " Required with an access token (people signed in may give the `purpose` "
+                    "query parameter instead).",
+                }
+            )
+    if on_behalf_required(path) and _has_parameter(operation, ON_BEHALF_HEADER, "header") is None:
+        parameters.append(_on_behalf_parameter())
+    scopes = ", ".join(f"`{s}`" for s in access.scopes) or "any scope"
+    note = f"Partner token: {scopes}" + (" (any one)" if len(access.scopes) > 1 else "") + "."
+    operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
+
+
+# --- examples on the calls a partner makes first ------------------------------------------------
+
+
+EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/me", "get"): {
+        "200": {
+            "kind": "client",
+            "id": "hubc_3kXcTf1o0ZyVqv1Hn0s7N2pQ",
+            "organisation": "ravensmoor-university",
+            "roles": [],
+            "scopes": ["audit:read", "audit:verify", "speakers:read"],
+        }
+    },
+    ("/api/v1/shared/speakers", "get"): {
+        "200": {
+            "total": 1,
+            "purpose": "speaker_due_diligence",
+            "results": [
+                {
+                    "id": "4f1c2a9e-5b57-4a43-9d4b-3f3c0f6e2b11",
+                    "owner_org_id": "0b9f4c56-2a55-4f0e-8b8f-7d0b9c7e6a21",
+                    "owner": "University of Northshire",
+                    "score": 0.97,
+                    "own": False,
+                    "existence_only": False,
+                    "data": {"display_name": "Dr Ember Quillfeather", "aliases": ["E••• Q•••"]},
+                    "disclosed_under": {
+                        "agreement_id": "7c1d0e4b-91a2-4c55-b7e0-2f6a8d3c9e10",
+                        "reference": "NSH-DSA-2026-01",
+                        "version": 1,
+                    },
+                }
+            ],
+        },
+        "400": {
+            "type": f"{PROBLEM_BASE}bad-request",
+            "title": "Bad request",
+            "status": 400,
+            "detail": "State the purpose of this call in the Hub-Purpose header.",
+        },
+    },
+    ("/api/v1/audit/proof/inclusion", "get"): {
+        "200": {
+            "index": 1041,
+            "size": 1057,
+            "leaf_hash": "m1J8mJ0a3H6yD0o8m2vQm9w5JQmKQe6Vd3H3rj1p0wQ=",
+            "hashes": [
+                "0bq0qR6aXgkZr5bX3y9w1Yd3W0P0Gm6wQ1vS5d8s2zA=",
+                "yq6l3Q1s9R0m2c5b8Xn7Vw4Tz0Kp3Hf6Jd2Gs1Lq9aE=",
+            ],
+        }
+    },
+}
+
+
+def _add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
+    for status, example in EXAMPLES.get((path, method), {}).items():
+        response = operation.get("responses", {}).get(status)
+        if isinstance(response, str):  # a shared component: give this operation its own copy
+            response = _problem_response(int(status), "Missing or unknown purpose")
+            operation["responses"][status] = response
+        if not isinstance(response, dict):
+            continue
+        for media in response.get("content", {}).values():
+            media["example"] = copy.deepcopy(example)
+
+
+class HubOpenAPIPlugin(BasePlugin):
+    """Completes each operation as flask-smorest adds it to the document."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
+        if not path or not operations:
+            return
+        for method, operation in operations.items():
+            if method in {"get", "post", "put", "patch", "delete"} and isinstance(operation, dict):
+                complete_operation(path, method, operation)
+                _add_examples(path, method, operation)
+
+
+def init_app(app: Flask, api: Api) -> None:
+    """Add the hub's components and the operation plugin to `api`'s spec (call after
+    `api.init_app(app)`, before registering the API blueprints)."""
+    spec = api.spec
+    register_components(spec, app.config["HUB_SETTINGS"].base_url.rstrip("/"))
+    plugin = HubOpenAPIPlugin()
+    plugin.init_spec(spec)
+    spec.plugins.append(plugin)

@@ -1,0 +1,67 @@
+"""The acting party of the current request, and guards that views use to require one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, redirect, request, url_for
+
+from hub.core.errors import NotAuthenticated, PermissionDenied
+from hub.core.security import Actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_actor() -> Actor:
+    """The Actor for this request (anonymous if no one is signed in)."""
+    actor = g.get("actor")
+    if actor is None:
+        actor = Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr)
+        g.actor = actor
+    return actor
+
+
+def is_api_request() -> bool:
+    """API paths answer problem documents rather than pages."""
+    return request.path.startswith(("/api/", "/.well-known/", "/oauth/"))
+
+
+def signed_in_required(view: F) -> F:
+    """Pages need a fully signed-in person (password and, where required, second factor)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_actor().kind == "anonymous":
+            if is_api_request():
+                raise NotAuthenticated("Sign in, or present an access token.")
+            return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def roles_required(*roles: str, action: str) -> Callable[[F], F]:
+    """Require a signed-in person holding one of `roles`; refusals are audited as `action`."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @signed_in_required
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            actor = current_actor()
+            if not actor.has_role(*roles):
+                raise PermissionDenied(
+                    "You do not have a role that allows this.",
+                    reason="role_required",
+                    audit={
+                        "action": action,
+                        "resource_type": "page",
+                        "resource_ids": [request.path],
+                    },
+                )
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

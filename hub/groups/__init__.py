@@ -1,0 +1,1 @@
+"""Regional working groups: members under a multi-party agreement, meetings, actions."""

@@ -1,0 +1,272 @@
+"""API schemas for working groups, meetings, actions and the regional dashboard.
+
+Input schemas load to dicts that the services validate (with field-specific messages); output
+schemas read the models, and case items as `disclose()` gave them to the caller.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from hub.groups.actions import is_overdue
+from hub.groups.models import ActionStatus, AttendanceStatus, Cadence
+
+
+class OrganisationRefSchema(Schema):
+    """An organisation named in a group."""
+
+    id = fields.UUID()
+    name = fields.String()
+    slug = fields.String()
+
+
+class PersonRefSchema(Schema):
+    """A member of staff named in a group (name and organisation only)."""
+
+    id = fields.UUID()
+    name = fields.String()
+    organisation = fields.Function(lambda p: p.organisation.name)
+
+
+class MembershipSchema(Schema):
+    """An organisation's place in a group."""
+
+    organisation = fields.Nested(OrganisationRefSchema)
+    status = fields.Function(lambda m: m.status.value)
+    invited_at = fields.DateTime()
+    responded_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+
+
+class CoverageSchema(Schema):
+    """Whether the group may hold case items now."""
+
+    covered = fields.Boolean()
+    agreement_id = fields.Function(lambda c: str(c.agreement.id) if c.agreement else None)
+    reference = fields.Function(lambda c: c.agreement.reference if c.agreement else None)
+    version = fields.Function(lambda c: c.agreement.version if c.agreement else None)
+    state = fields.Function(lambda c: c.state.value if c.state else None)
+    reason = fields.String()
+
+
+class GroupSchema(Schema):
+    """A working group."""
+
+    id = fields.UUID()
+    name = fields.String()
+    region = fields.String()
+    terms_of_reference = fields.String()
+    cadence = fields.Function(lambda g: g.cadence.value)
+    convenor = fields.Nested(PersonRefSchema)
+    convening_org = fields.Nested(OrganisationRefSchema)
+    agreement_id = fields.UUID(allow_none=True)
+
+
+class GroupDetailSchema(GroupSchema):
+    """A working group with its members, attendees and agreement coverage."""
+
+    memberships = fields.List(fields.Nested(MembershipSchema))
+    attendees = fields.List(fields.Nested(PersonRefSchema))
+    coverage = fields.Nested(CoverageSchema)
+
+
+class GroupCreateSchema(Schema):
+    """What a coordinator sends to convene a group (or change one)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    region = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    terms_of_reference = fields.String(required=True, validate=validate.Length(min=1))
+    cadence = fields.String(required=True, validate=validate.OneOf([c.value for c in Cadence]))
+    agreement_id = fields.String(load_default="", validate=validate.Length(max=64))
+
+
+class InvitationCreateSchema(Schema):
+    """An organisation to invite."""
+
+    organisation_id = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class InvitationAnswerSchema(Schema):
+    """The invited organisation's answer."""
+
+    answer = fields.String(required=True, validate=validate.OneOf(["accept", "decline"]))
+
+
+class AttendeeCreateSchema(Schema):
+    """A person to name as an attendee."""
+
+    person_id = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class ConvenorSchema(Schema):
+    """The new convenor."""
+
+    convenor_id = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class MeetingCreateSchema(Schema):
+    """When and where a meeting is (times with an offset, or UK local times without one)."""
+
+    starts_at = fields.String(required=True, validate=validate.Length(max=40))
+    ends_at = fields.String(required=True, validate=validate.Length(max=40))
+    location = fields.String(load_default="", validate=validate.Length(max=300))
+    online_link = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class MeetingDecisionSchema(Schema):
+    """A decision of a meeting."""
+
+    id = fields.Integer()
+    text = fields.String()
+    concerns_org_id = fields.UUID(allow_none=True)
+    agenda_item_id = fields.Integer(allow_none=True)
+    recorded_at = fields.DateTime()
+
+
+class AmendmentSchema(Schema):
+    """A recorded amendment to approved minutes."""
+
+    id = fields.Integer()
+    text = fields.String()
+    reason = fields.String()
+    amended_at = fields.DateTime()
+
+
+class MeetingSchema(Schema):
+    """A meeting."""
+
+    id = fields.UUID()
+    group_id = fields.UUID()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    location = fields.String()
+    online_link = fields.String()
+    cancelled = fields.Function(lambda m: m.cancelled_at is not None)
+    minutes_status = fields.Function(lambda m: m.minutes_status.value)
+
+
+class MeetingDetailSchema(MeetingSchema):
+    """A meeting with its agenda (case items as disclosed to the caller), attendance, minutes,
+    amendments and decisions."""
+
+    agenda = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Items with their case as disclosed to the caller: `case.state` is "
+            "own, shared, existence_only, withheld or gone; `case.record` is absent unless "
+            "disclosed."
+        },
+    )
+    attendance = fields.List(
+        fields.Dict(),
+        metadata={"description": "Each expected person: person_id, name, organisation, status."},
+    )
+    minutes = fields.String()
+    amendments = fields.List(fields.Nested(AmendmentSchema))
+    decisions = fields.List(fields.Nested(MeetingDecisionSchema))
+
+
+class AgendaItemCreateSchema(Schema):
+    """An agenda item: a title, notes, and optionally a case ("speaker:<id>" or "event:<id>")."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    notes = fields.String(load_default="", validate=validate.Length(max=5000))
+    case = fields.String(load_default="", validate=validate.Length(max=80))
+
+
+class AttendanceSchema(Schema):
+    """Attendance by person id."""
+
+    attendance = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(
+            validate=validate.OneOf([s.value for s in AttendanceStatus if s.value != "invited"])
+        ),
+        required=True,
+    )
+
+
+class MinutesSchema(Schema):
+    """The minutes' text."""
+
+    minutes = fields.String(required=True, validate=validate.Length(min=1, max=50_000))
+
+
+class MinutesStepSchema(Schema):
+    """A step of the minutes: circulate or approve."""
+
+    step = fields.String(required=True, validate=validate.OneOf(["circulate", "approve"]))
+
+
+class AmendmentCreateSchema(Schema):
+    """An amendment to approved minutes, and why."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class MeetingDecisionCreateSchema(Schema):
+    """A decision: its text, and whom it concerns (all members if no organisation)."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    concerns_org_id = fields.String(load_default="", validate=validate.Length(max=64))
+    agenda_item_id = fields.String(load_default="", validate=validate.Length(max=20))
+
+
+class ActionSchema(Schema):
+    """An action."""
+
+    id = fields.UUID()
+    group_id = fields.UUID()
+    meeting_id = fields.UUID(allow_none=True)
+    title = fields.String()
+    detail = fields.String()
+    owner = fields.Nested(PersonRefSchema, attribute="owner_person")
+    owner_org_id = fields.UUID()
+    due_on = fields.Date()
+    status = fields.Function(lambda a: a.status.value)
+    overdue = fields.Function(lambda a: is_overdue(a))
+
+
+class ActionCreateSchema(Schema):
+    """An action agreed at a meeting."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    detail = fields.String(load_default="", validate=validate.Length(max=5000))
+    owner_person_id = fields.String(required=True, validate=validate.Length(max=64))
+    due_on = fields.String(required=True, validate=validate.Length(max=20))
+
+
+class ActionUpdateSchema(Schema):
+    """Progress on an action."""
+
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in ActionStatus]))
+    note = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class DigestSchema(Schema):
+    """What a meeting decided and asked of the caller's organisation."""
+
+    organisation = fields.Function(lambda d: d.organisation.name)
+    decisions = fields.List(fields.Nested(MeetingDecisionSchema))
+    actions = fields.List(fields.Nested(ActionSchema))
+
+
+class DashboardArgsSchema(Schema):
+    """The dashboard's purpose and reporting year."""
+
+    purpose = fields.String(load_default="")
+    basis = fields.String(load_default="")
+    year = fields.String(load_default="")
+
+
+class DashboardSchema(Schema):
+    """The regional dashboard's figures (only what the coordinator may see)."""
+
+    region = fields.String()
+    purpose = fields.String()
+    agreements = fields.List(fields.Dict())
+    designated_events = fields.List(fields.Dict())
+    touring_speakers = fields.List(fields.Dict())
+    advisory = fields.Dict()
+    annual_return = fields.Dict()

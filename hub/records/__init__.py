@@ -1,0 +1,1 @@
+"""Institution records: speakers, assertions, events, assessments, decisions, advisory requests."""

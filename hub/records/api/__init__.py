@@ -1,0 +1,1 @@
+"""The institution workflow over the JSON API."""

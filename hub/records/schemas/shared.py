@@ -1,0 +1,115 @@
+"""API schemas for partners' records as disclosed under agreements, and the search over them.
+
+A disclosed record's fields depend on the agreement's data schedule, so they travel in `data`
+(only the fields the schedule gives, each at its level); `disclosed_under` names the agreement.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from agreements.content import PURPOSES
+
+PURPOSE_DESCRIPTION = (
+    "Why the caller needs the data: one of the purposes the hub knows ("
+    + ", ".join(sorted(PURPOSES))
+    + "). Every disclosure is audited against it. The `Hub-Purpose` header, when sent, wins."
+)
+
+
+class DisclosedUnderSchema(Schema):
+    """The agreement a record was disclosed under."""
+
+    agreement_id = fields.String()
+    reference = fields.String()
+    version = fields.Integer()
+
+
+class DisclosedRecordSchema(Schema):
+    """A partner's record, minimised by its agreement's data schedule (or, for the caller's
+    own records, complete, with `disclosed_under` null)."""
+
+    record_type = fields.String(
+        metadata={"enum": ["speaker", "assertion", "event", "decision", "advisory_rating"]}
+    )
+    id = fields.String()
+    owner_org_id = fields.String()
+    existence_only = fields.Boolean(
+        metadata={"description": "Only that the record exists: `data` holds owner and contact"}
+    )
+    data = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(allow_none=True),
+        metadata={
+            "description": "The fields the schedule gives, at their levels: masked values hold "
+            "'•••', pseudonymised ones start with 'psn:', generalised dates are YYYY-MM and "
+            "sizes are bands."
+        },
+    )
+    disclosed_under = fields.Nested(DisclosedUnderSchema, allow_none=True)
+
+
+class SharedSearchArgsSchema(Schema):
+    """Search query: a name, the purpose, and a page."""
+
+    q = fields.String(load_default="", validate=validate.Length(max=200))
+    purpose = fields.String(
+        load_default=None, allow_none=True, metadata={"description": PURPOSE_DESCRIPTION}
+    )
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+
+
+class PurposeArgsSchema(Schema):
+    """The purpose of reading one partner record."""
+
+    purpose = fields.String(
+        load_default=None, allow_none=True, metadata={"description": PURPOSE_DESCRIPTION}
+    )
+
+
+class PurposeHeaderSchema(Schema):
+    """The purpose as a request header (wins over the query parameter)."""
+
+    hub_purpose = fields.String(
+        data_key="Hub-Purpose", load_default=None, metadata={"description": PURPOSE_DESCRIPTION}
+    )
+
+
+class SharedSearchResultSchema(Schema):
+    """One speaker found: the caller's own, or a partner's as its agreement discloses it."""
+
+    id = fields.String(attribute="speaker_id")
+    owner_org_id = fields.String()
+    owner = fields.String(attribute="owner_name")
+    score = fields.Float()
+    own = fields.Boolean()
+    existence_only = fields.Boolean()
+    data = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))
+    disclosed_under = fields.Nested(DisclosedUnderSchema, allow_none=True)
+
+
+class SharedSearchSchema(Schema):
+    """A page of results; `total` counts only what the caller may see."""
+
+    total = fields.Integer()
+    purpose = fields.String()
+    results = fields.List(fields.Nested(SharedSearchResultSchema))
+
+
+class SharedSpeakerSchema(Schema):
+    """A partner's speaker with the statements, ratings and appearances disclosed with it."""
+
+    speaker = fields.Nested(DisclosedRecordSchema)
+    owner = fields.String(attribute="owner_name")
+    statements = fields.List(fields.Nested(DisclosedRecordSchema), attribute="assertions")
+    ratings = fields.List(fields.Nested(DisclosedRecordSchema))
+    appearances = fields.List(fields.Nested(DisclosedRecordSchema))
+
+
+class SharedEventSchema(Schema):
+    """A partner's event with its disclosed standing decision."""
+
+    event = fields.Nested(DisclosedRecordSchema)
+    owner = fields.String(attribute="owner_name")
+    decisions = fields.List(fields.Nested(DisclosedRecordSchema))

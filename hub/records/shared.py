@@ -1,0 +1,341 @@
+"""Partners' records, seen through agreements: cross-organisation search and record views.
+
+Every read here of another organisation's record goes through `agreements.services.disclose`;
+candidates for a search are looked up only among organisations whose agreements could disclose
+something to the actor for the stated purpose, and totals count only what would be disclosed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from agreements import services as agreements
+from agreements.policy import Disclosed, ShareableRecord
+from audit import services as audit
+from hub.core.db import db
+from hub.core.errors import NotFound, PermissionDenied
+from hub.core.security import Actor
+from hub.records import permissions, search, sharing
+from hub.records.models import (
+    AdvisoryRating,
+    Assertion,
+    AssertionStatus,
+    Decision,
+    Event,
+    RecordStatus,
+    Speaker,
+)
+from partners import notifications
+from partners.models import Organisation
+
+#: How many partner candidates a search considers before disclosure (the ranking is by name).
+PARTNER_CANDIDATES = 200
+
+
+@dataclass
+class SearchResult:
+    """One speaker found: the actor's own record, or what a partner's agreement discloses."""
+
+    speaker_id: str
+    owner_org_id: str
+    owner_name: str
+    score: float
+    own: bool
+    data: dict[str, Any]
+    disclosed_under: dict[str, Any] | None = None
+    existence_only: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "speaker_id": self.speaker_id,
+            "owner_org_id": self.owner_org_id,
+            "owner": self.owner_name,
+            "score": round(self.score, 3),
+            "own": self.own,
+            "existence_only": self.existence_only,
+            "data": self.data,
+            "disclosed_under": self.disclosed_under,
+        }
+
+
+@dataclass
+class SearchPage:
+    """A page of results and the number of results the actor may see in all."""
+
+    results: list[SearchResult]
+    total: int
+    purpose: str | None
+    partners_searched: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _require_reader(actor: Actor, action: str) -> None:
+    if not permissions.can_read(actor, actor.org_id):
+        raise PermissionDenied(
+            "You cannot see speaker records.",
+            reason="role_required",
+            audit={"action": action, "resource_type": "speaker"},
+        )
+
+
+def _org_names(ids: Iterable[str]) -> dict[str, str]:
+    keys = [uuid.UUID(i) for i in set(ids)]
+    if not keys:
+        return {}
+    return {
+        str(o.id): o.name
+        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
+    }
+
+
+def _partner_candidates(
+    providers: set[str], query: search.NameQuery, limit: int
+) -> list[search.Candidate]:
+    session = db.session()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows: list[search.Candidate] = []
+    for provider in sorted(providers):
+        org = uuid.UUID(provider)
+        found = (
+            search._postgres_candidates(session, org, query, limit)
+            if postgresql
+            else search._sqlite_candidates(session, org, query, limit)
+        )
+        rows.extend(search.Candidate(*row, source="partner") for row in found)
+    return rows
+
+
+def search_speakers(
+    actor: Actor, query: str, purpose: str | None, *, limit: int = 20, offset: int = 0
+) -> SearchPage:
+    """The actor's own speakers and, for a stated purpose, partners' speakers as their
+    agreements disclose them, best match first. Without a purpose only own records are
+    searched; a partner's record found by a name its schedule withholds is left out."""
+    _require_reader(actor, "speaker.search")
+    parsed = search.NameQuery.parse(query)
+    own = search.search_speakers(actor, query, limit=100) if not parsed.empty else []
+    results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
+    partner_matches: list[search.SpeakerMatch] = []
+    providers: set[str] = set()
+    if purpose is not None and not parsed.empty:
+        agreements.check_purpose(actor, purpose, "speaker.search")
+        providers = agreements.providers_for(actor, "speaker", purpose) - {actor.org_id}
+        candidates = _partner_candidates(providers, parsed, PARTNER_CANDIDATES)
+        partner_matches = [
+            m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
+        ][:PARTNER_CANDIDATES]
+    speakers = (
+        {
+            s.id: s
+            for s in db.session.scalars(
+                sa.select(Speaker).where(
+                    Speaker.id.in_([m.speaker_id for m in partner_matches]),
+                    Speaker.status == RecordStatus.ACTIVE,
+                )
+            )
+        }
+        if partner_matches
+        else {}
+    )
+    records = []
+    for match in partner_matches:
+        speaker = speakers.get(match.speaker_id)
+        if speaker is None:
+            continue
+        matched_field = "display_name" if match.matched_name == speaker.display_name else "aliases"
+        records.append((match.score, sharing.speaker(speaker, matched_field=matched_field)))
+    # Totals count only what would be disclosed; only the page shown is disclosed (audited).
+    visible = (
+        agreements.would_disclose(actor, [r for _s, r in records], purpose) if records else set()
+    )
+    for score, record in records:
+        if record.id in visible:
+            results.append((score, record))
+    results.sort(key=lambda item: -item[0])
+    total = len(results)
+    page = results[offset : offset + limit]
+    owners = _org_names(
+        item.owner_org_id if isinstance(item, ShareableRecord) else str(item.owner_org_id)
+        for _score, item in page
+    )
+    to_disclose = [item for _score, item in page if isinstance(item, ShareableRecord)]
+    disclosed = (
+        {d.id: d for d in agreements.disclose(actor, to_disclose, purpose, audit_refusals=False)}
+        if to_disclose
+        else {}
+    )
+    shown: list[SearchResult] = []
+    for score, item in page:
+        if isinstance(item, ShareableRecord):
+            d = disclosed.get(item.id)
+            if d is None:  # the agreement ended between counting and showing
+                total -= 1
+                continue
+            shown.append(
+                SearchResult(
+                    d.id,
+                    d.owner_org_id,
+                    owners.get(d.owner_org_id, ""),
+                    score,
+                    False,
+                    d.data,
+                    d.disclosed_under,
+                    d.existence_only,
+                )
+            )
+        else:
+            shown.append(
+                SearchResult(
+                    str(item.speaker_id),
+                    str(item.owner_org_id),
+                    owners.get(str(item.owner_org_id), ""),
+                    score,
+                    True,
+                    {"display_name": item.display_name, "matched_name": item.matched_name},
+                )
+            )
+    audit.record(
+        actor,
+        "speaker.search",
+        "granted",
+        resource_type="speaker",
+        purpose=purpose,
+        results=total,
+        partners=len(providers),
+    )
+    return SearchPage(shown, total, purpose, len(providers))
+
+
+# --- one partner record, with what hangs off it ------------------------------------------
+
+
+@dataclass
+class SharedSpeaker:
+    """A partner's speaker record as disclosed, with its disclosed statements and ratings."""
+
+    speaker: Disclosed
+    owner_name: str
+    assertions: list[Disclosed]
+    ratings: list[Disclosed]
+    appearances: list[Disclosed]
+
+
+def _load(model: type, record_id: str) -> Any:
+    try:
+        return db.session.get(model, uuid.UUID(str(record_id)))
+    except ValueError:
+        return None
+
+
+def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> SharedSpeaker:
+    """A partner's speaker, as far as an agreement in force discloses it for `purpose`."""
+    _require_reader(actor, "disclosure")
+    agreements.check_purpose(actor, purpose, "disclosure")
+    speaker = _load(Speaker, speaker_id)
+    if speaker is None or speaker.status != RecordStatus.ACTIVE:
+        raise NotFound("There is no such speaker that you may see.")
+    disclosed = agreements.disclose_one(actor, sharing.speaker(speaker), purpose)
+    statements = [
+        sharing.assertion(a)
+        for a in speaker.assertions
+        if a.owner_org_id == speaker.owner_org_id and a.status != AssertionStatus.WITHDRAWN
+    ]
+    ratings = [sharing.rating(r) for r in speaker.ratings]
+    event_ids = disclosed.data.get("appearances") or []
+    events = [
+        sharing.event(e)
+        for e in (
+            _load(Event, i) for i in event_ids if isinstance(i, str) and not i.startswith("psn:")
+        )
+        if e is not None and e.erased_at is None
+    ]
+    owner = db.session.get(Organisation, speaker.owner_org_id)
+    return SharedSpeaker(
+        speaker=disclosed,
+        owner_name=owner.name if owner else "",
+        assertions=agreements.disclose(actor, statements, purpose, audit_refusals=False),
+        ratings=agreements.disclose(actor, ratings, purpose, audit_refusals=False),
+        appearances=agreements.disclose(actor, events, purpose, audit_refusals=False),
+    )
+
+
+@dataclass
+class SharedEvent:
+    """A partner's event as disclosed, with its disclosed decision."""
+
+    event: Disclosed
+    owner_name: str
+    decisions: list[Disclosed]
+
+
+def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEvent:
+    """A partner's event and its standing decision, as an agreement discloses them."""
+    _require_reader(actor, "disclosure")
+    agreements.check_purpose(actor, purpose, "disclosure")
+    event = _load(Event, event_id)
+    if event is None or event.erased_at is not None:
+        raise NotFound("There is no such event that you may see.")
+    disclosed = agreements.disclose_one(actor, sharing.event(event), purpose)
+    standing = [d for d in event.decisions if not d.superseded_by_appeal]
+    owner = db.session.get(Organisation, event.owner_org_id)
+    return SharedEvent(
+        event=disclosed,
+        owner_name=owner.name if owner else "",
+        decisions=agreements.disclose(
+            actor, [sharing.decision(d) for d in standing], purpose, audit_refusals=False
+        ),
+    )
+
+
+def shared_decision(actor: Actor, decision_id: str, purpose: str | None) -> Disclosed:
+    """One partner decision by id."""
+    _require_reader(actor, "disclosure")
+    decision = _load(Decision, decision_id)
+    if decision is None:
+        raise NotFound("There is no such decision that you may see.")
+    return agreements.disclose_one(actor, sharing.decision(decision), purpose)
+
+
+def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclosed:
+    """One advisory rating by id (police share ratings with coordinators, for instance)."""
+    _require_reader(actor, "disclosure")
+    rating = _load(AdvisoryRating, rating_id)
+    if rating is None:
+        raise NotFound("There is no such rating that you may see.")
+    return agreements.disclose_one(actor, sharing.rating(rating), purpose)
+
+
+# --- corrections reach every recipient --------------------------------------------------
+
+
+def notify_correction(actor: Actor, assertion: Assertion, change: str) -> int:
+    """Tell every organisation a statement was disclosed to that it was corrected or withdrawn
+    (recipients are known from the audit log). Returns how many were told."""
+    recipients = agreements.disclosures_of("assertion", [str(assertion.id)])[str(assertion.id)]
+    recipients.discard(str(assertion.owner_org_id))
+    for organisation_id in sorted(recipients):
+        notifications.notify(
+            organisation_id,
+            f"assertion.{change}",
+            f"A statement shared with you about a speaker was {change}",
+            "A partner changed a statement it shared with your organisation. Look at the "
+            "speaker again for the current version, and correct any copy you keep.",
+            link=f"/shared/speakers/{assertion.speaker_id}",
+        )
+    if recipients:
+        audit.record(
+            actor,
+            "assertion.correction_notified",
+            "granted",
+            resource_type="assertion",
+            resource_ids=[str(assertion.id)],
+            resource_org=str(assertion.owner_org_id),
+            subjects=[("speaker", str(assertion.speaker_id))],
+            recipients=len(recipients),
+        )
+    return len(recipients)

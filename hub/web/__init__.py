@@ -1,0 +1,1 @@
+"""The web shell: layout, sign-in pages, dashboards, error pages and security headers."""

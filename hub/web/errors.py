@@ -1,0 +1,179 @@
+"""One error path: problem details (RFC 9457) for the API, GOV.UK error pages for people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, jsonify, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from audit import services as audit
+from hub.core.db import db
+from hub.core.errors import PROBLEM_BASE, HubError
+from hub.core.request import current_actor, is_api_request
+
+log = logging.getLogger(__name__)
+
+PAGE_MESSAGES = {
+    400: ("There is a problem with your request", "The request could not be understood."),
+    403: ("You do not have permission to see this page", "Your roles do not allow this."),
+    404: ("Page not found", "If you typed the web address, check it is correct."),
+    405: ("This action is not allowed here", "Go back and try again from the page you were on."),
+    409: ("This change could not be made", "It clashes with the current state of the record."),
+    413: ("The file or form is too large", "Files and forms must be 5 MB or smaller."),
+    422: ("There is a problem", "Some of the information is not valid."),
+    429: ("Too many requests", "Wait a moment and try again."),
+    500: ("Sorry, there is a problem with the service", "Try again later. Nothing was changed."),
+}
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """A problem document with the `application/problem+json` media type."""
+    response = jsonify(problem)
+    response.status_code = problem["status"]
+    response.mimetype = "application/problem+json"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def record_refusal(action: str, reason: str, **details: Any) -> None:
+    """Audit a refusal in its own transaction, after the request's own changes are undone."""
+    db.session.rollback()
+    try:
+        audit.record(current_actor(), action, "denied", reason=reason, **details)
+        db.session.commit()
+    except Exception:  # the refusal still stands; log loudly rather than hide it
+        db.session.rollback()
+        log.exception("could not audit refusal of %s", action)
+
+
+def render_error_page(
+    status: int,
+    detail: str | None = None,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> tuple[str, int]:
+    """The styled page for an error status."""
+    default_title, default_detail = PAGE_MESSAGES.get(status, PAGE_MESSAGES[400])
+    return (
+        render_template(
+            "errors/error.html",
+            status=status,
+            title=title or default_title,
+            detail=detail or default_detail,
+            errors=errors or {},
+        ),
+        status,
+    )
+
+
+def handle_hub_error(exc: HubError) -> Any:
+    """Refusals and rule breaks raised by services."""
+    if exc.audit is not None:
+        details = dict(exc.audit)
+        action = details.pop("action")
+        record_refusal(action, exc.reason, **details)
+    else:
+        db.session.rollback()
+    if is_api_request():
+        return problem_response(exc.to_problem(), exc.headers)
+    body, status = render_error_page(exc.status, exc.detail, errors=exc.errors)
+    return body, status, exc.headers
+
+
+def handle_http_exception(exc: HTTPException) -> Any:
+    """Werkzeug's errors (unknown routes, CSRF failures, oversize bodies, schema errors)."""
+    status = exc.code or 500
+    if isinstance(exc, CSRFError):
+        record_refusal("request.csrf", "csrf_token_invalid")
+        detail = (
+            "The form could not be sent because its security token was missing or has expired. "
+            "Go back, reload the page and try again."
+        )
+        if is_api_request():
+            return problem_response(_problem(status, "csrf-failed", "CSRF check failed", detail))
+        return render_error_page(400, detail, "Your form could not be sent")
+    if is_api_request():
+        detail = exc.description or ""
+        problem = _problem(status, _slug(status), exc.name, detail)
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if messages:
+            problem["errors"] = _flatten_messages(messages)
+            problem["detail"] = "The request has invalid fields: " + ", ".join(problem["errors"])
+        return problem_response(problem, dict(_retry_after(exc)))
+    return render_error_page(status)
+
+
+def handle_exception(exc: Exception) -> Any:
+    """Anything else is a bug: log it, undo the request's changes, never show a trace."""
+    if isinstance(exc, HubError):
+        return handle_hub_error(exc)
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    log.exception("unhandled error")
+    db.session.rollback()
+    if is_api_request():
+        return problem_response(
+            _problem(
+                500,
+                "internal-error",
+                "Internal error",
+                "Something went wrong on our side. Nothing was changed.",
+            )
+        )
+    return render_error_page(500)
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> dict[str, Any]:
+    return {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+
+
+def _slug(status: int) -> str:
+    return {
+        400: "bad-request",
+        401: "not-authenticated",
+        403: "permission-denied",
+        404: "not-found",
+        405: "method-not-allowed",
+        409: "conflict",
+        413: "too-large",
+        415: "unsupported-media-type",
+        422: "validation-failed",
+        429: "too-many-requests",
+    }.get(status, f"http-{status}")
+
+
+def _flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """flask-smorest nests errors by location and field; problem `errors` is flat."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            # Drop the location level ("json", "query") but keep field paths.
+            name = (
+                key
+                if prefix
+                or key not in {"json", "query", "form", "headers", "files", "path", "view_args"}
+                else ""
+            )
+            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            for field_name, items in _flatten_messages(value, path).items():
+                flat.setdefault(field_name, []).extend(items)
+    elif isinstance(messages, list):
+        if all(isinstance(item, str) for item in messages):
+            flat[prefix or "_schema"] = list(messages)
+        else:
+            for item in messages:
+                for field_name, items in _flatten_messages(item, prefix).items():
+                    flat.setdefault(field_name, []).extend(items)
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def _retry_after(exc: HTTPException) -> list[tuple[str, str]]:
+    response = exc.get_response()
+    value = response.headers.get("Retry-After")
+    return [("Retry-After", value)] if value else []

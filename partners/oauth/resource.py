@@ -1,0 +1,191 @@
+"""Protecting the API: access tokens (Bearer or DPoP-bound), the client behind them, and the
+purpose and end user every partner call states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+
+from hub.core.db import db
+from hub.core.errors import BadRequest, NotAuthenticated, PermissionDenied
+from hub.core.purposes import PURPOSES
+from partners.models import OAuthClient, RevokedToken
+from partners.oauth import dpop
+from partners.oauth.server import client_actor, decode_access_token
+
+PURPOSE_HEADER = "Hub-Purpose"
+ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
+#: Scopes a token needs for these paths (records' own permissions check the rest by scope).
+SCOPE_GATES = (
+    ("/api/v1/agreements", frozenset({"agreements:read"})),
+    ("/api/v1/notifications", frozenset({"notifications:read"})),
+    ("/api/v1/audit/entries", frozenset({"audit:read"})),
+    ("/api/v1/audit/proof/inclusion", frozenset({"audit:read", "audit:verify"})),
+    ("/api/v1/shared/speakers", frozenset({"speakers:read"})),
+    ("/api/v1/shared/events", frozenset({"events:read"})),
+    ("/api/v1/shared/decisions", frozenset({"events:read"})),
+)
+#: Reads of partners' data name the member of staff the call is made for.
+ON_BEHALF_REQUIRED_PREFIXES = ("/api/v1/shared/",)
+#: Paths a token reaches without stating a purpose (nothing about anyone is read there).
+PURPOSE_FREE_PREFIXES = (
+    "/api/v1/audit/",
+    "/api/v1/me",
+    "/api/v1/notifications",
+    "/api/v1/agreements",
+    "/api/openapi.json",
+)
+
+
+def _refuse(
+    description: str,
+    reason: str,
+    scheme: str = "Bearer",
+    error: str = "invalid_token",
+    client_id: str | None = None,
+    **headers: str,
+) -> NotAuthenticated:
+    challenge = f'{scheme} error="{error}", error_description="{description}"'
+    if scheme == "DPoP":
+        challenge += ', algs="ES256 EdDSA"'
+    return NotAuthenticated(
+        description,
+        reason=reason,
+        headers={"WWW-Authenticate": challenge, **headers},
+        audit={
+            "action": "api.access",
+            "resource_type": "oauth_client",
+            "resource_ids": [client_id] if client_id else [],
+            "path": request.path,
+        },
+    )
+
+
+def external_url() -> str:
+    """This request's URL as the client sees it (behind a proxy the hub's base URL)."""
+    base = current_app.config["HUB_SETTINGS"].base_url.rstrip("/")
+    return base + request.path
+
+
+def authenticate_api_request() -> None:
+    """Set `g.actor` from an access token on API requests that carry one."""
+    if not request.path.startswith("/api/"):
+        return
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return
+    scheme, _, token = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme not in {"bearer", "dpop"} or not token.strip():
+        raise _refuse("Send an access token as Bearer or DPoP.", "bad_authorization_header")
+    token = token.strip()
+    claims = decode_access_token(token)
+    if claims is None:
+        raise _refuse("The access token is not valid or has expired.", "invalid_token")
+    client_id = claims["client_id"]
+    if db.session.get(RevokedToken, claims["jti"]) is not None:
+        raise _refuse("The access token was revoked.", "token_revoked", client_id=client_id)
+    client = db.session.scalar(sa.select(OAuthClient).where(OAuthClient.client_id == client_id))
+    if client is None or not client.is_active or not client.organisation.is_active:
+        raise _refuse(
+            "The client or its organisation is suspended.", "client_suspended", client_id=client_id
+        )
+    bound = (claims.get("cnf") or {}).get("jkt")
+    if bound:
+        if scheme != "dpop":
+            raise _refuse(
+                "This token is DPoP-bound: present it with the DPoP scheme and a proof.",
+                "dpop_token_as_bearer",
+                scheme="DPoP",
+                client_id=client_id,
+            )
+        try:
+            proof = dpop.verify(
+                request.headers.get("DPoP"), request.method, external_url(), access_token=token
+            )
+        except dpop.DPoPError as exc:
+            extra = {"DPoP-Nonce": dpop.new_nonce()} if exc.error == "use_dpop_nonce" else {}
+            raise _refuse(
+                exc.description,
+                f"dpop_{exc.error}",
+                scheme="DPoP",
+                error=exc.error,
+                client_id=client_id,
+                **extra,
+            ) from exc
+        if proof.jkt != bound:
+            raise _refuse(
+                "The DPoP proof is signed by another key than the token's.",
+                "dpop_key_mismatch",
+                scheme="DPoP",
+                client_id=client_id,
+            )
+    elif scheme == "dpop":
+        raise _refuse(
+            "This token is not DPoP-bound: use the Bearer scheme.",
+            "not_dpop_bound",
+            client_id=client_id,
+        )
+    purpose = request.headers.get(PURPOSE_HEADER) or None
+    on_behalf_of = (request.headers.get(ON_BEHALF_HEADER) or "").strip()[:200] or None
+    g.actor = client_actor(
+        client,
+        scopes=frozenset(claims.get("scope", "").split()),
+        purpose=purpose,
+        on_behalf_of=on_behalf_of,
+        request_id=g.get("request_id"),
+        remote_addr=request.remote_addr,
+    )
+    g.oauth_client = client
+    for prefix, needed in SCOPE_GATES:
+        if request.path.startswith(prefix) and not g.actor.scopes & needed:
+            raise PermissionDenied(
+                f"This call needs the scope {' or '.join(sorted(needed))}.",
+                reason="insufficient_scope",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", '
+                    f'scope="{" ".join(sorted(needed))}"'
+                },
+                audit={
+                    "action": "api.access",
+                    "resource_type": "oauth_client",
+                    "resource_ids": [client_id],
+                    "path": request.path,
+                },
+            )
+    if request.path.startswith(ON_BEHALF_REQUIRED_PREFIXES) and on_behalf_of is None:
+        raise BadRequest(
+            f"Name the member of staff this call is made for in the {ON_BEHALF_HEADER} header.",
+            reason="on_behalf_of_missing",
+            audit={
+                "action": "api.access",
+                "resource_type": "oauth_client",
+                "resource_ids": [client_id],
+                "path": request.path,
+            },
+        )
+    if not request.path.startswith(PURPOSE_FREE_PREFIXES):
+        if purpose is None:
+            raise BadRequest(
+                f"State the purpose of this call in the {PURPOSE_HEADER} header.",
+                reason="purpose_missing",
+                audit={"action": "api.access", "resource_type": "purpose", "path": request.path},
+            )
+        if purpose not in PURPOSES:
+            raise BadRequest(
+                f"'{purpose}' is not a purpose the hub knows: use one of "
+                f"{', '.join(sorted(PURPOSES))}.",
+                reason="purpose_unknown",
+                audit={"action": "api.access", "resource_type": "purpose", "path": request.path},
+            )
+
+
+def add_dpop_nonce(response: Any) -> Any:
+    """Give clients a fresh nonce when the hub asks for them."""
+    if dpop.nonce_required() and (
+        request.path.startswith("/api/") or request.path.startswith("/oauth/")
+    ):
+        response.headers.setdefault("DPoP-Nonce", dpop.new_nonce())
+    return response

@@ -1,0 +1,104 @@
+"""The authorization server's endpoints: token, revocation, introspection, metadata, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from audit import services as audit
+from hub.core.db import db
+from hub.core.security import Actor
+from partners.oauth import dpop, keys, server
+from partners.oauth.resource import external_url
+
+blueprint = Blueprint("oauth", __name__)
+
+
+@blueprint.record_once
+def _register_client_management(state: Any) -> None:
+    # Client management and webhook pages, and the notifications API, belong with the
+    # authorization server; registering them here keeps the application factory unchanged.
+    from hub.core.extensions import api
+    from partners import api_notifications
+    from partners.oauth import pages
+
+    state.app.register_blueprint(pages.blueprint)
+    api.register_blueprint(api_notifications.blueprint)
+
+
+def _audit_failure(action: str, response: Any) -> None:
+    """Every refused token, revocation or introspection request is recorded."""
+    try:
+        error = (response.get_json(silent=True) or {}).get("error", "error")
+    except Exception:  # a non-JSON body still gets its status recorded
+        error = "error"
+    claimed = g.get("oauth_client_id") or request.form.get("client_id") or ""
+    db.session.rollback()
+    audit.record(
+        Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
+        action,
+        "denied",
+        reason=error[:80],
+        resource_type="oauth_client",
+        resource_ids=[claimed[:64]] if claimed else [],
+        detail=g.get("oauth_refusal_reason", ""),
+    )
+    db.session.commit()
+
+
+@blueprint.post("/oauth/token")
+def token() -> Any:
+    """The token endpoint (client credentials; private_key_jwt; DPoP when bound)."""
+    proof = request.headers.get("DPoP")
+    if proof:
+        try:
+            g.dpop_jkt = dpop.verify(proof, "POST", external_url()).jkt
+        except dpop.DPoPError as exc:
+            response = jsonify(error=exc.error, error_description=exc.description)
+            response.status_code = 400
+            if exc.error == "use_dpop_nonce":
+                response.headers["DPoP-Nonce"] = dpop.new_nonce()
+            _audit_failure("oauth.token", response)
+            return response
+    response = server.authorization_server().create_token_response()
+    if response.status_code >= 400:
+        _audit_failure("oauth.token", response)
+    else:
+        db.session.commit()
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/oauth/revoke")
+def revoke() -> Any:
+    """RFC 7009 token revocation."""
+    response = server.authorization_server().create_endpoint_response("revocation")
+    if response.status_code >= 400:
+        _audit_failure("oauth.revoke", response)
+    return response
+
+
+@blueprint.post("/oauth/introspect")
+def introspect() -> Any:
+    """RFC 7662 token introspection."""
+    response = server.authorization_server().create_endpoint_response("introspection")
+    if response.status_code >= 400:
+        _audit_failure("oauth.introspect", response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/.well-known/oauth-authorization-server")
+def well_known_metadata() -> Any:
+    """RFC 8414 metadata."""
+    return jsonify(server.metadata())
+
+
+@blueprint.get("/.well-known/jwks.json")
+def jwks() -> Any:
+    """The keys that verify the hub's access tokens (old keys stay until their tokens expire)."""
+    keys.signing_key()  # make sure there is one to publish
+    body = jsonify(keys=keys.published_keys())
+    db.session.commit()
+    return body

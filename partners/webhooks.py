@@ -1,0 +1,627 @@
+"""Webhooks: partner systems are told when a statement shared with them is corrected, withdrawn
+or disputed, when their advisory request is answered, and when an agreement they are party to
+changes status.
+
+A delivery is a JSON body `{id, type, occurred_at, organisation, data}` carrying identifiers
+and codes only (never a name or free text: `emit` refuses any other key), POSTed with:
+
+- `Hub-Signature`: a compact JWS with a *detached* payload (RFC 7515 appendix F), i.e.
+  `<protected header>..<signature>`, ES256 with the key that signs the hub's access tokens; the
+  header says `typ: hub-event+jws` and the `kid`. To verify, put the base64url of the exact body
+  between the two dots and check it against `/.well-known/jwks.json`.
+- `Hub-Delivery-Id` (this delivery; the same on each retry), `Hub-Event-Type`.
+
+Deliveries are queued in the same transaction as the change they report (so a change that is
+rolled back tells nobody) and sent by `deliver_due`, run by `flask --app wsgi partners
+deliver-webhooks [--follow]`. A failed attempt is retried after 1 minute, 5 minutes, 30
+minutes, 2 hours and 12 hours, then marked failed. Withdrawing a subscription cancels whatever
+it had queued.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from audit import services as audit
+from hub.core.db import db, utcnow
+from hub.core.errors import NotFound, PermissionDenied
+from hub.core.security import Actor
+from hub.core.validation import Checker
+from partners import permissions
+from partners.models import (
+    DeliveryStatus,
+    Organisation,
+    WebhookDelivery,
+    WebhookStatus,
+    WebhookSubscription,
+)
+from partners.oauth import keys
+
+EVENT_TYPES = {
+    "assertion.corrected": "A statement shared with your organisation was corrected",
+    "assertion.withdrawn": "A statement shared with your organisation was withdrawn",
+    "assertion.disputed": "A statement shared with your organisation is disputed",
+    "advisory.answered": "An advisory request your organisation made was answered",
+    "agreement.status": (
+        "An agreement your organisation is party to was proposed, approved, suspended or terminated"
+    ),
+}
+#: Inbox message kinds (`partners.notifications.notify`) that are also webhook events.
+NOTIFICATION_EVENTS = {
+    "assertion.corrected": "assertion.corrected",
+    "assertion.withdrawn": "assertion.withdrawn",
+    "assertion.disputed": "assertion.disputed",
+    "advisory.answered": "advisory.answered",
+    "agreement.proposed": "agreement.status",
+    "agreement.approved": "agreement.status",
+    "agreement.suspended": "agreement.status",
+    "agreement.terminated": "agreement.status",
+}
+#: The only keys a payload's `data` may hold: identifiers and codes, never personal values.
+DATA_KEYS = frozenset(
+    {
+        "assertion_id",
+        "speaker_id",
+        "agreement_id",
+        "reference",
+        "version",
+        "status",
+        "advisory_request_id",
+        "rating_id",
+    }
+)
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=12),
+)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+TIMEOUT_SECONDS = 5
+#: While one sender posts a delivery, others leave it alone this long.
+LEASE = timedelta(minutes=2)
+SIGNATURE_HEADER = "Hub-Signature"
+DELIVERY_HEADER = "Hub-Delivery-Id"
+EVENT_HEADER = "Hub-Event-Type"
+SIGNATURE_TYPE = "hub-event+jws"
+MAX_SUBSCRIPTIONS = 10
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_UUID = r"([0-9a-fA-F-]{36})"
+
+
+# --- who may do what --------------------------------------------------------------------
+
+
+def can_manage(actor: Actor, organisation: Organisation) -> bool:
+    """An organisation's admins (and hub administrators) subscribe and withdraw."""
+    return permissions.can_manage_people(actor, organisation)
+
+
+def can_view(actor: Actor, organisation: Organisation) -> bool:
+    """Admins see subscriptions and the delivery log; so does the organisation's own client
+    holding `notifications:read`."""
+    if can_manage(actor, organisation):
+        return True
+    return (
+        actor.kind == "client"
+        and actor.org_id == str(organisation.id)
+        and "notifications:read" in actor.scopes
+    )
+
+
+def _refs(subscription: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "resource_type": "webhook_subscription",
+        "resource_ids": [str(subscription.id)],
+        "resource_org": str(subscription.organisation_id),
+    }
+
+
+def _deny(action: str, detail: str, organisation: Organisation) -> PermissionDenied:
+    return PermissionDenied(
+        detail,
+        reason="not_permitted",
+        audit={
+            "action": action,
+            "resource_type": "webhook_subscription",
+            "resource_org": str(organisation.id),
+        },
+    )
+
+
+# --- subscriptions ----------------------------------------------------------------------
+
+
+def check_url(check: Checker, key: str, *, allow_http_loopback: bool) -> str:
+    """Where deliveries go: https (plain http only to this machine, in development and tests),
+    no credentials in the address, and no private network address typed in as a number."""
+    value = check.text(key, "the address deliveries are sent to", max_length=2000)
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS
+    if not host:
+        check.add(key, "Enter a full web address, like https://events.example.ac.uk/hub-events.")
+    elif parts.scheme != "https" and not (
+        parts.scheme == "http" and loopback and allow_http_loopback
+    ):
+        check.add(key, "The address must start with https://.")
+    elif parts.username or parts.password:
+        check.add(key, "Do not put a user name or password in the address.")
+    elif parts.fragment:
+        check.add(key, "Remove the part of the address after #.")
+    elif not (loopback and allow_http_loopback) and _is_private(host):
+        check.add(key, "The address must be reachable on the internet, not a private network.")
+    return value
+
+
+def _is_private(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: it is resolved when sending
+    return not address.is_global
+
+
+def subscribe(
+    actor: Actor, organisation: Organisation, data: dict[str, Any]
+) -> WebhookSubscription:
+    """Subscribe one of the organisation's addresses to some event types."""
+    if not can_manage(actor, organisation):
+        raise _deny(
+            "webhook.subscribe",
+            "Only the organisation's administrators can subscribe to webhooks.",
+            organisation,
+        )
+    check = Checker(data)
+    development = current_app.config["HUB_SETTINGS"].is_development
+    url = check_url(check, "url", allow_http_loopback=development)
+    events = check.strings("events", "events", max_items=len(EVENT_TYPES))
+    for event in events:
+        if event not in EVENT_TYPES:
+            check.add("events", f"'{event}' is not an event ({', '.join(sorted(EVENT_TYPES))}).")
+    if not events and check.ok("events"):
+        check.add("events", "Choose at least one event.")
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(WebhookSubscription)
+        .where(
+            WebhookSubscription.organisation_id == organisation.id,
+            WebhookSubscription.status == WebhookStatus.ACTIVE,
+        )
+    )
+    if active >= MAX_SUBSCRIPTIONS:
+        check.add("url", f"An organisation can have at most {MAX_SUBSCRIPTIONS} subscriptions.")
+    check.raise_if_any()
+    chosen = sorted(set(events) & set(EVENT_TYPES))
+    subscription = WebhookSubscription(
+        organisation_id=organisation.id,
+        url=url,
+        events=" ".join(chosen),
+        status=WebhookStatus.ACTIVE,
+        created_by_id=uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None,
+    )
+    db.session.add(subscription)
+    db.session.flush()
+    audit.record(actor, "webhook.subscribe", "granted", **_refs(subscription), events=chosen)
+    return subscription
+
+
+def list_subscriptions(actor: Actor, organisation: Organisation) -> list[WebhookSubscription]:
+    """An organisation's subscriptions, active first."""
+    if not can_view(actor, organisation):
+        raise _deny("webhook.list", "You cannot see this organisation's webhooks.", organisation)
+    return list(
+        db.session.scalars(
+            sa.select(WebhookSubscription)
+            .where(WebhookSubscription.organisation_id == organisation.id)
+            .order_by(WebhookSubscription.status, WebhookSubscription.created_at.desc())
+        )
+    )
+
+
+def get_subscription(actor: Actor, subscription_id: str | uuid.UUID) -> WebhookSubscription:
+    """One subscription; another organisation's answers exactly like a missing one."""
+    try:
+        key = uuid.UUID(str(subscription_id))
+    except ValueError as exc:
+        raise NotFound("There is no such webhook subscription.") from exc
+    subscription = db.session.get(WebhookSubscription, key)
+    if subscription is None:
+        raise NotFound("There is no such webhook subscription.")
+    if not can_view(actor, subscription.organisation):
+        if actor.org_id == str(subscription.organisation_id):
+            raise _deny(
+                "webhook.read",
+                "Only the organisation's administrators can see its webhooks.",
+                subscription.organisation,
+            )
+        raise NotFound(
+            "There is no such webhook subscription.",
+            reason="not_owner",
+            audit={"action": "webhook.read", **_refs(subscription)},
+        )
+    return subscription
+
+
+def withdraw(actor: Actor, subscription: WebhookSubscription) -> WebhookSubscription:
+    """Stop a subscription: nothing more is sent to it, not even what was already queued."""
+    if not can_manage(actor, subscription.organisation):
+        raise PermissionDenied(
+            "Only the organisation's administrators can withdraw webhooks.",
+            reason="not_permitted",
+            audit={"action": "webhook.withdraw", **_refs(subscription)},
+        )
+    if not subscription.is_active:
+        return subscription
+    now = utcnow()
+    subscription.status = WebhookStatus.WITHDRAWN
+    subscription.withdrawn_at = now
+    cancelled = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            next_attempt_at=None,
+            last_error="The subscription was withdrawn.",
+        )
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    db.session.flush()
+    audit.record(
+        actor, "webhook.withdraw", "granted", **_refs(subscription), cancelled=cancelled or 0
+    )
+    return subscription
+
+
+def list_deliveries(
+    actor: Actor,
+    organisation: Organisation,
+    *,
+    subscription: WebhookSubscription | None = None,
+    status: DeliveryStatus | None = None,
+    limit: int = 100,
+) -> list[WebhookDelivery]:
+    """The delivery log, newest first."""
+    if not can_view(actor, organisation):
+        raise _deny(
+            "webhook.deliveries",
+            "You cannot see this organisation's webhook deliveries.",
+            organisation,
+        )
+    query = sa.select(WebhookDelivery).where(WebhookDelivery.organisation_id == organisation.id)
+    if subscription is not None:
+        query = query.where(WebhookDelivery.subscription_id == subscription.id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
+    return list(db.session.scalars(query))
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+def emit(
+    organisation_id: uuid.UUID | str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+) -> list[WebhookDelivery]:
+    """Queue `event_type` for each of the organisation's active subscriptions to it (in the
+    caller's transaction). `data` holds identifiers and codes only."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"{event_type!r} is not a webhook event")
+    unknown = set(data) - DATA_KEYS
+    if unknown:
+        # A guard against personal values slipping into a payload: only listed keys travel.
+        raise ValueError(f"webhook data may not carry {sorted(unknown)}")
+    for key, value in data.items():
+        if not isinstance(value, str | int | bool) or (isinstance(value, str) and len(value) > 100):
+            raise ValueError(f"webhook data {key!r} must be a short identifier or code")
+    organisation = db.session.get(Organisation, uuid.UUID(str(organisation_id)))
+    if organisation is None or not organisation.is_active:
+        return []
+    subscriptions = [
+        subscription
+        for subscription in db.session.scalars(
+            sa.select(WebhookSubscription).where(
+                WebhookSubscription.organisation_id == organisation.id,
+                WebhookSubscription.status == WebhookStatus.ACTIVE,
+            )
+        )
+        if event_type in subscription.event_set
+    ]
+    if not subscriptions:
+        return []
+    now = utcnow()
+    event_id = uuid.uuid4()
+    body = payload_json(
+        {
+            "id": str(event_id),
+            "type": event_type,
+            "occurred_at": _timestamp(occurred_at or now),
+            "organisation": str(organisation.id),
+            "data": dict(data),
+        }
+    )
+    deliveries = [
+        WebhookDelivery(
+            subscription_id=subscription.id,
+            organisation_id=organisation.id,
+            event_id=event_id,
+            event_type=event_type,
+            payload=body,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+        )
+        for subscription in subscriptions
+    ]
+    db.session.add_all(deliveries)
+    db.session.flush()
+    return deliveries
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    """The body as sent: compact JSON with sorted keys."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def from_notification(
+    organisation_id: uuid.UUID | str,
+    kind: str,
+    link: str = "",
+    data: dict[str, Any] | None = None,
+) -> list[WebhookDelivery]:
+    """The webhook side of an inbox message: queue its event, if its kind is one, with the
+    identifiers its link names (and any the caller gave)."""
+    event_type = NOTIFICATION_EVENTS.get(kind)
+    if event_type is None:
+        return []
+    derived: dict[str, Any] = {}
+    if event_type.startswith("assertion."):
+        match = re.search(r"/speakers/" + _UUID, link)
+        if match:
+            derived["speaker_id"] = match.group(1)
+    elif event_type == "agreement.status":
+        derived["status"] = kind.split(".", 1)[1]
+        match = re.search(r"/agreements/" + _UUID, link)
+        if match:
+            derived.update(_agreement_data(match.group(1)))
+    derived.update(data or {})
+    return emit(organisation_id, event_type, derived)
+
+
+def _agreement_data(agreement_id: str) -> dict[str, Any]:
+    from agreements.models import Agreement  # agreements depends on partners, not the reverse
+
+    try:
+        agreement = db.session.get(Agreement, uuid.UUID(agreement_id))
+    except ValueError:
+        return {}
+    if agreement is None:
+        return {}
+    return {
+        "agreement_id": str(agreement.id),
+        "reference": agreement.reference,
+        "version": agreement.version,
+    }
+
+
+def advisory_answered(request: Any) -> list[WebhookDelivery]:
+    """Tell the institution that asked that its advisory request has an answer (the rating
+    itself is read through the API, not sent)."""
+    data = {
+        "advisory_request_id": str(request.id),
+        "speaker_id": str(request.speaker_id),
+        "status": "answered",
+    }
+    if getattr(request, "rating_id", None):
+        data["rating_id"] = str(request.rating_id)
+    return emit(request.requesting_org_id, "advisory.answered", data)
+
+
+# --- signing ----------------------------------------------------------------------------
+
+
+def sign(body: bytes) -> str:
+    """A detached-payload compact JWS over `body` with the hub's current signing key."""
+    kid, key = keys.signing_key()
+    token = jws.serialize_compact(
+        {"alg": keys.ALGORITHM, "kid": kid, "typ": SIGNATURE_TYPE},
+        body,
+        key,
+        algorithms=[keys.ALGORITHM],
+    )
+    header, _payload, signature = token.split(".")
+    return f"{header}..{signature}"
+
+
+def verify(signature: str, body: bytes, key_set: KeySet | dict[str, Any]) -> dict[str, Any]:
+    """Check a `Hub-Signature` against the body received and the hub's published keys (what a
+    receiver does); returns the payload, or raises ValueError."""
+    if isinstance(key_set, dict):
+        key_set = KeySet.import_key_set(key_set)
+    parts = signature.split(".")
+    if len(parts) != 3 or parts[1]:
+        raise ValueError("Hub-Signature must be a compact JWS with a detached payload")
+    try:
+        result = jws.deserialize_compact(
+            signature, key_set, algorithms=[keys.ALGORITHM], payload=body
+        )
+    except (JoseError, ValueError) as exc:
+        raise ValueError(f"the signature does not verify: {exc}") from exc
+    if result.protected.get("typ") != SIGNATURE_TYPE:
+        raise ValueError("not a hub event signature")
+    return json.loads(body)
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryRun:
+    """What one `deliver_due` pass did."""
+
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.retrying + self.failed
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (a failed attempt), never an invitation to post elsewhere."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def addresses_of(host: str) -> list[str]:
+    """The IP addresses a host name resolves to (none if it does not resolve)."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []  # not resolvable: the request itself fails and says so
+    return [str(info[4][0]).split("%")[0] for info in found]
+
+
+def reaches_private_network(url: str) -> bool:
+    """Whether the address's name resolves to somewhere not on the internet (checked on each
+    send outside development, so that DNS cannot point a subscription into the hub's own
+    network after it was accepted)."""
+    host = urlsplit(url).hostname or ""
+    return any(not ipaddress.ip_address(address).is_global for address in addresses_of(host))
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
+    """POST once; returns the HTTP status (None if there was no answer) and an error note."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(  # noqa: S310 (the scheme was checked on subscribing)
+        url, data=body.encode(), method="POST", headers=headers
+    )
+    try:
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            response.read(4096)
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code} {exc.reason}"[:300]
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, (str(reason) or type(exc).__name__)[:300]
+
+
+def _due(now: datetime) -> WebhookDelivery | None:
+    return db.session.scalar(
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def deliver_due(now: datetime | None = None, *, limit: int = 500) -> DeliveryRun:
+    """Send every delivery that is due at `now` (at most `limit`); each claim and each result
+    is committed at once, so a crash never loses a result and two senders never post the same
+    delivery at the same time."""
+    now = now or utcnow()
+    run = DeliveryRun()
+    guard_networks = not current_app.config["HUB_SETTINGS"].is_development
+    for _ in range(limit):
+        delivery = _due(now)
+        if delivery is None:
+            break
+        subscription = delivery.subscription
+        if not subscription.is_active or not subscription.organisation.is_active:
+            delivery.status = DeliveryStatus.CANCELLED
+            delivery.next_attempt_at = None
+            delivery.last_error = (
+                "The subscription was withdrawn."
+                if not subscription.is_active
+                else "The organisation is suspended."
+            )
+            db.session.commit()
+            run.cancelled += 1
+            continue
+        delivery.next_attempt_at = now + LEASE
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "prevent-hub-webhooks/1",
+            SIGNATURE_HEADER: sign(delivery.payload.encode()),
+            DELIVERY_HEADER: str(delivery.id),
+            EVENT_HEADER: delivery.event_type,
+        }
+        url, body, delivery_id = subscription.url, delivery.payload, delivery.id
+        db.session.commit()  # the claim stands before the (slow) request is made
+        if guard_networks and reaches_private_network(url):
+            status_code, error = None, "The address resolves to a private network; not sent."
+        else:
+            status_code, error = _post(url, body, headers)
+        _record(delivery_id, now, status_code, error, run)
+        db.session.commit()
+    return run
+
+
+def _record(
+    delivery_id: uuid.UUID, now: datetime, status_code: int | None, error: str, run: DeliveryRun
+) -> None:
+    delivery = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    if delivery is None:
+        return
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = status_code
+    if delivery.status != DeliveryStatus.PENDING:
+        run.cancelled += 1  # withdrawn while the request was on its way
+        return
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+        delivery.last_error = ""
+        run.delivered += 1
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        delivery.last_error = error or f"HTTP {status_code}"
+        run.failed += 1
+    else:
+        delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
+        delivery.last_error = error or f"HTTP {status_code}"
+        run.retrying += 1

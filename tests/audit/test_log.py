@@ -1,0 +1,161 @@
+"""The integrator, checkpoints and proofs over the real database."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit import log, merkle, notes
+from audit import services as audit
+from audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditPending
+from hub.core.db import db
+
+
+def _write(actor, n: int) -> list[AuditEntry]:
+    return [audit.record(actor, "test.write", "granted", resource_ids=[str(i)]) for i in range(n)]
+
+
+def _leaf_hashes_in_order() -> list[bytes]:
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry.leaf_hash)
+            .join(AuditLeaf, AuditLeaf.entry_seq == AuditEntry.seq)
+            .order_by(AuditLeaf.idx)
+        )
+    )
+
+
+def test_integration_assigns_contiguous_indexes_from_zero(system):
+    db.session.flush()
+    start = log.tree_size(db.session())
+    entries = _write(system, 7)
+    db.session.flush()
+    head = log.integrate(db.session())
+    assert head.size == start + 7
+    indexes = db.session.scalars(sa.select(AuditLeaf.idx).order_by(AuditLeaf.idx)).all()
+    assert indexes == list(range(head.size))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditPending)) == 0
+    seqs = db.session.scalars(sa.select(AuditLeaf.entry_seq).order_by(AuditLeaf.idx)).all()
+    assert seqs[-7:] == [e.seq for e in entries]
+
+
+def test_integrated_root_is_the_merkle_tree_hash_of_the_leaves(system):
+    _write(system, 13)
+    db.session.flush()
+    head = log.integrate(db.session())
+    assert head.root == merkle.root_from_leaf_hashes(_leaf_hashes_in_order())
+    assert log.tree_head(db.session()).root == head.root
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(st.integers(min_value=0, max_value=9), min_size=1, max_size=6))
+def test_incremental_root_equals_recursive_root_for_any_batches(system, batches):
+    nested = db.session.begin_nested()
+    try:
+        for batch in batches:
+            _write(system, batch)
+            db.session.flush()
+            head = log.integrate(db.session(), checkpoint=False, batch_size=4)
+            assert head.root == merkle.root_from_leaf_hashes(_leaf_hashes_in_order())
+    finally:
+        nested.rollback()
+
+
+def test_checkpoint_is_a_signed_note_that_verifies_with_the_published_key(system):
+    _write(system, 3)
+    db.session.flush()
+    head = log.integrate(db.session(), force_checkpoint=True)
+    checkpoint = log.latest_checkpoint(db.session())
+    text, signatures = notes.open_note(checkpoint.note, [log.verifier_key()])
+    parsed = notes.parse_checkpoint(text)
+    assert (parsed.size, parsed.root, parsed.origin) == (head.size, head.root, log.origin())
+    assert signatures[0].name == log.origin()
+
+
+def test_no_new_checkpoint_while_the_tree_has_not_grown(system):
+    _write(system, 2)
+    db.session.flush()
+    log.integrate(db.session(), force_checkpoint=True)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint))
+    log.integrate(db.session(), force_checkpoint=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditCheckpoint)) == count
+
+
+def test_checkpoints_are_rate_limited_unless_forced(system):
+    _write(system, 1)
+    db.session.flush()
+    log.integrate(db.session(), force_checkpoint=True)
+    first = log.latest_checkpoint(db.session())
+    _write(system, 1)
+    db.session.flush()
+    log.integrate(db.session())  # within the interval: no new checkpoint yet
+    assert log.latest_checkpoint(db.session()).id == first.id
+    log.integrate(db.session(), force_checkpoint=True)
+    assert log.latest_checkpoint(db.session()).size == first.size + 1
+
+
+def test_proofs_from_stored_subtrees_verify(system):
+    _write(system, 21)
+    db.session.flush()
+    head = log.integrate(db.session(), force_checkpoint=True)
+    old = max(1, head.size - 9)
+    old_root = log.tree_head(db.session(), old).root
+    for index in (0, old - 1, head.size - 1):
+        leaf_hash, proof = log.inclusion_proof(db.session(), index, head.size)
+        merkle.verify_inclusion(index, head.size, leaf_hash, proof, head.root)
+    merkle.verify_consistency(
+        old, head.size, old_root, head.root, log.consistency_proof(db.session(), old, head.size)
+    )
+
+
+def test_refuses_to_sign_a_tree_inconsistent_with_the_last_checkpoint(system):
+    _write(system, 4)
+    db.session.flush()
+    head = log.integrate(db.session(), force_checkpoint=True)
+    forged = log.TreeHead(head.size + 1, b"\x01" * 32)
+    with pytest.raises(log.AuditIntegrityError):
+        log.sign_checkpoint(db.session(), forged, force=True)
+    with pytest.raises(log.AuditIntegrityError):
+        log.sign_checkpoint(db.session(), log.TreeHead(head.size, b"\x02" * 32), force=True)
+
+
+def test_integration_gives_way_when_another_integrator_holds_the_lock(app, database_server, system):
+    if database_server is None:
+        pytest.skip("the row lock is PostgreSQL's; SQLite integrators queue on the write lock")
+    engine = app.extensions["hub_db_engine"]
+    with engine.connect() as other:
+        other.begin()
+        other.exec_driver_sql("SELECT id FROM audit_integrator_lock WHERE id = 1 FOR UPDATE")
+        with sa.orm.Session(bind=engine) as session:
+            assert log.integrate(session, wait=False) is None
+        other.rollback()
+
+
+def test_leaf_bytes_are_the_prefixed_canonical_json(system):
+    entry = audit.record(
+        system,
+        "test.leaf",
+        "denied",
+        reason="because",
+        subjects=[("speaker", "42")],
+        fields=["b", "a"],
+    )
+    assert entry.leaf.startswith(b"hub-audit/v1\n{")
+    body = audit.parse_leaf(entry.leaf)
+    assert body["fields"] == ["a", "b"]
+    assert body["outcome"] == "denied" and body["reason"] == "because"
+    assert len(body["subjects"]) == 1 and body["subjects"][0] != "42"
+    assert entry.leaf_hash == merkle.leaf_hash(entry.leaf)
+    assert base64.b64encode(entry.leaf)  # bytes, exactly as hashed
+
+
+@pytest.mark.parametrize("value", [1.5, True, None, object()])
+def test_entries_carry_only_integers_and_strings(system, value):
+    with pytest.raises(audit.AuditValueError):
+        audit.record(system, "test.bad", "granted", extra=[value])

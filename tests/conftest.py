@@ -1,0 +1,318 @@
+"""Shared fixtures: a migrated database per test run (SQLite or PostgreSQL), a savepoint per test,
+factories for organisations and people, and a client that signs in through the real pages."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from hub.core import migrations
+from hub.core.db import db
+from hub.core.security import Actor
+from partners import services, signin
+from partners.models import Organisation, Person
+
+pytest_plugins = ["tests.agreement_factories"]
+
+TEST_PASSWORD = "correct horse battery staple"
+POSTGRES_ENV = "HUB_TEST_DATABASE"
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+def _postgres_reachable(server_url: str) -> bool:
+    engine = sa.create_engine(
+        server_url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3}
+    )
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def create_postgres_database(server_url: str, name: str) -> str:
+    """Create an empty database `name` on the server; returns its URL."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    """Drop a database made by `create_postgres_database`."""
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_server() -> str | None:
+    """The PostgreSQL server URL under test, or None when the suite runs on SQLite."""
+    server_url = os.environ.get(POSTGRES_ENV)
+    if not server_url:
+        return None
+    if not _postgres_reachable(server_url):
+        message = f"PostgreSQL at {server_url} is unreachable"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI requires it)", pytrace=False)
+        pytest.skip(message)
+    return server_url
+
+
+def fresh_database_url(database_server: str | None, tmp_path: Path, label: str) -> str:
+    """A new, empty database on the engine under test."""
+    if database_server is None:
+        return f"sqlite:///{tmp_path / f'{label}.sqlite3'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"hub_test_{label}_{worker}_{uuid.uuid4().hex[:8]}"
+    return create_postgres_database(database_server, name)
+
+
+def dispose_database(database_server: str | None, url: str) -> None:
+    """Drop a database made by `fresh_database_url` (SQLite files go with the tmp dir)."""
+    if database_server is not None:
+        drop_postgres_database(database_server, sa.make_url(url).database)
+
+
+def app_config(url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
+    """Settings for a test app: cheap password hashing, no rate limits unless asked."""
+    config: dict[str, Any] = {
+        "env": "test",
+        "database_url": url,
+        "instance_path": instance,
+        "password_time_cost": 1,
+        "password_memory_kib": 8,
+        "secret_key": "test-secret-key-not-for-production",
+        "RATELIMIT_ENABLED": False,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(database_server: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One app and one migrated database for the run; each test rolls back its changes."""
+    from hub.app import create_app
+
+    base = tmp_path_factory.mktemp("hub")
+    url = fresh_database_url(database_server, base, "suite")
+    application = create_app(app_config(url, base / "instance"))
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        migrations.upgrade(url)
+    yield application
+    db.session.remove()
+    application.extensions["hub_db_engine"].dispose()
+    dispose_database(database_server, url)
+
+
+@pytest.fixture(autouse=True)
+def _rollback(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run each test inside a transaction that is rolled back (services' commits are savepoints)."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    connection = app.extensions["hub_db_engine"].connect()
+    transaction = connection.begin()
+    db.bind(connection, join_transaction_mode="create_savepoint")
+    with app.app_context():
+        yield
+    db.session.remove()
+    transaction.rollback()
+    connection.close()
+    db.bind(None)
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[None]:
+    """A request-less app context (for calling services directly)."""
+    with app.test_request_context():
+        yield
+
+
+# --- factories ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def system(app: Flask) -> Actor:
+    """The hub's own operator."""
+    return Actor.system("test")
+
+
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def make_org(app: Flask, system: Actor):
+    """Create an organisation: make_org(kind="university", **overrides)."""
+
+    def factory(kind: str = "university", **overrides: Any) -> Organisation:
+        n = next(_counter)
+        data = {
+            "name": f"Test {kind.replace('_', ' ').title()} {n}",
+            "slug": f"test-{kind.replace('_', '-')}-{n}",
+            "kind": kind,
+            "region": "Testshire",
+            "dp_contact_name": "Test Contact",
+            "dp_contact_email": f"dpo{n}@test-org.example",
+        }
+        data.update(overrides)
+        return services.create_organisation(system, data)
+
+    return factory
+
+
+@pytest.fixture
+def make_person(app: Flask, system: Actor):
+    """Create a person who can sign in: make_person(org, roles=[...], mfa=True, **overrides)."""
+
+    def factory(
+        organisation: Organisation,
+        roles: list[str] | None = None,
+        *,
+        mfa: bool = True,
+        password: str = TEST_PASSWORD,
+        **overrides: Any,
+    ) -> Person:
+        n = next(_counter)
+        data = {
+            "name": f"Person {n}",
+            "email": f"person{n}@test-org.example",
+            "roles": roles or ["events_officer"],
+        }
+        data.update(overrides)
+        person = services.create_person(system, organisation, data).person
+        person.password_hash = signin.hash_password(password)
+        if mfa:
+            signin.set_totp_secret(person, pyotp.random_base32())
+        db.session.flush()
+        return person
+
+    return factory
+
+
+def actor_of(person: Person) -> Actor:
+    """The Actor a person acts as once signed in."""
+    return signin.actor_for(person)
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+CSRF_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_PATTERN.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def next_totp_code(person: Person) -> str:
+    """A code the hub will accept now: each time step is accepted only once per person."""
+    fresh = db.session.scalar(
+        sa.select(Person).where(Person.id == person.id).execution_options(populate_existing=True)
+    )
+    totp = pyotp.TOTP(signin.totp_secret(fresh))
+    now = totp.timecode(datetime.now(UTC))
+    step = now if fresh.totp_last_step is None else max(now - 1, fresh.totp_last_step + 1)
+    assert step <= now + 1, "more than two sign-ins in one 30-second window"
+    return totp.generate_otp(step)
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context (its own `g` and database session), as in
+    production, even though the test itself holds one open for its factories."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+class HubClient:
+    """A test client that fills in forms the way a browser would (with their CSRF token)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """A raw POST (no CSRF token added)."""
+        return self.client.post(path, **kwargs)
+
+    def submit(
+        self, page: str, data: dict[str, Any], action: str | None = None, **kwargs: Any
+    ) -> Any:
+        """GET `page`, take its CSRF token, POST `data` to `action` (default: the page)."""
+        response = self.client.get(page)
+        token = csrf_from(response.get_data(as_text=True))
+        return self.client.post(action or page, data={"csrf_token": token, **data}, **kwargs)
+
+    def sign_in(self, person: Person, password: str = TEST_PASSWORD) -> Any:
+        """Sign in through the real pages: password, then the TOTP code."""
+        response = self.submit("/sign-in", {"email": person.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+        if response.headers["Location"].startswith("/sign-in/code"):
+            response = self.submit("/sign-in/code", {"code": next_totp_code(person)})
+            assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+        return response
+
+    def sign_out(self) -> Any:
+        return self.submit("/account", {}, action="/sign-out")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the JSON API with this client's session (adding the CSRF header for writes)."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if method.upper() not in {"GET", "HEAD", "OPTIONS"}:
+            match = CSRF_PATTERN.search(self.client.get("/account").get_data(as_text=True))
+            if match:  # signed in: a session-cookie write needs the token, as from a page
+                headers.setdefault("X-CSRFToken", match.group(1))
+        return self.client.open(path, method=method.upper(), headers=headers, **kwargs)
+
+
+class IsolatedCliRunner(FlaskCliRunner):
+    """Each command gets its own app context and session, as when run from a shell."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        with self.app.app_context():
+            return super().invoke(*args, **kwargs)
+
+
+@pytest.fixture
+def cli(app: Flask) -> IsolatedCliRunner:
+    """Run `flask` commands against the test database."""
+    return IsolatedCliRunner(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> HubClient:
+    """A fresh browser-like client."""
+    return HubClient(app.test_client())
+
+
+@pytest.fixture
+def new_client(app: Flask):
+    """Make further independent clients (several people signed in at once)."""
+    return lambda: HubClient(app.test_client())

@@ -1,0 +1,106 @@
+"""An organisation administrator adds a person, who then enrols through their one-time link."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.accessibility import assert_accessible, expect_error_summary
+from tests.e2e.conftest import LiveHub, sign_in, totp_code
+
+pytestmark = pytest.mark.e2e
+
+NEW_NAME = "Nia Newcombe"
+NEW_EMAIL = "nia.newcombe@uni-northshire.example"
+NEW_PASSWORD = "kestrel orchard granite lantern"
+
+
+def test_org_admin_adds_a_person_who_enrols(new_context, live_hub: LiveHub, sign_in_as):
+    admin = new_context().new_page()
+    sign_in_as(admin, "admin@uni-northshire.example")
+
+    admin.get_by_role("link", name="People", exact=True).click()
+    expect(admin.get_by_role("heading", level=1)).to_contain_text("University of Northshire")
+    admin.get_by_role("link", name="Add a person", exact=True).click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Add a person")
+    assert_accessible(admin)
+
+    admin.get_by_label("Full name").fill(NEW_NAME)
+    admin.get_by_label("Email address").fill(NEW_EMAIL)
+    admin.get_by_label("Events officer").check()
+    admin.get_by_label("Prevent lead").check()
+    admin.get_by_role("button", name="Add person").click()
+
+    expect(admin.locator(".govuk-panel__title")).to_have_text(f"{NEW_NAME} has been added")
+    link = admin.locator("#enrolment-link").inner_text().strip()
+    assert re.fullmatch(re.escape(live_hub.base_url) + r"/enrol/[^/\s]+", link), link
+    assert_accessible(admin)
+
+    admin.get_by_role("link", name="Back to University of Northshire").click()
+    row = admin.locator("#people tr", has_text=NEW_EMAIL)
+    expect(row).to_contain_text("Events officer, Prevent lead")
+    expect(row).to_contain_text("Invited")
+
+    # The new person, in their own browser.
+    page = new_context().new_page()
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")
+    expect(page.locator("main")).to_contain_text(NEW_EMAIL)
+    assert_accessible(page)
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page).to_have_url(re.compile(r"/account/two-factor/setup$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up your authenticator app")
+    assert_accessible(page)
+    page.get_by_text("I cannot scan the QR code").click()
+    key = page.locator("#totp-secret")
+    expect(key).to_be_visible()
+    secret = key.inner_text().replace(" ", "")
+    page.get_by_label("Enter the 6-digit code your app shows").fill(totp_code(secret))
+    page.get_by_role("button", name="Confirm and continue").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Authenticator app set up")
+    expect(page.locator("#recovery-codes li")).not_to_have_count(0)
+    assert_accessible(page)
+    page.get_by_role("link", name="I have saved my recovery codes").click()
+
+    expect(page).to_have_url(live_hub.url("/"))
+    expect(page.locator(".govuk-caption-l")).to_have_text("University of Northshire")
+    expect(page.locator("#roles .govuk-summary-list__key")).to_have_text(
+        ["Events officer", "Prevent lead"]
+    )
+    expect(page.locator(".govuk-phase-banner")).to_contain_text(f"Signed in as {NEW_NAME}")
+
+    # The chosen password and the new authenticator work for a later sign-in.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, NEW_EMAIL, NEW_PASSWORD, secret)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+    # And the administrator now sees them as active.
+    admin.reload()
+    expect(admin.locator("#people tr", has_text=NEW_EMAIL)).to_contain_text("Active")
+
+
+def test_empty_add_person_form_links_each_field(page: Page, sign_in_as):
+    sign_in_as(page, "admin@ravensmoor.example")
+    page.goto("/organisations/ravensmoor-university/people/new")
+    page.get_by_role("button", name="Add person").click()
+
+    expect_error_summary(
+        page,
+        {
+            "#name": "Enter the person's full name.",
+            "#email": "Enter an email address.",
+            "#roles": "Choose at least one role.",
+        },
+    )
+    for field in ("name", "email", "roles"):
+        expect(page.locator(f"#{field}-error")).to_be_visible()
+    assert_accessible(page)
+
+    page.locator('.govuk-error-summary a[href="#roles"]').click()
+    expect(page.locator("#roles")).to_be_focused()

@@ -1,0 +1,185 @@
+"""Partners' speakers and events, seen only through agreements (issue 5, items 6 and 7)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from agreements import services as agreements
+from audit.models import AuditEntry
+from hub.core.db import db, utcnow
+from hub.core.errors import NotFound
+from hub.records import assertions, shared, speakers
+from partners.models import InboxMessage
+from tests.agreements.conftest import rule
+from tests.conftest import actor_of
+
+PURPOSE = "speaker_due_diligence"
+
+
+@pytest.fixture
+def world(make_org, make_person):
+    class World:
+        owner = make_org()
+        reader_org = make_org()
+        outsider_org = make_org()
+        owner_officer = make_person(owner, ["events_officer"])
+        reader = make_person(reader_org, ["events_officer"])
+        outsider = make_person(outsider_org, ["events_officer"])
+
+        def speaker(self, name, aliases=(), **extra):
+            return speakers.create_speaker(
+                actor_of(self.owner_officer),
+                {
+                    "display_name": name,
+                    "aliases": list(aliases),
+                    "topics": ["lantern-making"],
+                    "distribution": "shareable",
+                    **extra,
+                },
+            )
+
+        def statement(self, speaker, text="Spoke at the Northshire lantern fair in 2025."):
+            return assertions.create_assertion(
+                actor_of(self.owner_officer),
+                speaker,
+                {
+                    "kind": "fact",
+                    "text": text,
+                    "source": "Fair programme",
+                    "stated_on": (utcnow().date() - timedelta(days=30)).isoformat(),
+                    "confidence": "high",
+                    "distribution": "shareable",
+                    "review_by": (utcnow().date() + timedelta(days=300)).isoformat(),
+                },
+            )
+
+    return World()
+
+
+def _agree(make_agreement, world, speaker_fields, *, assertion_fields=None, existence=False):
+    schedule = [
+        rule(world.owner, world.reader_org, "speaker", speaker_fields, existence_only=existence)
+    ]
+    if assertion_fields:
+        schedule.append(rule(world.owner, world.reader_org, "assertion", assertion_fields))
+    return make_agreement([world.owner, world.reader_org], schedule, kind="one_way")
+
+
+def test_partner_speaker_found_by_misspelt_name_and_minimised(world, make_agreement):
+    world.speaker("Ember Quillfeather", ["Embre Quilfeather"])
+    _agree(make_agreement, world, {"display_name": "full", "topics": "masked"})
+    page = shared.search_speakers(actor_of(world.reader), "Ember Quilfether", PURPOSE)
+    assert page.total == 1
+    [hit] = page.results
+    assert not hit.own and hit.data["display_name"] == "Ember Quillfeather"
+    assert hit.data["topics"] == ["l•••"]
+    assert "aliases" not in hit.data
+    assert hit.disclosed_under["reference"] == "TEST-DSA-1"
+
+
+def test_without_a_purpose_only_own_records_are_searched(world, make_agreement):
+    world.speaker("Ember Quillfeather")
+    _agree(make_agreement, world, {"display_name": "full"})
+    page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", None)
+    assert page.total == 0 and page.results == []
+
+
+def test_unknown_purpose_is_refused(world):
+    with pytest.raises(agreements.PurposeRefused):
+        shared.search_speakers(actor_of(world.reader), "Ember", "curiosity")
+
+
+def test_no_agreement_means_no_hits_and_no_count(world, make_agreement):
+    world.speaker("Ember Quillfeather")
+    _agree(make_agreement, world, {"display_name": "full"})
+    page = shared.search_speakers(actor_of(world.outsider), "Ember Quillfeather", PURPOSE)
+    assert page.total == 0 and page.results == []
+
+
+def test_a_name_the_schedule_withholds_finds_nothing(world, make_agreement):
+    world.speaker("Ember Quillfeather", ["Tobias Wrenfield-Quill"])
+    _agree(make_agreement, world, {"topics": "full", "display_name": "pseudonymised"})
+    page = shared.search_speakers(actor_of(world.reader), "Tobias Wrenfield", PURPOSE)
+    assert page.total == 0  # matched only by an alias, which is withheld
+    found = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE)
+    assert found.total == 1 and found.results[0].data["display_name"].startswith("psn:")
+
+
+def test_existence_only_hit_names_whom_to_contact(world, make_agreement):
+    world.speaker("Ember Quillfeather")
+    _agree(make_agreement, world, None, existence=True)
+    [hit] = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE).results
+    assert hit.existence_only
+    assert hit.data == {"owner": world.owner.name, "contact": world.owner.dp_contact_email}
+
+
+def test_only_the_page_shown_is_disclosed_and_audited(world, make_agreement):
+    for n in range(5):
+        world.speaker(f"Ember Quillfeather {chr(65 + n)}n")
+    _agree(make_agreement, world, {"display_name": "full"})
+    before = db.session.scalar(
+        sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "disclosure")
+    )
+    page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE, limit=2)
+    after = db.session.scalar(
+        sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "disclosure")
+    )
+    assert page.total == 5 and len(page.results) == 2
+    assert after - before == 2
+
+
+def test_shared_speaker_view_discloses_statements_by_their_own_schedule(world, make_agreement):
+    speaker = world.speaker("Ember Quillfeather")
+    world.statement(speaker)
+    _agree(
+        make_agreement,
+        world,
+        {"display_name": "full"},
+        assertion_fields={"kind": "full", "text": "masked", "stated_on": "generalised"},
+    )
+    view = shared.shared_speaker(actor_of(world.reader), str(speaker.id), PURPOSE)
+    assert view.speaker.data["display_name"] == "Ember Quillfeather"
+    [statement] = view.assertions
+    assert statement.data["text"].startswith("S•••")
+    assert len(statement.data["stated_on"]) == 7  # a month, YYYY-MM
+    assert "lantern fair" not in json.dumps(statement.data)
+
+
+def test_shared_speaker_without_agreement_looks_absent(world):
+    speaker = world.speaker("Ember Quillfeather")
+    with pytest.raises(NotFound):
+        shared.shared_speaker(actor_of(world.outsider), str(speaker.id), PURPOSE)
+
+
+def test_suspension_stops_the_next_query(world, make_agreement, make_person):
+    speaker = world.speaker("Ember Quillfeather")
+    agreement, _ = _agree(make_agreement, world, {"display_name": "full"})
+    assert shared.shared_speaker(actor_of(world.reader), str(speaker.id), PURPOSE)
+    agreements.suspend(actor_of(make_person(world.owner, ["dpo"])), agreement, "Review")
+    with pytest.raises(NotFound):
+        shared.shared_speaker(actor_of(world.reader), str(speaker.id), PURPOSE)
+    assert shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE).total == 0
+
+
+def test_a_correction_reaches_every_recipient(world, make_agreement):
+    speaker = world.speaker("Ember Quillfeather")
+    statement = world.statement(speaker)
+    _agree(make_agreement, world, {"display_name": "full"}, assertion_fields={"text": "full"})
+    shared.shared_speaker(actor_of(world.reader), str(speaker.id), PURPOSE)
+    assertions.correct_assertion(
+        actor_of(world.owner_officer),
+        statement,
+        {"text": "Spoke at the Northshire lantern fair in 2024.", "reason": "Wrong year"},
+    )
+    messages = db.session.scalars(
+        sa.select(InboxMessage).where(InboxMessage.organisation_id == world.reader_org.id)
+    ).all()
+    assert any(m.kind == "assertion.corrected" for m in messages)
+    outsider_messages = db.session.scalars(
+        sa.select(InboxMessage).where(InboxMessage.organisation_id == world.outsider_org.id)
+    ).all()
+    assert outsider_messages == []

@@ -1,0 +1,162 @@
+"""The application shell: health, readiness, security headers, problem details, CSRF."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from audit.models import AuditEntry
+from hub.core.config import ConfigurationError, Settings
+from hub.core.db import db
+
+
+def test_healthz_answers_json(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_reports_database_and_migrations_at_head(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "ok"
+    assert body["checks"]["migrations"]["current"] == body["checks"]["migrations"]["head"]
+
+
+def test_pages_carry_security_headers(client):
+    response = client.get("/sign-in")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # Local development and tests serve plain HTTP: no HSTS, no Secure cookie.
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_pages_have_no_inline_script(client):
+    html = client.get("/sign-in").get_data(as_text=True)
+    for tag in html.split("<script")[1:]:
+        assert "src=" in tag.split(">")[0], "inline script found"
+
+
+def test_session_cookie_is_httponly_and_lax(client):
+    response = client.get("/sign-in")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_production_cookie_and_hsts(tmp_path, database_server):
+    from hub.app import create_app
+
+    app = create_app(
+        {
+            "env": "production",
+            "allow_insecure_production": True,
+            "database_url": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            "instance_path": tmp_path,
+            "secret_key": "x" * 40,
+        }
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = app.test_client().get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_production_refuses_demo_defaults(tmp_path):
+    settings = Settings(env="production", instance_path=tmp_path)
+    with pytest.raises(ConfigurationError) as excinfo:
+        settings.finalise()
+    message = str(excinfo.value)
+    assert "HUB_SECRET_KEY" in message and "SQLite" in message
+
+
+def test_settings_read_types_from_environment(tmp_path):
+    settings = Settings.from_environ(
+        {
+            "HUB_REQUIRE_MFA": "false",
+            "HUB_LOCKOUT_THRESHOLD": "7",
+            "HUB_INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": "postgresql+psycopg://x/y",
+        }
+    )
+    assert settings.require_mfa is False
+    assert settings.lockout_threshold == 7
+    assert settings.instance_path == tmp_path
+    assert settings.database_url == "postgresql+psycopg://x/y"
+
+
+def test_bad_boolean_setting_is_a_clear_error():
+    with pytest.raises(ConfigurationError, match="HUB_REQUIRE_MFA"):
+        Settings.from_environ({"HUB_REQUIRE_MFA": "maybe"})
+
+
+def test_unknown_api_route_is_a_problem_document(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == 404 and body["type"].endswith("/not-found") and body["title"]
+
+
+def test_api_without_sign_in_is_401_problem(client):
+    response = client.get("/api/v1/organisations")
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+
+
+def test_malformed_json_body_is_a_problem_document(client, make_org, make_person):
+    admin = make_person(make_org(kind="hub"), ["org_admin"])
+    client.sign_in(admin)
+    response = client.api(
+        "POST", "/api/v1/organisations", data="{not json", content_type="application/json"
+    )
+    assert response.status_code in (400, 422)
+    assert response.mimetype == "application/problem+json"
+    assert "detail" in response.json
+
+
+def test_invalid_api_fields_list_each_field(client, make_org, make_person):
+    admin = make_person(make_org(kind="hub"), ["org_admin"])
+    client.sign_in(admin)
+    response = client.api("POST", "/api/v1/organisations", json={"name": "X", "kind": "pub"})
+    assert response.status_code == 422
+    errors = response.json["errors"]
+    assert "kind" in errors and "slug" in errors and "region" in errors
+
+
+def test_unknown_page_is_styled_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "Page not found" in html and "govuk-template" in html
+
+
+def test_form_without_csrf_token_is_refused_and_audited(client):
+    response = client.post("/sign-in", data={"email": "a@b.example", "password": "x"})
+    assert response.status_code == 400
+    assert "security token" in response.get_data(as_text=True)
+    entry = db.session.scalar(
+        sa.select(AuditEntry)
+        .where(AuditEntry.action == "request.csrf")
+        .order_by(AuditEntry.seq.desc())
+    )
+    assert entry is not None and entry.outcome == "denied"
+
+
+def test_openapi_document_is_served(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    spec = json.loads(response.get_data(as_text=True))
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/organisations" in spec["paths"]
+
+
+def test_api_docs_page_loads_local_swagger(client):
+    html = client.get("/api/docs").get_data(as_text=True)
+    assert "/static/build/swagger/swagger-ui-bundle.js" in html
+    assert "openapi.json" in html
