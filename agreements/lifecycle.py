@@ -170,6 +170,7 @@ def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
     _log(agreement, actor, "Drafted.")
     db.session.add(agreement)
     db.session.flush()
+    pseudonym_key(agreement)  # made with the lineage, so disclosures only ever read it
     audit_record(
         actor,
         "agreement.create",
@@ -515,19 +516,29 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
 
 
 def pseudonym_key(agreement: Agreement) -> bytes:
-    """The agreement lineage's pseudonymisation key (created on first use)."""
+    """The agreement lineage's pseudonymisation key. It is made when the lineage is drafted;
+    lineages older than that get theirs on first use, where two requests may race to make it:
+    the loser's insert fails inside a savepoint and it reads the winner's key."""
     cipher: FieldCipher = current_app.extensions["hub_field_cipher"]
-    row = db.session.get(AgreementKey, agreement.lineage_id)
     context = f"agreement-key:{agreement.lineage_id}"
+    row = db.session.get(AgreementKey, agreement.lineage_id)
     if row is None:
         key = secrets.token_bytes(32)
-        db.session.add(
-            AgreementKey(
-                lineage_id=agreement.lineage_id, key_encrypted=cipher.encrypt(key, context)
-            )
-        )
-        db.session.flush()
-        return key
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    AgreementKey(
+                        lineage_id=agreement.lineage_id,
+                        key_encrypted=cipher.encrypt(key, context),
+                    )
+                )
+            return key
+        except sa.exc.IntegrityError:
+            row = db.session.scalars(
+                sa.select(AgreementKey)
+                .where(AgreementKey.lineage_id == agreement.lineage_id)
+                .execution_options(populate_existing=True)
+            ).one()
     return cipher.decrypt(row.key_encrypted, context)
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 MAX_ENTRIES = 1000
+#: The largest leaf index or tree size the log can hold (its indexes are 64-bit integers).
+MAX_INDEX = 2**63 - 1
 
 
 class InclusionArgsSchema(Schema):
     """Which leaf, in the tree of which size."""
 
-    index = fields.Integer(required=True, validate=validate.Range(min=0))
-    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    index = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
+    size = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))
 
     @validates_schema
     def _index_in_tree(self, data, **kwargs):  # type: ignore[no-untyped-def]
@@ -22,8 +24,8 @@ class InclusionArgsSchema(Schema):
 class ConsistencyArgsSchema(Schema):
     """Between which two tree sizes."""
 
-    old = fields.Integer(required=True, validate=validate.Range(min=1))
-    new = fields.Integer(required=True, validate=validate.Range(min=1))
+    old = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))
+    new = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))
 
     @validates_schema
     def _old_not_after_new(self, data, **kwargs):  # type: ignore[no-untyped-def]
@@ -34,8 +36,8 @@ class ConsistencyArgsSchema(Schema):
 class EntriesArgsSchema(Schema):
     """A range of leaf indexes [start, end)."""
 
-    start = fields.Integer(required=True, validate=validate.Range(min=0))
-    end = fields.Integer(required=True, validate=validate.Range(min=1))
+    start = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INDEX))
+    end = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INDEX))
 
     @validates_schema
     def _range(self, data, **kwargs):  # type: ignore[no-untyped-def]

@@ -10,10 +10,12 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from audit.log import load_signer_key
+from hub.core import openapi
 from hub.core.config import Settings
 from hub.core.db import db
 from hub.core.extensions import api, csrf, limiter
 from hub.core.keys import FieldCipher, instance_key
+from partners.oauth import rate_limits as api_rate_limits
 from partners.oauth import server as oauth_server
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
+    openapi.init_app(app, api)
 
     _register_blueprints(app)
     _register_request_hooks(app)
+    api_rate_limits.init_app(app)
     _register_error_handlers(app)
     _register_cli(app)
     return app
@@ -100,13 +104,16 @@ def _register_blueprints(app: Flask) -> None:
     from hub.records.views import speakers as speakers_views
     from hub.web import health, views
     from partners import api as partners_api
+    from partners import api_notifications
     from partners import views as partners_views
+    from partners.oauth import pages as client_pages
     from partners.oauth import views as oauth_views
 
     app.register_blueprint(views.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(partners_views.blueprint)
     app.register_blueprint(oauth_views.blueprint)
+    app.register_blueprint(client_pages.blueprint)
     app.register_blueprint(audit_views.blueprint)
     app.register_blueprint(agreements_views.blueprint)
     for records_blueprint in (speakers_views, events_views, advisory_views, shared_views):
@@ -116,6 +123,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(groups_views.blueprint)
     api.register_blueprint(groups_api.blueprint)
     api.register_blueprint(partners_api.blueprint)
+    api.register_blueprint(api_notifications.blueprint)
     api.register_blueprint(audit_api.blueprint)
     api.register_blueprint(agreements_api.blueprint)
 

@@ -33,6 +33,7 @@ from hub.records.models import (
     Speaker,
 )
 from hub.records.working_days import add_working_days
+from partners import webhooks
 from partners.models import Organisation, OrganisationKind, Status
 
 #: A request is due this many working days after it is submitted (England and Wales).
@@ -541,6 +542,7 @@ def answer_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any])
         fields=["rating_id", "status"],
         subjects=[("speaker", str(request.speaker_id))],
     )
+    webhooks.advisory_answered(request)
     return request
 
 

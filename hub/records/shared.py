@@ -326,6 +326,7 @@ def notify_correction(actor: Actor, assertion: Assertion, change: str) -> int:
             "A partner changed a statement it shared with your organisation. Look at the "
             "speaker again for the current version, and correct any copy you keep.",
             link=f"/shared/speakers/{assertion.speaker_id}",
+            data={"assertion_id": str(assertion.id)},
         )
     if recipients:
         audit.record(

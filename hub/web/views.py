@@ -25,9 +25,11 @@ from audit import permissions as audit_permissions
 from audit import services as audit
 from hub.core.db import db
 from hub.core.errors import ValidationFailed
-from hub.core.extensions import limiter
+from hub.core.extensions import sign_in_limit
 from hub.core.request import current_actor, signed_in_required
-from hub.records import advisory, returns
+from hub.groups import actions as group_actions
+from hub.groups import permissions as group_permissions
+from hub.records import advisory, returns, subject_access
 from hub.records import permissions as records_permissions
 from partners import signin
 from partners.models import ORGANISATION_KIND_LABELS, ROLE_DESCRIPTIONS, ROLE_LABELS, Role
@@ -68,6 +70,7 @@ def _navigation() -> list[dict[str, Any]]:
         items.append(("People", url_for("partners.organisation", slug=actor.org_slug)))
     if actor.has_role(*records_permissions.READERS) and actor.org_kind != "hub":
         items.append(("Speakers", url_for("speakers.index")))
+        items.append(("Partners' speakers", url_for("shared.search")))
     if actor.org_kind in records_permissions.HOST_KINDS and actor.has_role(
         *records_permissions.READERS
     ):
@@ -77,8 +80,16 @@ def _navigation() -> list[dict[str, Any]]:
     if returns.can_view(actor):
         items.append(("Annual return", url_for("returns.annual_return")))
     items.append(("Agreements", url_for("agreements.index")))
+    if actor.org_kind != "hub":
+        items.append(("Working groups", url_for("groups.index")))
+    if group_permissions.can_see_regional_dashboard(actor):
+        items.append(("Regional dashboard", url_for("groups.region")))
+    if subject_access.can_answer(actor):
+        items.append(("Subject access", url_for("shared.subject_access_index")))
     if audit_permissions.can_read_log(actor):
         items.append(("Audit log", url_for("audit.home")))
+    if actor.org_id:
+        items.append(("Inbox", url_for("shared.inbox")))
     items.append(("Your account", url_for("web.account")))
     path = request.path
     return [
@@ -109,7 +120,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit("30 per minute", methods=["POST"])
+@sign_in_limit()
 def sign_in() -> Any:
     """Email and password; then the second factor, or setting one up."""
     if g.get("person") is not None:
@@ -151,7 +162,7 @@ def sign_in() -> Any:
 
 
 @blueprint.route("/sign-in/code", methods=["GET", "POST"])
-@limiter.limit("30 per minute", methods=["POST"])
+@sign_in_limit()
 def second_factor() -> Any:
     """The code from the person's authenticator app (or one of their recovery codes)."""
     person = g.get("pending_person")
@@ -248,7 +259,7 @@ def sign_out() -> Any:
 
 
 @blueprint.route("/enrol/<token>", methods=["GET", "POST"])
-@limiter.limit("30 per minute", methods=["POST"])
+@sign_in_limit()
 def enrol(token: str) -> Any:
     """A one-time link: choose a password, then set up the authenticator app."""
     person = signin.person_for_enrolment(token)
@@ -294,6 +305,7 @@ def dashboard() -> Any:
         tasks=_tasks(actor),
         advisory_items=advisory.dashboard_items(actor),
         review_items=agreements_lifecycle.due_reviews(actor),
+        group_actions=group_actions.dashboard_actions(actor),
         kind_label=ORGANISATION_KIND_LABELS[g.person.organisation.kind],
         page_title="Dashboard",
     )
@@ -323,6 +335,10 @@ def _tasks(actor: Any) -> list[tuple[str, str]]:
         tasks.append(("See advisory requests", url_for("advisory.index")))
     if returns.can_view(actor):
         tasks.append(("See the annual return", url_for("returns.annual_return")))
+    if group_permissions.can_see_regional_dashboard(actor):
+        tasks.append(("See the regional dashboard", url_for("groups.region")))
+    if group_permissions.can_create_group(actor):
+        tasks.append(("Convene a working group", url_for("groups.new")))
     if actor.has_role(*agreements_lifecycle.DRAFTER_ROLES) and actor.org_kind != "hub":
         tasks.append(("Draft a data-sharing agreement", url_for("agreements.new")))
     tasks.append(("See your data-sharing agreements", url_for("agreements.index")))

@@ -21,6 +21,7 @@ ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
 SCOPE_GATES = (
     ("/api/v1/agreements", frozenset({"agreements:read"})),
     ("/api/v1/notifications", frozenset({"notifications:read"})),
+    ("/api/v1/webhooks", frozenset({"notifications:read"})),
     ("/api/v1/audit/entries", frozenset({"audit:read"})),
     ("/api/v1/audit/proof/inclusion", frozenset({"audit:read", "audit:verify"})),
     ("/api/v1/shared/speakers", frozenset({"speakers:read"})),
@@ -34,6 +35,7 @@ PURPOSE_FREE_PREFIXES = (
     "/api/v1/audit/",
     "/api/v1/me",
     "/api/v1/notifications",
+    "/api/v1/webhooks",
     "/api/v1/agreements",
     "/api/openapi.json",
 )

@@ -15,18 +15,6 @@ from partners.oauth.resource import external_url
 blueprint = Blueprint("oauth", __name__)
 
 
-@blueprint.record_once
-def _register_client_management(state: Any) -> None:
-    # Client management and webhook pages, and the notifications API, belong with the
-    # authorization server; registering them here keeps the application factory unchanged.
-    from hub.core.extensions import api
-    from partners import api_notifications
-    from partners.oauth import pages
-
-    state.app.register_blueprint(pages.blueprint)
-    api.register_blueprint(api_notifications.blueprint)
-
-
 def _audit_failure(action: str, response: Any) -> None:
     """Every refused token, revocation or introspection request is recorded."""
     try:
