@@ -270,13 +270,34 @@ def disclose(
 
 
 def disclose_one(
-    actor: Actor, record: ShareableRecord, purpose: str | None, *, now: datetime | None = None
+    actor: Actor,
+    record: ShareableRecord,
+    purpose: str | None,
+    *,
+    now: datetime | None = None,
+    missing: str = "There is no such record that you may see.",
 ) -> Disclosed:
-    """One record asked for by id: disclosed, or NotFound (refusals look like absence)."""
-    found = disclose(actor, [record], purpose, now=now)
-    if not found:
-        raise NotFound("There is no such record that you may see.")
-    return found[0]
+    """One record asked for by id: disclosed, or NotFound with the caller's `missing` message,
+    so a refusal answers exactly like an absent record. The refusal is audited by the edge once
+    the request's own changes are undone (an entry written here would be rolled back)."""
+    now = now or utcnow()
+    found = disclose(actor, [record], purpose, now=now, audit_refusals=False)
+    if found:
+        return found[0]
+    checked = check_purpose(actor, purpose, "disclosure")
+    reason = _decide(actor, record, covers_for(actor, checked, now))
+    raise NotFound(
+        missing,
+        reason=reason if isinstance(reason, str) else "refused",
+        audit={
+            "action": "disclosure",
+            "resource_type": record.record_type,
+            "resource_ids": [record.id],
+            "resource_org": record.owner_org_id,
+            "purpose": checked,
+            "subjects": record.subjects,
+        },
+    )
 
 
 def _own(record: ShareableRecord) -> dict[str, Any]:

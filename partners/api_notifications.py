@@ -154,7 +154,11 @@ class DeliveryArgsSchema(Schema):
 def _organisation_of(actor: Actor) -> Organisation:
     organisation = db.session.get(Organisation, uuid.UUID(actor.org_id)) if actor.org_id else None
     if organisation is None:
-        raise PermissionDenied("Only a partner organisation's people and systems have an inbox.")
+        raise PermissionDenied(
+            "Only a partner organisation's people and systems have an inbox.",
+            reason="no_inbox",
+            audit={"action": "notification.list", "resource_type": "inbox_message"},
+        )
     return organisation
 
 
@@ -167,7 +171,11 @@ def _require_inbox_reader(actor: Actor) -> None:
             audit={"action": "notification.list", "resource_type": "inbox_message"},
         )
     if actor.kind not in {"person", "client"} or actor.org_id is None:
-        raise PermissionDenied("Only a partner organisation's people and systems have an inbox.")
+        raise PermissionDenied(
+            "Only a partner organisation's people and systems have an inbox.",
+            reason="no_inbox",
+            audit={"action": "notification.list", "resource_type": "inbox_message"},
+        )
 
 
 def _visible(actor: Actor) -> Any:

@@ -59,12 +59,11 @@ def inbox(actor: Actor, *, unread_only: bool = False, limit: int = 50) -> list[I
     """Messages for the actor's organisation and for the actor, newest first."""
     if actor.org_id is None:
         return []
+    addressed = InboxMessage.person_id.is_(None)
+    if actor.kind == "person" and actor.id:  # a partner system's id is its client id
+        addressed = sa.or_(addressed, InboxMessage.person_id == uuid.UUID(actor.id))
     query = sa.select(InboxMessage).where(
-        InboxMessage.organisation_id == uuid.UUID(actor.org_id),
-        sa.or_(
-            InboxMessage.person_id.is_(None),
-            InboxMessage.person_id == (uuid.UUID(actor.id) if actor.id else None),
-        ),
+        InboxMessage.organisation_id == uuid.UUID(actor.org_id), addressed
     )
     if unread_only:
         query = query.where(InboxMessage.read_at.is_(None))

@@ -239,7 +239,12 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     speaker = _load(Speaker, speaker_id)
     if speaker is None or speaker.status != RecordStatus.ACTIVE:
         raise NotFound("There is no such speaker that you may see.")
-    disclosed = agreements.disclose_one(actor, sharing.speaker(speaker), purpose)
+    disclosed = agreements.disclose_one(
+        actor,
+        sharing.speaker(speaker),
+        purpose,
+        missing="There is no such speaker that you may see.",
+    )
     statements = [
         sharing.assertion(a)
         for a in speaker.assertions
@@ -280,7 +285,9 @@ def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEven
     event = _load(Event, event_id)
     if event is None or event.erased_at is not None:
         raise NotFound("There is no such event that you may see.")
-    disclosed = agreements.disclose_one(actor, sharing.event(event), purpose)
+    disclosed = agreements.disclose_one(
+        actor, sharing.event(event), purpose, missing="There is no such event that you may see."
+    )
     standing = [d for d in event.decisions if not d.superseded_by_appeal]
     owner = db.session.get(Organisation, event.owner_org_id)
     return SharedEvent(
@@ -298,7 +305,12 @@ def shared_decision(actor: Actor, decision_id: str, purpose: str | None) -> Disc
     decision = _load(Decision, decision_id)
     if decision is None:
         raise NotFound("There is no such decision that you may see.")
-    return agreements.disclose_one(actor, sharing.decision(decision), purpose)
+    return agreements.disclose_one(
+        actor,
+        sharing.decision(decision),
+        purpose,
+        missing="There is no such decision that you may see.",
+    )
 
 
 def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclosed:
@@ -307,7 +319,9 @@ def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclose
     rating = _load(AdvisoryRating, rating_id)
     if rating is None:
         raise NotFound("There is no such rating that you may see.")
-    return agreements.disclose_one(actor, sharing.rating(rating), purpose)
+    return agreements.disclose_one(
+        actor, sharing.rating(rating), purpose, missing="There is no such rating that you may see."
+    )
 
 
 # --- corrections reach every recipient --------------------------------------------------

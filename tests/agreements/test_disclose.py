@@ -131,9 +131,20 @@ def test_purpose_the_agreement_does_not_name_discloses_nothing(pair, make_agreem
 
 def test_no_agreement_means_no_access_and_by_id_it_looks_absent(pair):
     provider, _recipient, actor = pair
-    with pytest.raises(NotFound):
-        agreements.disclose_one(actor, speaker_record(provider), PURPOSE)
-    assert _entries()[-1].reason == "no_agreement"
+    record = speaker_record(provider)
+    with pytest.raises(NotFound) as refused:
+        agreements.disclose_one(actor, record, PURPOSE, missing="There is no such speaker.")
+    assert refused.value.detail == "There is no such speaker."
+    # The edge audits the refusal after rolling the request back, so it is handed up whole.
+    assert refused.value.reason == "no_agreement"
+    assert refused.value.audit == {
+        "action": "disclosure",
+        "resource_type": "speaker",
+        "resource_ids": [record.id],
+        "resource_org": record.owner_org_id,
+        "purpose": PURPOSE,
+        "subjects": record.subjects,
+    }
 
 
 def test_internal_records_never_leave_their_owner(pair, make_agreement):

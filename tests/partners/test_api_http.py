@@ -536,9 +536,16 @@ def test_a_shared_read_for_a_purpose_no_agreement_names_is_a_404_and_audited(liv
 
 def test_an_undisclosed_partner_record_answers_exactly_like_a_missing_one(live_hub, http):
     headers = _shared_headers(http, live_hub, "event_risk_assessment")
-    refused, _ = _api(http, "GET", f"/api/v1/shared/speakers/{live_hub.world.speaker_id}", headers)
+    speaker_id = live_hub.world.speaker_id
+    refused, request_id = _api(http, "GET", f"/api/v1/shared/speakers/{speaker_id}", headers)
     missing, _ = _api(http, "GET", f"/api/v1/shared/speakers/{uuid.uuid4()}", headers)
     assert _problem(refused, 404, "not-found") == _problem(missing, 404, "not-found")
+    # The answer hides the record; the log does not hide the refusal from the DPO.
+    denied = [e for e in live_hub.entries(request_id) if e.action == "disclosure"]
+    assert [(e.outcome, e.reason, e.resource_type) for e in denied] == [
+        ("denied", "no_agreement", "speaker")
+    ]
+    assert speaker_id in denied[0].resource_ids
 
 
 # --- DPoP over the wire ---------------------------------------------------------------------------

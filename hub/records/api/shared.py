@@ -53,13 +53,12 @@ def _purpose(args: dict[str, Any], header: dict[str, Any]) -> str | None:
 
 
 def _kept_refusals(call: Any, *args: Any) -> Any:
-    """Run a shared read; keep the audit entry of a refused disclosure, and answer a refused
-    record exactly like a missing one (the same 404 problem, word for word)."""
+    """Run a shared read, answering a refused record exactly like a missing one (the same 404
+    problem, word for word); the refusal's audit details travel with the error to the edge."""
     try:
         return call(*args)
     except NotFound as exc:
-        db.session.commit()
-        raise NotFound(NOT_FOUND_DETAIL, audit=exc.audit) from None
+        raise NotFound(NOT_FOUND_DETAIL, reason=exc.reason, audit=exc.audit) from None
 
 
 @blueprint.route("/speakers")

@@ -214,14 +214,12 @@ NOT_FOUND_DETAIL = "There is no such record that you may see."
 
 @contextmanager
 def _keeping_refusals() -> Iterator[None]:
-    """`disclose` writes a refused disclosure's audit entry itself and the record then answers
-    404; keep that entry (the error handler would roll it back with the request), and answer
-    a refused record exactly like a missing one."""
+    """Answer a refused record exactly like a missing one; the refusal's audit details travel
+    with the error, and the error handler records them once the request is rolled back."""
     try:
         yield
     except NotFound as exc:
-        db.session.commit()
-        raise NotFound(NOT_FOUND_DETAIL, audit=exc.audit) from None
+        raise NotFound(NOT_FOUND_DETAIL, reason=exc.reason, audit=exc.audit) from None
 
 
 def _require_reader(actor: Any) -> None:
