@@ -13,6 +13,9 @@ from hub.core.security import Actor
 
 #: Roles that may read their own organisation's records.
 READERS = ("events_officer", "prevent_lead", "dpo", "auditor", "org_admin")
+#: Roles that may read partners' records disclosed to their organisation: the record roles,
+#: and a regional coordinator reviewing cases with partners under the region's agreements.
+SHARED_READERS = (*READERS, "coordinator")
 #: Roles that may create and change their own organisation's records.
 WRITERS = ("events_officer", "prevent_lead")
 #: Roles that review, escalate and decide events (besides a named senior officer).
@@ -43,6 +46,15 @@ def is_reader(actor: Actor) -> bool:
 def _same_org(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
     return (
         actor.org_id is not None and owner_org_id is not None and actor.org_id == str(owner_org_id)
+    )
+
+
+def can_read_shared(actor: Actor) -> bool:
+    """May ask for partners' records at all (what is disclosed is the agreements' business)."""
+    return actor.kind == "system" or (
+        actor.kind in {"person", "client"}
+        and actor.org_id is not None
+        and holds(actor, SHARED_READERS, READ_SCOPES)
     )
 
 

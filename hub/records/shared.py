@@ -75,7 +75,7 @@ class SearchPage:
 
 
 def _require_reader(actor: Actor, action: str) -> None:
-    if not permissions.can_read(actor, actor.org_id):
+    if not permissions.can_read_shared(actor):
         raise PermissionDenied(
             "You cannot see speaker records.",
             reason="role_required",
@@ -118,7 +118,8 @@ def search_speakers(
     searched; a partner's record found by a name its schedule withholds is left out."""
     _require_reader(actor, "speaker.search")
     parsed = search.NameQuery.parse(query)
-    own = search.search_speakers(actor, query, limit=100) if not parsed.empty else []
+    reads_own = permissions.can_read(actor, actor.org_id)
+    own = search.search_speakers(actor, query, limit=100) if reads_own and not parsed.empty else []
     results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
     partner_matches: list[search.SpeakerMatch] = []
     providers: set[str] = set()

@@ -70,6 +70,7 @@ def _navigation() -> list[dict[str, Any]]:
         items.append(("People", url_for("partners.organisation", slug=actor.org_slug)))
     if actor.has_role(*records_permissions.READERS) and actor.org_kind != "hub":
         items.append(("Speakers", url_for("speakers.index")))
+    if records_permissions.can_read_shared(actor) and actor.org_kind != "hub":
         items.append(("Partners' speakers", url_for("shared.search")))
     if actor.org_kind in records_permissions.HOST_KINDS and actor.has_role(
         *records_permissions.READERS

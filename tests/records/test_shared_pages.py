@@ -53,7 +53,7 @@ ROLES = (
     "signatory",
     "coordinator",
 )
-READER_ROLES = {"events_officer", "prevent_lead", "dpo", "auditor", "org_admin"}
+READER_ROLES = {"events_officer", "prevent_lead", "dpo", "auditor", "org_admin", "coordinator"}
 
 #: The schedule the world's agreement gives the recipient.
 SPEAKER_LEVELS = {

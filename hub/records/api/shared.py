@@ -75,7 +75,7 @@ class SharedSpeakers(MethodView):
     def get(self, args: dict[str, Any], header: dict[str, Any]) -> Any:
         """Search own and partners' speakers by name for a purpose (totals: only what is seen)."""
         actor = current_actor()
-        if not permissions.can_read(actor, actor.org_id):
+        if not permissions.can_read_shared(actor):
             raise PermissionDenied(
                 "You cannot see speaker records.",
                 reason="role_required",

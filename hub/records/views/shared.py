@@ -224,7 +224,7 @@ def _keeping_refusals() -> Iterator[None]:
 
 def _require_reader(actor: Any) -> None:
     """Refuse (403, audited) anyone without a records role."""
-    if not permissions.can_read(actor, actor.org_id):
+    if not permissions.can_read_shared(actor):
         raise PermissionDenied(
             "You cannot see speaker records.",
             reason="role_required",
