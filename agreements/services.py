@@ -202,6 +202,7 @@ def disclose(
     now = now or utcnow()
     covers = covers_for(actor, purpose, now)
     contacts: dict[str, Organisation | None] = {}
+    keys: dict[uuid.UUID, bytes] = {}
     results: list[Disclosed] = []
     for record in records:
         decision = _decide(actor, record, covers)
@@ -235,7 +236,9 @@ def disclose(
             }
             disclosed_fields: tuple[str, ...] = ()
         else:
-            data = project(record, cover.levels, lifecycle.pseudonym_key(agreement))
+            if agreement.lineage_id not in keys:
+                keys[agreement.lineage_id] = lifecycle.pseudonym_key(agreement)
+            data = project(record, cover.levels, keys[agreement.lineage_id])
             disclosed_fields = tuple(sorted(data))
         under = {
             "agreement_id": str(agreement.id),

@@ -261,12 +261,17 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         if e is not None and e.erased_at is None
     ]
     owner = db.session.get(Organisation, speaker.owner_org_id)
+    # One pass through the sharing path for everything listed with the speaker (one lookup of
+    # the agreements in force), sorted back by record type.
+    related = agreements.disclose(
+        actor, [*statements, *ratings, *events], purpose, audit_refusals=False
+    )
     return SharedSpeaker(
         speaker=disclosed,
         owner_name=owner.name if owner else "",
-        assertions=agreements.disclose(actor, statements, purpose, audit_refusals=False),
-        ratings=agreements.disclose(actor, ratings, purpose, audit_refusals=False),
-        appearances=agreements.disclose(actor, events, purpose, audit_refusals=False),
+        assertions=[d for d in related if d.record_type == "assertion"],
+        ratings=[d for d in related if d.record_type == "advisory_rating"],
+        appearances=[d for d in related if d.record_type == "event"],
     )
 
 

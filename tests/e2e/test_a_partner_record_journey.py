@@ -6,7 +6,9 @@ the same record's page show nothing of Northshire's. Lifting the suspension rest
 (and leaves the demo as other journeys expect it).
 
 Speaker due diligence between the two universities is covered by NSH-DSA-2026-01 alone in the
-demo (the working group's agreement names only case review), so suspending it must stop it."""
+demo (the working group's agreement names only case review), so suspending it must stop it.
+The agreement journey later makes a second agreement for the same purpose, so this file's name
+sorts it first among the journeys, which share one server."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ def test_a_partner_sees_only_scheduled_fields_until_a_dpo_suspends(new_context, 
     hit = reader.locator("#results tr", has_text="University of Northshire")
     expect(hit).to_contain_text(SPEAKER)
     expect(hit).to_contain_text(f"{AGREEMENT} v1")
+
     assert_accessible(reader)
     hit.get_by_role("link", name=SPEAKER).click()
 
