@@ -109,8 +109,13 @@ def _parties(check: Checker, raw: Any) -> list[dict[str, Any]]:
         org_id = sub.text("organisation_id", "the party organisation")
         role = sub.choice("role", PartyRole, "the party's role")
         designated = sub.text("designated_person", "the party's designated person")
-        signatory = sub.text("signatory_id", "the party's signatory", max_length=64)
         organisation = _organisation(org_id) if org_id else None
+        # A peer hub has no people here: its signatory signs the counterpart at the peer, and
+        # this hub's operator records that approval (`federation approve-agreement`).
+        hub_party = organisation is not None and organisation.kind.value == "hub"
+        signatory = sub.text(
+            "signatory_id", "the party's signatory", required=not hub_party, max_length=64
+        )
         if org_id and organisation is None:
             sub.add("organisation_id", "There is no such organisation.")
         if organisation is not None and org_id in seen:

@@ -354,7 +354,9 @@ def document_context(agreement: Agreement) -> dict[str, Any]:
                 if item.get("role") in {r.value for r in PartyRole}
                 else str(item.get("role") or ""),
                 designated_person=item.get("designated_person") or "",
-                signatory=people.get(str(item.get("signatory_id")), "Unknown person"),
+                signatory=people.get(str(item.get("signatory_id")), "Unknown person")
+                if item.get("signatory_id")
+                else "Signs at the peer hub (approval recorded by this hub's operator)",
                 approved_at=row.approved_at if current and row is not None else None,
                 approved_by=people.get(str(row.approved_by_id), "") if current and row else "",
                 approved_current=current,

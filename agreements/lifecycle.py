@@ -122,7 +122,7 @@ def _apply_content(agreement: Agreement, clean: dict[str, Any]) -> None:
             position=i,
             role=PartyRole(p["role"]),
             designated_person=p["designated_person"],
-            signatory_id=uuid.UUID(p["signatory_id"]),
+            signatory_id=uuid.UUID(p["signatory_id"]) if p["signatory_id"] else None,
         )
         for i, p in enumerate(clean["parties"])
     ]
@@ -252,18 +252,39 @@ def propose(actor: Actor, agreement: Agreement) -> Agreement:
 
 
 def approve(
-    actor: Actor, agreement: Agreement, *, content_hash: str, reauthenticated_at: datetime | None
+    actor: Actor,
+    agreement: Agreement,
+    *,
+    content_hash: str,
+    reauthenticated_at: datetime | None,
+    hub_party: str | None = None,
 ) -> Agreement:
     """A party's named signatory approves exactly the proposed content (re-authenticated in the
-    last five minutes). When every party has approved, the hub signs it."""
-    party = next(
-        (p for p in agreement.parties if actor.id and str(p.signatory_id) == actor.id), None
-    )
-    if (
-        party is None
-        or not actor.has_role("signatory")
-        or actor.org_id != str(party.organisation_id)
-    ):
+    last five minutes). When every party has approved, the hub signs it.
+
+    A peer hub party (`hub_party`, its organisation id) has no people here: the hub's operator
+    (the system actor, from the command line) records the approval its signatory gave at the
+    peer."""
+    if hub_party is not None:
+        party = next(
+            (
+                p
+                for p in agreement.parties
+                if str(p.organisation_id) == hub_party and p.signatory_id is None
+            ),
+            None,
+        )
+        allowed = party is not None and actor.kind == "system"
+    else:
+        party = next(
+            (p for p in agreement.parties if actor.id and str(p.signatory_id) == actor.id), None
+        )
+        allowed = (
+            party is not None
+            and actor.has_role("signatory")
+            and actor.org_id == str(party.organisation_id)
+        )
+    if not allowed or party is None:
         raise _deny(
             "agreement.approve",
             "Only a party's named signatory can approve for that party.",

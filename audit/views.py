@@ -10,10 +10,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from audit import log, permissions, review
-from hub.core.db import db, utcnow
+from hub.core.db import UTCDateTime, db, utcnow
 from hub.core.errors import ValidationFailed
 from hub.core.request import current_actor, signed_in_required
 from hub.core.security import Actor
@@ -458,6 +459,34 @@ def activity() -> Any:
 
 # --- integrity --------------------------------------------------------------------------
 
+#: Peer hubs (hub/federation/models.py), read by table name: audit imports no domain package.
+_PEER_HUBS = sa.table(
+    "peer_hubs",
+    sa.column("organisation_id", sa.Uuid()),
+    sa.column("witnessed_size", sa.BigInteger()),
+    sa.column("witnessed_at", UTCDateTime()),
+    sa.column("last_witness_at", UTCDateTime()),
+    sa.column("last_witness_outcome", sa.String()),
+    sa.column("last_witness_detail", sa.String()),
+)
+_ORGANISATIONS = sa.table("organisations", sa.column("id", sa.Uuid()), sa.column("name"))
+
+
+def _peer_witnessing(cosigners: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """For each peer hub: what this hub last cosigned of its log, and what it last cosigned of
+    ours (its witness's latest cosignature here), with times and the last round's outcome."""
+    rows = db.session.execute(
+        sa.select(_PEER_HUBS, _ORGANISATIONS.c.name)
+        .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _PEER_HUBS.c.organisation_id)
+        .order_by(_ORGANISATIONS.c.name)
+    ).mappings()
+    theirs: dict[str, Mapping[str, Any]] = {}
+    for cosigner in cosigners:
+        best = theirs.get(cosigner["organisation_id"])
+        if best is None or cosigner["size"] > best["size"]:
+            theirs[cosigner["organisation_id"]] = cosigner
+    return [{**row, "theirs": theirs.get(str(row["organisation_id"]))} for row in rows]
+
 
 @blueprint.route("/integrity", methods=["GET", "POST"])
 @signed_in_required
@@ -489,6 +518,7 @@ def integrity() -> Any:
     return render_template(
         "audit/integrity.html",
         state=state,
+        peers=_peer_witnessing(state.cosigners),
         triggered_by=triggered_by,
         root=base64.b64encode(state.checkpoint.root).decode() if state.checkpoint else None,
         page_title="Log integrity",

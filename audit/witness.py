@@ -258,11 +258,32 @@ def run_witness(
 ) -> str:
     """One witnessing round. Returns a one-line report; raises WitnessRefusal on any
     inconsistency (the state file is then left as it was)."""
+    state = witness_round(
+        hub_url,
+        WitnessState.load(state_path),
+        key_path.read_text().strip(),
+        log_key=log_key,
+        timeout=timeout,
+    )
+    state.save(state_path)
+    return f"cosigned {notes.parse_verifier_key(state.log_key).name} at size {state.size}"
+
+
+def witness_round(
+    hub_url: str,
+    state: WitnessState | None,
+    signer_key: str,
+    *,
+    log_key: str | None = None,
+    timeout: float = 10.0,
+) -> WitnessState:
+    """Fetch the hub's checkpoint, check it against `state` (what was cosigned before) with a
+    consistency proof, cosign it and post the cosignature; returns the new state. Raises
+    WitnessRefusal on any inconsistency (peer hubs keep their state in the database)."""
     base = hub_url.rstrip("/") + "/api/v1/audit"
     if not hub_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
         raise WitnessRefusal("the hub must be reached over https")
-    signer = notes.parse_signer_key(key_path.read_text().strip())
-    state = WitnessState.load(state_path)
+    signer = notes.parse_signer_key(signer_key)
     pinned = log_key or (state.log_key if state else None)
     if pinned is None:
         pinned = _get(base + "/verifier-key", timeout).strip()  # trust on first use
@@ -299,5 +320,4 @@ def run_witness(
     status, body = _post(base + "/cosignatures", note + line, timeout)
     if status >= 300:
         raise WitnessRefusal(f"the hub refused the cosignature ({status}): {body[:300]}")
-    WitnessState(pinned, checkpoint.size, checkpoint.root, note).save(state_path)
-    return f"cosigned {checkpoint.origin} at size {checkpoint.size}"
+    return WitnessState(pinned, checkpoint.size, checkpoint.root, note)

@@ -15,6 +15,7 @@ from hub.core.config import Settings
 from hub.core.db import db
 from hub.core.extensions import api, csrf, limiter
 from hub.core.keys import FieldCipher, instance_key
+from hub.federation import witnessing as federation_witnessing
 from partners.oauth import rate_limits as api_rate_limits
 from partners.oauth import server as oauth_server
 
@@ -84,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api_rate_limits.init_app(app)
     _register_error_handlers(app)
     _register_cli(app)
+    federation_witnessing.init_app(app)
     return app
 
 
@@ -92,6 +94,8 @@ def _register_blueprints(app: Flask) -> None:
     from agreements import views as agreements_views
     from audit import api as audit_api
     from audit import views as audit_views
+    from hub.federation import api as federation_api
+    from hub.federation import views as federation_views
     from hub.groups import api as groups_api
     from hub.groups import views as groups_views
     from hub.records.api import advisory as advisory_api
@@ -126,6 +130,8 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(api_notifications.blueprint)
     api.register_blueprint(audit_api.blueprint)
     api.register_blueprint(agreements_api.blueprint)
+    app.register_blueprint(federation_views.blueprint)
+    api.register_blueprint(federation_api.blueprint)
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -158,6 +164,7 @@ def _register_cli(app: Flask) -> None:
     from agreements import cli as agreements_cli
     from audit import cli as audit_cli
     from hub import cli as hub_cli
+    from hub.federation import cli as federation_cli
     from partners import cli as partners_cli
 
     app.cli.add_command(hub_cli.hub_group)
@@ -165,3 +172,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(partners_cli.partners_group)
     app.cli.add_command(audit_cli.audit_group)
     app.cli.add_command(agreements_cli.agreements_group)
+    app.cli.add_command(federation_cli.federation_group)

@@ -19,6 +19,7 @@ from audit.models import (
     AuditVerification,
     AuditWitness,
 )
+from hub.federation.models import PeerHub
 from hub.groups.models import (
     ActionUpdate,
     AgendaItem,
@@ -113,6 +114,7 @@ __all__ = [
     "OAuthClient",
     "Organisation",
     "OutboxEmail",
+    "PeerHub",
     "Person",
     "PersonRole",
     "PostEventReport",

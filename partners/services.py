@@ -247,6 +247,20 @@ def _validate_roles(check: Checker, organisation: Organisation, roles: Iterable[
     return chosen
 
 
+#: Registered peer hubs (hub/federation/models.py), named by table as partners sits below it.
+_PEER_HUBS = sa.table("peer_hubs", sa.column("organisation_id", sa.Uuid()))
+
+
+def is_peer_hub(organisation: Organisation) -> bool:
+    """True if `organisation` is another regional hub registered as a peer of this one."""
+    return (
+        db.session.scalar(
+            sa.select(sa.literal(1)).where(_PEER_HUBS.c.organisation_id == organisation.id)
+        )
+        is not None
+    )
+
+
 def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]) -> NewPerson:
     """Add a person to `organisation` with roles; returns their one-time enrolment token."""
     if not permissions.can_manage_people(actor, organisation):
@@ -256,6 +270,18 @@ def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]
             "Only this organisation's administrators can add people.",
             "organisation",
             organisation.id,
+        )
+    if is_peer_hub(organisation):
+        # A peer hub acts here only through its OAuth clients: a person in it would be a
+        # hub-kind organisation's member, and could become an administrator of this hub.
+        raise PermissionDenied(
+            f"{organisation.name} is a peer hub: it has no people here.",
+            reason="peer_hub_has_no_people",
+            audit={
+                "action": "person.create",
+                "resource_type": "organisation",
+                "resource_ids": [str(organisation.id)],
+            },
         )
     check = Checker(data)
     name = check.text("name", "the person's full name")

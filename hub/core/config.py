@@ -51,6 +51,11 @@ class Settings:
     # HUB_AUDIT_INTEGRATE_AFTER_COMMIT: each web process integrates new audit entries in a
     # background thread; turn off when a dedicated `audit integrate --follow` process runs.
     audit_integrate_after_commit: bool = True
+    # HUB_FEDERATION_DEADLINE_SECONDS: how long a federated search waits for peer hubs.
+    federation_deadline_seconds: float = 3.0
+    # HUB_PEER_WITNESS_INTERVAL_SECONDS: witness peer hubs' logs every so often from a
+    # background thread (0: off; run `flask --app wsgi federation witness-peers` from cron).
+    peer_witness_interval_seconds: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -83,6 +88,8 @@ class Settings:
             "dpop_require_nonce": "HUB_DPOP_REQUIRE_NONCE",
             "api_rate_limit": "HUB_API_RATE_LIMIT",
             "audit_integrate_after_commit": "HUB_AUDIT_INTEGRATE_AFTER_COMMIT",
+            "federation_deadline_seconds": "HUB_FEDERATION_DEADLINE_SECONDS",
+            "peer_witness_interval_seconds": "HUB_PEER_WITNESS_INTERVAL_SECONDS",
         }
         types = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
@@ -95,6 +102,8 @@ class Settings:
                     value: Any = _bool(raw)
                 elif kind == "int":
                     value = int(raw)
+                elif kind == "float":
+                    value = float(raw)
                 elif kind == "Path":
                     value = Path(raw)
                 else:

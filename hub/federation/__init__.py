@@ -1,0 +1,1 @@
+"""Hub-to-hub federation: peer hubs, federated speaker search, mutual witnessing."""
