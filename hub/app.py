@@ -110,12 +110,14 @@ def _register_blueprints(app: Flask) -> None:
     from partners import api as partners_api
     from partners import api_notifications
     from partners import views as partners_views
+    from partners.identity import views as identity_views
     from partners.oauth import pages as client_pages
     from partners.oauth import views as oauth_views
 
     app.register_blueprint(views.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(partners_views.blueprint)
+    app.register_blueprint(identity_views.blueprint)
     app.register_blueprint(oauth_views.blueprint)
     app.register_blueprint(client_pages.blueprint)
     app.register_blueprint(audit_views.blueprint)

@@ -55,6 +55,7 @@ from hub.records.models import (
     SpeakerTopic,
     TriageAnswer,
 )
+from partners.identity.models import IdentityProvider, OidcSignInState
 from partners.models import (
     EnrolmentToken,
     InboxMessage,
@@ -105,6 +106,7 @@ __all__ = [
     "GroupAttendee",
     "GroupDecision",
     "GroupMembership",
+    "IdentityProvider",
     "InboxMessage",
     "Meeting",
     "MeetingAttendance",
@@ -112,6 +114,7 @@ __all__ = [
     "Mitigation",
     "MitigationConsidered",
     "OAuthClient",
+    "OidcSignInState",
     "Organisation",
     "OutboxEmail",
     "PeerHub",

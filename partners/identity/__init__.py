@@ -1,0 +1,1 @@
+"""Home-organisation sign-in: each organisation's OpenID Connect identity provider."""

@@ -1,0 +1,1 @@
+"""Home-organisation sign-in with OpenID Connect."""
