@@ -173,14 +173,25 @@ def verify(
     return Proof(key.thumbprint(), jti)
 
 
-def remember_jti(kind: str, jti: str, expires_at: datetime, replay_message: str) -> None:
-    """Record a single-use id and commit it at once (a read-only request never commits, and a
-    replay must be caught even then); a second use raises DPoPError."""
+def remember_jti(
+    kind: str, jti: str, expires_at: datetime, replay_message: str, *, commit: bool = True
+) -> None:
+    """Record a single-use id; a second use raises DPoPError. By default it is committed at
+    once (a read-only request never commits, and a replay must be caught even then); with
+    `commit=False` it joins the request's transaction, for a caller that commits it whatever
+    the outcome (the token endpoint: with the token's audit entry, or with the refusal's)."""
     if secrets.randbelow(200) == 0:  # now and then, forget ids that can no longer be replayed
         db.session.execute(sa.delete(UsedJti).where(UsedJti.expires_at < utcnow()))
-    db.session.add(UsedJti(kind=kind, jti=jti[:200], expires_at=expires_at))
+    used = UsedJti(kind=kind, jti=jti[:200], expires_at=expires_at)
     try:
-        db.session.commit()
+        if commit:
+            db.session.add(used)
+            db.session.commit()
+        else:
+            # A concurrent first use holds the row until it commits; this insert then fails.
+            with db.session.begin_nested():
+                db.session.add(used)
     except IntegrityError as exc:
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
         raise DPoPError(replay_message) from exc

@@ -165,15 +165,14 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         expires = datetime.fromtimestamp(float(claims["exp"]) + self.leeway, UTC)
+        used = ("assertion", f"{claims['sub']}:{jti}", expires)
         try:
-            dpop.remember_jti(
-                "assertion",
-                f"{claims['sub']}:{jti}",
-                expires,
-                "The client assertion was used before.",
-            )
+            # Committed with the token's audit entry, or by the refusal's audit (which keeps
+            # it): one commit per token request.
+            dpop.remember_jti(*used, "The client assertion was used before.", commit=False)
         except dpop.DPoPError:
             return False
+        g.used_assertion = used
         return True
 
 

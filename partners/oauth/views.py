@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -23,6 +24,10 @@ def _audit_failure(action: str, response: Any) -> None:
         error = "error"
     claimed = g.get("oauth_client_id") or request.form.get("client_id") or ""
     db.session.rollback()
+    used = g.pop("used_assertion", None)
+    if used is not None:  # an assertion spent on a refused request stays spent
+        with contextlib.suppress(dpop.DPoPError):  # a concurrent use recorded it already
+            dpop.remember_jti(*used, "The client assertion was used before.", commit=False)
     audit.record(
         Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
         action,

@@ -405,6 +405,17 @@ def test_a_replayed_assertion_is_refused_and_audited(live_hub, http):
     _denied(live_hub, request_id, "oauth.token", "invalid_client")
 
 
+def test_an_assertion_spent_on_a_refused_request_stays_spent(live_hub, http):
+    """The assertion's id is recorded with the refusal, not rolled back with the request."""
+    partner = live_hub.world.partners["reader"]
+    form = token_form(partner.client_id, partner.key, aud=_issuer(live_hub))
+    refused, _ = _refused_token(http, {**form, "scope": "events:erase"})  # no such scope
+    _oauth_error(refused, "invalid_scope")
+    again, request_id = _refused_token(http, form)
+    _oauth_error(again, "invalid_client")
+    _denied(live_hub, request_id, "oauth.token", "invalid_client")
+
+
 def test_a_dpop_bound_client_gets_no_token_without_a_proof(live_hub, http):
     partner = live_hub.world.partners["dpop"]
     response, request_id = _refused_token(
