@@ -282,7 +282,9 @@ def totp_code(secret: str) -> str:
     while True:
         now = totp.timecode(datetime.now(UTC))
         used = _last_step.get(secret)
-        step = now if used is None else max(now - 1, used + 1)
+        # The current step where it is free (a step behind may fall out of the window while
+        # the form is sent), else the next one, which the hub accepts as a fast clock's.
+        step = now if used is None else max(now, used + 1)
         if step <= now + 1:  # the hub allows one step ahead, as a clock running fast would
             _last_step[secret] = step
             return totp.generate_otp(step)
