@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +150,7 @@ class _Schedule:
         self.interval = interval
         self.pid: int | None = None
         self.guard = threading.Lock()
+        self.stopped = threading.Event()
 
     def ensure_started(self) -> None:
         with self.guard:
@@ -159,9 +159,11 @@ class _Schedule:
             self.pid = os.getpid()  # after a fork (gunicorn workers) each starts its own
             threading.Thread(target=self._run, name="peer-witness", daemon=True).start()
 
+    def stop(self) -> None:
+        self.stopped.set()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
+        while not self.stopped.wait(self.interval):
             with self.app.app_context():
                 try:
                     for report in witness_peers(Actor.system("peer-witness")):
@@ -180,5 +182,5 @@ def init_app(app: Flask) -> None:
     interval = int(app.config["HUB_SETTINGS"].peer_witness_interval_seconds)
     if interval <= 0:
         return
-    schedule = _Schedule(app, interval)
+    schedule = app.extensions["hub_peer_witness_schedule"] = _Schedule(app, interval)
     app.before_request(schedule.ensure_started)

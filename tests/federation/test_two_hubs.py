@@ -27,7 +27,7 @@ from audit import services as audit
 from audit import verify as verification
 from audit.models import AuditEntry
 from hub.core.db import db
-from hub.core.errors import PermissionDenied
+from hub.core.errors import PermissionDenied, ValidationFailed
 from hub.core.security import Actor
 from hub.federation import search as federation_search
 from hub.federation import services as federation
@@ -655,6 +655,79 @@ def test_a_peer_whose_log_was_rewritten_is_refused_and_the_refusal_recorded(regi
             db.session.commit()
         _shutdown(region.database_server, fork)
     assert north.verify().ok
+
+
+def test_the_background_schedule_witnesses_peers_when_switched_on(region):
+    south = region.south
+    with south.app.app_context():
+        before = south.peer().last_witness_at
+    schedule = witnessing._Schedule(south.app, 1)
+    schedule.ensure_started()
+    try:
+        for _ in range(60):
+            time.sleep(0.1)
+            with south.app.app_context():
+                peer = south.peer()
+                if peer.last_witness_at != before:
+                    break
+        assert peer.last_witness_outcome == "cosigned" and peer.last_witness_at != before
+    finally:
+        schedule.stop()
+
+
+def test_the_schedule_is_off_unless_configured(region):
+    assert "hub_peer_witness_schedule" not in region.north.app.extensions
+
+
+# --- agreements with a peer hub -----------------------------------------------------------------
+
+
+def test_only_the_operator_records_a_peer_hubs_approval_and_other_parties_need_signatories(
+    region,
+):
+    south = region.south
+    with south.app.app_context():
+        university = db.session.scalar(
+            sa.select(Organisation).where(Organisation.slug == "southmoor-uni")
+        )
+        peer = south.peer()
+        signatory = _person(university, ["signatory", "dpo"])
+        parties = [
+            {
+                "organisation_id": str(university.id),
+                "role": "controller",
+                "designated_person": "Designated Person",
+                "signatory_id": "",
+            },
+            {
+                "organisation_id": str(peer.organisation_id),
+                "role": "controller",
+                "designated_person": "Peer DPO",
+                "signatory_id": "",
+            },
+        ]
+        schedule = [rule(university, peer.organisation, "speaker", {"display_name": "full"})]
+        data = agreement_data(parties, schedule, reference="PEER-DSA-2", kind="one_way")
+        with pytest.raises(ValidationFailed) as refused:
+            agreements.create_draft(actor_of(signatory), data)
+        assert list(refused.value.errors) == ["parties.0.signatory_id"]
+        parties[0]["signatory_id"] = str(signatory.id)
+        agreement = agreements.create_draft(actor_of(signatory), data)
+        agreements.propose(actor_of(signatory), agreement)
+        with pytest.raises(PermissionDenied):
+            agreements.approve(
+                actor_of(signatory),
+                agreement,
+                content_hash=agreement.content_hash,
+                reauthenticated_at=datetime.now(UTC),
+                hub_party=str(peer.organisation_id),
+            )
+        db.session.rollback()
+
+
+def test_the_partners_search_page_links_to_the_search_across_hubs(region, officer):
+    html = officer.get("/shared/speakers", query_string={"q": "Ember"}).get_data(as_text=True)
+    assert 'id="search-peer-hubs"' in html and "/federation/speakers?q=Ember" in html
 
 
 # --- a peer that stops --------------------------------------------------------------------------
