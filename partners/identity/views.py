@@ -23,6 +23,7 @@ from hub.core.errors import ValidationFailed
 from hub.core.extensions import limiter, limits_off, sign_in_limit
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import normalise_email
+from hub.web.headers import CSP
 from partners import services as partners_services
 from partners import signin
 from partners.identity import services
@@ -219,13 +220,25 @@ def sign_in() -> Any:
                     return _start(picked[0], login_hint=normalised)
                 if chosen or request.form.get("choosing"):
                     errors["organisation"] = ["Choose your organisation."]
-    return render_template(
+    page = render_template(
         "identity/sign_in.html",
         errors=errors,
         email=email,
         choices=choices,
         page_title="Sign in with your organisation's account",
     )
+    return page, 200, {"Content-Security-Policy": _sign_in_page_csp()}
+
+
+def _sign_in_page_csp() -> str:
+    """This page's form is answered with a redirect to the organisation's provider, and
+    browsers apply `form-action` to that redirect too; which provider is only known once the
+    email is in, so the page allows https destinations (and loopback http in development).
+    Every other page keeps `form-action 'self'`."""
+    allowed = "'self' https:"
+    if current_app.config["HUB_SETTINGS"].is_development:
+        allowed += " http://127.0.0.1:* http://localhost:*"
+    return CSP.replace("form-action 'self'", f"form-action {allowed}")
 
 
 @blueprint.get("/sign-in/organisation/<slug>")
