@@ -12,6 +12,7 @@ SUITES = {
     "search": "bench.search_bench",
     "import": "bench.import_bench",
     "api": "bench.api_bench",
+    "sharing": "bench.sharing_bench",
 }
 
 
