@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
@@ -27,11 +28,22 @@ from hub.records.models import (
     AssertionStatus,
     Decision,
     Event,
+    EventSpeaker,
     RecordStatus,
     Speaker,
 )
 from partners import notifications
 from partners.models import Organisation
+
+#: What `sharing.speaker` reads, loaded with the speakers in a few statements rather than one
+#: per speaker and relationship (search builds up to PARTNER_CANDIDATES of them to count).
+SHAREABLE_SPEAKER = (
+    selectinload(Speaker.aliases),
+    selectinload(Speaker.affiliations),
+    selectinload(Speaker.topics),
+    selectinload(Speaker.sources),
+    selectinload(Speaker.appearances).joinedload(EventSpeaker.event),
+)
 
 #: How many partner candidates a search considers before disclosure (the ranking is by name).
 PARTNER_CANDIDATES = 200
@@ -134,10 +146,12 @@ def search_speakers(
         {
             s.id: s
             for s in db.session.scalars(
-                sa.select(Speaker).where(
+                sa.select(Speaker)
+                .where(
                     Speaker.id.in_([m.speaker_id for m in partner_matches]),
                     Speaker.status == RecordStatus.ACTIVE,
                 )
+                .options(*SHAREABLE_SPEAKER)
             )
         }
         if partner_matches
