@@ -122,6 +122,29 @@ def _partner_candidates(
     return rows
 
 
+def _in_full(
+    page: list[tuple[float, SearchResult | search.SpeakerMatch | ShareableRecord]],
+) -> list[tuple[float, Any]]:
+    """The page's partner hits as whole shareable records (its own hits stay as they are)."""
+    wanted = [uuid.UUID(item.id) for _s, item in page if isinstance(item, ShareableRecord)]
+    if not wanted:
+        return page
+    loaded = {
+        str(s.id): s
+        for s in db.session.scalars(
+            sa.select(Speaker).where(Speaker.id.in_(wanted)).options(*SHAREABLE_SPEAKER)
+        )
+    }
+    whole: list[tuple[float, Any]] = []
+    for score, item in page:
+        if isinstance(item, ShareableRecord):
+            if item.id not in loaded:  # gone since it was counted
+                continue
+            item = sharing.speaker(loaded[item.id], matched_field=item.matched_field)
+        whole.append((score, item))
+    return whole
+
+
 def search_speakers(
     actor: Actor, query: str, purpose: str | None, *, limit: int = 20, offset: int = 0
 ) -> SearchPage:
@@ -142,16 +165,18 @@ def search_speakers(
         partner_matches = [
             m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
         ][:PARTNER_CANDIDATES]
-    speakers = (
+    # Totals count only what would be disclosed, decided from each match's owner, distribution
+    # and matched name; only the page shown is loaded in full and disclosed (audited).
+    headers = (
         {
-            s.id: s
-            for s in db.session.scalars(
-                sa.select(Speaker)
-                .where(
+            row.id: row
+            for row in db.session.execute(
+                sa.select(
+                    Speaker.id, Speaker.owner_org_id, Speaker.distribution, Speaker.display_name
+                ).where(
                     Speaker.id.in_([m.speaker_id for m in partner_matches]),
                     Speaker.status == RecordStatus.ACTIVE,
                 )
-                .options(*SHAREABLE_SPEAKER)
             )
         }
         if partner_matches
@@ -159,12 +184,11 @@ def search_speakers(
     )
     records = []
     for match in partner_matches:
-        speaker = speakers.get(match.speaker_id)
-        if speaker is None:
+        row = headers.get(match.speaker_id)
+        if row is None:
             continue
-        matched_field = "display_name" if match.matched_name == speaker.display_name else "aliases"
-        records.append((match.score, sharing.speaker(speaker, matched_field=matched_field)))
-    # Totals count only what would be disclosed; only the page shown is disclosed (audited).
+        matched_field = "display_name" if match.matched_name == row.display_name else "aliases"
+        records.append((match.score, sharing.speaker_header(row, matched_field)))
     visible = (
         agreements.would_disclose(actor, [r for _s, r in records], purpose) if records else set()
     )
@@ -173,7 +197,9 @@ def search_speakers(
             results.append((score, record))
     results.sort(key=lambda item: -item[0])
     total = len(results)
-    page = results[offset : offset + limit]
+    counted = results[offset : offset + limit]
+    page = _in_full(counted)
+    total -= len(counted) - len(page)  # any erased between counting and loading
     owners = _org_names(
         item.owner_org_id if isinstance(item, ShareableRecord) else str(item.owner_org_id)
         for _score, item in page

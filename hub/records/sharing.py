@@ -66,6 +66,15 @@ def speaker(model: Speaker, matched_field: str | None = None) -> ShareableRecord
     )
 
 
+def speaker_header(model: Any, matched_field: str | None = None) -> ShareableRecord:
+    """A speaker with no field values: all the sharing path needs to decide whether it would
+    disclose the record (owner, distribution, the name that matched), for counting search hits
+    without loading each one. `model` is a Speaker or a row of its id, owner and distribution."""
+    return _record(
+        "speaker", model, {}, subjects=[("speaker", str(model.id))], matched_field=matched_field
+    )
+
+
 def assertion(model: Assertion) -> ShareableRecord:
     """A statement about a speaker, with its provenance and flags."""
     return _record(
