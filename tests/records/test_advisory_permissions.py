@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from hub.core.db import db
 from hub.records import advisory, speakers
+from tests.conftest import page_html
 from tests.records.test_advisory import SPEAKER_NAME, build_world, route, submit
 
 ACTORS = [
@@ -205,7 +206,7 @@ def test_hidden_and_missing_requests_answer_alike(client, world):
     hidden = client.get(f"/advisory/{world.routed.id}")
     missing = client.get("/advisory/00000000-0000-4000-8000-000000000000")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.get_data(as_text=True) == missing.get_data(as_text=True)
+    assert page_html(hidden) == page_html(missing)
     hidden = client.api("GET", f"/api/v1/advisory/requests/{world.routed.id}").get_json()
     missing = client.api(
         "GET", "/api/v1/advisory/requests/00000000-0000-4000-8000-000000000000"
