@@ -23,7 +23,6 @@ from hub.core.errors import ValidationFailed
 from hub.core.extensions import limiter, limits_off, sign_in_limit
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import normalise_email
-from hub.web.headers import CSP
 from partners import services as partners_services
 from partners import signin
 from partners.identity import services
@@ -227,10 +226,11 @@ def sign_in() -> Any:
         choices=choices,
         page_title="Sign in with your organisation's account",
     )
-    return page, 200, {"Content-Security-Policy": _sign_in_page_csp()}
+    g.csp_form_action = _form_action_sources()
+    return page, 200
 
 
-def _sign_in_page_csp() -> str:
+def _form_action_sources() -> str:
     """This page's form is answered with a redirect to the organisation's provider, and
     browsers apply `form-action` to that redirect too; which provider is only known once the
     email is in, so the page allows https destinations (and loopback http in development).
@@ -238,7 +238,7 @@ def _sign_in_page_csp() -> str:
     allowed = "'self' https:"
     if current_app.config["HUB_SETTINGS"].is_development:
         allowed += " http://127.0.0.1:* http://localhost:*"
-    return CSP.replace("form-action 'self'", f"form-action {allowed}")
+    return allowed
 
 
 @blueprint.get("/sign-in/organisation/<slug>")
