@@ -347,9 +347,9 @@ def baseline_search(
         {
             s.id: s
             for s in db.session.scalars(
-                sa.select(Speaker).where(
-                    Speaker.id.in_(wanted), Speaker.status == RecordStatus.ACTIVE
-                )
+                sa.select(Speaker)
+                .where(Speaker.id.in_(wanted), Speaker.status == RecordStatus.ACTIVE)
+                .options(*shared.SHAREABLE_SPEAKER)  # loaded as the full path loads them
             )
         }
         if wanted
@@ -511,7 +511,7 @@ def _timers(engine: sa.Engine, into: list[dict[str, float]]) -> Iterator[None]:
     wrap(search, "rank", "ranking (Python, own and partners)")
     wrap(search, "search_speakers", "own-organisation search (SQL and ranking)")
     wrap(agreement_services, "providers_for", "agreements in force (providers_for)")
-    wrap(sharing, "speaker", "building shareable records (lazy loads)")
+    wrap(sharing, "speaker", "building shareable records")
     wrap(agreement_services, "would_disclose", "would_disclose (totals)")
     wrap(agreement_services, "disclose", "disclose (incl. its audit entries)")
     wrap(agreement_services, "audit_record", "audit entries of disclose")
@@ -796,9 +796,10 @@ def run() -> Suite:
         "set-up, not looked up in the agreements per query) and `search.rank` with the same "
         "cut (score >= MIN_SCORE, 200 partner matches), the organisation names, then loads "
         "only the page's partner speakers and returns them as held (every field, no "
-        "projection). It leaves out: `check_purpose` and `providers_for` (the agreements in "
-        "force), loading the Speaker rows and building a ShareableRecord (with its lazy "
-        "loads) for all up to 200 partner matches, `would_disclose` (totals count only what "
+        "projection), with the same eager loading the full path uses for its page. It "
+        "leaves out: `check_purpose` and `providers_for` (the agreements in force), reading "
+        "the owner, distribution and name of all up to 200 partner matches to count them, "
+        "`would_disclose` (totals count only what "
         "would be disclosed), `disclose` (minimisation through the schedule, pseudonym keys, "
         "one audit entry per disclosed record), the search's own audit entry, and audit "
         "integration. Its totals count every match (including alias hits a schedule withholds)."
@@ -827,7 +828,7 @@ def run() -> Suite:
         "partner candidate search (SQL)",
         "ranking (Python, own and partners)",
         "agreements in force (providers_for)",
-        "building shareable records (lazy loads)",
+        "building shareable records",
         "would_disclose (totals)",
         "disclose (incl. its audit entries)",
         "audit entries of disclose",
