@@ -75,6 +75,7 @@ test-e2e: $(BIN)/.installed assets ## Browser journeys in headless Chromium
 test: lint test-sqlite test-postgres test-e2e ## Set up everything; lint, then the suite on SQLite and PostgreSQL, then browser tests
 
 bench: $(BIN)/.installed services ## Benchmarks; results in bench/RESULTS.md
+	@scripts/ensure-wrk
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtualenv, node_modules and built assets (keeps instance/)
