@@ -23,7 +23,8 @@ from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.core.db import db, utcnow
 from partners.models import UsedJti
@@ -182,16 +183,21 @@ def remember_jti(
     the outcome (the token endpoint: with the token's audit entry, or with the refusal's)."""
     if secrets.randbelow(200) == 0:  # now and then, forget ids that can no longer be replayed
         db.session.execute(sa.delete(UsedJti).where(UsedJti.expires_at < utcnow()))
-    used = UsedJti(kind=kind, jti=jti[:200], expires_at=expires_at)
-    try:
-        if commit:
-            db.session.add(used)
-            db.session.commit()
-        else:
-            # A concurrent first use holds the row until it commits; this insert then fails.
-            with db.session.begin_nested():
-                db.session.add(used)
-    except IntegrityError as exc:
-        if commit:
-            db.session.rollback()
-        raise DPoPError(replay_message) from exc
+    if not _insert_once(kind, jti[:200], expires_at):
+        raise DPoPError(replay_message)
+    if commit:
+        db.session.commit()
+
+
+def _insert_once(kind: str, jti: str, expires_at: datetime) -> bool:
+    """Insert the id unless it is there; False if it was. One statement: on PostgreSQL a
+    concurrent first use holds the row until it commits, and this insert then does nothing."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(UsedJti)
+        .values(kind=kind, jti=jti, expires_at=expires_at)
+        .on_conflict_do_nothing()
+        .returning(UsedJti.jti)
+    )
+    return db.session.execute(statement).first() is not None

@@ -30,6 +30,7 @@ from flask import Flask, current_app, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from sqlalchemy.orm import joinedload
 
 from audit import services as audit
 from hub.core.db import db, utcnow
@@ -99,7 +100,11 @@ class Client(ClientMixin):
 
 def query_client(client_id: str) -> Client | None:
     """An active client of an active organisation (suspension takes effect at once)."""
-    model = db.session.scalar(sa.select(OAuthClient).where(OAuthClient.client_id == client_id))
+    model = db.session.scalar(
+        sa.select(OAuthClient)
+        .where(OAuthClient.client_id == client_id)
+        .options(joinedload(OAuthClient.organisation))
+    )
     if model is None or not model.is_active or not model.organisation.is_active:
         g.oauth_refusal_reason = "client_unknown_or_suspended"
         return None
