@@ -354,9 +354,11 @@ def run() -> Suite:
         server.stop()
     suite.notes.append(
         "Token issuance: each request is authenticated by an Ed25519 client assertion that the "
-        "hub checks (signature, audience, lifetime) and records as used (single-use jti, "
-        "committed at once), then an ES256 RFC 9068 access token is signed and its issuance "
-        "audited in a second commit."
+        "hub checks (signature, audience, lifetime) and records as used (single-use jti, one "
+        "INSERT ... ON CONFLICT DO NOTHING), then an ES256 RFC 9068 access token is signed and "
+        "its issuance audited; the used jti and the audit entry commit together. Four SQL "
+        "statements and one commit per token: the client with its organisation, the jti, the "
+        "current signing key, the audit entry."
     )
     suite.notes.append(
         "Shared speaker read: the ES256 token is verified (published keys, revocation list, the "
