@@ -11,11 +11,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Gunicorn, Suite, fresh_database, median
+from bench.common import Gunicorn, Suite, agreement_body, fresh_database, median
 
 ISSUER = "http://127.0.0.1:8000"  # the hub's base URL: what assertions name as their audience
 PURPOSE = "speaker_due_diligence"
@@ -54,44 +54,6 @@ function request()
     {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end
 """
-
-
-def _agreement_body(parties: list[dict[str, str]], schedule: list[dict[str, Any]]) -> dict:
-    """A complete one-way agreement, every ICO section filled."""
-    now = datetime.now(UTC)
-    data: dict[str, Any] = {
-        "reference": "BENCH-DSA-1",
-        "title": "Bench agreement",
-        "type": "one_way",
-        "parties": parties,
-        "purposes": [PURPOSE],
-        "lawful_basis": {
-            "article_6": "Art. 6(1)(e) public task (Prevent duty)",
-            "article_9": "Art. 9(2)(g) substantial public interest",
-            "schedule_1": "DPA 2018 Sch. 1 para 10",
-        },
-        "data_schedule": schedule,
-        "starts_at": (now - timedelta(days=1)).isoformat(),
-        "ends_at": (now + timedelta(days=365)).isoformat(),
-        "review_on": (now + timedelta(days=180)).date().isoformat(),
-    }
-    for key in (
-        "statutory_power",
-        "necessity",
-        "categories_of_individuals",
-        "direction_and_frequency",
-        "onward_sharing",
-        "retention",
-        "security_measures",
-        "accuracy_and_corrections",
-        "rights_procedure",
-        "exemptions",
-        "dpia_reference",
-        "breach_steps",
-        "termination_and_destruction",
-    ):
-        data[key] = f"Bench text for {key}."
-    return data
 
 
 def _seed() -> tuple[str, str, Any]:
@@ -158,7 +120,7 @@ def _seed() -> tuple[str, str, Any]:
         }
     ]
     drafter = signin.actor_for(signatories[0])
-    agreement = agreements.create_draft(drafter, _agreement_body(parties, schedule))
+    agreement = agreements.create_draft(drafter, agreement_body(parties, schedule, purpose=PURPOSE))
     agreements.propose(drafter, agreement)
     for signatory in signatories:
         agreements.approve(

@@ -12,8 +12,9 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -178,3 +179,49 @@ def wrk(url: str, seconds: int = 10, connections: int = 16, threads: int = 2) ->
     if "Non-2xx" in output:
         raise RuntimeError(f"errors under load:\n{output}")
     return float(re.search(r"Requests/sec:\s*([\d.]+)", output).group(1))
+
+
+def agreement_body(
+    parties: list[dict[str, str]],
+    schedule: list[dict[str, Any]],
+    *,
+    purpose: str,
+    reference: str = "BENCH-DSA-1",
+    kind: str = "one_way",
+) -> dict[str, Any]:
+    """A complete agreement for the benchmarks, every ICO section filled, in force for a year
+    from yesterday."""
+    now = datetime.now(UTC)
+    data: dict[str, Any] = {
+        "reference": reference,
+        "title": f"Bench agreement {reference}",
+        "type": kind,
+        "parties": parties,
+        "purposes": [purpose],
+        "lawful_basis": {
+            "article_6": "Art. 6(1)(e) public task (Prevent duty)",
+            "article_9": "Art. 9(2)(g) substantial public interest",
+            "schedule_1": "DPA 2018 Sch. 1 para 10",
+        },
+        "data_schedule": schedule,
+        "starts_at": (now - timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=365)).isoformat(),
+        "review_on": (now + timedelta(days=180)).date().isoformat(),
+    }
+    for key in (
+        "statutory_power",
+        "necessity",
+        "categories_of_individuals",
+        "direction_and_frequency",
+        "onward_sharing",
+        "retention",
+        "security_measures",
+        "accuracy_and_corrections",
+        "rights_procedure",
+        "exemptions",
+        "dpia_reference",
+        "breach_steps",
+        "termination_and_destruction",
+    ):
+        data[key] = f"Bench text for {key}."
+    return data

@@ -28,14 +28,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench import search_bench
-from bench.common import SERVER_URL, Suite, fresh_database, median, percentile
+from bench.common import SERVER_URL, Suite, agreement_body, fresh_database, median, percentile
 
 SPEAKERS = int(os.environ.get("BENCH_SHARING_SPEAKERS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_SHARING_ROUNDS", "6"))
@@ -176,7 +176,6 @@ def _agreements(org_ids: list[uuid.UUID], signatories: list[Any]) -> None:
     from agreements import services as agreements
     from partners import signin
 
-    now = datetime.now(UTC)
     for reference, kind, parties, schedule in AGREEMENTS:
         entries = []
         for provider, recipient, profile in schedule:
@@ -190,46 +189,18 @@ def _agreements(org_ids: list[uuid.UUID], signatories: list[Any]) -> None:
             else:
                 entry["fields"] = dict(PROFILES[profile])
             entries.append(entry)
-        data: dict[str, Any] = {
-            "reference": reference,
-            "title": f"Bench agreement {reference}",
-            "type": kind,
-            "parties": [
-                {
-                    "organisation_id": str(org_ids[p]),
-                    "role": "controller",
-                    "designated_person": "Designated Person",
-                    "signatory_id": str(signatories[p].id),
-                }
-                for p in parties
-            ],
-            "purposes": [PURPOSE],
-            "lawful_basis": {
-                "article_6": "Art. 6(1)(e) public task (Prevent duty)",
-                "article_9": "Art. 9(2)(g) substantial public interest",
-                "schedule_1": "DPA 2018 Sch. 1 para 10",
-            },
-            "data_schedule": entries,
-            "starts_at": (now - timedelta(days=1)).isoformat(),
-            "ends_at": (now + timedelta(days=365)).isoformat(),
-            "review_on": (now + timedelta(days=180)).date().isoformat(),
-        }
-        for key in (
-            "statutory_power",
-            "necessity",
-            "categories_of_individuals",
-            "direction_and_frequency",
-            "onward_sharing",
-            "retention",
-            "security_measures",
-            "accuracy_and_corrections",
-            "rights_procedure",
-            "exemptions",
-            "dpia_reference",
-            "breach_steps",
-            "termination_and_destruction",
-        ):
-            data[key] = f"Bench text for {key}."
+        parties_data = [
+            {
+                "organisation_id": str(org_ids[p]),
+                "role": "controller",
+                "designated_person": "Designated Person",
+                "signatory_id": str(signatories[p].id),
+            }
+            for p in parties
+        ]
+        data = agreement_body(
+            parties_data, entries, purpose=PURPOSE, reference=reference, kind=kind
+        )
         drafter = signin.actor_for(signatories[parties[0]])
         agreement = agreements.create_draft(drafter, data)
         agreements.propose(drafter, agreement)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import g, redirect, request, url_for
 
@@ -65,3 +66,18 @@ def roles_required(*roles: str, action: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a same-site path only (no open redirects), else the
+    dashboard."""
+    if target:
+        parts = urlsplit(target)
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+        ):
+            return target
+    return url_for("web.dashboard")

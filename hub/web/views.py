@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import segno
 from flask import (
@@ -26,7 +25,7 @@ from audit import services as audit
 from hub.core.db import db
 from hub.core.errors import ValidationFailed
 from hub.core.extensions import sign_in_limit
-from hub.core.request import current_actor, signed_in_required
+from hub.core.request import current_actor, safe_next, signed_in_required
 from hub.groups import actions as group_actions
 from hub.groups import permissions as group_permissions
 from hub.records import advisory, returns, subject_access
@@ -103,20 +102,6 @@ def _navigation() -> list[dict[str, Any]]:
     ]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after sign-in (no open redirects)."""
-    if target:
-        parts = urlsplit(target)
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and target.startswith("/")
-            and not target.startswith("//")
-        ):
-            return target
-    return url_for("web.dashboard")
-
-
 # --- sign-in ----------------------------------------------------------------------------
 
 
@@ -125,7 +110,7 @@ def _safe_next(target: str | None) -> str:
 def sign_in() -> Any:
     """Email and password; then the second factor, or setting one up."""
     if g.get("person") is not None:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     if g.get("pending_person") is not None and request.method == "GET":
         return redirect(url_for("web.second_factor", next=request.args.get("next")))
     form = PostForm()
@@ -151,7 +136,7 @@ def sign_in() -> Any:
                 db.session.commit()
                 next_url = request.args.get("next")
                 if not mfa_needed:
-                    return redirect(_safe_next(next_url))
+                    return redirect(safe_next(next_url))
                 if person.has_mfa:
                     return redirect(url_for("web.second_factor", next=next_url))
                 return redirect(url_for("web.setup_second_factor"))
@@ -182,7 +167,7 @@ def second_factor() -> Any:
             if result.ok:
                 signin.complete_mfa(g.web_session)
                 db.session.commit()
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(safe_next(request.args.get("next")))
             db.session.commit()
             errors["code"] = [result.message]
     return render_template(

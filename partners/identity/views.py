@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -21,7 +20,7 @@ from audit import services as audit
 from hub.core.db import db
 from hub.core.errors import ValidationFailed
 from hub.core.extensions import limiter, limits_off, sign_in_limit
-from hub.core.request import current_actor, signed_in_required
+from hub.core.request import current_actor, safe_next, signed_in_required
 from hub.core.validation import normalise_email
 from partners import services as partners_services
 from partners import signin
@@ -51,20 +50,6 @@ FORM_FIELDS = (
 def callback_url() -> str:
     """The redirect URI every organisation registers with its provider."""
     return current_app.config["HUB_SETTINGS"].base_url.rstrip("/") + CALLBACK_PATH
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after sign-in (no open redirects)."""
-    if target:
-        parts = urlsplit(target)
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and target.startswith("/")
-            and not target.startswith("//")
-        ):
-            return target
-    return url_for("web.dashboard")
 
 
 # --- configuration ----------------------------------------------------------------------
@@ -172,7 +157,7 @@ def _start(provider: IdentityProvider, login_hint: str = "") -> Any:
             current_actor(),
             provider,
             redirect_uri=callback_url(),
-            next_url=_safe_next(request.args.get("next")),
+            next_url=safe_next(request.args.get("next")),
             login_hint=login_hint,
         )
     except services.SignInRefused as exc:
@@ -187,7 +172,7 @@ def _start(provider: IdentityProvider, login_hint: str = "") -> Any:
 def sign_in() -> Any:
     """Sign in with your organisation's account: find the organisation by email domain."""
     if g.get("person") is not None:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     errors: dict[str, list[str]] = {}
     email = ""
     choices: list[IdentityProvider] = []
@@ -245,7 +230,7 @@ def _form_action_sources() -> str:
 def sign_in_for(slug: str) -> Any:
     """Start signing in with one organisation's provider (a link the organisation shares)."""
     if g.get("person") is not None:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     provider = services.provider_for_organisation(slug)
     if provider is None:
         flash("That organisation has not set up signing in with its own accounts.", "error")
@@ -281,7 +266,7 @@ def callback() -> Any:
     mfa_needed = not signed_in.mfa_satisfied and (person.has_mfa or settings.require_mfa)
     session["sid"] = signin.start_session(person, mfa_done=not mfa_needed)
     db.session.commit()
-    next_url = _safe_next(signed_in.next_url)
+    next_url = safe_next(signed_in.next_url)
     if not mfa_needed:
         return redirect(next_url)
     if person.has_mfa:
