@@ -18,6 +18,7 @@ from hub.core.db import db
 from hub.core.errors import Conflict, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
 from partners import permissions, services
+from partners.identity import services as identity
 from partners.models import (
     ORGANISATION_KIND_LABELS,
     ROLE_DESCRIPTIONS,
@@ -104,6 +105,7 @@ def organisation(slug: str) -> Any:
         kind_label=ORGANISATION_KIND_LABELS[org.kind],
         can_manage_org=permissions.can_manage_organisations(actor),
         can_manage_people=permissions.can_manage_people(actor, org),
+        organisation_sign_in=identity.provider_for_organisation(org.slug) is not None,
         page_title=org.name,
     )
 

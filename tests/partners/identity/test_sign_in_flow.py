@@ -89,6 +89,18 @@ def test_a_person_signs_in_with_their_organisation_and_mfa_from_the_provider_cou
     assert details(created)["source"] == "identity_provider"
 
 
+def test_the_people_list_shows_who_signs_in_through_the_organisation(
+    client, new_client, trusting_org, make_person, sign_in_with_provider
+):
+    org = trusting_org()
+    client.get(sign_in_with_provider(client, "mfa").callback_path)
+    admin = new_client()
+    admin.sign_in(make_person(org, ["org_admin"]))
+    page = admin.get(f"/organisations/{org.slug}").get_data(as_text=True)
+    row = page[page.index(ACCOUNTS["mfa"]["email"]) :].split("</tr>", 1)[0]
+    assert "Organisation sign-in" in row and "Invited" not in row
+
+
 def test_without_mfa_from_the_provider_the_hub_asks_for_its_own_code(
     client, trusting_org, make_person, sign_in_with_provider
 ):
