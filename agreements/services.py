@@ -272,16 +272,19 @@ def disclose(
     return results
 
 
+#: What a record asked for by id that the asker may not see, or that does not exist, answers.
+NOT_FOUND = "There is no such record that you may see."
+
+
 def disclose_one(
     actor: Actor,
     record: ShareableRecord,
     purpose: str | None,
     *,
     now: datetime | None = None,
-    missing: str = "There is no such record that you may see.",
 ) -> Disclosed:
-    """One record asked for by id: disclosed, or NotFound with the caller's `missing` message,
-    so a refusal answers exactly like an absent record. The refusal is audited by the edge once
+    """One record asked for by id: disclosed, or NotFound with the words an absent record gets
+    (NOT_FOUND), so a refusal answers exactly like one. The refusal is audited by the edge once
     the request's own changes are undone (an entry written here would be rolled back)."""
     now = now or utcnow()
     found = disclose(actor, [record], purpose, now=now, audit_refusals=False)
@@ -290,7 +293,7 @@ def disclose_one(
     checked = check_purpose(actor, purpose, "disclosure")
     reason = _decide(actor, record, covers_for(actor, checked, now))
     raise NotFound(
-        missing,
+        NOT_FOUND,
         reason=reason if isinstance(reason, str) else "refused",
         audit={
             "action": "disclosure",

@@ -35,6 +35,10 @@ from hub.records.models import (
 from partners import notifications
 from partners.models import Organisation
 
+#: Every absent or refused partner record answers with these words (the disclosure path's
+#: own): a different message for a refusal would tell the asker that the record exists.
+NOT_FOUND = agreements.NOT_FOUND
+
 #: What `sharing.speaker` reads, loaded with the speakers in a few statements rather than one
 #: per speaker and relationship (search builds up to PARTNER_CANDIDATES of them to count).
 SHAREABLE_SPEAKER = (
@@ -279,13 +283,8 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     agreements.check_purpose(actor, purpose, "disclosure")
     speaker = _load(Speaker, speaker_id)
     if speaker is None or speaker.status != RecordStatus.ACTIVE:
-        raise NotFound("There is no such speaker that you may see.")
-    disclosed = agreements.disclose_one(
-        actor,
-        sharing.speaker(speaker),
-        purpose,
-        missing="There is no such speaker that you may see.",
-    )
+        raise NotFound(NOT_FOUND)
+    disclosed = agreements.disclose_one(actor, sharing.speaker(speaker), purpose)
     statements = [
         sharing.assertion(a)
         for a in speaker.assertions
@@ -330,10 +329,8 @@ def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEven
     agreements.check_purpose(actor, purpose, "disclosure")
     event = _load(Event, event_id)
     if event is None or event.erased_at is not None:
-        raise NotFound("There is no such event that you may see.")
-    disclosed = agreements.disclose_one(
-        actor, sharing.event(event), purpose, missing="There is no such event that you may see."
-    )
+        raise NotFound(NOT_FOUND)
+    disclosed = agreements.disclose_one(actor, sharing.event(event), purpose)
     standing = [d for d in event.decisions if not d.superseded_by_appeal]
     owner = db.session.get(Organisation, event.owner_org_id)
     return SharedEvent(
@@ -350,13 +347,8 @@ def shared_decision(actor: Actor, decision_id: str, purpose: str | None) -> Disc
     _require_reader(actor, "disclosure")
     decision = _load(Decision, decision_id)
     if decision is None:
-        raise NotFound("There is no such decision that you may see.")
-    return agreements.disclose_one(
-        actor,
-        sharing.decision(decision),
-        purpose,
-        missing="There is no such decision that you may see.",
-    )
+        raise NotFound(NOT_FOUND)
+    return agreements.disclose_one(actor, sharing.decision(decision), purpose)
 
 
 def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclosed:
@@ -364,10 +356,8 @@ def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclose
     _require_reader(actor, "disclosure")
     rating = _load(AdvisoryRating, rating_id)
     if rating is None:
-        raise NotFound("There is no such rating that you may see.")
-    return agreements.disclose_one(
-        actor, sharing.rating(rating), purpose, missing="There is no such rating that you may see."
-    )
+        raise NotFound(NOT_FOUND)
+    return agreements.disclose_one(actor, sharing.rating(rating), purpose)
 
 
 # --- corrections reach every recipient --------------------------------------------------

@@ -133,8 +133,8 @@ def test_no_agreement_means_no_access_and_by_id_it_looks_absent(pair):
     provider, _recipient, actor = pair
     record = speaker_record(provider)
     with pytest.raises(NotFound) as refused:
-        agreements.disclose_one(actor, record, PURPOSE, missing="There is no such speaker.")
-    assert refused.value.detail == "There is no such speaker."
+        agreements.disclose_one(actor, record, PURPOSE)
+    assert refused.value.detail == agreements.NOT_FOUND
     # The edge audits the refusal after rolling the request back, so it is handed up whole.
     assert refused.value.reason == "no_agreement"
     assert refused.value.audit == {

@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
 from hub.core.db import db
-from hub.core.errors import NotFound, PermissionDenied
+from hub.core.errors import PermissionDenied
 from hub.core.request import current_actor, signed_in_required
 from hub.records import permissions, shared
 from hub.records.schemas.shared import (
@@ -36,8 +36,6 @@ blueprint = Blueprint(
     description="Partners' records, disclosed under data-sharing agreements.",
 )
 
-#: A refused record answers word for word like a missing one (the pages say the same).
-NOT_FOUND_DETAIL = "There is no such record that you may see."
 BAD_PURPOSE = {"schema": ProblemSchema, "description": "Missing or unknown purpose"}
 FORBIDDEN = {"schema": ProblemSchema, "description": "The caller's roles do not allow this"}
 NOT_FOUND = {
@@ -50,15 +48,6 @@ def _purpose(args: dict[str, Any], header: dict[str, Any]) -> str | None:
     """The stated purpose: the Hub-Purpose header, else the query parameter."""
     given = (header.get("hub_purpose") or "").strip()
     return given or (args.get("purpose") or "").strip() or None
-
-
-def _kept_refusals(call: Any, *args: Any) -> Any:
-    """Run a shared read, answering a refused record exactly like a missing one (the same 404
-    problem, word for word); the refusal's audit details travel with the error to the edge."""
-    try:
-        return call(*args)
-    except NotFound as exc:
-        raise NotFound(NOT_FOUND_DETAIL, reason=exc.reason, audit=exc.audit) from None
 
 
 @blueprint.route("/speakers")
@@ -103,9 +92,7 @@ class SharedSpeaker(MethodView):
     @blueprint.arguments(PurposeHeaderSchema, location="headers")
     def get(self, args: dict[str, Any], header: dict[str, Any], speaker_id: str) -> Any:
         """Read a partner's speaker with its disclosed statements, ratings and appearances."""
-        view = _kept_refusals(
-            shared.shared_speaker, current_actor(), speaker_id, _purpose(args, header)
-        )
+        view = shared.shared_speaker(current_actor(), speaker_id, _purpose(args, header))
         db.session.commit()
         return view
 
@@ -124,9 +111,7 @@ class SharedEvent(MethodView):
     @blueprint.arguments(PurposeHeaderSchema, location="headers")
     def get(self, args: dict[str, Any], header: dict[str, Any], event_id: str) -> Any:
         """Read a partner's event with its disclosed standing decision."""
-        view = _kept_refusals(
-            shared.shared_event, current_actor(), event_id, _purpose(args, header)
-        )
+        view = shared.shared_event(current_actor(), event_id, _purpose(args, header))
         db.session.commit()
         return view
 
@@ -145,8 +130,6 @@ class SharedDecision(MethodView):
     @blueprint.arguments(PurposeHeaderSchema, location="headers")
     def get(self, args: dict[str, Any], header: dict[str, Any], decision_id: str) -> Any:
         """Read a partner's decision on an event."""
-        record = _kept_refusals(
-            shared.shared_decision, current_actor(), decision_id, _purpose(args, header)
-        )
+        record = shared.shared_decision(current_actor(), decision_id, _purpose(args, header))
         db.session.commit()
         return record

@@ -11,8 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -207,21 +206,6 @@ def _audit_refusal(exc: HubError) -> None:
         db.session.commit()
 
 
-#: Every absent or refused partner record answers with the same words: a different message
-#: for a refusal would tell the person the record exists.
-NOT_FOUND_DETAIL = "There is no such record that you may see."
-
-
-@contextmanager
-def _keeping_refusals() -> Iterator[None]:
-    """Answer a refused record exactly like a missing one; the refusal's audit details travel
-    with the error, and the error handler records them once the request is rolled back."""
-    try:
-        yield
-    except NotFound as exc:
-        raise NotFound(NOT_FOUND_DETAIL, reason=exc.reason, audit=exc.audit) from None
-
-
 def _require_reader(actor: Any) -> None:
     """Refuse (403, audited) anyone without a records role."""
     if not permissions.can_read_shared(actor):
@@ -395,8 +379,7 @@ def speaker(speaker_id: str) -> Any:
     actor = current_actor()
     purpose = _purpose_arg()
     try:
-        with _keeping_refusals():
-            view = shared.shared_speaker(actor, speaker_id, purpose)
+        view = shared.shared_speaker(actor, speaker_id, purpose)
     except PurposeRefused as exc:
         return _purpose_page(exc, "speaker")
     if view.speaker.disclosed_under is None:
@@ -427,8 +410,7 @@ def event(event_id: str) -> Any:
     actor = current_actor()
     purpose = _purpose_arg()
     try:
-        with _keeping_refusals():
-            view = shared.shared_event(actor, event_id, purpose)
+        view = shared.shared_event(actor, event_id, purpose)
     except PurposeRefused as exc:
         return _purpose_page(exc, "event")
     if view.event.disclosed_under is None:
