@@ -565,7 +565,17 @@ def pseudonym_key(agreement: Agreement) -> bytes:
 
 def _notify_parties(agreement: Agreement, kind: str, title: str) -> None:
     for party in agreement.parties:
-        notifications.notify(party.organisation_id, kind, title, link=f"/agreements/{agreement.id}")
+        notifications.notify(
+            party.organisation_id,
+            kind,
+            title,
+            link=f"/agreements/{agreement.id}",
+            data={
+                "agreement_id": str(agreement.id),
+                "reference": agreement.reference,
+                "version": agreement.version,
+            },
+        )
 
 
 def due_reviews(actor: Actor, now: datetime | None = None) -> list[tuple[Agreement, str]]:

@@ -10,12 +10,12 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from audit.log import load_signer_key
-from hub.core import openapi
 from hub.core.config import Settings
 from hub.core.db import db
 from hub.core.extensions import api, csrf, limiter
 from hub.core.keys import FieldCipher, instance_key
 from hub.federation import witnessing as federation_witnessing
+from hub.web import openapi
 from partners.oauth import rate_limits as api_rate_limits
 from partners.oauth import server as oauth_server
 

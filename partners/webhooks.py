@@ -413,28 +413,9 @@ def from_notification(
         if match:
             derived["speaker_id"] = match.group(1)
     elif event_type == "agreement.status":
-        derived["status"] = kind.split(".", 1)[1]
-        match = re.search(r"/agreements/" + _UUID, link)
-        if match:
-            derived.update(_agreement_data(match.group(1)))
+        derived["status"] = kind.split(".", 1)[1]  # the agreement's ids come in `data`
     derived.update(data or {})
     return emit(organisation_id, event_type, derived)
-
-
-def _agreement_data(agreement_id: str) -> dict[str, Any]:
-    from agreements.models import Agreement  # agreements depends on partners, not the reverse
-
-    try:
-        agreement = db.session.get(Agreement, uuid.UUID(agreement_id))
-    except ValueError:
-        return {}
-    if agreement is None:
-        return {}
-    return {
-        "agreement_id": str(agreement.id),
-        "reference": agreement.reference,
-        "version": agreement.version,
-    }
 
 
 def advisory_answered(request: Any) -> list[WebhookDelivery]:

@@ -171,7 +171,7 @@ for _method, _path in EXCLUDED:
 def test_the_document_says_how_to_authenticate():
     """Without the hub's security schemes the run below would check the wrong contract."""
     assert "securitySchemes" in DOCUMENT.get("components", {}), (
-        "hub/app.py must call hub.core.openapi.init_app(app, api) after api.init_app(app)"
+        "hub/app.py must call hub.web.openapi.init_app(app, api) after api.init_app(app)"
     )
 
 
