@@ -208,20 +208,7 @@ def agreement_body(
         "ends_at": (now + timedelta(days=365)).isoformat(),
         "review_on": (now + timedelta(days=180)).date().isoformat(),
     }
-    for key in (
-        "statutory_power",
-        "necessity",
-        "categories_of_individuals",
-        "direction_and_frequency",
-        "onward_sharing",
-        "retention",
-        "security_measures",
-        "accuracy_and_corrections",
-        "rights_procedure",
-        "exemptions",
-        "dpia_reference",
-        "breach_steps",
-        "termination_and_destruction",
-    ):
-        data[key] = f"Bench text for {key}."
+    from agreements.content import SECTIONS  # imported when used, as the suites import the app
+
+    data.update({key: f"Bench text for {key}." for key in SECTIONS})
     return data

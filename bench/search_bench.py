@@ -286,14 +286,7 @@ def _postgres(suite: Suite) -> None:
         with engine.begin() as connection:
             now = utcnow()
             connection.execute(INSERT_ORG, [{**o, "now": now} for o in _orgs_sql(org_ids)])
-            indexes = connection.execute(
-                sa.text(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'speaker_names' "
-                    "AND indexname LIKE '%\\_trgm'"
-                )
-            ).all()
-            for name, _ in indexes:
-                connection.execute(sa.text(f'DROP INDEX "{name}"'))
+            indexes = drop_trigram_indexes(connection)
         print(f"loading {PG_SPEAKERS:,} speakers with COPY ...", flush=True)
         started = time.perf_counter()
         sample = _copy(engine, org_ids, rng)
@@ -319,6 +312,20 @@ def _postgres(suite: Suite) -> None:
         _measure(suite, "PostgreSQL", PG_SPEAKERS, org_ids, queries(sample, 2 * QUERIES, rng))
         db.session.remove()
     app.extensions["hub_db_engine"].dispose()
+
+
+def drop_trigram_indexes(connection: sa.Connection) -> list[tuple[str, str]]:
+    """Drop the name trigram indexes before a bulk load (they are built again afterwards from
+    the definitions returned: (name, CREATE INDEX statement))."""
+    indexes = connection.execute(
+        sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'speaker_names' "
+            "AND indexname LIKE '%\\_trgm'"
+        )
+    ).all()
+    for name, _ in indexes:
+        connection.execute(sa.text(f'DROP INDEX "{name}"'))
+    return [(name, definition) for name, definition in indexes]
 
 
 def _copy(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> list[FakeSpeaker]:

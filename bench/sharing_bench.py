@@ -234,14 +234,7 @@ def _load(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> tu
     """The speakers (search_bench's loader, trigram indexes built afterwards as it does) and
     their details; returns the query sample and the seconds each step took."""
     with engine.begin() as connection:
-        indexes = connection.execute(
-            sa.text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'speaker_names' "
-                "AND indexname LIKE '%\\_trgm'"
-            )
-        ).all()
-        for name, _ in indexes:
-            connection.execute(sa.text(f'DROP INDEX "{name}"'))
+        indexes = search_bench.drop_trigram_indexes(connection)
     seconds = {}
     print(f"loading {SPEAKERS:,} speakers with COPY ...", flush=True)
     started = time.perf_counter()
