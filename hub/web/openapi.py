@@ -21,6 +21,8 @@ from flask_smorest import Api
 
 from hub.core.errors import PROBLEM_BASE
 from hub.core.purposes import PURPOSES
+from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES, PURPOSE_FREE_PREFIXES
+from partners.oauth.scopes import SCOPES
 
 PURPOSE_HEADER = "Hub-Purpose"
 ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
@@ -120,17 +122,11 @@ def access_for(method: str, path: str) -> Access:
 
 def purpose_required(path: str) -> bool:
     """Token calls to this path must state a purpose (see `partners.oauth.resource`)."""
-    # Imported here: hub.core sits below partners in the layering; only the app factory, which
-    # knows both, calls into this module.
-    from partners.oauth.resource import PURPOSE_FREE_PREFIXES
-
     return not path.startswith(PURPOSE_FREE_PREFIXES)
 
 
 def on_behalf_required(path: str) -> bool:
     """Token reads of partners' data name the member of staff they are made for."""
-    from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES
-
     return path.startswith(ON_BEHALF_REQUIRED_PREFIXES)
 
 
@@ -170,7 +166,6 @@ PROBLEM_DETAILS = {
 
 
 def _security_schemes(base_url: str) -> dict[str, dict[str, Any]]:
-    from partners.oauth.scopes import SCOPES
 
     return {
         OAUTH2: {
