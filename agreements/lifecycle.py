@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from agreements import content as agreement_content
+from agreements import permissions
 from agreements.models import (
     Agreement,
     AgreementChange,
@@ -33,7 +34,6 @@ from hub.core.security import Actor
 from partners import notifications
 from partners.models import Organisation
 
-DRAFTER_ROLES = ("org_admin", "dpo", "signatory", "coordinator")
 REAUTH_WINDOW = timedelta(minutes=5)
 REMINDER_WINDOW = timedelta(days=30)
 SIGNED_NOTE_HEADER = "hub-agreement/v1"
@@ -44,25 +44,66 @@ def ref(agreement: Agreement) -> AgreementRef:
     return AgreementRef(str(agreement.id), agreement.version, agreement.content_hash or "")
 
 
+def _audit_refs(action: str, agreement: Agreement | None) -> dict[str, Any]:
+    return {
+        "action": action,
+        "resource_type": "agreement",
+        "resource_ids": [str(agreement.id)] if agreement else [],
+    }
+
+
 def _deny(action: str, detail: str, agreement: Agreement | None = None) -> PermissionDenied:
-    return PermissionDenied(
-        detail,
-        reason="not_permitted",
-        audit={
-            "action": action,
-            "resource_type": "agreement",
-            "resource_ids": [str(agreement.id)] if agreement else [],
-        },
-    )
+    return PermissionDenied(detail, reason="not_permitted", audit=_audit_refs(action, agreement))
 
 
-def party_org_ids(agreement: Agreement) -> set[str]:
-    """The organisations party to an agreement."""
-    return {str(p.organisation_id) for p in agreement.parties}
+def _clash(action: str, detail: str, agreement: Agreement, reason: str = "wrong_state") -> Conflict:
+    return Conflict(detail, reason=reason, audit=_audit_refs(action, agreement))
 
 
-def _is_party_member(actor: Actor, agreement: Agreement) -> bool:
-    return actor.org_id in party_org_ids(agreement)
+#: Why a step is refused to someone who may not take it, and to someone who may but not now.
+STEP_REFUSALS = {
+    "update": (
+        "Only a party's administrators, DPOs, signatories and coordinators can do this.",
+        "Only a draft can be changed; amend the agreement to change it.",
+    ),
+    "propose": (
+        "Only a party's administrators, DPOs, signatories and coordinators can do this.",
+        "Only a draft can be proposed.",
+    ),
+    "approve": (
+        "Only a party's named signatory can approve for that party.",
+        "Only a proposed agreement can be approved.",
+    ),
+    "suspend": (
+        "Only a party's data protection officer can suspend an agreement.",
+        "Only an approved agreement can be suspended.",
+    ),
+    "resume": (
+        "Only the data protection officer of the party that suspended the agreement (or the "
+        "hub operator's) can lift the suspension.",
+        "The agreement is not suspended.",
+    ),
+    "terminate": (
+        "Only a party's signatory can terminate an agreement.",
+        "Only an approved or suspended agreement can be terminated.",
+    ),
+    "amend": (
+        "Only a party's administrators, DPOs, signatories and coordinators can do this.",
+        "Only an approved or suspended agreement can be amended.",
+    ),
+}
+
+
+def require_step(actor: Actor, agreement: Agreement, step: str) -> None:
+    """Refuse a step the actor may not take (403) or the agreement's state does not allow
+    (409); both audited as `agreement.<step>`."""
+    may, states = permissions.STEPS[step]
+    action = f"agreement.{step}"
+    not_permitted, wrong_state = STEP_REFUSALS[step]
+    if not may(actor, agreement):
+        raise _deny(action, not_permitted, agreement)
+    if agreement.status not in states:
+        raise _clash(action, wrong_state, agreement)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -76,11 +117,7 @@ def get_agreement(actor: Actor, agreement_id: str | uuid.UUID) -> Agreement:
         agreement = None
     if agreement is None:
         raise NotFound("There is no such agreement.")
-    if not (
-        _is_party_member(actor, agreement)
-        or actor.is_hub_admin
-        or (actor.org_kind == "hub" and actor.has_role("dpo", "auditor"))
-    ):
+    if not permissions.can_read(actor, agreement):
         raise NotFound(
             "There is no such agreement.",
             reason="not_party",
@@ -96,7 +133,7 @@ def get_agreement(actor: Actor, agreement_id: str | uuid.UUID) -> Agreement:
 def list_agreements(actor: Actor) -> list[Agreement]:
     """The register: every agreement version the actor's organisation is party to."""
     query = sa.select(Agreement).order_by(Agreement.reference, Agreement.version.desc())
-    if not (actor.is_hub_admin or (actor.org_kind == "hub" and actor.has_role("dpo", "auditor"))):
+    if not permissions.is_hub_reviewer(actor):
         if actor.org_id is None:
             return []
         query = query.join(AgreementParty).where(
@@ -141,7 +178,7 @@ def _log(agreement: Agreement, actor: Actor, summary: str) -> None:
 
 def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
     """Draft a new agreement; the drafter's organisation must be a party."""
-    if not actor.has_role(*DRAFTER_ROLES):
+    if not permissions.can_create(actor):
         raise _deny(
             "agreement.create",
             "Only administrators, DPOs, signatories and coordinators draft agreements.",
@@ -184,9 +221,7 @@ def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
 
 def update_draft(actor: Actor, agreement: Agreement, data: dict[str, Any]) -> Agreement:
     """Change a draft; once proposed, content is frozen."""
-    _require_drafter(actor, agreement, "agreement.update")
-    if agreement.status != AgreementStatus.DRAFT:
-        raise Conflict("Only a draft can be changed; amend the agreement to change it.")
+    require_step(actor, agreement, "update")
     clean = agreement_content.validate({**data, "reference": agreement.reference})
     if actor.org_id not in {p["organisation_id"] for p in clean["parties"]}:
         raise ValidationFailed(
@@ -209,24 +244,12 @@ def update_draft(actor: Actor, agreement: Agreement, data: dict[str, Any]) -> Ag
     return agreement
 
 
-def _require_drafter(actor: Actor, agreement: Agreement, action: str) -> None:
-    if not (_is_party_member(actor, agreement) and actor.has_role(*DRAFTER_ROLES)):
-        raise _deny(
-            action,
-            "Only a party's administrators, DPOs, signatories and coordinators can do this.",
-            agreement,
-        )
-
-
-def _person_id(actor: Actor) -> uuid.UUID | None:
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
+_person_id = permissions.person_uuid
 
 
 def propose(actor: Actor, agreement: Agreement) -> Agreement:
     """Freeze the content and fix its hash: what each signatory will approve."""
-    _require_drafter(actor, agreement, "agreement.propose")
-    if agreement.status != AgreementStatus.DRAFT:
-        raise Conflict("Only a draft can be proposed.")
+    require_step(actor, agreement, "propose")
     # Re-validate: parties' people may have changed since drafting.
     clean = agreement_content.validate(agreement.content)
     _apply_content(agreement, clean)
@@ -291,7 +314,7 @@ def approve(
             agreement,
         )
     if agreement.status != AgreementStatus.PROPOSED:
-        raise Conflict("Only a proposed agreement can be approved.")
+        raise _clash("agreement.approve", STEP_REFUSALS["approve"][1], agreement)
     if reauthenticated_at is None or utcnow() - reauthenticated_at > REAUTH_WINDOW:
         raise PermissionDenied(
             "Confirm your password to approve: approvals need a sign-in in the last 5 minutes.",
@@ -303,12 +326,19 @@ def approve(
             },
         )
     if content_hash != agreement.content_hash:
-        raise Conflict(
+        raise _clash(
+            "agreement.approve",
             "The agreement changed after you read it. Read it again before approving.",
+            agreement,
             reason="content_changed",
         )
     if party.approved_at is not None and party.approved_hash == agreement.content_hash:
-        raise Conflict("Your organisation has already approved this version.")
+        raise _clash(
+            "agreement.approve",
+            "Your organisation has already approved this version.",
+            agreement,
+            reason="already_approved",
+        )
     party.approved_at = utcnow()
     party.approved_by_id = _person_id(actor)
     party.approved_hash = agreement.content_hash
@@ -404,14 +434,7 @@ def verify_signed_document(document: dict[str, Any], verifier_key: str) -> str:
 
 def suspend(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
     """Any party's DPO suspends sharing at once."""
-    if not (_is_party_member(actor, agreement) and actor.has_role("dpo")):
-        raise _deny(
-            "agreement.suspend",
-            "Only a party's data protection officer can suspend an agreement.",
-            agreement,
-        )
-    if agreement.status != AgreementStatus.APPROVED:
-        raise Conflict("Only an approved agreement can be suspended.")
+    require_step(actor, agreement, "suspend")
     if not reason.strip():
         raise ValidationFailed(
             "Give the reason for suspending.",
@@ -440,13 +463,16 @@ def suspend(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
 
 
 def resume(actor: Actor, agreement: Agreement) -> Agreement:
-    """The suspending party's DPO lifts a suspension."""
-    if not (_is_party_member(actor, agreement) and actor.has_role("dpo")):
-        raise _deny("agreement.resume", "Only a party's DPO can lift a suspension.", agreement)
-    if agreement.status != AgreementStatus.SUSPENDED:
-        raise Conflict("The agreement is not suspended.")
+    """The suspending party's DPO lifts a suspension (or the hub operator's DPO, recorded as
+    such); every party is told, as of the suspension."""
+    require_step(actor, agreement, "resume")
+    by_operator = permissions.resumes_as_operator(actor, agreement)
     agreement.status = AgreementStatus.APPROVED
-    _log(agreement, actor, "Suspension lifted.")
+    _log(
+        agreement,
+        actor,
+        "Suspension lifted by the hub operator." if by_operator else "Suspension lifted.",
+    )
     db.session.flush()
     audit_record(
         actor,
@@ -455,18 +481,19 @@ def resume(actor: Actor, agreement: Agreement) -> Agreement:
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
         agreement=ref(agreement),
+        basis="hub_operator" if by_operator else "suspending_party",
+    )
+    _notify_parties(
+        agreement,
+        "agreement.resumed",
+        f"Agreement {agreement.reference}: the suspension is lifted and sharing has resumed",
     )
     return agreement
 
 
 def terminate(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
     """A party's signatory ends the agreement for good."""
-    if not (_is_party_member(actor, agreement) and actor.has_role("signatory")):
-        raise _deny(
-            "agreement.terminate", "Only a party's signatory can terminate an agreement.", agreement
-        )
-    if agreement.status not in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}:
-        raise Conflict("Only an approved or suspended agreement can be terminated.")
+    require_step(actor, agreement, "terminate")
     if not reason.strip():
         raise ValidationFailed(
             "Give the reason for terminating.",
@@ -495,9 +522,7 @@ def terminate(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
 def amend(actor: Actor, agreement: Agreement) -> Agreement:
     """Start a new version (a draft copy); the current version stays in force until the new
     one is approved by every party again."""
-    _require_drafter(actor, agreement, "agreement.amend")
-    if agreement.status not in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}:
-        raise Conflict("Only an approved or suspended agreement can be amended.")
+    require_step(actor, agreement, "amend")
     pending = db.session.scalar(
         sa.select(Agreement.id).where(
             Agreement.lineage_id == agreement.lineage_id,
@@ -505,7 +530,12 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
         )
     )
     if pending is not None:
-        raise Conflict("An amendment is already in progress.")
+        raise _clash(
+            "agreement.amend",
+            "An amendment is already in progress.",
+            agreement,
+            reason="amendment_pending",
+        )
     latest = db.session.scalar(
         sa.select(sa.func.max(Agreement.version)).where(
             Agreement.lineage_id == agreement.lineage_id

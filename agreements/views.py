@@ -16,7 +16,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
-from agreements import documents, lifecycle, register
+from agreements import documents, lifecycle, permissions, register
 from agreements.content import PURPOSES, SECTIONS
 from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Level
 from agreements.models import Agreement, AgreementStatus, AgreementType, PartyRole
@@ -80,29 +80,7 @@ def _labels() -> dict[str, Any]:
     }
 
 
-# --- permissions for what the page offers (the services enforce them) ---------------------
-
-
-def _party(actor: Actor, agreement: Agreement) -> bool:
-    return actor.org_id in lifecycle.party_org_ids(agreement)
-
-
-def _drafter(actor: Actor, agreement: Agreement) -> bool:
-    return _party(actor, agreement) and actor.has_role(*lifecycle.DRAFTER_ROLES)
-
-
-def _signing_party(actor: Actor, agreement: Agreement) -> Any:
-    """The party row the actor is the named signatory of, or None."""
-    if not actor.has_role("signatory") or not actor.id:
-        return None
-    return next(
-        (
-            p
-            for p in agreement.parties
-            if str(p.signatory_id) == actor.id and str(p.organisation_id) == actor.org_id
-        ),
-        None,
-    )
+# --- what the page offers (agreements.permissions decides; the services enforce it) ---------
 
 
 def _pending_amendment(agreement: Agreement, visible: list[Agreement]) -> Agreement | None:
@@ -118,27 +96,13 @@ def _pending_amendment(agreement: Agreement, visible: list[Agreement]) -> Agreem
 
 
 def _abilities(actor: Actor, agreement: Agreement, versions: list[Agreement]) -> dict[str, bool]:
-    status = agreement.status
-    signing = _signing_party(actor, agreement)
-    live = status in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}
-    return {
-        "edit": status == AgreementStatus.DRAFT and _drafter(actor, agreement),
-        "propose": status == AgreementStatus.DRAFT and _drafter(actor, agreement),
-        "approve": status == AgreementStatus.PROPOSED
-        and signing is not None
-        and signing.approved_hash != agreement.content_hash,
-        "suspend": status == AgreementStatus.APPROVED
-        and _party(actor, agreement)
-        and actor.has_role("dpo"),
-        "resume": status == AgreementStatus.SUSPENDED
-        and _party(actor, agreement)
-        and actor.has_role("dpo"),
-        "terminate": live and _party(actor, agreement) and actor.has_role("signatory"),
-        "amend": live
-        and _drafter(actor, agreement)
-        and _pending_amendment(agreement, versions) is None,
-        "download": agreement.signed_note is not None,
-    }
+    can = permissions.abilities(actor, agreement)
+    signing = permissions.signing_party(actor, agreement)
+    can["approve"] = (
+        can["approve"] and signing is not None and (signing.approved_hash != agreement.content_hash)
+    )
+    can["amend"] = can["amend"] and _pending_amendment(agreement, versions) is None
+    return can
 
 
 def _deny(action: str, detail: str, agreement: Agreement) -> PermissionDenied:
@@ -195,7 +159,7 @@ def index() -> Any:
         "agreements/register.html",
         rows=register.register(actor, now),
         due=lifecycle.due_reviews(actor, now),
-        can_draft=actor.has_role(*lifecycle.DRAFTER_ROLES) and actor.org_kind != "hub",
+        can_draft=permissions.can_create(actor) and actor.org_kind != "hub",
         can_export=actor.has_role(*register.RECORD_KEEPERS) and actor.org_kind != "hub",
         page_title="Data-sharing agreements",
     )
@@ -478,7 +442,7 @@ def _form_page(
     organisations = register.active_organisations()
     names = {str(o.id): o.name for o in organisations}
     if agreement is not None:
-        names.update(documents.organisation_names(lifecycle.party_org_ids(agreement)))
+        names.update(documents.organisation_names(permissions.party_org_ids(agreement)))
     directions = [
         (ps, pr, names.get(parties[ps]["organisation_id"], "Unknown organisation"),
          names.get(parties[pr]["organisation_id"], "Unknown organisation"))
@@ -524,7 +488,7 @@ def _form_page(
 def new() -> Any:
     """Draft a new agreement (the drafter's organisation is a party)."""
     actor = current_actor()
-    if not actor.has_role(*lifecycle.DRAFTER_ROLES):
+    if not permissions.can_create(actor):
         lifecycle.create_draft(actor, {})  # refused and audited by the service
     if request.method == "GET":
         return _form_page(_new_values(actor), {}, None)
@@ -548,10 +512,7 @@ def edit(agreement_id: str) -> Any:
     """Change a draft (a proposed agreement is frozen)."""
     actor = current_actor()
     agreement = _agreement(agreement_id)
-    if not _drafter(actor, agreement):
-        lifecycle.update_draft(actor, agreement, {})  # refused and audited by the service
-    if agreement.status != AgreementStatus.DRAFT:
-        raise Conflict("Only a draft can be changed; amend the agreement to change it.")
+    lifecycle.require_step(actor, agreement, "update")
     if request.method == "GET":
         return _form_page(_values_from_content(agreement.content), {}, agreement)
     values = _values_from_form(request.form)
@@ -616,17 +577,18 @@ def approve(agreement_id: str) -> Any:
     """The named signatory re-enters their password and approves exactly the content shown."""
     actor = current_actor()
     agreement = _agreement(agreement_id)
-    party = _signing_party(actor, agreement)
-    if party is None:
-        raise _deny(
-            "agreement.approve",
-            "Only a party's named signatory can approve for that party.",
-            agreement,
+    lifecycle.require_step(actor, agreement, "approve")
+    party = permissions.signing_party(actor, agreement)
+    if party is not None and party.approved_hash == agreement.content_hash:
+        raise Conflict(
+            "Your organisation has already approved this version.",
+            reason="already_approved",
+            audit={
+                "action": "agreement.approve",
+                "resource_type": "agreement",
+                "resource_ids": [str(agreement.id)],
+            },
         )
-    if agreement.status != AgreementStatus.PROPOSED:
-        raise Conflict("Only a proposed agreement can be approved.")
-    if party.approved_hash == agreement.content_hash:
-        raise Conflict("Your organisation has already approved this version.")
     if request.method == "GET":
         return _approval_page(agreement, {}, agreement.content_hash or "")
     read_hash = request.form.get("content_hash", "")
@@ -701,10 +663,7 @@ def suspend(agreement_id: str) -> Any:
     """A party's DPO stops all sharing under the agreement at once, giving the reason."""
     actor = current_actor()
     agreement = _agreement(agreement_id)
-    if not (_party(actor, agreement) and actor.has_role("dpo")):
-        lifecycle.suspend(actor, agreement, "")  # refused and audited by the service
-    if agreement.status != AgreementStatus.APPROVED:
-        raise Conflict("Only an approved agreement can be suspended.")
+    lifecycle.require_step(actor, agreement, "suspend")
     reason = request.form.get("reason", "")
     if request.method == "GET":
         return _reason_page(agreement, "suspend", {}, "")
@@ -720,7 +679,7 @@ def suspend(agreement_id: str) -> Any:
 @blueprint.post("/<agreement_id>/resume")
 @signed_in_required
 def resume(agreement_id: str) -> Any:
-    """A party's DPO lifts a suspension."""
+    """The suspending party's DPO (or the hub operator's) lifts a suspension."""
     agreement = _agreement(agreement_id)
     lifecycle.resume(current_actor(), agreement)
     db.session.commit()
@@ -734,10 +693,7 @@ def terminate(agreement_id: str) -> Any:
     """A party's signatory ends the agreement for good, giving the reason."""
     actor = current_actor()
     agreement = _agreement(agreement_id)
-    if not (_party(actor, agreement) and actor.has_role("signatory")):
-        lifecycle.terminate(actor, agreement, "")  # refused and audited by the service
-    if agreement.status not in {AgreementStatus.APPROVED, AgreementStatus.SUSPENDED}:
-        raise Conflict("Only an approved or suspended agreement can be terminated.")
+    lifecycle.require_step(actor, agreement, "terminate")
     reason = request.form.get("reason", "")
     if request.method == "GET":
         return _reason_page(agreement, "terminate", {}, "")

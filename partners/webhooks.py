@@ -59,7 +59,8 @@ EVENT_TYPES = {
     "assertion.disputed": "A statement shared with your organisation is disputed",
     "advisory.answered": "An advisory request your organisation made was answered",
     "agreement.status": (
-        "An agreement your organisation is party to was proposed, approved, suspended or terminated"
+        "An agreement your organisation is party to was proposed, approved, suspended, resumed "
+        "or terminated"
     ),
 }
 #: Inbox message kinds (`partners.notifications.notify`) that are also webhook events.
@@ -71,6 +72,7 @@ NOTIFICATION_EVENTS = {
     "agreement.proposed": "agreement.status",
     "agreement.approved": "agreement.status",
     "agreement.suspended": "agreement.status",
+    "agreement.resumed": "agreement.status",
     "agreement.terminated": "agreement.status",
 }
 #: The only keys a payload's `data` may hold: identifiers and codes, never personal values.

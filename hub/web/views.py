@@ -20,6 +20,7 @@ from flask import (
 from flask_wtf import FlaskForm
 
 from agreements import lifecycle as agreements_lifecycle
+from agreements import permissions as agreements_permissions
 from audit import permissions as audit_permissions
 from audit import services as audit
 from hub.core.db import db
@@ -325,7 +326,7 @@ def _tasks(actor: Any) -> list[tuple[str, str]]:
         tasks.append(("See the regional dashboard", url_for("groups.region")))
     if group_permissions.can_create_group(actor):
         tasks.append(("Convene a working group", url_for("groups.new")))
-    if actor.has_role(*agreements_lifecycle.DRAFTER_ROLES) and actor.org_kind != "hub":
+    if agreements_permissions.can_create(actor) and actor.org_kind != "hub":
         tasks.append(("Draft a data-sharing agreement", url_for("agreements.new")))
     tasks.append(("See your data-sharing agreements", url_for("agreements.index")))
     if audit_permissions.can_read_log(actor):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from agreements import lifecycle
+from agreements import lifecycle, permissions
 from agreements import services as agreements
 from agreements.models import Agreement, AgreementType, EffectiveState
 from agreements.policy import ShareableRecord
@@ -38,7 +38,9 @@ def _by_reference(reference: str) -> Agreement:
 def _between(*slugs: str) -> list[Agreement]:
     wanted = {str(_org(slug).id) for slug in slugs}
     return [
-        a for a in db.session.scalars(sa.select(Agreement)) if lifecycle.party_org_ids(a) == wanted
+        a
+        for a in db.session.scalars(sa.select(Agreement))
+        if permissions.party_org_ids(a) == wanted
     ]
 
 

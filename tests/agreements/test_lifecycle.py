@@ -141,6 +141,49 @@ def test_any_party_dpo_suspends_at_once(make_org, make_agreement, make_person):
     assert agreement.state_at(utcnow()) == EffectiveState.SUSPENDED
 
 
+def test_only_the_suspending_partys_dpo_lifts_a_suspension(make_org, make_agreement, make_person):
+    """Another party's DPO cannot overrule the party that stopped the sharing; the hub
+    operator's DPO can, and the log says it was the operator."""
+    a, b, hub = make_org(), make_org(), make_org(kind="hub")
+    agreement, _ = make_agreement(
+        [a, b], [rule(a, b, "speaker", NAME_ONLY), rule(b, a, "speaker", NAME_ONLY)]
+    )
+    agreements.suspend(actor_of(make_person(a, ["dpo"])), agreement, "Breach under review")
+    with pytest.raises(PermissionDenied) as refused:
+        agreements.resume(actor_of(make_person(b, ["dpo"])), agreement)
+    assert refused.value.audit["action"] == "agreement.resume"
+    assert agreement.status == AgreementStatus.SUSPENDED
+    agreements.resume(actor_of(make_person(a, ["dpo"])), agreement)
+    assert agreement.status == AgreementStatus.APPROVED
+
+    agreements.suspend(actor_of(make_person(b, ["dpo"])), agreement, "Second review")
+    operator_dpo = make_person(hub, ["dpo"])
+    agreements.resume(actor_of(operator_dpo), agreement)
+    entry = db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.action == "agreement.resume")
+        .order_by(AuditEntry.seq.desc())
+    ).first()
+    assert entry.actor == f"person:{operator_dpo.id}"
+    assert json.loads(entry.details)["basis"] == "hub_operator"
+
+
+def test_every_party_is_told_when_a_suspension_is_lifted(make_org, make_agreement, make_person):
+    from partners.models import InboxMessage
+
+    a, b = make_org(), make_org()
+    agreement, _ = make_agreement(
+        [a, b], [rule(a, b, "speaker", NAME_ONLY), rule(b, a, "speaker", NAME_ONLY)]
+    )
+    dpo = make_person(a, ["dpo"])
+    agreements.suspend(actor_of(dpo), agreement, "Breach under review")
+    agreements.resume(actor_of(dpo), agreement)
+    told = db.session.scalars(
+        sa.select(InboxMessage.organisation_id).where(InboxMessage.kind == "agreement.resumed")
+    ).all()
+    assert sorted(told) == sorted([a.id, b.id])
+
+
 def test_expiry_is_the_clock_alone(make_org, make_agreement):
     a, b = make_org(), make_org()
     ends = utcnow() + timedelta(days=10)

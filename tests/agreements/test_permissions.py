@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agreements import lifecycle
+from agreements import lifecycle, permissions
 from audit.models import AuditEntry
 from hub.core.db import db, utcnow
 from tests.agreements.conftest import agreement_data, rule
@@ -27,6 +27,7 @@ ACTORS = {
     "signatory": ("a", "signatory"),  # the signatory the agreement names for "a"
     "events_officer": ("a", "events_officer"),
     "coordinator": ("c", "coordinator"),
+    "coordinator_dpo": ("c", "dpo"),  # a party's DPO, but not the party that suspended
     # Not parties: university "b" and another regional coordinator "d".
     "other_org_admin": ("b", "org_admin"),
     "other_dpo": ("b", "dpo"),
@@ -34,15 +35,18 @@ ACTORS = {
     "other_events_officer": ("b", "events_officer"),
     "other_coordinator": ("d", "coordinator"),
     "hub_auditor": ("hub", "auditor"),
+    "hub_dpo": ("hub", "dpo"),  # the hub operator's DPO
 }
 EVERYONE = frozenset(ACTORS)
 PARTY = frozenset(who for who, (org, _) in ACTORS.items() if org in {"a", "c"})
-VIEWERS = PARTY | {"hub_auditor"}
-DRAFTER_ROLES = set(lifecycle.DRAFTER_ROLES)
+VIEWERS = PARTY | {"hub_auditor", "hub_dpo"}
+DRAFTER_ROLES = set(permissions.DRAFTER_ROLES)
 DRAFTERS = frozenset(who for who, (_, role) in ACTORS.items() if role in DRAFTER_ROLES)
 PARTY_DRAFTERS = DRAFTERS & PARTY
 NAMED_SIGNATORY = frozenset({"signatory"})
-PARTY_DPO = frozenset({"dpo"})
+PARTY_DPO = frozenset({"dpo", "coordinator_dpo"})
+#: Only the suspending party's DPO (university "a" suspended) or the hub operator's lifts it.
+SUSPENDING_DPO = frozenset({"dpo", "hub_dpo"})
 PARTY_SIGNATORY = frozenset({"signatory"})
 RECORD_KEEPERS = frozenset(
     who for who, (_, role) in ACTORS.items() if role in {"dpo", "org_admin", "auditor"}
@@ -93,7 +97,7 @@ MATRIX = [
     page("POST", "/{id}/approve", "proposed", NAMED_SIGNATORY, APPROVAL),
     page("GET", "/{id}/suspend", "approved", PARTY_DPO),
     page("POST", "/{id}/suspend", "approved", PARTY_DPO, REASON),
-    page("POST", "/{id}/resume", "suspended", PARTY_DPO),
+    page("POST", "/{id}/resume", "suspended", SUSPENDING_DPO),
     page("GET", "/{id}/terminate", "approved", PARTY_SIGNATORY),
     page("POST", "/{id}/terminate", "approved", PARTY_SIGNATORY, REASON),
     page("POST", "/{id}/amend", "approved", PARTY_DRAFTERS),
@@ -109,7 +113,7 @@ MATRIX = [
     api("PUT", "/{id}", "draft", PARTY_DRAFTERS, "{content}"),
     api("POST", "/{id}/propose", "draft", PARTY_DRAFTERS),
     api("POST", "/{id}/suspend", "approved", PARTY_DPO, REASON),
-    api("POST", "/{id}/resume", "suspended", PARTY_DPO),
+    api("POST", "/{id}/resume", "suspended", SUSPENDING_DPO),
     api("POST", "/{id}/terminate", "approved", PARTY_SIGNATORY, REASON),
     api("POST", "/{id}/amend", "approved", PARTY_DRAFTERS, ok=201),
     api("GET", "/{id}/signed", "approved", VIEWERS),
