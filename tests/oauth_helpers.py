@@ -34,7 +34,7 @@ def assertion(
     client_id: str,
     key: ECKey | OKPKey,
     *,
-    aud: str = ISSUER,
+    aud: str | list[str] = ISSUER,
     lifetime: int = 60,
     iat: float | None = None,
     jti: str | None = None,

@@ -131,8 +131,9 @@ def client_key_set(model: OAuthClient) -> KeySet:
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
-    """RFC 7523 client authentication, tightened: only EdDSA/ES256, `aud` exactly the issuer,
-    `iat` required, at most five minutes from `iat` to `exp`, and each `jti` used once."""
+    """RFC 7523 client authentication, tightened: only EdDSA/ES256, `aud` exactly the issuer
+    (a string or a one-element array), `iat` required, at most five minutes from `iat` to
+    `exp`, and each `jti` used once."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
@@ -165,6 +166,12 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
             )
         if iat > time.time() + self.leeway:
             raise InvalidClientError(description="The client assertion is from the future.")
+        # RFC 7523 allows an array of audiences; FAPI 2.0 narrows it to the issuer alone, so an
+        # assertion made for several servers (any of which could replay it here) is refused.
+        if claims.get("aud") not in (issuer(), [issuer()]):
+            raise InvalidClientError(
+                description="The client assertion's aud must be the issuer, and only the issuer."
+            )
         self.verify_claims(claims)
         return claims
 

@@ -103,6 +103,34 @@ def test_bad_assertions_are_refused_and_audited(client, partner, options, reason
     assert _last_denied("oauth.token") is not None
 
 
+@pytest.mark.parametrize(
+    "aud",
+    [
+        [ISSUER, "https://evil.example"],
+        ["https://evil.example", ISSUER],
+        [ISSUER, ISSUER],
+        [],
+        ["https://evil.example"],
+    ],
+)
+def test_an_assertion_for_more_than_the_issuer_is_refused_and_audited(client, partner, aud):
+    oauth_client, key, _ = partner()
+    response = _token(client, token_form(oauth_client.client_id, key, aud=aud))
+    assert response.status_code in (400, 401), response.get_data(as_text=True)
+    assert response.json["error"] == "invalid_client"
+    assert "access_token" not in response.json
+    assert _last_denied("oauth.token") is not None
+
+
+@pytest.mark.parametrize("aud", [ISSUER, [ISSUER]])
+def test_the_issuer_alone_is_a_good_audience_as_a_string_or_a_one_element_array(
+    client, partner, aud
+):
+    oauth_client, key, _ = partner()
+    response = _token(client, token_form(oauth_client.client_id, key, aud=aud))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
 def test_a_replayed_assertion_is_refused(client, partner):
     oauth_client, key, _ = partner()
     form = token_form(oauth_client.client_id, key)
