@@ -291,6 +291,8 @@ class OAuthClient(Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the client's tokens were last revoked (its own suspension or its organisation's).
+    # Kept after reinstatement: access tokens issued up to then never work again.
     revoked_at: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship()
@@ -298,6 +300,12 @@ class OAuthClient(Base):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+    def issued_before_revocation(self, issued_at: float) -> bool:
+        """Whether a token issued at `issued_at` (seconds, as in `iat`) predates the last
+        revocation of the client's tokens (`iat` has whole seconds: the second of a revocation
+        counts as before it)."""
+        return self.revoked_at is not None and issued_at <= int(self.revoked_at.timestamp())
 
     @property
     def is_active(self) -> bool:

@@ -23,6 +23,7 @@ from partners import permissions
 from partners.models import (
     ROLE_KINDS,
     EnrolmentToken,
+    OAuthClient,
     Organisation,
     OrganisationKind,
     Person,
@@ -186,6 +187,13 @@ def set_organisation_status(
         _end_sessions(
             sa.select(Person.id).where(Person.organisation_id == organisation.id),
             "organisation_suspended",
+        )
+        # Its partner systems' tokens die with the suspension (reactivating does not revive them).
+        db.session.execute(
+            sa.update(OAuthClient)
+            .where(OAuthClient.organisation_id == organisation.id)
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session="fetch")
         )
     db.session.flush()
     audit.record(

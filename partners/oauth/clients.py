@@ -233,7 +233,8 @@ def rotate_keys(actor: Actor, client: OAuthClient, data: dict[str, Any]) -> OAut
 
 
 def set_status(actor: Actor, client: OAuthClient, status: Status) -> OAuthClient:
-    """Revoke (suspend) or reinstate a client; its tokens stop working on the next request."""
+    """Revoke (suspend) or reinstate a client; its tokens stop working on the next request, and
+    reinstating it does not bring them back (only tokens issued afterwards work)."""
     action = "oauth_client.revoke" if status == Status.SUSPENDED else "oauth_client.reinstate"
     if not permissions.can_manage_people(actor, client.organisation):
         raise _deny(
@@ -243,7 +244,8 @@ def set_status(actor: Actor, client: OAuthClient, status: Status) -> OAuthClient
             client,
         )
     client.status = status
-    client.revoked_at = utcnow() if status == Status.SUSPENDED else None
+    if status == Status.SUSPENDED:
+        client.revoked_at = utcnow()
     db.session.flush()
     audit.record(actor, action, "granted", **_refs(client))
     return client

@@ -94,6 +94,8 @@ def authenticate_api_request() -> None:
         raise _refuse(
             "The client or its organisation is suspended.", "client_suspended", client_id=client_id
         )
+    if client.issued_before_revocation(claims["iat"]):
+        raise _refuse("The access token was revoked.", "token_revoked", client_id=client_id)
     bound = (claims.get("cnf") or {}).get("jkt")
     if bound:
         if scheme != "dpop":

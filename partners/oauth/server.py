@@ -217,6 +217,10 @@ def generate_token(
     kid, key = keys.signing_key()
     lifetime = int(keys.token_lifetime().total_seconds())
     now = int(time.time())
+    if client.model.issued_before_revocation(now):
+        # Reinstated within the second of its revocation: `iat` has whole seconds, so date the
+        # token from the next one, or it would count as revoked.
+        now += 1
     claims: dict[str, Any] = {
         "iss": issuer(),
         "sub": client.get_client_id(),
@@ -364,7 +368,12 @@ class Introspection(IntrospectionEndpoint):
         model = db.session.scalar(
             sa.select(OAuthClient).where(OAuthClient.client_id == token.get("client_id"))
         )
-        live = model is not None and model.is_active and model.organisation.is_active
+        live = (
+            model is not None
+            and model.is_active
+            and model.organisation.is_active
+            and not model.issued_before_revocation(token.get("iat", 0))
+        )
         if not live:
             return {"active": False}
         body = {"active": True, "token_type": "DPoP" if "cnf" in token else "Bearer"}

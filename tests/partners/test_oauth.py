@@ -226,6 +226,42 @@ def test_suspension_stops_tokens_on_the_next_request(client, partner, system, ta
     assert _token(client, token_form(oauth_client.client_id, key)).status_code in (400, 401)
 
 
+def _introspect(client, oauth_client, key, token):
+    form = token_form(oauth_client.client_id, key)
+    credentials = {k: v for k, v in form.items() if k.startswith("client_assertion")}
+    return client.post("/oauth/introspect", data={"token": token, **credentials}).json
+
+
+@pytest.mark.parametrize("target", ["client", "organisation"])
+def test_reinstatement_does_not_revive_tokens_issued_before_the_suspension(
+    client, partner, system, target
+):
+    from partners import services
+
+    oauth_client, key, admin = partner()
+    token = _token(client, token_form(oauth_client.client_id, key)).json["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    if target == "client":
+        clients.set_status(actor_of(admin), oauth_client, Status.SUSPENDED)
+        clients.set_status(actor_of(admin), oauth_client, Status.ACTIVE)
+    else:
+        organisation = oauth_client.organisation
+        services.set_organisation_status(system, organisation, Status.SUSPENDED)
+        services.set_organisation_status(system, organisation, Status.ACTIVE)
+    db.session.flush()
+    old = client.get("/api/v1/me", headers=headers)
+    assert old.status_code == 401
+    assert old.mimetype == "application/problem+json"
+    assert _last_denied("api.access").reason == "token_revoked"
+    # A token issued after the reinstatement works (even within the same second), and
+    # introspection tells the two apart.
+    fresh = _token(client, token_form(oauth_client.client_id, key)).json["access_token"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    assert _introspect(client, oauth_client, key, token) == {"active": False}
+    assert _introspect(client, oauth_client, key, fresh)["active"] is True
+
+
 def test_missing_or_unknown_purpose_is_a_400_problem(client, partner):
     oauth_client, key, _ = partner()
     token = _token(client, token_form(oauth_client.client_id, key)).json["access_token"]
