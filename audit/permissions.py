@@ -22,8 +22,12 @@ def can_read_log(actor: Actor) -> bool:
 
 
 def sees_whole_log(actor: Actor) -> bool:
-    """The hub operator's DPOs and auditors review every organisation's entries."""
-    return actor.kind == "system" or (actor.org_kind == "hub" and can_read_log(actor))
+    """The hub operator's DPOs and auditors review every organisation's entries: people of the
+    hub-kind organisation in those roles, never a client (a peer hub's client is an
+    organisation like any other, and reads only its own organisation's entries)."""
+    return actor.kind == "system" or (
+        actor.kind == "person" and actor.org_kind == "hub" and actor.has_role(*READER_ROLES)
+    )
 
 
 def visible_entries(actor: Actor) -> sa.ColumnElement[bool]:

@@ -93,3 +93,28 @@ def token_form(
     if scope:
         form["scope"] = scope
     return form
+
+
+def register_partner(organisation: Any, admin: Any, scopes: str, **data: Any) -> tuple[Any, Any]:
+    """Register a private_key_jwt client of `organisation` (by its administrator `admin`, a
+    Person) holding `scopes`; returns the client and its private key. Flushes, never commits."""
+    from hub.core.db import db
+    from partners import signin
+    from partners.oauth import clients
+
+    key = new_key()
+    client, _ = clients.register_client(
+        signin.actor_for(admin),
+        organisation,
+        {"name": f"System {uuid.uuid4().hex[:6]}", "jwks": jwks_of(key), "scopes": scopes.split()}
+        | data,
+    )
+    db.session.flush()
+    return client, key
+
+
+def bearer_token(http: Any, client_id: str, key: ECKey | OKPKey, scope: str | None = None) -> str:
+    """An access token from the hub's real token endpoint (`http`: a Flask test client)."""
+    response = http.post("/oauth/token", data=token_form(client_id, key, scope))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.json["access_token"]

@@ -10,8 +10,10 @@ import sqlalchemy as sa
 
 from audit import log, merkle, notes
 from audit import services as audit
-from audit.models import AuditCosignature, AuditEntry
+from audit.models import AuditCosignature, AuditEntry, AuditLeaf
 from hub.core.db import db
+from tests.conftest import actor_of
+from tests.oauth_helpers import bearer_token, register_partner
 
 
 @pytest.fixture
@@ -133,8 +135,8 @@ def test_receipt_is_a_tlog_proof_that_verifies_offline(client, filled, reader):
     assert response.status_code == 200
     leaf = db.session.scalar(
         sa.select(AuditEntry.leaf_hash)
-        .join(log.AuditLeaf, log.AuditLeaf.entry_seq == AuditEntry.seq)
-        .where(log.AuditLeaf.idx == 2)
+        .join(AuditLeaf, AuditLeaf.entry_seq == AuditEntry.seq)
+        .where(AuditLeaf.idx == 2)
     )
     proof, _checkpoint, _signatures = notes.verify_tlog_proof(
         response.get_data(as_text=True), leaf, log.verifier_key()
@@ -200,3 +202,88 @@ def test_cli_proof_arguments_are_checked(cli, filled):
     assert result.exit_code == 2
     result = cli.invoke(args=["audit", "proof", "consistency", "--old", "1", "--new", "99999"])
     assert result.exit_code == 2 and "holds" in result.output
+
+
+# --- who reads the whole log ------------------------------------------------------------------
+
+# Readers of `/api/v1/audit/entries`, and whose entries each sees: the operator's (hub-kind
+# organisation's) DPOs and auditors see every organisation's; anyone else (a peer hub's client,
+# even the operator's own client) only their own organisation's.
+ENTRY_READERS = {
+    "operator_dpo": {"operator", "peer", "university"},
+    "operator_auditor": {"operator", "peer", "university"},
+    "operator_client": {"operator"},
+    "peer_client": {"peer"},
+    "university_client": {"university"},
+    "university_dpo": {"university"},
+}
+
+
+@pytest.fixture
+def three_organisations(make_org, make_person):
+    """The hub's operator, a peer hub and a university, each with an entry of its own, and the
+    people and audit:read clients of the matrix."""
+    orgs = {
+        "operator": make_org(kind="hub"),
+        "peer": make_org(kind="hub"),
+        "university": make_org(kind="university"),
+    }
+    for name, org in orgs.items():
+        audit.record(actor_of(make_person(org, ["org_admin"])), f"test.{name}", "granted")
+    readers = {
+        "operator_dpo": make_person(orgs["operator"], ["dpo"]),
+        "operator_auditor": make_person(orgs["operator"], ["auditor"]),
+        "university_dpo": make_person(orgs["university"], ["dpo"]),
+    }
+    for name in ("operator", "peer", "university"):
+        admin = make_person(orgs[name], ["org_admin"])
+        readers[f"{name}_client"] = register_partner(orgs[name], admin, "audit:read audit:verify")
+    db.session.flush()
+    head = log.integrate(db.session(), force_checkpoint=True)
+    return readers, head
+
+
+@pytest.mark.parametrize("who", sorted(ENTRY_READERS))
+def test_only_the_operators_dpos_and_auditors_read_every_organisations_entries(
+    client, three_organisations, who
+):
+    readers, head = three_organisations
+    reader = readers[who]
+    headers = {}
+    if isinstance(reader, tuple):  # a partner system: a token from the real token endpoint
+        oauth_client, key = reader
+        token = bearer_token(client, oauth_client.client_id, key, "audit:read")
+        headers = {"Authorization": f"Bearer {token}"}
+    else:
+        client.sign_in(reader)
+    response = client.get(f"/api/v1/audit/entries?start=0&end={head.size}", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    seen = {
+        e["entry"]["action"].removeprefix("test.")
+        for e in response.json["entries"]
+        if e["entry"]["action"].startswith("test.")
+    }
+    assert seen == ENTRY_READERS[who]
+
+
+def test_a_peer_hubs_verifier_gets_proofs_of_its_own_entries_only(client, three_organisations):
+    readers, head = three_organisations
+    oauth_client, key = readers["peer_client"]
+    token = bearer_token(client, oauth_client.client_id, key, "audit:verify")
+    headers = {"Authorization": f"Bearer {token}"}
+    entries = db.session.execute(
+        sa.select(AuditEntry.action, AuditLeaf.idx)
+        .join(AuditLeaf, AuditLeaf.entry_seq == AuditEntry.seq)
+        .where(AuditEntry.action.in_(["test.peer", "test.university"]))
+    ).all()
+    index = {action: idx for action, idx in entries}
+    own = client.get(
+        f"/api/v1/audit/proof/inclusion?index={index['test.peer']}&size={head.size}",
+        headers=headers,
+    )
+    assert own.status_code == 200, own.get_data(as_text=True)
+    other = client.get(
+        f"/api/v1/audit/proof/inclusion?index={index['test.university']}&size={head.size}",
+        headers=headers,
+    )
+    assert other.status_code == 404
