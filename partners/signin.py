@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audit import services as audit
 from hub.core.db import db, utcnow
@@ -109,7 +110,12 @@ def password_problems(password: str, email: str = "") -> list[str]:
 
 
 def _throttle_for(key: str) -> SignInThrottle:
-    throttle = db.session.get(SignInThrottle, key)
+    """The failure counter for `key`, locked until the caller commits (PostgreSQL).
+
+    Attempts on one email address or one person's codes then take turns: each sees the
+    failures counted before it, so parallel guesses cannot all slip in under the limit.
+    """
+    throttle = _locked_throttle(key)
     if throttle is not None:
         return throttle
     try:
@@ -117,10 +123,14 @@ def _throttle_for(key: str) -> SignInThrottle:
             throttle = SignInThrottle(key=key, failures=0)
             db.session.add(throttle)
     except IntegrityError:
-        # Another request created it first: use theirs.
-        throttle = db.session.get(SignInThrottle, key)
+        # Another request created it first (and has committed): use theirs.
+        throttle = _locked_throttle(key)
         assert throttle is not None
     return throttle
+
+
+def _locked_throttle(key: str) -> SignInThrottle | None:
+    return db.session.get(SignInThrottle, key, with_for_update=True, populate_existing=True)
 
 
 def _wait_message(until: datetime, now: datetime, locked: bool) -> str:
@@ -262,6 +272,8 @@ def provisioning_uri(person: Person, secret: str) -> str:
 
 
 def _matching_step(secret: str, code: str, last_step: int | None, now: datetime) -> int | None:
+    """The time step (one either side of now allowed) whose code is `code`, if it is later
+    than `last_step`."""
     code = "".join(code.split())
     if not (code.isdigit() and len(code) == 6):
         return None
@@ -272,6 +284,44 @@ def _matching_step(secret: str, code: str, last_step: int | None, now: datetime)
         if hmac.compare_digest(candidate, code) and (last_step is None or step > last_step):
             return step
     return None
+
+
+def _claim_totp_step(person: Person, step: int) -> bool:
+    """Record `step` as the person's last used one, unless it (or a later one) already is.
+
+    One conditional UPDATE, so that of several requests presenting the same code at once,
+    exactly one claims it: PostgreSQL re-checks the condition on the row version the first
+    one committed, SQLite runs one writer at a time.
+    """
+    claimed = db.session.execute(
+        sa.update(Person)
+        .where(
+            Person.id == person.id,
+            sa.or_(Person.totp_last_step.is_(None), Person.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    set_committed_value(person, "totp_last_step", step)
+    return True
+
+
+def _spend_recovery_code(person: Person, code: str, now: datetime) -> bool:
+    """Mark one of the person's unused recovery codes as used, if `code` is one: a
+    conditional UPDATE, so a code is spent once however many requests present it at once."""
+    spent = db.session.execute(
+        sa.update(RecoveryCode)
+        .where(
+            RecoveryCode.person_id == person.id,
+            RecoveryCode.code_hash == token_hash("recovery:" + code),
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return spent.rowcount == 1
 
 
 def confirm_totp_enrolment(actor: Actor, person: Person, code: str) -> list[str]:
@@ -345,23 +395,18 @@ def verify_second_factor(actor: Actor, person: Person, code: str) -> SignInResul
     secret = totp_secret(person)
     cleaned = code.strip().lower()
     method = ""
-    if secret and (step := _matching_step(secret, cleaned, person.totp_last_step, now)) is not None:
-        person.totp_last_step = step
-        method = "totp"
-    elif "-" in cleaned:
-        recovery = db.session.scalar(
-            sa.select(RecoveryCode).where(
-                RecoveryCode.person_id == person.id,
-                RecoveryCode.code_hash == token_hash("recovery:" + cleaned),
-                RecoveryCode.used_at.is_(None),
-            )
-        )
-        if recovery is not None:
-            recovery.used_at = now
-            method = "recovery_code"
+    reason = "bad_code"
+    # Any step in the window, used or not: whether it is still free is the UPDATE's to decide.
+    if secret and (step := _matching_step(secret, cleaned, None, now)) is not None:
+        if _claim_totp_step(person, step):
+            method = "totp"
+        else:
+            reason = "code_reused"
+    elif "-" in cleaned and _spend_recovery_code(person, cleaned, now):
+        method = "recovery_code"
     if not method:
         _register_failure(throttle, now)
-        audit.record(actor, "sign_in.mfa", "failed", reason="bad_code", subjects=subjects)
+        audit.record(actor, "sign_in.mfa", "failed", reason=reason, subjects=subjects)
         return SignInResult(
             None,
             "The code is not right: enter the 6-digit code from your authenticator app.",

@@ -128,6 +128,12 @@ def test_a_totp_code_cannot_be_replayed(client, new_client, make_org, make_perso
     other.submit("/sign-in", {"email": person.email, "password": TEST_PASSWORD})
     response = other.submit("/sign-in/code", {"code": code})
     assert response.status_code == 200 and "not right" in response.get_data(as_text=True)
+    assert other.get("/").status_code == 302
+    refused = _last_entry("sign_in.mfa")
+    assert refused.outcome == "failed" and refused.reason == "code_reused"
+    throttle = db.session.get(SignInThrottle, services.token_hash(f"mfa:{person.id}"))
+    db.session.refresh(throttle)
+    assert throttle.failures == 1  # a replay counts towards the lockout
 
 
 def test_recovery_code_works_once(client, new_client, make_org, make_person, app_ctx):
@@ -140,6 +146,8 @@ def test_recovery_code_works_once(client, new_client, make_org, make_person, app
     again = new_client()
     again.submit("/sign-in", {"email": person.email, "password": TEST_PASSWORD})
     assert again.submit("/sign-in/code", {"code": codes[0]}).status_code == 200
+    assert again.get("/").status_code == 302
+    assert signin.remaining_recovery_codes(person) == 9
 
 
 def test_first_sign_in_without_mfa_must_enrol(client, make_org, make_person):
