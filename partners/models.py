@@ -220,6 +220,9 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_at: Mapped[datetime] = mapped_column(default=utcnow)
     mfa_at: Mapped[datetime | None]
+    # When the person last re-entered their password and a code in this session, to replace
+    # their authenticator; cleared once used.
+    reauthenticated_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(sa.String(40))
 

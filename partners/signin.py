@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from audit import services as audit
 from hub.core.db import db, utcnow
-from hub.core.errors import ValidationFailed
+from hub.core.errors import PermissionDenied, ValidationFailed
 from hub.core.keys import FieldCipher
 from hub.core.security import Actor
 from partners.models import (
@@ -36,6 +36,8 @@ MIN_PASSWORD_LENGTH = 12
 SLOWDOWN_AFTER = 3  # failures before each further attempt must wait
 MAX_DELAY_SECONDS = 60
 RECOVERY_CODE_COUNT = 10
+# How long a re-authentication lets its session replace the authenticator (used once).
+REAUTHENTICATION_LIFETIME = timedelta(minutes=10)
 TOTP_ISSUER = "Prevent Information Sharing Hub"
 # A few passwords people choose most; length does most of the work (NCSC guidance).
 COMMON_PASSWORDS = frozenset(
@@ -158,6 +160,25 @@ def _register_failure(throttle: SignInThrottle, now: datetime) -> None:
         throttle.next_allowed_at = now + timedelta(seconds=delay)
 
 
+def _waiting(throttle: SignInThrottle, now: datetime) -> tuple[str, str] | None:
+    """(message, reason) if attempts under `throttle` must wait (locked, or slowed down)."""
+    if throttle.locked_until and throttle.locked_until > now:
+        return _wait_message(throttle.locked_until, now, True), "locked"
+    if throttle.next_allowed_at and throttle.next_allowed_at > now:
+        return _wait_message(throttle.next_allowed_at, now, False), "throttled"
+    return None
+
+
+def _password_matches(stored: str | None, password: str) -> bool:
+    """argon2id verification; with no stored hash, a dummy one takes the same time."""
+    hasher = password_hasher()
+    try:
+        hasher.verify(stored or _dummy_hash(hasher.time_cost, hasher.memory_cost), password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
 def authenticate_password(actor: Actor, email: str, password: str) -> SignInResult:
     """Check an email and password, with slow-down and lockout per email address.
 
@@ -174,21 +195,13 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
     subjects = [("account", normalised)]
     now = utcnow()
     throttle = _throttle_for(key)
-    if throttle.locked_until and throttle.locked_until > now:
-        audit.record(actor, "sign_in.password", "failed", reason="locked", subjects=subjects)
-        return SignInResult(None, _wait_message(throttle.locked_until, now, True), "locked")
-    if throttle.next_allowed_at and throttle.next_allowed_at > now:
-        audit.record(actor, "sign_in.password", "failed", reason="throttled", subjects=subjects)
-        return SignInResult(None, _wait_message(throttle.next_allowed_at, now, False), "throttled")
+    if waiting := _waiting(throttle, now):
+        message, reason = waiting
+        audit.record(actor, "sign_in.password", "failed", reason=reason, subjects=subjects)
+        return SignInResult(None, message, reason)
 
     person = db.session.scalar(sa.select(Person).where(Person.email == normalised))
-    hasher = password_hasher()
-    stored = person.password_hash if person and person.password_hash else None
-    try:
-        hasher.verify(stored or _dummy_hash(hasher.time_cost, hasher.memory_cost), password)
-        verified = stored is not None
-    except (VerificationError, InvalidHashError):
-        verified = False
+    verified = _password_matches(person.password_hash if person else None, password)
     if not verified or person is None:
         _register_failure(throttle, now)
         audit.record(
@@ -214,8 +227,8 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
             "Your account is suspended. Contact your organisation's administrator.",
             reason,
         )
-    if hasher.check_needs_rehash(stored):
-        person.password_hash = hasher.hash(password)
+    if password_hasher().check_needs_rehash(person.password_hash):
+        person.password_hash = hash_password(password)
     audit.record(person_actor, "sign_in.password", "granted", subjects=[("person", str(person.id))])
     db.session.flush()
     return SignInResult(person)
@@ -324,8 +337,26 @@ def _spend_recovery_code(person: Person, code: str, now: datetime) -> bool:
     return spent.rowcount == 1
 
 
-def confirm_totp_enrolment(actor: Actor, person: Person, code: str) -> list[str]:
-    """Finish enrolment with a code from the new secret; returns fresh recovery codes."""
+def confirm_totp_enrolment(
+    actor: Actor, person: Person, code: str, web_session: WebSession | None = None
+) -> list[str]:
+    """Finish enrolment with a code from the new secret; returns fresh recovery codes.
+
+    Replacing an authenticator the person already has (and with it their recovery codes)
+    needs `web_session` to have re-authenticated in the last few minutes; it is used up here.
+    """
+    if person.has_mfa and not recently_reauthenticated(web_session):
+        raise PermissionDenied(
+            "Confirm it is you (your password and a current code) before replacing your "
+            "authenticator app.",
+            reason="reauthentication_required",
+            audit={
+                "action": "mfa.enrol",
+                "resource_type": "person",
+                "resource_ids": [str(person.id)],
+                "subjects": [("person", str(person.id))],
+            },
+        )
     secret = pending_totp_secret(person)
     if secret is None:
         raise ValidationFailed(
@@ -344,9 +375,18 @@ def confirm_totp_enrolment(actor: Actor, person: Person, code: str) -> list[str]
     person.totp_secret_encrypted = _cipher().encrypt(secret.encode(), f"totp:{person.id}")
     person.totp_pending_encrypted = None
     person.totp_enrolled_at = utcnow()
+    replaced = person.has_mfa
     person.totp_last_step = step
     codes = _replace_recovery_codes(person)
-    audit.record(actor, "mfa.enrol", "granted", subjects=[("person", str(person.id))])
+    if web_session is not None:
+        web_session.reauthenticated_at = None  # one re-authentication, one replacement
+    audit.record(
+        actor,
+        "mfa.enrol",
+        "granted",
+        subjects=[("person", str(person.id))],
+        replaced="yes" if replaced else "no",
+    )
     db.session.flush()
     return codes
 
@@ -385,12 +425,17 @@ def _replace_recovery_codes(person: Person) -> list[str]:
 
 def verify_second_factor(actor: Actor, person: Person, code: str) -> SignInResult:
     """Check a TOTP code (never the same time step twice) or an unused recovery code."""
+    return _check_second_factor(actor, person, code, "sign_in.mfa")
+
+
+def _check_second_factor(actor: Actor, person: Person, code: str, action: str) -> SignInResult:
+    """The second-factor check, its failures counted per person and audited as `action`."""
     key = token_hash(f"mfa:{person.id}")
     now = utcnow()
     throttle = _throttle_for(key)
     subjects = [("person", str(person.id))]
     if throttle.locked_until and throttle.locked_until > now:
-        audit.record(actor, "sign_in.mfa", "failed", reason="locked", subjects=subjects)
+        audit.record(actor, action, "failed", reason="locked", subjects=subjects)
         return SignInResult(None, _wait_message(throttle.locked_until, now, True), "locked")
     secret = totp_secret(person)
     cleaned = code.strip().lower()
@@ -406,18 +451,75 @@ def verify_second_factor(actor: Actor, person: Person, code: str) -> SignInResul
         method = "recovery_code"
     if not method:
         _register_failure(throttle, now)
-        audit.record(actor, "sign_in.mfa", "failed", reason=reason, subjects=subjects)
+        audit.record(actor, action, "failed", reason=reason, subjects=subjects)
         return SignInResult(
             None,
             "The code is not right: enter the 6-digit code from your authenticator app.",
-            "bad_code",
+            reason,
         )
     throttle.failures = 0
     throttle.locked_until = None
     throttle.next_allowed_at = None
-    audit.record(actor, "sign_in.mfa", "granted", subjects=subjects, method=method)
+    audit.record(actor, action, "granted", subjects=subjects, method=method)
     db.session.flush()
     return SignInResult(person)
+
+
+# --- re-authentication ------------------------------------------------------------------
+
+
+def reauthenticate(
+    actor: Actor, person: Person, web_session: WebSession, password: str, code: str
+) -> None:
+    """Ask a signed-in person again for their password and a current code from their
+    authenticator (or an unused recovery code, when it is lost) before they replace it.
+
+    Wrong answers count towards the same slow-down and lockout as signing in (the password
+    per email address, codes per person) and are audited as `mfa.reauthenticate`; each
+    raises ValidationFailed naming its field. The caller commits either way. A person who
+    signs in only through their organisation's identity provider has no hub password: the
+    code alone is asked for.
+    """
+    errors: dict[str, list[str]] = {}
+    asks_password = person.password_hash is not None
+    if asks_password and not password:
+        errors["password"] = ["Enter your password."]
+    if not code.strip():
+        errors["code"] = ["Enter the code from your authenticator app, or a recovery code."]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    subjects = [("person", str(person.id))]
+    if asks_password:
+        now = utcnow()
+        throttle = _throttle_for(token_hash("sign-in:" + person.email))
+        waiting = _waiting(throttle, now)
+        if waiting is None and not _password_matches(person.password_hash, password):
+            _register_failure(throttle, now)
+            waiting = ("The password is not right.", "bad_password")
+        if waiting is not None:
+            message, reason = waiting
+            audit.record(actor, "mfa.reauthenticate", "failed", reason=reason, subjects=subjects)
+            raise ValidationFailed(message, errors={"password": [message]}, reason=reason)
+        throttle.failures = 0
+        throttle.next_allowed_at = None
+    result = _check_second_factor(actor, person, code, "mfa.reauthenticate")
+    if not result.ok:
+        message = (
+            result.message
+            if result.reason == "locked"
+            else "The code is not right: enter the 6-digit code your authenticator app shows "
+            "now, or one of your recovery codes."
+        )
+        raise ValidationFailed(message, errors={"code": [message]}, reason=result.reason)
+    web_session.reauthenticated_at = utcnow()
+    db.session.flush()
+
+
+def recently_reauthenticated(web_session: WebSession | None) -> bool:
+    """True if this session re-authenticated in the last REAUTHENTICATION_LIFETIME."""
+    if web_session is None or web_session.reauthenticated_at is None:
+        return False
+    return utcnow() - web_session.reauthenticated_at < REAUTHENTICATION_LIFETIME
 
 
 def remaining_recovery_codes(person: Person) -> int:

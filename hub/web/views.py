@@ -178,18 +178,24 @@ def second_factor() -> Any:
 
 @blueprint.route("/account/two-factor/setup", methods=["GET", "POST"])
 def setup_second_factor() -> Any:
-    """Set up an authenticator app: a QR code, then a code to confirm, then recovery codes."""
+    """Set up an authenticator app: a QR code, then a code to confirm, then recovery codes.
+
+    Replacing one the person already has needs them to confirm it is them first."""
     person = g.get("pending_person") or g.get("person")
     if person is None:
         return redirect(url_for("web.sign_in"))
     if person.has_mfa and g.get("pending_person") is not None:
         return redirect(url_for("web.second_factor"))
+    if person.has_mfa and not signin.recently_reauthenticated(g.web_session):
+        return redirect(url_for("web.reauthenticate"))
     form = PostForm()
     errors: dict[str, list[str]] = {}
     actor = _pending_actor(person) if g.get("person") is None else current_actor()
     if form.validate_on_submit():
         try:
-            codes = signin.confirm_totp_enrolment(actor, person, request.form.get("code") or "")
+            codes = signin.confirm_totp_enrolment(
+                actor, person, request.form.get("code") or "", g.web_session
+            )
         except ValidationFailed as exc:
             db.session.commit()  # the failed attempt is audited
             errors = exc.errors
@@ -217,6 +223,41 @@ def setup_second_factor() -> Any:
         secret=grouped,
         replacing=person.has_mfa,
         page_title="Set up your authenticator app",
+    )
+
+
+@blueprint.route("/account/two-factor/confirm", methods=["GET", "POST"])
+@sign_in_limit()
+@signed_in_required
+def reauthenticate() -> Any:
+    """Confirm it is you (password and a current code, or a recovery code) before replacing
+    the authenticator app and recovery codes."""
+    person = g.person
+    if not person.has_mfa:
+        return redirect(url_for("web.setup_second_factor"))
+    form = PostForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        try:
+            signin.reauthenticate(
+                current_actor(),
+                person,
+                g.web_session,
+                request.form.get("password") or "",
+                request.form.get("code") or "",
+            )
+        except ValidationFailed as exc:
+            db.session.commit()  # failures are counted towards the lockout, and audited
+            errors = exc.errors
+        else:
+            db.session.commit()
+            return redirect(url_for("web.setup_second_factor"))
+    return render_template(
+        "web/reauthenticate.html",
+        form=form,
+        errors=errors,
+        asks_password=person.password_hash is not None,
+        page_title="Confirm it is you",
     )
 
 

@@ -65,6 +65,7 @@ def test_org_admin_adds_a_person_who_enrols(new_context, live_hub: LiveHub, sign
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Authenticator app set up")
     expect(page.locator("#recovery-codes li")).not_to_have_count(0)
+    recovery_codes = page.locator("#recovery-codes li").all_inner_texts()
     assert_accessible(page)
     page.get_by_role("link", name="I have saved my recovery codes").click()
 
@@ -83,6 +84,42 @@ def test_org_admin_adds_a_person_who_enrols(new_context, live_hub: LiveHub, sign
     # And the administrator now sees them as active.
     admin.reload()
     expect(admin.locator("#people tr", has_text=NEW_EMAIL)).to_contain_text("Active")
+
+    # Their phone is lost: replacing the authenticator asks for the password and, instead of
+    # a code from the lost app, one of the recovery codes.
+    replace_lost_authenticator(page, recovery_codes[0], secret)
+
+
+def replace_lost_authenticator(page: Page, recovery_code: str, old_secret: str) -> None:
+    page.get_by_role("link", name="Your account").click()
+    page.get_by_role("link", name="Replace authenticator app and recovery codes").click()
+    expect(page).to_have_url(re.compile(r"/account/two-factor/confirm$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it is you")
+    assert_accessible(page)
+
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD + " typo")
+    page.get_by_label("Security code").fill(recovery_code)
+    page.get_by_role("button", name="Continue").click()
+    expect_error_summary(page, {"#password": "The password is not right."})
+    assert_accessible(page)
+
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Security code").fill(recovery_code)
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/account/two-factor/setup$"))
+    expect(page.locator(".govuk-warning-text")).to_contain_text("replaces your current")
+    page.get_by_text("I cannot scan the QR code").click()
+    new_secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    assert new_secret != old_secret
+    page.get_by_label("Enter the 6-digit code your app shows").fill(totp_code(new_secret))
+    page.get_by_role("button", name="Confirm and continue").click()
+    expect(page.locator("#recovery-codes li")).not_to_have_count(0)
+    assert recovery_code not in page.locator("#recovery-codes li").all_inner_texts()
+
+    page.get_by_role("link", name="I have saved my recovery codes").click()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, NEW_EMAIL, NEW_PASSWORD, new_secret)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
 
 
 def test_empty_add_person_form_links_each_field(page: Page, sign_in_as):
