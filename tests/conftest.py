@@ -7,7 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +206,53 @@ def make_person(app: Flask, system: Actor):
             signin.set_totp_secret(person, pyotp.random_base32())
         db.session.flush()
         return person
+
+    return factory
+
+
+@pytest.fixture
+def answer_advisory(make_org, make_person):
+    """Ask, route and answer an advisory request through the services, as the three parties
+    do: answer_advisory(asker, speaker, police_lead, rating="amber", rationale="...") returns
+    the request (its `rating` is the police's). The region's coordinator is the one the hub
+    would choose (made if the region has none)."""
+    from hub.records import advisory
+
+    def factory(
+        asker: Person,
+        speaker: Any,
+        police_lead: Person,
+        *,
+        rating: str = "amber",
+        rationale: str = "Protests at two venues.",
+        expires_in_days: int = 180,
+    ) -> Any:
+        region = asker.organisation.region
+        coordinator_org = db.session.scalar(
+            sa.select(Organisation).where(
+                Organisation.kind == "regional_coordinator", Organisation.region == region
+            )
+        )
+        if coordinator_org is None:
+            make_org(kind="regional_coordinator", region=region)
+        request = advisory.submit_request(
+            actor_of(asker), {"speaker_id": str(speaker.id), "question": "Anything known?"}
+        )
+        coordinator = make_person(
+            db.session.get(Organisation, request.coordinator_org_id), ["coordinator"]
+        )
+        advisory.route_request(
+            actor_of(coordinator),
+            request,
+            {"police_org_id": str(police_lead.organisation_id), "routing_note": "For you."},
+        )
+        expires = advisory.local_today() + timedelta(days=expires_in_days)
+        advisory.answer_request(
+            actor_of(police_lead),
+            request,
+            {"rating": rating, "rationale": rationale, "expires_on": expires.isoformat()},
+        )
+        return request
 
     return factory
 

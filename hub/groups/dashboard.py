@@ -74,9 +74,12 @@ def require_dashboard(actor: Actor) -> None:
         )
 
 
-def read_purpose(value: str | None) -> str:
-    """The purpose the coordinator states (default: working group case review)."""
-    purpose = (value or PURPOSES[0]).strip()
+def read_purpose(value: str | None) -> str | None:
+    """The purpose the coordinator states, or None when none is chosen yet: nothing of the
+    institutions' records is disclosed until the coordinator chooses one."""
+    purpose = (value or "").strip()
+    if not purpose:
+        return None
     if purpose not in PURPOSES:
         raise ValidationFailed(
             "Choose the purpose of looking at institutions' records.",
@@ -436,7 +439,7 @@ class RegionalDashboard:
     """Everything the coordinator's dashboard shows."""
 
     region: str
-    purpose: str
+    purpose: str | None  # None: no purpose chosen, so no institution's record is disclosed
     agreements: list[LiveAgreement]
     events: list[RegionalEvent]
     touring: list[TouringSpeaker]
@@ -446,9 +449,11 @@ class RegionalDashboard:
 
 
 def regional_dashboard(
-    actor: Actor, purpose: str, basis: str, year: int, now: datetime | None = None
+    actor: Actor, purpose: str | None, basis: str, year: int, now: datetime | None = None
 ) -> RegionalDashboard:
-    """The coordinator's view of their region (audited: the view, and each disclosure)."""
+    """The coordinator's view of their region (audited: the view, and each disclosure).
+    Without a purpose it shows only what needs no disclosure: agreements, the coordinator's
+    own advisory requests and the regional aggregate."""
     require_dashboard(actor)
     now = now or utcnow()
     region = region_of(actor)
@@ -457,8 +462,8 @@ def regional_dashboard(
         region=region,
         purpose=purpose,
         agreements=live_agreements(actor, now),
-        events=designated_events(actor, purpose, region, now),
-        touring=touring_speakers(actor, purpose, region, now),
+        events=designated_events(actor, purpose, region, now) if purpose else [],
+        touring=touring_speakers(actor, purpose, region, now) if purpose else [],
         advisory=advisory_by_age(actor),
         monthly=monthly,
         charts=charts(monthly),
@@ -493,17 +498,24 @@ def as_dict(board: RegionalDashboard) -> dict[str, Any]:
             }
             for item in board.agreements
         ],
-        "designated_events": [
-            {**item.record.as_dict(), "owner": item.owner} for item in board.events
-        ],
-        "touring_speakers": [
-            {
-                "name": s.name,
-                "pseudonymised": s.pseudonymised,
-                "institutions": s.institutions,
-            }
-            for s in board.touring
-        ],
+        # Null until a purpose is chosen: nothing is disclosed without one.
+        "designated_events": (
+            [{**item.record.as_dict(), "owner": item.owner} for item in board.events]
+            if board.purpose
+            else None
+        ),
+        "touring_speakers": (
+            [
+                {
+                    "name": s.name,
+                    "pseudonymised": s.pseudonymised,
+                    "institutions": s.institutions,
+                }
+                for s in board.touring
+            ]
+            if board.purpose
+            else None
+        ),
         "advisory": {
             "bands": [{"label": label, "count": count} for label, count in board.advisory.bands],
             "overdue": board.advisory.overdue,

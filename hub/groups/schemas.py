@@ -264,9 +264,12 @@ class DashboardSchema(Schema):
     """The regional dashboard's figures (only what the coordinator may see)."""
 
     region = fields.String()
-    purpose = fields.String()
+    purpose = fields.String(
+        allow_none=True,
+        metadata={"description": "null until a purpose is chosen; then events and speakers show"},
+    )
     agreements = fields.List(fields.Dict())
-    designated_events = fields.List(fields.Dict())
-    touring_speakers = fields.List(fields.Dict())
+    designated_events = fields.List(fields.Dict(), allow_none=True)
+    touring_speakers = fields.List(fields.Dict(), allow_none=True)
     advisory = fields.Dict()
     annual_return = fields.Dict()

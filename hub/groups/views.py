@@ -503,20 +503,20 @@ def region() -> Any:
         basis, year = returns.read_args(args["basis"], args["year"], advisory.local_today())
     except ValidationFailed as exc:
         errors = exc.errors
-        purpose = dashboard.PURPOSES[0]
+        purpose = None
         basis, year = returns.read_args(None, None, advisory.local_today())
     board = dashboard.regional_dashboard(actor, purpose, basis, year)
     page = render_template(
         "groups/region.html",
         board=board,
         errors=errors,
-        values={"purpose": purpose, "basis": basis, "year": year},
-        purpose_options=[(p, PURPOSES[p]) for p in dashboard.PURPOSES],
+        values={"purpose": purpose or "", "basis": basis, "year": year},
+        purpose_options=[("", "Choose a purpose")] + [(p, PURPOSES[p]) for p in dashboard.PURPOSES],
         outcome_series=dashboard.OUTCOME_SERIES,
         reason_series=dashboard.REASON_SERIES,
         page_title=f"{board.region} regional dashboard",
     )
-    db.session.commit()  # the records shown are disclosures, audited
+    db.session.commit()  # the view, and any records shown (disclosures), audited
     return page
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,14 +21,12 @@ from hub.core.db import db, utcnow
 from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.core.security import Actor
 from hub.core.validation import LOCAL_ZONE, Checker
-from hub.records import events, permissions, speakers
+from hub.records import events, permissions, ratings, speakers
 from hub.records.models import (
-    AdvisoryRating,
     AdvisoryRequest,
     AdvisoryStatus,
     Distribution,
     Event,
-    Rating,
     RecordStatus,
     Speaker,
 )
@@ -40,11 +38,8 @@ from partners.models import Organisation, OrganisationKind, Status
 DUE_WORKING_DAYS = 10
 #: States in which a request still waits for someone.
 OPEN_STATES = (AdvisoryStatus.SUBMITTED, AdvisoryStatus.ROUTED)
-#: How long an advisory rating may be given for at most.
-MAX_RATING_LIFETIME = timedelta(days=2 * 366)  # as the ratings service allows
 QUESTION_MAX = 2000
 NOTE_MAX = 2000
-RATIONALE_MAX = 1000
 
 #: What the coordinator and police see of the institution's records (named so in the audit).
 DISCLOSED_FIELDS = ("question", "speaker.aliases", "speaker.display_name")
@@ -511,21 +506,12 @@ def decline_request(
 def answer_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any]) -> AdvisoryRequest:
     """Police answer with a red, amber or green rating, a short rationale and an expiry date."""
     require_step(actor, request, "answer")
-    check = Checker(data)
-    rating = check.choice("rating", Rating, "a rating")
-    rationale = check.text("rationale", "the reasons for the rating", max_length=RATIONALE_MAX)
-    expires_on = check.date("expires_on", "the date the rating expires")
-    today = local_today()
-    if expires_on is not None and check.ok("expires_on"):
-        if expires_on <= today:
-            check.add("expires_on", "The date the rating expires must be in the future.")
-        elif expires_on > today + MAX_RATING_LIFETIME:
-            check.add("expires_on", "A rating can be given for at most 2 years.")
-    check.raise_if_any()
-    rating_row = issue_rating(
-        actor,
-        request.speaker,
-        {"rating": rating, "rationale": rationale, "expires_on": expires_on, "issued_on": today},
+    # Answering a routed request is the police's choice to share the answer: the rating is
+    # shareable, and what of it reaches the coordinator is the agreement's schedule (the
+    # institution that asked gets the rating, never the rationale: `ratings.answer_view`).
+    answer = {key: value for key, value in data.items() if key != "distribution"}
+    rating_row = ratings.issue_rating(
+        actor, request.speaker, {**answer, "distribution": Distribution.SHAREABLE.value}
     )
     request.status = AdvisoryStatus.ANSWERED
     request.rating_id = rating_row.id
@@ -562,44 +548,6 @@ def withdraw_request(actor: Actor, request: AdvisoryRequest) -> AdvisoryRequest:
         subjects=[("speaker", str(request.speaker_id))],
     )
     return request
-
-
-def issue_rating(actor: Actor, speaker: Speaker, data: dict[str, Any]) -> AdvisoryRating:
-    """The police team's rating on the speaker, owned by the police organisation.
-
-    The ratings service (`hub.records.ratings.issue_rating`) is used when it exists; until
-    then the rating row is made here with the values `answer_request` has already validated.
-    """
-    try:
-        from hub.records import ratings
-    except ImportError:
-        ratings = None
-    if ratings is not None and hasattr(ratings, "issue_rating"):
-        return ratings.issue_rating(actor, speaker, data)
-    rating = AdvisoryRating(
-        speaker_id=speaker.id,
-        owner_org_id=uuid.UUID(actor.org_id),
-        # The rating is the police team's record, given to the requester through the request.
-        distribution=Distribution.INTERNAL,
-        rating=data["rating"],
-        rationale=data["rationale"],
-        issued_on=data["issued_on"],
-        expires_on=data["expires_on"],
-        issued_by_id=_person_id(actor),
-    )
-    db.session.add(rating)
-    db.session.flush()
-    audit.record(
-        actor,
-        "rating.issue",
-        "granted",
-        resource_type="advisory_rating",
-        resource_ids=[str(rating.id)],
-        resource_org=actor.org_id,
-        fields=["rating", "rationale", "expires_on"],
-        subjects=[("speaker", str(speaker.id))],
-    )
-    return rating
 
 
 def require_step(actor: Actor, request: AdvisoryRequest, step: str) -> None:
@@ -665,7 +613,9 @@ class RequestView:
     routed_at: Any
     decline_reason: str | None
     answered_at: Any
-    rating: dict[str, Any] | None
+    rating: ratings.RatingView | None
+    #: Answered, but no agreement in force gives this reader the police's rating.
+    rating_withheld: bool
     speaker_id: str | None
     event_id: str | None
     can_withdraw: bool
@@ -692,7 +642,11 @@ def describe(actor: Actor, request: AdvisoryRequest) -> RequestView:
             )
         )
     }
-    rating = request.rating
+    rating = (
+        ratings.answer_view(actor, side, request.rating, request)
+        if request.rating is not None
+        else None
+    )
     event = request.event
     return RequestView(
         id=str(request.id),
@@ -715,16 +669,8 @@ def describe(actor: Actor, request: AdvisoryRequest) -> RequestView:
         routed_at=request.routed_at,
         decline_reason=request.decline_reason or None,
         answered_at=request.answered_at,
-        rating=(
-            {
-                "rating": rating.rating.value,
-                "rationale": rating.rationale,
-                "issued_on": rating.issued_on,
-                "expires_on": rating.expires_on,
-            }
-            if rating is not None
-            else None
-        ),
+        rating=rating,
+        rating_withheld=request.rating is not None and rating is None,
         speaker_id=str(request.speaker_id) if side == "requester" else None,
         event_id=str(request.event_id) if side == "requester" and request.event_id else None,
         can_withdraw=can_withdraw(actor, request),

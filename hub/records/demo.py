@@ -9,6 +9,7 @@ the services would make them.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from hub.core.validation import LOCAL_ZONE
 from hub.records import advisory, assessments, decisions, events, speakers
 from hub.records.models import (
     AdvisoryRating,
+    AdvisoryRequest,
+    AdvisoryStatus,
     Assertion,
     AssertionKind,
     AssertionRevision,
@@ -562,21 +565,43 @@ class _Seeder:
 
     def add_advisory(self) -> None:
         police_org = self.orgs["northshire-police-prevent"]
-        # A rating given two years ago that has since expired (made as the police answer made
-        # it then; a service would refuse an expiry date in the past).
+        coordinator, police = self.actor(COORDINATOR), self.actor(POLICE)
+        # A request answered two years ago whose rating has since expired (made as the
+        # services made them then; a service would refuse an expiry date in the past).
+        old_rating = AdvisoryRating(
+            speaker_id=self.speakers["Dr Ember Quillfeather"].id,
+            owner_org_id=police_org.id,
+            distribution=Distribution.SHAREABLE,
+            rating=Rating.GREEN,
+            rationale="Nothing known at the time that would affect the event.",
+            issued_on=self.today - timedelta(days=730),
+            expires_on=self.today - timedelta(days=365),
+            issued_by_id=self.people[POLICE].id,
+        )
+        db.session.add(old_rating)
+        db.session.flush()
+        asked_at = utcnow() - timedelta(days=745)
         db.session.add(
-            AdvisoryRating(
-                speaker_id=self.speakers["Dr Ember Quillfeather"].id,
-                owner_org_id=police_org.id,
-                distribution=Distribution.INTERNAL,
-                rating=Rating.GREEN,
-                rationale="Nothing known at the time that would affect the event.",
-                issued_on=self.today - timedelta(days=730),
-                expires_on=self.today - timedelta(days=365),
-                issued_by_id=self.people[POLICE].id,
+            AdvisoryRequest(
+                requesting_org_id=self.people[UON_PREVENT].organisation_id,
+                coordinator_org_id=uuid.UUID(coordinator.org_id),
+                police_org_id=police_org.id,
+                speaker_id=old_rating.speaker_id,
+                question="Is there anything we should know before an evening lecture?",
+                status=AdvisoryStatus.ANSWERED,
+                submitted_by_id=self.people[UON_PREVENT].id,
+                submitted_at=asked_at,
+                due_on=add_working_days(
+                    asked_at.astimezone(LOCAL_ZONE).date(), advisory.DUE_WORKING_DAYS
+                ),
+                routed_by_id=uuid.UUID(coordinator.id),
+                routed_at=asked_at + timedelta(days=2),
+                routing_note="A routine check.",
+                answered_by_id=self.people[POLICE].id,
+                answered_at=asked_at + timedelta(days=9),
+                rating_id=old_rating.id,
             )
         )
-        coordinator, police = self.actor(COORDINATOR), self.actor(POLICE)
         # Answered: the current rating.
         answered = advisory.submit_request(
             self.actor(UON_PREVENT),

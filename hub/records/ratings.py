@@ -15,7 +15,7 @@ from audit import services as audit
 from hub.core.db import db, utcnow
 from hub.core.errors import Conflict, PermissionDenied
 from hub.core.security import Actor
-from hub.core.validation import Checker
+from hub.core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions
 from hub.records.models import AdvisoryRating, Distribution, Rating, RecordStatus, Speaker
 from hub.records.speakers import person_id
@@ -23,7 +23,7 @@ from partners.models import Organisation
 
 #: A rating is advice for a time: it expires within two years of being issued.
 MAX_VALIDITY = timedelta(days=2 * 366)
-MAX_RATIONALE = 2000
+MAX_RATIONALE = 1000
 
 RATING_LABELS = {Rating.RED: "Red", Rating.AMBER: "Amber", Rating.GREEN: "Green"}
 RATING_COLOURS = {Rating.RED: "red", Rating.AMBER: "orange", Rating.GREEN: "green"}
@@ -34,13 +34,30 @@ RATING_MEANINGS = {
 }
 
 
+#: The named basis on which the institution that asked is given the police's answer: the
+#: rating and its dates, never the rationale (the police's own record, which no agreement gives
+#: an institution). See docs/architecture.md, "Named bases besides disclose()".
+ANSWER_BASIS = "advisory_answer"
+ANSWER_FIELDS = ("expires_on", "issued_on", "rating")
+#: The purpose every read of an advisory answer serves.
+ANSWER_PURPOSE = "advisory_request"
+
+
 @dataclass(frozen=True)
 class RatingView:
-    """A rating as its reader sees it: with the issuing organisation's name and expiry."""
+    """A rating as one reader may see it: `rationale` is None where it is not given to them,
+    and `basis` says why they see it (their own record, the advisory answer, or an agreement's
+    reference)."""
 
-    rating: AdvisoryRating
+    id: uuid.UUID
+    issuer_org_id: uuid.UUID
     issuer_name: str
+    rating: Rating
+    rationale: str | None
+    issued_on: date | str | None
+    expires_on: date | str | None
     expired: bool
+    basis: str
 
 
 def issue_rating(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> AdvisoryRating:
@@ -66,15 +83,16 @@ def issue_rating(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> Adv
             reason="not_active",
             audit={"action": action, **refs},
         )
-    today = utcnow().date()
+    today = utcnow().astimezone(LOCAL_ZONE).date()  # expiry dates are UK calendar days
     check = Checker(data)
-    rating = check.choice("rating", Rating, "the rating (red, amber or green)")
-    rationale = check.text("rationale", "the rationale for the rating", max_length=MAX_RATIONALE)
+    rating = check.choice("rating", Rating, "a rating")
+    rationale = check.text("rationale", "the reasons for the rating", max_length=MAX_RATIONALE)
     expires_on = check.date("expires_on", "the date the rating expires")
-    if expires_on is not None and expires_on <= today:
-        check.add("expires_on", "The date the rating expires must be in the future.")
-    elif expires_on is not None and expires_on > today + MAX_VALIDITY:
-        check.add("expires_on", "The date the rating expires must be within 2 years from today.")
+    if expires_on is not None and check.ok("expires_on"):
+        if expires_on <= today:
+            check.add("expires_on", "The date the rating expires must be in the future.")
+        elif expires_on > today + MAX_VALIDITY:
+            check.add("expires_on", "A rating can be given for at most 2 years.")
     distribution = check.choice(
         "distribution", Distribution, "how far the rating may be shared", required=False
     )
@@ -106,14 +124,138 @@ def issue_rating(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> Adv
     return issued
 
 
-def ratings_for(speaker: Speaker, today: date | None = None) -> list[RatingView]:
-    """The advisory ratings on `speaker` (issued to its owner through advisory requests),
-    newest first, each with its issuer's name and whether it has expired."""
-    today = today or utcnow().date()
-    rows = db.session.execute(
-        sa.select(AdvisoryRating, Organisation.name)
-        .join(Organisation, Organisation.id == AdvisoryRating.owner_org_id)
-        .where(AdvisoryRating.speaker_id == speaker.id)
-        .order_by(AdvisoryRating.issued_on.desc(), AdvisoryRating.created_at.desc())
+def _view(rating: AdvisoryRating, issuer: str, today: date, basis: str, full: bool) -> RatingView:
+    return RatingView(
+        id=rating.id,
+        issuer_org_id=rating.owner_org_id,
+        issuer_name=issuer,
+        rating=rating.rating,
+        rationale=rating.rationale if full else None,
+        issued_on=rating.issued_on,
+        expires_on=rating.expires_on,
+        expired=rating.expires_on < today,
+        basis=basis,
     )
-    return [RatingView(rating, name, rating.expires_on < today) for rating, name in rows]
+
+
+def _issuer_names(ratings: list[AdvisoryRating]) -> dict[uuid.UUID, str]:
+    return dict(
+        db.session.execute(
+            sa.select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({r.owner_org_id for r in ratings})
+            )
+        ).all()
+    )
+
+
+def give_answer(actor: Actor, rating: AdvisoryRating, requests: list[Any]) -> None:
+    """Audit that the institution that asked was shown the police's answer (the advisory
+    answer basis: the rating and its dates, never the rationale)."""
+    audit.record(
+        actor,
+        "disclosure",
+        "granted",
+        resource_type="advisory_rating",
+        resource_ids=[str(rating.id)],
+        resource_org=str(rating.owner_org_id),
+        purpose=ANSWER_PURPOSE,
+        fields=ANSWER_FIELDS,
+        subjects=[("speaker", str(rating.speaker_id))],
+        basis=ANSWER_BASIS,
+        advisory_requests=sorted(str(r.id) for r in requests),
+    )
+
+
+def ratings_for(actor: Actor, speaker: Speaker, today: date | None = None) -> list[RatingView]:
+    """The advisory ratings on the actor's organisation's `speaker` that the actor may see,
+    newest first: its own organisation's in full, and the answers to its organisation's own
+    advisory requests on the advisory answer basis (audited as disclosures)."""
+    return ratings_on(actor, [speaker.id], today)
+
+
+def ratings_on(
+    actor: Actor, speaker_ids: list[uuid.UUID], today: date | None = None
+) -> list[RatingView]:
+    """`ratings_for` over several speaker records (a speaker and those merged into it)."""
+    from hub.records.models import AdvisoryRequest, AdvisoryStatus
+
+    today = today or utcnow().date()
+    if actor.org_id is None or not speaker_ids:
+        return []
+    org = uuid.UUID(actor.org_id)
+    answered_to_us = (
+        sa.select(AdvisoryRequest.rating_id)
+        .where(
+            AdvisoryRequest.requesting_org_id == org,
+            AdvisoryRequest.status == AdvisoryStatus.ANSWERED,
+            AdvisoryRequest.rating_id.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    ratings = list(
+        db.session.scalars(
+            sa.select(AdvisoryRating)
+            .where(
+                AdvisoryRating.speaker_id.in_(speaker_ids),
+                sa.or_(AdvisoryRating.owner_org_id == org, AdvisoryRating.id.in_(answered_to_us)),
+            )
+            .order_by(AdvisoryRating.issued_on.desc(), AdvisoryRating.created_at.desc())
+        )
+    )
+    names = _issuer_names(ratings)
+    views = []
+    for rating in ratings:
+        own = rating.owner_org_id == org
+        if not own:
+            requests = db.session.scalars(
+                sa.select(AdvisoryRequest).where(
+                    AdvisoryRequest.rating_id == rating.id,
+                    AdvisoryRequest.requesting_org_id == org,
+                )
+            ).all()
+            give_answer(actor, rating, list(requests))
+        basis = "own" if own else ANSWER_BASIS
+        views.append(_view(rating, names.get(rating.owner_org_id, ""), today, basis, own))
+    return views
+
+
+def answer_view(actor: Actor, side: str, rating: AdvisoryRating, request: Any) -> RatingView | None:
+    """The police's answer to one advisory request as the actor's side may see it: police in
+    full; the institution that asked on the advisory answer basis; the coordinator through
+    `disclose()` under the police-to-coordinator agreement for the advisory request purpose
+    (None when no agreement in force gives it the rating). Every cross-organisation sight of
+    it is audited."""
+    from agreements import services as agreements
+    from hub.records import sharing
+
+    today = utcnow().date()
+    issuer = _issuer_names([rating]).get(rating.owner_org_id, "")
+    if actor.org_id == str(rating.owner_org_id):
+        return _view(rating, issuer, today, "own", full=True)
+    if side == "requester":
+        give_answer(actor, rating, [request])
+        return _view(rating, issuer, today, ANSWER_BASIS, full=False)
+    found = agreements.disclose(actor, [sharing.rating(rating)], ANSWER_PURPOSE)
+    if not found or "rating" not in found[0].data:
+        return None
+    data = found[0].data
+    under = found[0].disclosed_under or {}
+    return RatingView(
+        id=rating.id,
+        issuer_org_id=rating.owner_org_id,
+        issuer_name=issuer,
+        rating=Rating(data["rating"]),
+        rationale=data.get("rationale"),
+        issued_on=_as_disclosed(data.get("issued_on")),
+        expires_on=_as_disclosed(data.get("expires_on")),
+        expired=rating.expires_on < today,
+        basis=under.get("reference", ""),
+    )
+
+
+def _as_disclosed(value: Any) -> date | str | None:
+    """A disclosed date: a date where the schedule gives it in full, else what it gives (a
+    month, for a generalised date)."""
+    if isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value)
+    return value

@@ -17,6 +17,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from audit import services as audit
 from hub.core.db import db
 from hub.core.errors import PermissionDenied, ValidationFailed
 from hub.core.security import Actor
@@ -32,6 +33,9 @@ MIN_INSTITUTIONS = 3
 #: Roles that read their own institution's return.
 INSTITUTION_ROLES = permissions.READERS
 REASONS = tuple(ReasonCategory)
+#: The named basis on which a coordinator sees the region's decisions: counts summed over at
+#: least MIN_INSTITUTIONS institutions, never one institution's records.
+REGIONAL_AGGREGATE = "regional_aggregate"
 
 
 @dataclass(frozen=True)
@@ -162,8 +166,20 @@ def _regional(actor: Actor, which: Period) -> AnnualReturn:
     result = AnnualReturn("region", coordinator.region, which, institutions=len(institutions))
     if len(institutions) < MIN_INSTITUTIONS:
         result.suppressed = True
-        return result
-    _count(result, institutions)
+    else:
+        _count(result, institutions)
+    # Counts of other organisations' decisions reach the coordinator as an aggregate, not as
+    # records: its basis is named and the read audited (docs/architecture.md, named bases).
+    audit.record(
+        actor,
+        "returns.read",
+        "granted",
+        resource_type="annual_return",
+        basis=REGIONAL_AGGREGATE,
+        period=which.label,
+        institutions=len(institutions),
+        suppressed=int(result.suppressed),
+    )
     return result
 
 

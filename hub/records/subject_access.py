@@ -34,7 +34,6 @@ from hub.core.security import Actor
 from hub.core.validation import LOCAL_ZONE, Checker
 from hub.records import assertions, decisions, events, ratings, search, speakers
 from hub.records.models import (
-    AdvisoryRating,
     AdvisoryRequest,
     Assertion,
     Event,
@@ -313,21 +312,27 @@ def _statement_item(statement: Assertion, number: int) -> PackItem:
     return PackItem(f"statement-{statement.id}", "statements", f"Statement {number}", rows, data)
 
 
-def _rating_item(rating: AdvisoryRating, issuer: str, number: int) -> PackItem:
-    """An advisory rating on the speaker, with its issuer."""
+def _rating_item(rating: ratings.RatingView, number: int) -> PackItem:
+    """An advisory rating on the speaker, with its issuer: the organisation's own in full, a
+    police answer as the organisation received it (the rating, never the police's rationale,
+    which the police hold and answer for as their own record)."""
     data = {
         "id": str(rating.id),
-        "issued_by": issuer,
+        "issued_by": rating.issuer_name,
         "rating": rating.rating.value,
-        "rationale": rating.rationale,
         "issued_on": _iso(rating.issued_on),
         "expires_on": _iso(rating.expires_on),
-        "distribution": rating.distribution.value,
     }
     rows = [
-        ("Issued by", issuer),
+        ("Issued by", rating.issuer_name),
         ("Rating", _label(ratings.RATING_LABELS, rating.rating)),
-        ("Rationale", rating.rationale),
+    ]
+    if rating.rationale is not None:
+        data["rationale"] = rating.rationale
+        rows.append(("Rationale", rating.rationale))
+    else:
+        rows.append(("Rationale", f"Held by {rating.issuer_name}; ask them for it."))
+    rows += [
         ("Issued on", long_date(rating.issued_on)),
         ("Expires on", long_date(rating.expires_on)),
     ]
@@ -596,15 +601,8 @@ def build_pack(actor: Actor, speaker_id: str, *, action: str = "subject_access.p
     )
     items += [_statement_item(s, n) for n, s in enumerate(statements, 1)]
 
-    rating_rows = list(
-        db.session.execute(
-            sa.select(AdvisoryRating, Organisation.name)
-            .join(Organisation, Organisation.id == AdvisoryRating.owner_org_id)
-            .where(AdvisoryRating.speaker_id.in_(record_keys))
-            .order_by(AdvisoryRating.issued_on, AdvisoryRating.created_at)
-        )
-    )
-    items += [_rating_item(r, name, n) for n, (r, name) in enumerate(rating_rows, 1)]
+    rating_views = list(reversed(ratings.ratings_on(actor, record_keys)))
+    items += [_rating_item(r, n) for n, r in enumerate(rating_views, 1)]
 
     appearances = db.session.execute(
         sa.select(Event, EventSpeaker)
@@ -658,7 +656,7 @@ def build_pack(actor: Actor, speaker_id: str, *, action: str = "subject_access.p
 
     owner = db.session.get(Organisation, speaker.owner_org_id)
     contacts = _contacts({e.actor_org for e in disclosed if e.actor_org})
-    issuers = _contacts({str(r.owner_org_id) for r, _ in rating_rows} - {own})
+    issuers = _contacts({str(r.issuer_org_id) for r in rating_views} - {own})
     return Pack(
         speaker_id=str(speaker.id),
         controller=owner.name if owner else "",

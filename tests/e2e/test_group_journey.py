@@ -268,6 +268,10 @@ def test_a_coordinator_runs_a_group_meeting_and_an_attendee_reads_the_feedback(
     # --- the coordinator's regional dashboard -------------------------------------------
     coordinator.goto("/region")
     _heading(coordinator, "Northshire regional dashboard")
+    # Nothing of the institutions' records is disclosed until a purpose is chosen.
+    expect(coordinator.locator("#touring-needs-purpose")).to_be_visible()
+    coordinator.get_by_label("Purpose").select_option("working_group_case_review")
+    coordinator.get_by_role("button", name="Show").click()
     expect(coordinator.locator("#touring-table")).to_contain_text("Dr Kasimir Fenhollow")
     expect(
         coordinator.get_by_role("img", name=re.compile("Events decided each month, by outcome"))

@@ -148,7 +148,9 @@ def test_invalid_fields_answer_problem_details(world, signed_in):
 def test_the_regional_dashboard_over_the_api(world, signed_in):
     world.event.designated = True
     db.session.flush()
-    board = signed_in("coord").api("GET", "/api/v1/region/dashboard?basis=calendar")
+    board = signed_in("coord").api(
+        "GET", f"/api/v1/region/dashboard?basis=calendar&purpose={PURPOSE}"
+    )
     assert board.status_code == 200
     assert board.json["purpose"] == PURPOSE
     assert [e["title"] for e in board.json["designated_events"]] == ["Lanterns and Liberty"]

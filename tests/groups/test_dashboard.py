@@ -80,7 +80,9 @@ def test_designated_events_only_as_far_as_agreements_disclose_them(world):
 def test_an_unknown_purpose_is_refused(world):
     with pytest.raises(ValidationFailed):
         dashboard.read_purpose("curiosity")
-    assert dashboard.read_purpose("") == PURPOSE
+    # No purpose chosen yet is not an error: nothing is disclosed until one is.
+    assert dashboard.read_purpose("") is None
+    assert dashboard.read_purpose(PURPOSE) == PURPOSE
 
 
 def _second_record(world, who_org, make_person, name=SPEAKER_NAME, days=30):

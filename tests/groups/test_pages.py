@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from audit.models import AuditEntry
 from hub.core.db import db, utcnow
 from hub.core.validation import LOCAL_ZONE
 from hub.groups import actions, agenda, meetings
@@ -234,7 +235,7 @@ def test_the_regional_dashboard_draws_charts_without_style_attributes(convened, 
     held = schedule(w, days=-1)
     agenda.add_agenda_item(w.actor("coord"), held, {"title": "General"})
     db.session.flush()
-    page = coordinator.get("/region")
+    page = coordinator.get("/region?purpose=working_group_case_review")
     body = _text(page)
     assert page.status_code == 200
     assert "style=" not in body
@@ -245,6 +246,27 @@ def test_the_regional_dashboard_draws_charts_without_style_attributes(convened, 
     assert "Choose working group case review or event risk assessment." in _text(refused)
     csp = page.headers["Content-Security-Policy"]
     assert "style-src" in csp or "default-src" in csp
+
+
+def test_the_regional_dashboard_discloses_nothing_until_a_purpose_is_chosen(convened, coordinator):
+    """Opening the dashboard shows the aggregate figures and asks for a purpose; no
+    institution's record is disclosed (nor audited as one) until the coordinator chooses."""
+    w = convened
+    w.event.designated = True
+    db.session.flush()
+    before = db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
+    page = coordinator.get("/region")
+    body = _text(page)
+    assert page.status_code == 200
+    assert "Lanterns and Liberty" not in body
+    assert "Choose a purpose above to see the designated events" in body
+    assert 'id="table-outcomes"' in body  # the regional aggregate needs no purpose
+    assert "govuk-error-summary" not in body
+    api = coordinator.api("GET", "/api/v1/region/dashboard").get_json()
+    assert api["purpose"] is None and api["designated_events"] is None
+    written = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.seq > before)).all()
+    assert [e.action for e in written if e.action == "disclosure"] == []
+    assert all(e.purpose is None for e in written)
 
 
 def test_no_group_page_carries_a_style_attribute(convened, coordinator):

@@ -458,7 +458,8 @@ def test_the_whole_journey_through_the_pages(world, new_client):
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     page = requester.get(f"/advisory/{request_id}").get_data(as_text=True)
-    assert "Green" in page and "Nothing known." in page
+    # The institution that asked gets the rating, never the police's rationale.
+    assert "Green" in page and "Nothing known." not in page
     assert "For your view." not in page
 
 
@@ -539,7 +540,13 @@ def test_the_api_journey(world, new_client):
         "rationale": "Use a chair.",
         "issued_on": advisory.local_today().isoformat(),
         "expires_on": expiry,
+        "issuer_name": world.orgs["police"].name,
+        "basis": "own",
     }
+    # The institution that asked gets the rating and its dates, never the rationale.
+    asked = requester.api("GET", f"/api/v1/advisory/requests/{request_id}").get_json()
+    assert asked["rating"]["rating"] == "amber" and asked["rating"]["rationale"] is None
+    assert asked["rating"]["basis"] == "advisory_answer"
     response = requester.api("POST", f"/api/v1/advisory/requests/{request_id}/withdraw")
     assert response.status_code == 409
     listing = requester.api("GET", "/api/v1/advisory/requests").get_json()

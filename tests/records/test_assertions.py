@@ -321,7 +321,7 @@ def test_a_police_prevent_lead_issues_a_rating_owned_by_police(world, speaker):
     assert entry.resource_type == "advisory_rating"
     assert json.loads(entry.details)["speaker_id"] == str(speaker.id)
     assert "Protests" not in entry.leaf.decode()
-    [view] = ratings.ratings_for(speaker)
+    [view] = ratings.ratings_for(world.actor("police_prevent_lead"), speaker)
     assert view.issuer_name == world.orgs["police"].name and view.expired is False
 
 
@@ -356,8 +356,8 @@ def test_ratings_are_newest_first_and_expire(world, speaker):
     first.expires_on = utcnow().date() - timedelta(days=1)
     ratings.issue_rating(police, speaker, rating_data(rating="red"))
     db.session.flush()
-    views = ratings.ratings_for(speaker)
-    assert [(v.rating.rating, v.expired) for v in views] == [
+    views = ratings.ratings_for(police, speaker)
+    assert [(v.rating, v.expired) for v in views] == [
         (Rating.RED, False),
         (Rating.GREEN, True),
     ]

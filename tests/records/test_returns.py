@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 
+from audit.models import AuditEntry
 from hub.core.db import db
 from hub.core.errors import PermissionDenied, ValidationFailed
 from hub.records import returns
@@ -122,6 +125,15 @@ def test_coordinators_see_the_regional_sum_only(make_org, make_person):
     assert result.scope == "region" and result.name == "Sumshire"
     assert result.institutions == 3 and not result.suppressed
     assert result.approved == 2 and result.rejected["other"] == 1
+    # An aggregate of other organisations' decisions: its basis named and the read audited.
+    entry = db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.action == "returns.read")
+        .order_by(AuditEntry.seq.desc())
+    ).first()
+    assert entry.actor == f"person:{coordinator.id}"
+    details = json.loads(entry.details)
+    assert details["basis"] == "regional_aggregate" and details["institutions"] == 3
 
 
 def test_a_region_below_the_threshold_shows_no_figures(make_org, make_person, client):

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.core.db import db, utcnow
-from hub.records import assertions, ratings
+from hub.records import assertions
 from hub.records.models import (
     AssertionStatus,
     EventStatus,
@@ -180,7 +180,9 @@ def test_changing_a_speaker(new_client, world):
 # --- the speaker's page -----------------------------------------------------------------
 
 
-def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(new_client, world):
+def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(
+    new_client, world, answer_advisory
+):
     officer = world.actor("events_officer")
     speaker = new_speaker(officer)
     flagged = assertions.create_assertion(
@@ -193,25 +195,11 @@ def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(ne
     assertions.change_assertion_status(
         officer, flagged, {"status": "disputed", "reason": "The speaker says this is wrong."}
     )
-    ratings.issue_rating(
-        world.actor("police_prevent_lead"),
-        speaker,
-        {
-            "rating": "amber",
-            "rationale": "Past events drew protests.",
-            "expires_on": (utcnow().date() + timedelta(days=30)).isoformat(),
-        },
-    )
-    old = ratings.issue_rating(
-        world.actor("police_prevent_lead"),
-        speaker,
-        {
-            "rating": "green",
-            "rationale": "Nothing known.",
-            "expires_on": (utcnow().date() + timedelta(days=30)).isoformat(),
-        },
-    )
-    old.expires_on = utcnow().date() - timedelta(days=1)
+    police = world.people["police_prevent_lead"]
+    asker = world.people["events_officer"]
+    old = answer_advisory(asker, speaker, police, rating="green", rationale="Nothing known.")
+    old.rating.expires_on = utcnow().date() - timedelta(days=1)
+    answer_advisory(asker, speaker, police, rationale="Past events drew protests.")
     event = make_event(
         world.orgs["a"],
         "Heritage lecture",
@@ -226,7 +214,9 @@ def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(ne
     assert "Special-category data" in page and "Article 9" in page
     assert "The speaker says this is wrong." in page and "History (version 2)" in page
     assert world.orgs["police"].name in page
-    assert "Amber" in page and "Past events drew protests." in page
+    # The police's answers show their rating, never their rationale (the police's record).
+    assert "Amber" in page and "Past events drew protests." not in page
+    assert "Nothing known." not in page and "the rating is shared with you" in page
     assert page.count("Expired") == 1
     assert "Heritage lecture" in page and "Panellist" in page and "Approved" in page
     assert "Fellwater Institute" in page and "read on" in page

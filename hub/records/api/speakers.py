@@ -237,7 +237,7 @@ class Ratings(MethodView):
     def get(self, speaker_id: str) -> Any:
         """Advisory ratings issued on the speaker, newest first, with their issuer."""
         speaker = _speaker(speaker_id)
-        return _moved(speaker, speaker_id) or ratings.ratings_for(speaker)
+        return _moved(speaker, speaker_id) or ratings.ratings_for(current_actor(), speaker)
 
 
 @blueprint.route("/<speaker_id>/assertions")

@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from hub.records import returns
 from hub.records.models import AdvisoryStatus, Rating
 
 
+def _day(value: Any) -> str | None:
+    """A disclosed date: ISO where given in full, the month where generalised."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else value.isoformat()
+
+
 class AdvisoryRatingSchema(Schema):
-    """The police team's answer."""
+    """The police team's answer, as the caller's side may see it: police in full; the
+    institution that asked gets the rating and its dates, never the rationale; the
+    coordinator what the police-to-coordinator agreement's schedule gives."""
 
     rating = fields.String(validate=validate.OneOf([r.value for r in Rating]))
-    rationale = fields.String()
-    issued_on = fields.Date()
-    expires_on = fields.Date()
+    rationale = fields.String(
+        allow_none=True,
+        metadata={"description": "the police's reasons; null where they are not given to you"},
+    )
+    issued_on = fields.Function(
+        lambda rating: _day(rating.issued_on), metadata={"type": "string", "nullable": True}
+    )
+    expires_on = fields.Function(
+        lambda rating: _day(rating.expires_on), metadata={"type": "string", "nullable": True}
+    )
+    issuer_name = fields.String()
+    basis = fields.String(
+        metadata={
+            "description": "why you see it: 'own', 'advisory_answer' or the agreement reference"
+        }
+    )
 
 
 class AdvisoryRequestSchema(Schema):
@@ -47,6 +71,9 @@ class AdvisoryRequestSchema(Schema):
     decline_reason = fields.String(allow_none=True)
     answered_at = fields.DateTime(allow_none=True)
     rating = fields.Nested(AdvisoryRatingSchema, allow_none=True)
+    rating_withheld = fields.Boolean(
+        metadata={"description": "answered, but no agreement in force gives you the rating"}
+    )
     speaker_id = fields.String(allow_none=True)
     event_id = fields.String(allow_none=True)
 

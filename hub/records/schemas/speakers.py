@@ -147,14 +147,21 @@ class AssertionSchema(Schema):
 class RatingSchema(Schema):
     """An advisory rating on the speaker, with its issuer and whether it has expired."""
 
-    id = fields.UUID(attribute="rating.id")
-    issuer_org_id = fields.UUID(attribute="rating.owner_org_id")
+    id = fields.UUID()
+    issuer_org_id = fields.UUID()
     issuer_name = fields.String()
-    rating = _enum(Rating, attribute="rating.rating")
-    rationale = fields.String(attribute="rating.rationale")
-    issued_on = fields.Date(attribute="rating.issued_on")
-    expires_on = fields.Date(attribute="rating.expires_on")
+    rating = _enum(Rating)
+    rationale = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the issuer's reasons: null on a police answer to your request, "
+            "whose reasons stay with the police"
+        },
+    )
+    issued_on = fields.Date()
+    expires_on = fields.Date()
     expired = fields.Boolean()
+    basis = fields.String(metadata={"description": "'own' or 'advisory_answer'"})
 
 
 class AppearanceSchema(Schema):

@@ -241,7 +241,7 @@ def show(speaker_id: str) -> Any:
         "records/speakers/show.html",
         speaker=speaker,
         statements=statements,
-        ratings=ratings.ratings_for(speaker, today),
+        ratings=ratings.ratings_for(actor, speaker, today),
         appearances=speakers.appearances(speaker),
         merges=merges,
         merged_names=speakers.merged_record_names(merges),
