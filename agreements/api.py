@@ -29,6 +29,7 @@ from agreements.schemas import (
     SignedAgreementSchema,
     StatisticsSchema,
 )
+from hub.core.access import require_scope
 from hub.core.db import db, utcnow
 from hub.core.errors import Conflict
 from hub.core.request import current_actor, signed_in_required
@@ -174,6 +175,7 @@ class Agreements(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("agreements:read")
     @blueprint.response(200, AgreementSummarySchema(many=True))
     def get(self) -> Any:
         """List every agreement version the caller's organisation is party to."""
@@ -199,6 +201,7 @@ class RecordOfProcessing(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("agreements:read")
     @blueprint.response(200, ProcessingRecordSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
     def get(self) -> Any:
@@ -214,6 +217,7 @@ class AgreementById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("agreements:read")
     @blueprint.response(200, AgreementSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, agreement_id: str) -> Any:
@@ -322,6 +326,7 @@ class SignedAgreement(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("agreements:read")
     @blueprint.response(200, SignedAgreementSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     @blueprint.alt_response(409, **CONFLICT)
@@ -339,6 +344,7 @@ class Statistics(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("agreements:read")
     @blueprint.response(200, StatisticsSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, agreement_id: str) -> Any:

@@ -27,6 +27,7 @@ from audit.schemas import (
     InclusionArgsSchema,
     InclusionProofSchema,
 )
+from hub.core.access import public, require_scope
 from hub.core.db import db
 from hub.core.errors import BadRequest, NotFound, PermissionDenied
 from hub.core.extensions import limiter, limits_off
@@ -70,6 +71,7 @@ def _size_known(size: int) -> None:
 class Checkpoint(MethodView):
     """The latest signed checkpoint."""
 
+    @public
     @blueprint.doc(
         responses={
             "200": {
@@ -92,6 +94,7 @@ class Checkpoint(MethodView):
 class VerifierKey(MethodView):
     """The key that verifies checkpoints."""
 
+    @public
     @blueprint.doc(
         responses={
             "200": {
@@ -109,6 +112,7 @@ class VerifierKey(MethodView):
 class ConsistencyProof(MethodView):
     """Proof that one tree extends another."""
 
+    @public
     @blueprint.arguments(ConsistencyArgsSchema, location="query")
     @blueprint.response(200, ConsistencyProofSchema)
     def get(self, args: dict[str, int]) -> Any:
@@ -124,6 +128,7 @@ class InclusionProof(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("audit:verify")
     @blueprint.arguments(InclusionArgsSchema, location="query")
     @blueprint.response(200, InclusionProofSchema)
     def get(self, args: dict[str, int]) -> Any:
@@ -153,6 +158,7 @@ class Entries(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("audit:read")
     @blueprint.arguments(EntriesArgsSchema, location="query")
     @blueprint.response(200, EntriesSchema)
     def get(self, args: dict[str, int]) -> Any:
@@ -176,6 +182,7 @@ class Receipt(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("audit:verify")
     @blueprint.doc(
         responses={
             "200": {
@@ -209,6 +216,7 @@ class Cosignatures(MethodView):
 
     decorators = [limiter.limit("60 per minute", exempt_when=limits_off)]
 
+    @public
     @blueprint.doc(
         requestBody={
             "content": {TEXT: {"schema": {"type": "string"}}},

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from hub.core.access import any_token
 from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from partners import services
@@ -26,6 +27,7 @@ class Organisations(MethodView):
 
     decorators = [signed_in_required]
 
+    @any_token
     @blueprint.response(200, OrganisationSchema(many=True))
     @blueprint.alt_response(401, schema=ProblemSchema, description="Not signed in")
     def get(self) -> Any:
@@ -49,6 +51,7 @@ class OrganisationBySlug(MethodView):
 
     decorators = [signed_in_required]
 
+    @any_token
     @blueprint.response(200, OrganisationSchema)
     @blueprint.alt_response(404, schema=ProblemSchema, description="No such organisation")
     def get(self, slug: str) -> Any:
@@ -62,6 +65,7 @@ class Me(MethodView):
 
     decorators = [signed_in_required]
 
+    @any_token
     @blueprint.response(200, MeSchema)
     def get(self) -> Any:
         """Who the caller is, for which organisation, with which roles."""

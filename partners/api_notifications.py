@@ -17,6 +17,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from hub.core.access import require_scope
 from hub.core.db import db, utcnow
 from hub.core.errors import NotFound, PermissionDenied
 from hub.core.request import current_actor, signed_in_required
@@ -163,13 +164,8 @@ def _organisation_of(actor: Actor) -> Organisation:
 
 
 def _require_inbox_reader(actor: Actor) -> None:
-    """People read their organisation's inbox; a partner system needs `notifications:read`."""
-    if actor.kind == "client" and "notifications:read" not in actor.scopes:
-        raise PermissionDenied(
-            "This call needs the scope notifications:read.",
-            reason="insufficient_scope",
-            audit={"action": "notification.list", "resource_type": "inbox_message"},
-        )
+    """People read their organisation's inbox, and so do its partner systems (whose calls need
+    `notifications:read`, required beside each endpoint)."""
     if actor.kind not in {"person", "client"} or actor.org_id is None:
         raise PermissionDenied(
             "Only a partner organisation's people and systems have an inbox.",
@@ -221,6 +217,7 @@ class Notifications(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.arguments(NotificationArgsSchema, location="query")
     @blueprint.response(200, NotificationSchema(many=True))
     @blueprint.alt_response(401, **UNAUTHENTICATED)
@@ -242,6 +239,7 @@ class NotificationRead(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.response(200, NotificationSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -262,6 +260,7 @@ class NotificationsRead(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.response(200, MarkedSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
     def post(self) -> Any:
@@ -287,6 +286,7 @@ class Subscriptions(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.response(200, SubscriptionSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
     def get(self) -> Any:
@@ -312,6 +312,7 @@ class Deliveries(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.arguments(DeliveryArgsSchema, location="query")
     @blueprint.response(200, DeliverySchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -332,6 +333,7 @@ class Subscription(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.response(200, SubscriptionSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, subscription_id: uuid.UUID) -> Any:
@@ -355,6 +357,7 @@ class SubscriptionDeliveries(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("notifications:read")
     @blueprint.arguments(DeliveryArgsSchema, location="query")
     @blueprint.response(200, DeliverySchema(many=True))
     @blueprint.alt_response(404, **NOT_FOUND)

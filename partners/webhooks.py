@@ -118,14 +118,10 @@ def can_manage(actor: Actor, organisation: Organisation) -> bool:
 
 def can_view(actor: Actor, organisation: Organisation) -> bool:
     """Admins see subscriptions and the delivery log; so does the organisation's own client
-    holding `notifications:read`."""
+    (whose calls need `notifications:read`, required beside each endpoint)."""
     if can_manage(actor, organisation):
         return True
-    return (
-        actor.kind == "client"
-        and actor.org_id == str(organisation.id)
-        and "notifications:read" in actor.scopes
-    )
+    return actor.kind == "client" and actor.org_id == str(organisation.id)
 
 
 def _refs(subscription: WebhookSubscription) -> dict[str, Any]:

@@ -24,6 +24,14 @@ def current_actor() -> Actor:
     return actor
 
 
+def route_template() -> str:
+    """The route this request matched, as written in the code (`/api/v1/speakers/<speaker_id>`),
+    never the path as sent: a path can carry anything a caller types, and what goes into the
+    audit log can never be erased."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else "(no route)"
+
+
 def is_api_request() -> bool:
     """API paths answer problem documents rather than pages."""
     return request.path.startswith(("/api/", "/.well-known/", "/oauth/"))
@@ -58,7 +66,7 @@ def roles_required(*roles: str, action: str) -> Callable[[F], F]:
                     audit={
                         "action": action,
                         "resource_type": "page",
-                        "resource_ids": [request.path],
+                        "resource_ids": [route_template()],
                     },
                 )
             return view(*args, **kwargs)

@@ -1,22 +1,20 @@
 """Working groups over the JSON API: the same services as the pages, session-authenticated.
 
 Partner systems (OAuth clients) are refused with 403: none of the token scopes covers working
-groups, and a group's case items are shown to named people of member organisations only.
+groups (no operation declares one), and a group's case items are shown to named people of
+member organisations only.
 Meetings, actions and the regional dashboard are in `meeting_api.py`, on this blueprint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from hub.core.db import db
-from hub.core.errors import PermissionDenied
 from hub.core.request import current_actor, signed_in_required
 from hub.groups import membership, services
 from hub.groups.models import WorkingGroup
@@ -45,25 +43,9 @@ CONFLICT = {"schema": ProblemSchema, "description": "The change clashes with the
 INVALID = {"schema": ProblemSchema, "description": "Invalid fields"}
 
 
-def people_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse partner systems: no token scope covers working groups."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_actor().kind == "client":
-            raise PermissionDenied(
-                "Partner systems cannot use working groups: no token scope covers them. "
-                "A member of staff signs in to the hub instead.",
-                reason="scope_missing",
-                audit={"action": "group.api", "resource_type": "working_group"},
-            )
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-# The order matters: signed_in_required runs first (outermost), then people_only.
-DECORATORS = [people_only, signed_in_required]
+# No operation here declares an access (`hub.core.access`): they are for people only, and
+# `partners.oauth.resource` refuses a partner token on every one of them.
+DECORATORS = [signed_in_required]
 
 
 @dataclass

@@ -77,7 +77,7 @@ def side_of(actor: Actor, request: AdvisoryRequest) -> str | None:
     if (
         request.police_org_id is not None
         and actor.org_id == str(request.police_org_id)
-        and permissions.holds(actor, POLICE_SIDE_ROLES, permissions.RESPOND_SCOPES)
+        and permissions.holds(actor, POLICE_SIDE_ROLES)
     ):
         return "police"
     return None
@@ -146,7 +146,7 @@ def _visible_clauses(actor: Actor) -> list[Any]:
     ):
         clauses.append(AdvisoryRequest.coordinator_org_id == org)
     if actor.org_kind == OrganisationKind.POLICE_PREVENT and permissions.holds(
-        actor, POLICE_SIDE_ROLES, permissions.RESPOND_SCOPES
+        actor, POLICE_SIDE_ROLES
     ):
         clauses.append(AdvisoryRequest.police_org_id == org)
     return clauses

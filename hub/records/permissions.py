@@ -23,24 +23,20 @@ REVIEWERS = ("prevent_lead",)
 #: Organisation kinds that host events.
 HOST_KINDS = ("university", "students_union")
 
-#: A partner system's token scopes stand in for a person's roles (and only these: a client
-#: never decides an event, routes a request or holds a DPO's or signatory's powers).
-READ_SCOPES = frozenset({"speakers:read", "events:read"})
-WRITE_SCOPES = frozenset({"speakers:write", "events:write"})
-REVIEW_SCOPES = frozenset({"assessments:write"})
-RESPOND_SCOPES = frozenset({"advisory:respond"})
 
-
-def holds(actor: Actor, roles: tuple[str, ...], scopes: frozenset[str]) -> bool:
-    """A person by their roles; a partner client by the scopes of its access token."""
+def holds(actor: Actor, roles: tuple[str, ...]) -> bool:
+    """A person by their roles. A partner client acts for its organisation: which of its calls
+    it may make is the scope its endpoint requires (`hub.core.access.require_scope`), checked
+    at the edge, so here it holds what a client can hold at all (never a power kept for people:
+    see `can_decide`, `is_coordinator`)."""
     if actor.kind == "client":
-        return bool(actor.scopes & scopes)
+        return True
     return actor.has_role(*roles)
 
 
 def is_reader(actor: Actor) -> bool:
     """May read (some of) its own organisation's records at all."""
-    return actor.kind == "system" or holds(actor, READERS, READ_SCOPES)
+    return actor.kind == "system" or holds(actor, READERS)
 
 
 def _same_org(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
@@ -54,7 +50,7 @@ def can_read_shared(actor: Actor) -> bool:
     return actor.kind == "system" or (
         actor.kind in {"person", "client"}
         and actor.org_id is not None
-        and holds(actor, SHARED_READERS, READ_SCOPES)
+        and holds(actor, SHARED_READERS)
     )
 
 
@@ -67,12 +63,12 @@ def can_read(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
 
 def can_write(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
     """Events officers and Prevent leads of the owning organisation."""
-    return _same_org(actor, owner_org_id) and holds(actor, WRITERS, WRITE_SCOPES)
+    return _same_org(actor, owner_org_id) and holds(actor, WRITERS)
 
 
 def can_create_records(actor: Actor) -> bool:
     """Events officers and Prevent leads create records in their own organisation."""
-    return actor.org_id is not None and holds(actor, WRITERS, WRITE_SCOPES)
+    return actor.org_id is not None and holds(actor, WRITERS)
 
 
 def can_host_events(actor: Actor) -> bool:
@@ -82,7 +78,7 @@ def can_host_events(actor: Actor) -> bool:
 
 def can_review(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
     """Prevent leads of the owning organisation review and escalate."""
-    return _same_org(actor, owner_org_id) and holds(actor, REVIEWERS, REVIEW_SCOPES)
+    return _same_org(actor, owner_org_id) and holds(actor, REVIEWERS)
 
 
 def can_decide(
@@ -106,4 +102,4 @@ def is_coordinator(actor: Actor) -> bool:
 
 def is_police_prevent(actor: Actor) -> bool:
     """A police Prevent team's Prevent lead."""
-    return actor.org_kind == "police_prevent" and holds(actor, ("prevent_lead",), RESPOND_SCOPES)
+    return actor.org_kind == "police_prevent" and holds(actor, ("prevent_lead",))

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import http
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec, BasePlugin
 from flask import Flask
 from flask_smorest import Api
 
+from hub.core.access import DPOP, OAUTH2, SESSION, Access
 from hub.core.errors import PROBLEM_BASE
 from hub.core.purposes import PURPOSES
 from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES, PURPOSE_FREE_PREFIXES
@@ -28,9 +27,6 @@ PURPOSE_HEADER = "Hub-Purpose"
 ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
 PROBLEM_TYPE = "application/problem+json"
 JSON_TYPE = "application/json"
-OAUTH2 = "oauth2"
-DPOP = "DPoP"
-SESSION = "session"
 
 #: The generic error schemas flask-smorest and the blueprints use, replaced by ProblemDetails.
 GENERIC_ERROR_SCHEMAS = {"#/components/schemas/Error", "#/components/schemas/Problem"}
@@ -48,76 +44,16 @@ PROBLEM_RESPONSES = {
 DEFAULT_PROBLEM = "Problem"
 
 
-@dataclass(frozen=True)
-class Access:
-    """How an operation may be called: `scopes` a partner token needs (any one of them; an
-    empty tuple: any valid token), or `public`, or `session_only` (people, never clients)."""
-
-    scopes: tuple[str, ...] = ()
-    public: bool = False
-    session_only: bool = False
-
-
-PUBLIC = Access(public=True)
-ANY_TOKEN = Access()
-PEOPLE_ONLY = Access(session_only=True)
-
-#: First match wins: (methods, path pattern, access). Mirrors `partners.oauth.resource` and the
-#: records permissions (token scopes stand in for roles; a client never decides an event, routes
-#: an advisory request, holds a DPO's, signatory's or hub administrator's powers, manages webhook
-#: subscriptions or takes part in working groups).
-ACCESS_RULES: tuple[tuple[frozenset[str], re.Pattern[str], Access], ...] = tuple(
-    (frozenset(methods.split()), re.compile(pattern), access)
-    for methods, pattern, access in (
-        ("GET", r"^/api/v1/audit/(checkpoint|verifier-key|proof/consistency)$", PUBLIC),
-        ("POST", r"^/api/v1/audit/cosignatures$", PUBLIC),
-        ("GET", r"^/api/v1/audit/entries$", Access(("audit:read",))),
-        ("GET", r"^/api/v1/audit/", Access(("audit:read", "audit:verify"))),
-        ("GET", r"^/api/v1/me$", ANY_TOKEN),
-        ("GET", r"^/api/v1/organisations", ANY_TOKEN),
-        ("POST", r"^/api/v1/organisations", PEOPLE_ONLY),
-        ("GET", r"^/api/v1/shared/speakers", Access(("speakers:read",))),
-        ("GET", r"^/api/v1/shared/", Access(("events:read",))),
-        ("GET", r"^/api/v1/speakers", Access(("speakers:read",))),
-        ("POST PATCH PUT DELETE", r"^/api/v1/speakers", Access(("speakers:write",))),
-        ("POST", r"^/api/v1/events/[^/]+/(decisions|appeals)", PEOPLE_ONLY),
-        (
-            "POST PUT",
-            r"^/api/v1/events/[^/]+/assessment/self-assessment$",
-            Access(("events:write",)),
-        ),
-        (
-            "POST PUT PATCH DELETE",
-            r"^/api/v1/events/[^/]+/assessment",
-            Access(("assessments:write",)),
-        ),
-        ("GET", r"^/api/v1/events", Access(("events:read",))),
-        ("POST PATCH PUT DELETE", r"^/api/v1/events", Access(("events:write",))),
-        ("POST", r"^/api/v1/advisory/requests/[^/]+/answer$", Access(("advisory:respond",))),
-        ("POST", r"^/api/v1/advisory/requests/[^/]+/(route|decline)$", PEOPLE_ONLY),
-        ("POST", r"^/api/v1/advisory/requests(/[^/]+/withdraw)?$", Access(("events:write",))),
-        ("GET", r"^/api/v1/advisory/annual-return", PEOPLE_ONLY),
-        ("GET", r"^/api/v1/advisory", Access(("speakers:read", "events:read", "advisory:respond"))),
-        ("GET", r"^/api/v1/agreements", Access(("agreements:read",))),
-        ("POST PUT PATCH DELETE", r"^/api/v1/agreements", PEOPLE_ONLY),
-        ("GET POST", r"^/api/v1/notifications", Access(("notifications:read",))),
-        ("GET", r"^/api/v1/webhooks", Access(("notifications:read",))),
-        ("POST PUT PATCH DELETE", r"^/api/v1/webhooks", PEOPLE_ONLY),
-        (
-            "GET POST PUT PATCH DELETE",
-            r"^/api/v1/(groups|meetings|actions|region)(/|$)",
-            PEOPLE_ONLY,
-        ),
-    )
-)
-
-
-def access_for(method: str, path: str) -> Access:
-    """How `method path` (an OpenAPI path) may be called; unknown operations: any token."""
-    for methods, pattern, access in ACCESS_RULES:
-        if method.upper() in methods and pattern.search(path):
-            return access
-    return ANY_TOKEN
+def access_of(operation: dict[str, Any]) -> Access | None:
+    """What an operation's decorator (`hub.core.access`) declared, read back from the security
+    requirement it wrote; None when it declared nothing (people only)."""
+    security = operation.get("security")
+    if security is None:
+        return None
+    if not security:
+        return Access(public=True)
+    scopes = [s for requirement in security for s in requirement.get(OAUTH2, [])]
+    return Access(scopes=tuple(dict.fromkeys(scopes)))
 
 
 def purpose_required(path: str) -> bool:
@@ -289,19 +225,6 @@ def register_components(spec: APISpec, base_url: str) -> None:
 # --- operations --------------------------------------------------------------------------------
 
 
-def _security(access: Access) -> list[dict[str, list[str]]]:
-    if access.public:
-        return []
-    if access.session_only:
-        return [{SESSION: []}]
-    if access.scopes:
-        oauth = [{OAUTH2: [scope]} for scope in access.scopes]
-        bound = [{DPOP: [scope]} for scope in access.scopes]
-    else:
-        oauth, bound = [{OAUTH2: []}], [{DPOP: []}]
-    return [*oauth, *bound, {SESSION: []}]
-
-
 def _ref_of(value: Any) -> str | None:
     return value.get("$ref") if isinstance(value, dict) else None
 
@@ -338,8 +261,9 @@ def _has_parameter(operation: dict[str, Any], name: str, where: str) -> dict[str
 
 def complete_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     """Security, headers and problem responses for one operation (mutated in place)."""
-    access = access_for(method, path)
-    operation["security"] = _security(access)
+    access = access_of(operation)
+    if access is None:  # declared nothing: people only (a token is refused)
+        operation["security"] = [{SESSION: []}]
     # Keys come as ints or strings depending on the decorator; apispec makes them strings later.
     responses = {str(k): v for k, v in operation.get("responses", {}).items()}
     operation["responses"] = responses
@@ -347,11 +271,13 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         if status == "default" or (status.isdigit() and int(status) >= 400):
             responses[status] = _as_problem(status, responses[status])
     responses["default"] = DEFAULT_PROBLEM
-    if access.public:
+    if access is not None and access.public:
         return
     responses.setdefault("401", PROBLEM_RESPONSES[401])
     responses.setdefault("403", PROBLEM_RESPONSES[403])
-    if access.session_only:
+    if access is None:
+        note = "People signed in only: a partner token is refused (403)."
+        operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
         return
     responses.setdefault("429", PROBLEM_RESPONSES[429])
     parameters = operation.setdefault("parameters", [])

@@ -8,26 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from hub.core import access
 from hub.core.db import db
-from hub.core.errors import BadRequest, NotAuthenticated, PermissionDenied
+from hub.core.errors import BadRequest, NotAuthenticated
 from hub.core.purposes import PURPOSES
+from hub.core.request import route_template
 from partners.models import OAuthClient, RevokedToken
 from partners.oauth import dpop
 from partners.oauth.server import client_actor, decode_access_token
 
 PURPOSE_HEADER = "Hub-Purpose"
 ON_BEHALF_HEADER = "Hub-On-Behalf-Of"
-#: Scopes a token needs for these paths (records' own permissions check the rest by scope).
-SCOPE_GATES = (
-    ("/api/v1/agreements", frozenset({"agreements:read"})),
-    ("/api/v1/notifications", frozenset({"notifications:read"})),
-    ("/api/v1/webhooks", frozenset({"notifications:read"})),
-    ("/api/v1/audit/entries", frozenset({"audit:read"})),
-    ("/api/v1/audit/proof/inclusion", frozenset({"audit:read", "audit:verify"})),
-    ("/api/v1/shared/speakers", frozenset({"speakers:read"})),
-    ("/api/v1/shared/events", frozenset({"events:read"})),
-    ("/api/v1/shared/decisions", frozenset({"events:read"})),
-)
 #: Reads of partners' data name the member of staff the call is made for.
 ON_BEHALF_REQUIRED_PREFIXES = ("/api/v1/shared/",)
 #: Paths a token reaches without stating a purpose (nothing about anyone is read there).
@@ -60,7 +51,7 @@ def _refuse(
             "action": "api.access",
             "resource_type": "oauth_client",
             "resource_ids": [client_id] if client_id else [],
-            "path": request.path,
+            "path": route_template(),
         },
     )
 
@@ -143,22 +134,7 @@ def authenticate_api_request() -> None:
         remote_addr=request.remote_addr,
     )
     g.oauth_client = client
-    for prefix, needed in SCOPE_GATES:
-        if request.path.startswith(prefix) and not g.actor.scopes & needed:
-            raise PermissionDenied(
-                f"This call needs the scope {' or '.join(sorted(needed))}.",
-                reason="insufficient_scope",
-                headers={
-                    "WWW-Authenticate": f'Bearer error="insufficient_scope", '
-                    f'scope="{" ".join(sorted(needed))}"'
-                },
-                audit={
-                    "action": "api.access",
-                    "resource_type": "oauth_client",
-                    "resource_ids": [client_id],
-                    "path": request.path,
-                },
-            )
+    _refuse_undeclared(client_id)
     if request.path.startswith(ON_BEHALF_REQUIRED_PREFIXES) and on_behalf_of is None:
         raise BadRequest(
             f"Name the member of staff this call is made for in the {ON_BEHALF_HEADER} header.",
@@ -167,7 +143,7 @@ def authenticate_api_request() -> None:
                 "action": "api.access",
                 "resource_type": "oauth_client",
                 "resource_ids": [client_id],
-                "path": request.path,
+                "path": route_template(),
             },
         )
     if not request.path.startswith(PURPOSE_FREE_PREFIXES):
@@ -175,15 +151,29 @@ def authenticate_api_request() -> None:
             raise BadRequest(
                 f"State the purpose of this call in the {PURPOSE_HEADER} header.",
                 reason="purpose_missing",
-                audit={"action": "api.access", "resource_type": "purpose", "path": request.path},
+                audit=_purpose_refusal(),
             )
         if purpose not in PURPOSES:
             raise BadRequest(
                 f"'{purpose}' is not a purpose the hub knows: use one of "
                 f"{', '.join(sorted(PURPOSES))}.",
                 reason="purpose_unknown",
-                audit={"action": "api.access", "resource_type": "purpose", "path": request.path},
+                audit=_purpose_refusal(),
             )
+
+
+def _purpose_refusal() -> dict[str, str]:
+    return {"action": "api.access", "resource_type": "purpose", "path": route_template()}
+
+
+def _refuse_undeclared(client_id: str) -> None:
+    """A resource operation that declares no access (`hub.core.access`) is for people only:
+    a token never reaches it, whatever its scopes."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "view_class", None) is None:  # not a resource (the OpenAPI document)
+        return
+    if access.declared_access(view, request.method) is None:
+        raise access.insufficient_scope(client_id, ())
 
 
 def add_dpop_nonce(response: Any) -> Any:

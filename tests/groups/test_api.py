@@ -178,7 +178,8 @@ def test_partner_systems_are_refused_with_a_clear_403(world, client):
         response = client.get(path, headers=headers)
         assert response.status_code == 403, (path, response.get_data(as_text=True))
         assert response.mimetype == "application/problem+json"
-        assert "no token scope covers them" in response.json["detail"]
+        assert "no token scope covers it" in response.json["detail"]
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
 
 
 def test_every_endpoint_is_in_the_openapi_document_with_a_summary(app, client):

@@ -12,14 +12,30 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from hub.core.db import db
+from partners.oauth.scopes import allowed_for
+from tests.oauth_helpers import bearer_token, register_partner
 
-ACTORS = ["hub_admin", "a_admin", "a_events", "a_dpo", "b_admin", "coordinator", "anonymous"]
+ACTORS = [
+    "hub_admin",
+    "hub_dpo",
+    "a_admin",
+    "a_events",
+    "a_dpo",
+    "b_admin",
+    "coordinator",
+    "peer_client",
+    "anonymous",
+]
+#: Signed in with a browser session (the others: a peer hub's partner system with a token, and
+#: nobody at all).
+PEOPLE = set(ACTORS) - {"peer_client", "anonymous"}
 
 
 @dataclass
 class World:
     orgs: dict
     people: dict
+    peer_client: tuple
 
 
 @pytest.fixture
@@ -28,8 +44,10 @@ def world(make_org, make_person) -> World:
     a = make_org(kind="university")
     b = make_org(kind="university")
     region = make_org(kind="regional_coordinator")
+    peer = make_org(kind="hub")  # another hub, a partner of this one through its client
     people = {
         "hub_admin": make_person(hub, ["org_admin"]),
+        "hub_dpo": make_person(hub, ["dpo"]),
         "a_admin": make_person(a, ["org_admin"]),
         "a_events": make_person(a, ["events_officer"]),
         "a_dpo": make_person(a, ["dpo"]),
@@ -37,11 +55,17 @@ def world(make_org, make_person) -> World:
         "b_admin": make_person(b, ["org_admin"]),
         "coordinator": make_person(region, ["coordinator"]),
     }
-    return World(orgs={"hub": hub, "a": a, "b": b}, people=people)
+    peer_client = register_partner(
+        peer, make_person(peer, ["org_admin"]), " ".join(sorted(allowed_for("hub")))
+    )
+    return World(orgs={"hub": hub, "a": a, "b": b}, people=people, peer_client=peer_client)
 
 
-def _call(client, world, method, path, data=None, api=False):
+def _call(client, world, method, path, data=None, api=False, token=None):
     path = path.format(a=world.orgs["a"].slug, target=world.people["a_events"].id)
+    if token is not None:
+        headers = {"Authorization": f"Bearer {token}", "Hub-Purpose": "speaker_due_diligence"}
+        return client.api(method, path, json=data, headers=headers)
     if api:
         return client.api(method, path, json=data)
     if method == "GET":
@@ -51,7 +75,7 @@ def _call(client, world, method, path, data=None, api=False):
 
 # (method, path, form or JSON data, who may, is API)
 MATRIX = [
-    ("GET", "/organisations", None, set(ACTORS) - {"anonymous"}, False),
+    ("GET", "/organisations", None, PEOPLE, False),
     ("GET", "/organisations/new", None, {"hub_admin"}, False),
     (
         "POST",
@@ -67,7 +91,7 @@ MATRIX = [
         {"hub_admin"},
         False,
     ),
-    ("GET", "/organisations/{a}", None, set(ACTORS) - {"anonymous"}, False),
+    ("GET", "/organisations/{a}", None, PEOPLE, False),
     ("GET", "/organisations/{a}/edit", None, {"hub_admin"}, False),
     ("POST", "/organisations/{a}/status", {"status": "suspended"}, {"hub_admin"}, False),
     ("GET", "/organisations/{a}/people/new", None, {"hub_admin", "a_admin"}, False),
@@ -81,8 +105,8 @@ MATRIX = [
     ("GET", "/people/{target}/edit", None, {"hub_admin", "a_admin"}, False),
     ("POST", "/people/{target}/status", {"status": "suspended"}, {"hub_admin", "a_admin"}, False),
     ("POST", "/people/{target}/enrolment-link", {}, {"hub_admin", "a_admin"}, False),
-    ("GET", "/api/v1/organisations", None, set(ACTORS) - {"anonymous"}, True),
-    ("GET", "/api/v1/organisations/{a}", None, set(ACTORS) - {"anonymous"}, True),
+    ("GET", "/api/v1/organisations", None, PEOPLE | {"peer_client"}, True),
+    ("GET", "/api/v1/organisations/{a}", None, PEOPLE | {"peer_client"}, True),
     (
         "POST",
         "/api/v1/organisations",
@@ -97,7 +121,7 @@ MATRIX = [
         {"hub_admin"},
         True,
     ),
-    ("GET", "/api/v1/me", None, set(ACTORS) - {"anonymous"}, True),
+    ("GET", "/api/v1/me", None, PEOPLE | {"peer_client"}, True),
 ]
 
 
@@ -106,12 +130,20 @@ MATRIX = [
     ("method", "path", "data", "allowed", "api"), MATRIX, ids=[f"{m} {p}" for m, p, *_ in MATRIX]
 )
 def test_permission_matrix(client, world, who, method, path, data, allowed, api):
-    if who != "anonymous":
+    token, actor = None, None
+    if who == "peer_client":
+        oauth_client, key = world.peer_client
+        token = bearer_token(client, oauth_client.client_id, key)
+        actor = f"client:{oauth_client.client_id}"
+        if not api:  # a token is no sign-in to the pages
+            who = "anonymous"
+    elif who != "anonymous":
         client.sign_in(world.people[who])
+        actor = f"person:{world.people[who].id}"
     if who == "anonymous" and method == "POST" and not api:
         pytest.skip("anonymous form posts are covered by the CSRF and sign-in tests")
     before = db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
-    response = _call(client, world, method, path, data, api)
+    response = _call(client, world, method, path, data, api, token)
     if who in allowed:
         assert response.status_code in (200, 201, 302), response.get_data(as_text=True)[:500]
         if response.status_code == 302:
@@ -127,7 +159,7 @@ def test_permission_matrix(client, world, who, method, path, data, allowed, api)
         sa.select(AuditEntry).where(AuditEntry.seq > before, AuditEntry.outcome == "denied")
     ).all()
     assert denied, "refusal was not audited"
-    assert denied[-1].actor == f"person:{world.people[who].id}"
+    assert denied[-1].actor == actor
 
 
 def test_people_list_is_hidden_from_other_organisations(client, world):

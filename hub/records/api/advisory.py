@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from hub.core.access import require_scope
 from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.records import advisory, returns
@@ -40,6 +41,7 @@ class Requests(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read", "advisory:respond")
     @blueprint.response(200, AdvisoryRequestSchema(many=True))
     @blueprint.alt_response(403, schema=ProblemSchema, description="No role for requests")
     def get(self) -> Any:
@@ -49,6 +51,7 @@ class Requests(MethodView):
         db.session.commit()  # cross-organisation reads are audited
         return views
 
+    @require_scope("events:write")
     @blueprint.arguments(AdvisoryRequestCreateSchema)
     @blueprint.response(201, AdvisoryRequestSchema)
     @blueprint.alt_response(403, schema=ProblemSchema, description="Not an institution's writer")
@@ -67,6 +70,7 @@ class RequestById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read", "advisory:respond")
     @blueprint.response(200, AdvisoryRequestSchema)
     @blueprint.alt_response(404, schema=ProblemSchema, description="No such request")
     def get(self, request_id: str) -> Any:
@@ -128,6 +132,7 @@ class Answer(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("advisory:respond")
     @blueprint.arguments(AdvisoryAnswerSchema)
     @blueprint.response(200, AdvisoryRequestSchema)
     @blueprint.alt_response(403, schema=ProblemSchema, description="Not the routed police team")
@@ -145,6 +150,7 @@ class Withdraw(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:write")
     @blueprint.response(200, AdvisoryRequestSchema)
     @blueprint.alt_response(403, schema=ProblemSchema, description="Not the requester's writer")
     @blueprint.alt_response(404, schema=ProblemSchema, description="No such request")

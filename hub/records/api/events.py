@@ -11,6 +11,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from hub.core.access import require_scope
 from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import Checker
@@ -71,6 +72,7 @@ class Events(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.arguments(EventArgsSchema, location="query")
     @blueprint.response(200, EventSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -81,6 +83,7 @@ class Events(MethodView):
         check.raise_if_any()
         return events.list_events(current_actor(), status=status)
 
+    @require_scope("events:write")
     @blueprint.arguments(EventInputSchema)
     @blueprint.response(201, EventDetailSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -96,12 +99,14 @@ class EventById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, EventDetailSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, event_id: str) -> Any:
         """Read an event with its history, assessment, decisions and report."""
         return _event(event_id)
 
+    @require_scope("events:write")
     @blueprint.arguments(EventInputSchema)
     @blueprint.response(200, EventDetailSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -120,12 +125,14 @@ class Status(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, StatusChangeSchema(many=True))
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, event_id: str) -> Any:
         """The event's status changes, oldest first."""
         return events.history(_event(event_id))
 
+    @require_scope("events:write")
     @blueprint.arguments(StatusInputSchema)
     @blueprint.response(200, EventDetailSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -144,6 +151,7 @@ class Assessment(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, AssessmentSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, event_id: str) -> Any:
@@ -163,6 +171,7 @@ class SelfAssessment(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:write")
     @blueprint.arguments(SelfAssessmentInputSchema)
     @blueprint.response(200, AssessmentSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -180,6 +189,7 @@ class LocalReview(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("assessments:write")
     @blueprint.arguments(LocalReviewInputSchema)
     @blueprint.response(200, AssessmentSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -197,6 +207,7 @@ class Escalation(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, PersonChoiceSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -208,6 +219,7 @@ class Escalation(MethodView):
         assessments.guard_escalation(actor, event)
         return assessments.senior_officer_choices(actor, event)
 
+    @require_scope("assessments:write")
     @blueprint.arguments(EscalationInputSchema)
     @blueprint.response(200, AssessmentSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -225,6 +237,7 @@ class Mitigations(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, MitigationSchema(many=True))
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, event_id: str) -> Any:
@@ -232,6 +245,7 @@ class Mitigations(MethodView):
         event = _event(event_id)
         return event.assessment.mitigations if event.assessment else []
 
+    @require_scope("assessments:write")
     @blueprint.arguments(MitigationInputSchema)
     @blueprint.response(201, MitigationSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -249,6 +263,7 @@ class MitigationById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("assessments:write")
     @blueprint.arguments(MitigationInputSchema)
     @blueprint.response(200, MitigationSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -263,6 +278,7 @@ class MitigationById(MethodView):
         item = assessments.get_mitigation(event, mitigation_id)
         return _done(assessments.update_mitigation(actor, event, item, data))
 
+    @require_scope("assessments:write")
     @blueprint.response(204)
     @blueprint.alt_response(403, **FORBIDDEN)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -284,6 +300,7 @@ class Decisions(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.response(200, DecisionSchema(many=True))
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, event_id: str) -> Any:
@@ -343,6 +360,7 @@ class Report(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:write")
     @blueprint.arguments(ReportInputSchema)
     @blueprint.response(201, ReportSchema)
     @blueprint.alt_response(403, **FORBIDDEN)

@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
+from hub.core.access import require_scope
 from hub.core.db import db
 from hub.core.errors import PermissionDenied
 from hub.core.request import current_actor, signed_in_required
@@ -56,6 +57,7 @@ class SharedSpeakers(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.arguments(SharedSearchArgsSchema, location="query")
     @blueprint.response(200, SharedSearchSchema)
     @blueprint.alt_response(400, **BAD_PURPOSE)
@@ -84,6 +86,7 @@ class SharedSpeaker(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.arguments(PurposeArgsSchema, location="query")
     @blueprint.response(200, SharedSpeakerSchema)
     @blueprint.alt_response(400, **BAD_PURPOSE)
@@ -103,6 +106,7 @@ class SharedEvent(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.arguments(PurposeArgsSchema, location="query")
     @blueprint.response(200, SharedEventSchema)
     @blueprint.alt_response(400, **BAD_PURPOSE)
@@ -122,6 +126,7 @@ class SharedDecision(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("events:read")
     @blueprint.arguments(PurposeArgsSchema, location="query")
     @blueprint.response(200, DisclosedRecordSchema)
     @blueprint.alt_response(400, **BAD_PURPOSE)

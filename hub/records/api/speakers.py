@@ -14,6 +14,7 @@ from flask import redirect, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from hub.core.access import require_scope
 from hub.core.db import db
 from hub.core.errors import Conflict
 from hub.core.request import current_actor, signed_in_required
@@ -86,6 +87,7 @@ class Speakers(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.arguments(SpeakerQueryArgsSchema, location="query")
     @blueprint.response(200, SpeakerSummarySchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -93,6 +95,7 @@ class Speakers(MethodView):
         """List the organisation's speakers by name (use /search to find one by name)."""
         return speakers.list_speakers(current_actor(), args["limit"], args["offset"])
 
+    @require_scope("speakers:write")
     @blueprint.arguments(SpeakerCreateSchema)
     @blueprint.arguments(SpeakerCreateArgsSchema, location="query", as_kwargs=True)
     @blueprint.response(201, SpeakerSchema)
@@ -126,6 +129,7 @@ class Search(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.arguments(SpeakerQueryArgsSchema, location="query")
     @blueprint.response(200, SpeakerMatchSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -142,6 +146,7 @@ class Duplicates(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.arguments(DuplicateArgsSchema, location="query")
     @blueprint.response(200, SpeakerMatchSchema(many=True))
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -158,6 +163,7 @@ class SpeakerById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.response(200, SpeakerSchema)
     @blueprint.alt_response(308, **MOVED)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -166,6 +172,7 @@ class SpeakerById(MethodView):
         speaker = _speaker(speaker_id)
         return _moved(speaker, speaker_id) or speaker
 
+    @require_scope("speakers:write")
     @blueprint.arguments(SpeakerInputSchema)
     @blueprint.response(200, SpeakerSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -187,6 +194,7 @@ class Merge(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:write")
     @blueprint.arguments(MergeInputSchema)
     @blueprint.response(200, MergeResultSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -216,6 +224,7 @@ class Appearances(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.response(200, AppearanceSchema(many=True))
     @blueprint.alt_response(308, **MOVED)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -231,6 +240,7 @@ class Ratings(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.response(200, RatingSchema(many=True))
     @blueprint.alt_response(308, **MOVED)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -246,6 +256,7 @@ class Assertions(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.response(200, AssertionSchema(many=True))
     @blueprint.alt_response(308, **MOVED)
     @blueprint.alt_response(404, **NOT_FOUND)
@@ -254,6 +265,7 @@ class Assertions(MethodView):
         speaker = _speaker(speaker_id)
         return _moved(speaker, speaker_id) or assertions.assertions_about(current_actor(), speaker)
 
+    @require_scope("speakers:write")
     @blueprint.arguments(AssertionInputSchema)
     @blueprint.response(201, AssertionSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -277,12 +289,14 @@ class AssertionById(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:read")
     @blueprint.response(200, AssertionSchema)
     @blueprint.alt_response(404, **NOT_FOUND)
     def get(self, speaker_id: str, assertion_id: str) -> Any:
         """Read a statement with its history."""
         return _assertion(speaker_id, assertion_id, "assertion.read")
 
+    @require_scope("speakers:write")
     @blueprint.arguments(AssertionUpdateSchema)
     @blueprint.response(200, AssertionSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -302,6 +316,7 @@ class AssertionStatus(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:write")
     @blueprint.arguments(AssertionStatusSchema)
     @blueprint.response(200, AssertionSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
@@ -319,6 +334,7 @@ class AssertionCorrection(MethodView):
 
     decorators = [signed_in_required]
 
+    @require_scope("speakers:write")
     @blueprint.arguments(AssertionCorrectionSchema)
     @blueprint.response(200, AssertionSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
