@@ -55,7 +55,7 @@ from hub.records.models import (
     SpeakerTopic,
     TriageAnswer,
 )
-from partners.identity.models import IdentityProvider, OidcSignInState
+from partners.identity.models import IdentityProvider, IdentityProviderDomain, OidcSignInState
 from partners.models import (
     EnrolmentToken,
     InboxMessage,
@@ -107,6 +107,7 @@ __all__ = [
     "GroupDecision",
     "GroupMembership",
     "IdentityProvider",
+    "IdentityProviderDomain",
     "InboxMessage",
     "Meeting",
     "MeetingAttendance",

@@ -52,3 +52,86 @@ def test_migrations_downgrade_to_nothing_and_up_again(app, empty_database):
         assert tables == set()
         migrations.upgrade(empty_database)
     assert _differences(empty_database) == []
+
+
+def test_each_email_domain_keeps_one_provider_when_domains_move_to_their_own_table(
+    app, empty_database
+):
+    """Providers' domain lists become claims; a domain two providers listed goes to neither."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    config = migrations.alembic_config(empty_database)
+    organisations = sa.table(
+        "organisations",
+        *(sa.column(name) for name in ("name", "slug", "kind", "region", "status")),
+        *(sa.column(name) for name in ("dp_contact_name", "dp_contact_email")),
+        sa.column("id", sa.Uuid()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    providers = sa.table(
+        "identity_providers",
+        *(sa.column(name) for name in ("issuer", "client_id", "client_auth_method")),
+        *(sa.column(name) for name in ("allowed_domains", "scopes", "role_policy")),
+        sa.column("id", sa.Uuid()),
+        sa.column("organisation_id", sa.Uuid()),
+        sa.column("credential_encrypted", sa.LargeBinary()),
+        sa.column("role_mapping", sa.JSON()),
+        sa.column("enabled", sa.Boolean()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    ids = {name: uuid.uuid4() for name in ("north", "south")}
+    with app.app_context():
+        command.upgrade(config, "90d133220e1a")
+        engine = make_engine(empty_database)
+        with engine.begin() as connection:
+            for name, provider_id in ids.items():
+                org_id = uuid.uuid4()
+                connection.execute(
+                    organisations.insert().values(
+                        id=org_id,
+                        name=name,
+                        slug=name,
+                        kind="university",
+                        region="r",
+                        status="active",
+                        dp_contact_name="x",
+                        dp_contact_email="x@x.example",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                connection.execute(
+                    providers.insert().values(
+                        id=provider_id,
+                        organisation_id=org_id,
+                        issuer=f"https://{name}.example",
+                        client_id="c",
+                        client_auth_method="client_secret_basic",
+                        credential_encrypted=b"x",
+                        allowed_domains=f"{name}.example shared.example",
+                        scopes="openid",
+                        role_policy="hub",
+                        role_mapping={},
+                        enabled=True,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        with pytest.warns(UserWarning, match="shared.example was listed by 2"):
+            migrations.upgrade(empty_database)
+        with engine.connect() as connection:
+            claims = (
+                connection.execute(
+                    sa.text("SELECT domain FROM identity_provider_domains ORDER BY domain")
+                )
+                .scalars()
+                .all()
+            )
+        engine.dispose()
+    assert claims == ["north.example", "south.example"]

@@ -46,7 +46,6 @@ class IdentityProvider(Base):
     # The client secret, or the private key (a JWK or PEM) for private_key_jwt, encrypted
     # with the field cipher bound to this provider's id.
     credential_encrypted: Mapped[bytes] = mapped_column(sa.LargeBinary)
-    allowed_domains: Mapped[str] = mapped_column(sa.String(1000))  # space-separated, lower-case
     scopes: Mapped[str] = mapped_column(sa.String(300), default="openid email profile")
     role_policy: Mapped[RolePolicy] = mapped_column(_enum(RolePolicy, "role_policy"))
     role_claim: Mapped[str | None] = mapped_column(sa.String(100))
@@ -57,10 +56,32 @@ class IdentityProvider(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     organisation: Mapped[Organisation] = relationship()
+    domains: Mapped[list[IdentityProviderDomain]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="IdentityProviderDomain.domain",
+    )
 
     @property
     def domain_list(self) -> list[str]:
-        return self.allowed_domains.split()
+        """The email domains whose people sign in with this provider (lower-case)."""
+        return [claim.domain for claim in self.domains]
+
+
+class IdentityProviderDomain(Base):
+    """An email domain claimed by one organisation's identity provider.
+
+    The domain is the primary key: it belongs to one provider at most, so sign-in routing
+    finds one organisation for an address, and of two claims made at once only one commits.
+    """
+
+    __tablename__ = "identity_provider_domains"
+
+    domain: Mapped[str] = mapped_column(sa.String(253), primary_key=True)  # lower-case
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("identity_providers.id", ondelete="CASCADE"), index=True
+    )
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OidcSignInState(Base):

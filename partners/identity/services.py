@@ -16,16 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from audit import services as audit
 from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied
+from hub.core.errors import PermissionDenied, ValidationFailed
 from hub.core.keys import FieldCipher
 from hub.core.security import Actor
 from hub.core.validation import Checker
 from partners.identity import permissions, relying_party
 from partners.identity.models import (
     IdentityProvider,
+    IdentityProviderDomain,
     OidcSignInState,
     ProviderClientAuth,
     RolePolicy,
@@ -173,6 +175,105 @@ def _domains(check: Checker, data: dict[str, Any]) -> list[str]:
     return domains
 
 
+# Why a domain cannot be claimed, most serious first (the refusal's audit reason).
+DOMAIN_REFUSALS = ("domain_claimed", "domain_used_elsewhere", "domain_not_evidenced")
+
+
+def _addresses_at(domain: str, organisation: Organisation, *, elsewhere: bool) -> bool:
+    """True if `organisation`'s people or data protection contact (with `elsewhere`: those of
+    any other organisation) have an email address at exactly `domain`."""
+    at_domain = "@" + domain
+    if elsewhere:
+        person_in, contact_of = (
+            Person.organisation_id != organisation.id,
+            Organisation.id != organisation.id,
+        )
+    else:
+        person_in, contact_of = (
+            Person.organisation_id == organisation.id,
+            Organisation.id == organisation.id,
+        )
+    person = sa.select(Person.id).where(
+        person_in, sa.func.lower(Person.email).endswith(at_domain, autoescape=True)
+    )
+    contact_email = sa.func.lower(Organisation.dp_contact_email)
+    contact = sa.select(Organisation.id).where(
+        contact_of, contact_email.endswith(at_domain, autoescape=True)
+    )
+    return bool(db.session.scalar(sa.select(sa.or_(sa.exists(person), sa.exists(contact)))))
+
+
+def domain_claim_problems(
+    actor: Actor, organisation: Organisation, domains: list[str]
+) -> dict[str, tuple[str, str]]:
+    """Which of `domains` `organisation`'s provider may not claim: domain -> (reason, message).
+
+    A domain belongs to one organisation. Another provider's domain is refused to everyone
+    (the hub's operator moves it by removing it there first). Otherwise an organisation's
+    administrator may claim a domain only where the organisation's own addresses show it is
+    theirs (its people's, or its data protection contact's) and no other organisation's
+    people or contact use it; the hub's operator decides every other case. Domains the
+    provider already holds are kept without asking again.
+    """
+    existing = get_provider(organisation)
+    held = set(existing.domain_list) if existing else set()
+    new = [domain for domain in domains if domain not in held]
+    if not new:
+        return {}
+    owners = dict(
+        db.session.execute(
+            sa.select(IdentityProviderDomain.domain, IdentityProvider.organisation_id)
+            .join(IdentityProvider, IdentityProvider.id == IdentityProviderDomain.provider_id)
+            .where(IdentityProviderDomain.domain.in_(new))
+        ).all()
+    )
+    problems: dict[str, tuple[str, str]] = {}
+    for domain in new:
+        if domain in owners and owners[domain] != organisation.id:
+            problems[domain] = (
+                "domain_claimed",
+                f"{domain} is already used by another organisation's identity provider. An "
+                "email domain can belong to one organisation only: if it is yours, ask the "
+                "hub's operator to move it.",
+            )
+        elif actor.is_hub_admin:
+            continue
+        elif _addresses_at(domain, organisation, elsewhere=True):
+            problems[domain] = (
+                "domain_used_elsewhere",
+                f"People in another organisation have email addresses at {domain}. Only the "
+                "hub's operator can decide which organisation it belongs to.",
+            )
+        elif not _addresses_at(domain, organisation, elsewhere=False):
+            problems[domain] = (
+                "domain_not_evidenced",
+                f"No one in {organisation.name} has an email address at {domain}, and it is "
+                "not your data protection contact's. Ask the hub's operator to add a domain "
+                "your organisation does not use in the hub yet.",
+            )
+    return problems
+
+
+def _domain_refusal(
+    organisation_id: str, problems: dict[str, tuple[str, str]], errors: dict[str, list[str]]
+) -> ValidationFailed:
+    """The audited refusal of a provider whose domains include ones it may not claim."""
+    reason = min((r for r, _ in problems.values()), key=DOMAIN_REFUSALS.index)
+    first = next(iter(problems.values()))[1]
+    return ValidationFailed(
+        first,
+        errors=errors,
+        reason=reason,
+        audit={
+            "action": "identity_provider.configure",
+            "resource_type": "organisation",
+            "resource_ids": [organisation_id],
+            "resource_org": organisation_id,
+            "refused_domains": {domain: r for domain, (r, _) in sorted(problems.items())},
+        },
+    )
+
+
 def configure_provider(
     actor: Actor, organisation: Organisation, data: dict[str, Any]
 ) -> IdentityProvider:
@@ -222,6 +323,9 @@ def configure_provider(
         elif not keep_credential:
             check.add("private_key", "Enter the private key whose public key the provider holds.")
     domains = _domains(check, data)
+    claim_problems = domain_claim_problems(actor, organisation, domains)
+    for _reason, message in claim_problems.values():
+        check.add("allowed_domains", message)
     policy = check.choice("role_policy", RolePolicy, "where people's hub roles come from")
     role_claim: str | None = None
     mapping: dict[str, list[str]] = {}
@@ -246,6 +350,8 @@ def configure_provider(
     enabled = data.get("enabled") is None or check.boolean(
         "enabled", "whether people may sign in with it now"
     )
+    if claim_problems:
+        raise _domain_refusal(str(organisation.id), claim_problems, check.errors)
     check.raise_if_any()
     assert method is not None
     assert policy is not None
@@ -259,7 +365,6 @@ def configure_provider(
     provider.issuer = issuer
     provider.client_id = client_id
     provider.client_auth_method = method
-    provider.allowed_domains = " ".join(domains)
     provider.scopes = scopes
     provider.role_policy = policy
     provider.role_claim = role_claim
@@ -271,13 +376,32 @@ def configure_provider(
         )
     if creating:
         db.session.add(provider)
+    db.session.flush()
+    organisation_id = str(organisation.id)  # read now: a failed flush expires the objects
+    held = {claim.domain: claim for claim in provider.domains}
+    provider.domains = [held.get(d) or IdentityProviderDomain(domain=d) for d in domains]
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        # Another organisation claimed one of them since the check above, and committed
+        # first: the domain's primary key lets one claim win. (The caller rolls back.)
+        message = (
+            "Another organisation's identity provider has just claimed one of these domains. "
+            "An email domain can belong to one organisation only: check the list, or ask the "
+            "hub's operator."
+        )
+        added = [domain for domain in domains if domain not in held]
+        raise _domain_refusal(
+            organisation_id,
+            {domain: ("domain_claimed", message) for domain in added},
+            {"allowed_domains": [message]},
+        ) from exc
     after = _settings_snapshot(provider)
     changed = sorted(k for k in after if before.get(k) != after[k])
     if credential:
         changed.append(
             "client_secret" if method == ProviderClientAuth.CLIENT_SECRET_BASIC else "private_key"
         )
-    db.session.flush()
     relying_party.forget_discovery(issuer)
     if changed:
         audit.record(
@@ -297,7 +421,7 @@ def _settings_snapshot(provider: IdentityProvider) -> dict[str, Any]:
         "issuer": provider.issuer,
         "client_id": provider.client_id,
         "client_auth_method": provider.client_auth_method.value,
-        "allowed_domains": provider.allowed_domains,
+        "allowed_domains": " ".join(provider.domain_list),
         "scopes": provider.scopes,
         "role_policy": provider.role_policy.value,
         "role_claim": provider.role_claim,
@@ -330,18 +454,22 @@ def remove_provider(actor: Actor, organisation: Organisation) -> None:
 # --- finding the provider for a person --------------------------------------------------
 
 
-def providers_for_email(email: str) -> list[IdentityProvider]:
-    """Enabled providers of active organisations whose allowed domains include `email`'s."""
+def provider_for_email(email: str) -> IdentityProvider | None:
+    """The enabled provider of an active organisation that claims `email`'s domain, if any
+    (a domain is claimed by one provider at most: its primary key)."""
     domain = email.rsplit("@", 1)[-1].strip().lower()
     if not domain:
-        return []
-    rows = db.session.scalars(
+        return None
+    return db.session.scalar(
         sa.select(IdentityProvider)
+        .join(IdentityProviderDomain, IdentityProviderDomain.provider_id == IdentityProvider.id)
         .join(Organisation, Organisation.id == IdentityProvider.organisation_id)
-        .where(IdentityProvider.enabled.is_(True), Organisation.status == Status.ACTIVE)
-        .order_by(Organisation.name)
+        .where(
+            IdentityProviderDomain.domain == domain,
+            IdentityProvider.enabled.is_(True),
+            Organisation.status == Status.ACTIVE,
+        )
     )
-    return [provider for provider in rows if domain in provider.domain_list]
 
 
 def provider_for_organisation(slug: str) -> IdentityProvider | None:

@@ -92,6 +92,12 @@ def configure(slug: str) -> Any:
             services.configure_provider(actor, org, values)
         except ValidationFailed as exc:
             db.session.rollback()
+            if exc.audit is not None:
+                # A refused domain claim is kept in the log, in a transaction of its own.
+                details = dict(exc.audit)
+                action = details.pop("action")
+                audit.record(actor, action, "denied", reason=exc.reason, **details)
+                db.session.commit()
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -175,10 +181,8 @@ def sign_in() -> Any:
         return redirect(safe_next(request.args.get("next")))
     errors: dict[str, list[str]] = {}
     email = ""
-    choices: list[IdentityProvider] = []
     if request.method == "POST":
         email = (request.form.get("email") or "").strip()
-        chosen = request.form.get("organisation") or ""
         try:
             normalised = normalise_email(email) if email else ""
         except ValidationFailed:
@@ -190,25 +194,19 @@ def sign_in() -> Any:
                 "Enter your email address in the correct format, like name@example.ac.uk."
             ]
         else:
-            choices = services.providers_for_email(normalised)
-            if not choices:
+            # A domain belongs to one organisation, so an address leads to one provider.
+            provider = services.provider_for_email(normalised)
+            if provider is None:
                 errors["email"] = [
                     "Your organisation has not set up signing in with its own accounts. "
                     "Sign in with your email address and password instead."
                 ]
-            elif len(choices) == 1:
-                return _start(choices[0], login_hint=normalised)
             else:
-                picked = [p for p in choices if p.organisation.slug == chosen]
-                if picked:
-                    return _start(picked[0], login_hint=normalised)
-                if chosen or request.form.get("choosing"):
-                    errors["organisation"] = ["Choose your organisation."]
+                return _start(provider, login_hint=normalised)
     page = render_template(
         "identity/sign_in.html",
         errors=errors,
         email=email,
-        choices=choices,
         page_title="Sign in with your organisation's account",
     )
     g.csp_form_action = _form_action_sources()

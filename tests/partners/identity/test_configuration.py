@@ -36,11 +36,12 @@ ALLOWED = {"hub_admin", "a_admin"}
 @pytest.fixture
 def world(make_org, make_person):
     hub = make_org(kind="hub")
-    a = make_org(kind="university")
+    # A's own addresses show that GOOD's domains are A's (see test_domain_claims.py).
+    a = make_org(kind="university", dp_contact_email="dpo@fellwater.example")
     b = make_org(kind="university")
     people = {
         "hub_admin": make_person(hub, ["org_admin"]),
-        "a_admin": make_person(a, ["org_admin"]),
+        "a_admin": make_person(a, ["org_admin"], email="admin@staff.fellwater.example"),
         "a_events": make_person(a, ["events_officer"]),
         "a_dpo": make_person(a, ["dpo"]),
         "b_admin": make_person(b, ["org_admin"]),

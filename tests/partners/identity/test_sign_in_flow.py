@@ -302,6 +302,6 @@ def test_the_password_page_offers_organisation_sign_in(client):
 
 def test_providers_are_found_by_email_domain(trusting_org):
     org = trusting_org()
-    [provider] = services.providers_for_email(f"anyone@{DOMAIN.upper()}")
+    provider = services.provider_for_email(f"anyone@{DOMAIN.upper()}")
     assert provider.organisation_id == org.id
-    assert services.providers_for_email("anyone@sub." + DOMAIN) == []
+    assert services.provider_for_email("anyone@sub." + DOMAIN) is None
