@@ -20,10 +20,8 @@ it had queued.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -43,7 +41,7 @@ from hub.core.db import db, utcnow
 from hub.core.errors import NotFound, PermissionDenied
 from hub.core.security import Actor
 from hub.core.validation import Checker
-from partners import permissions
+from partners import outbound, permissions
 from partners.models import (
     DeliveryStatus,
     Organisation,
@@ -52,6 +50,7 @@ from partners.models import (
     WebhookSubscription,
 )
 from partners.oauth import keys
+from partners.outbound import addresses_of
 
 EVENT_TYPES = {
     "assertion.corrected": "A statement shared with your organisation was corrected",
@@ -104,7 +103,6 @@ DELIVERY_HEADER = "Hub-Delivery-Id"
 EVENT_HEADER = "Hub-Event-Type"
 SIGNATURE_TYPE = "hub-event+jws"
 MAX_SUBSCRIPTIONS = 10
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _UUID = r"([0-9a-fA-F-]{36})"
 
 
@@ -149,36 +147,16 @@ def _deny(action: str, detail: str, organisation: Organisation) -> PermissionDen
 
 def check_url(check: Checker, key: str, *, allow_http_loopback: bool) -> str:
     """Where deliveries go: https (plain http only to this machine, in development and tests),
-    no credentials in the address, and no private network address typed in as a number."""
-    value = check.text(key, "the address deliveries are sent to", max_length=2000)
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
-    loopback = host in LOOPBACK_HOSTS
-    if not host:
-        check.add(key, "Enter a full web address, like https://events.example.ac.uk/hub-events.")
-    elif parts.scheme != "https" and not (
-        parts.scheme == "http" and loopback and allow_http_loopback
-    ):
-        check.add(key, "The address must start with https://.")
-    elif parts.username or parts.password:
-        check.add(key, "Do not put a user name or password in the address.")
-    elif parts.fragment:
-        check.add(key, "Remove the part of the address after #.")
-    elif not (loopback and allow_http_loopback) and _is_private(host):
-        check.add(key, "The address must be reachable on the internet, not a private network.")
-    return value
-
-
-def _is_private(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name: it is resolved when sending
-    return not address.is_global
+    no credentials in the address, and no private network address in any form
+    (`partners.outbound`, the rule client key sets follow too)."""
+    value = outbound.check_url(
+        check,
+        key,
+        "the address deliveries are sent to",
+        example="https://events.example.ac.uk/hub-events",
+        allow_loopback=allow_http_loopback,
+    )
+    return value or ""
 
 
 def subscribe(
@@ -488,21 +466,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def addresses_of(host: str) -> list[str]:
-    """The IP addresses a host name resolves to (none if it does not resolve)."""
-    try:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return []  # not resolvable: the request itself fails and says so
-    return [str(info[4][0]).split("%")[0] for info in found]
-
-
 def reaches_private_network(url: str) -> bool:
     """Whether the address's name resolves to somewhere not on the internet (checked on each
     send outside development, so that DNS cannot point a subscription into the hub's own
     network after it was accepted)."""
     host = urlsplit(url).hostname or ""
-    return any(not ipaddress.ip_address(address).is_global for address in addresses_of(host))
+    return any(not outbound.is_public_address(address) for address in addresses_of(host))
 
 
 def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:

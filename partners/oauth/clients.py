@@ -6,7 +6,6 @@ import json
 import secrets
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -18,7 +17,7 @@ from hub.core.db import db, utcnow
 from hub.core.errors import Conflict, NotFound, PermissionDenied
 from hub.core.security import Actor
 from hub.core.validation import Checker
-from partners import permissions, signin
+from partners import outbound, permissions, signin
 from partners.models import ClientAuthMethod, OAuthClient, Organisation, Status
 from partners.oauth.scopes import SCOPES, allowed_for
 
@@ -82,19 +81,20 @@ def check_jwks(check: Checker, key: str, value: Any) -> dict[str, Any] | None:
 
 
 def check_jwks_uri(check: Checker, key: str, allow_http_loopback: bool) -> str | None:
-    """A URL where the client publishes its keys (https; plain http only on loopback in
-    development)."""
-    value = check.text(key, "the address of the client's keys", required=False, max_length=2000)
-    if not value:
-        return None
-    parts = urlsplit(value)
-    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme != "https" and not (
-        parts.scheme == "http" and loopback and allow_http_loopback
-    ):
-        check.add(key, "The keys' address must start with https://.")
-        return None
-    return value
+    """A URL where the client publishes its keys: https, never a private network's address in
+    any form (plain http, and this machine, only in development and tests), the rule webhook
+    addresses follow (`partners.outbound`)."""
+    return (
+        outbound.check_url(
+            check,
+            key,
+            "the address of the client's keys",
+            example="https://systems.example.ac.uk/jwks.json",
+            allow_loopback=allow_http_loopback,
+            required=False,
+        )
+        or None
+    )
 
 
 def _check_scopes(check: Checker, organisation: Organisation, value: Any) -> list[str]:

@@ -6,8 +6,8 @@ DPoP-bound tokens for clients registered as such; no refresh tokens."""
 from __future__ import annotations
 
 import json
+import logging
 import time
-import urllib.request
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,7 @@ from sqlalchemy.orm import joinedload
 from audit import services as audit
 from hub.core.db import db, utcnow
 from hub.core.security import Actor
+from partners import outbound
 from partners.models import ClientAuthMethod, OAuthClient, RevokedToken, UsedJti
 from partners.oauth import dpop, keys
 from partners.oauth.scopes import SCOPES, allowed_for
@@ -43,8 +44,11 @@ CLIENT_ALGORITHMS = ["ES256", "EdDSA", "Ed25519"]
 MAX_ASSERTION_LIFETIME = 300  # seconds
 AUTH_METHODS = [m.value for m in ClientAuthMethod]
 JWKS_CACHE_SECONDS = 300
+JWKS_FETCH_SECONDS = 5.0
+JWKS_MAX_BYTES = 64 * 1024
 
 _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+log = logging.getLogger(__name__)
 
 
 def issuer() -> str:
@@ -113,21 +117,38 @@ def query_client(client_id: str) -> Client | None:
 
 
 def client_key_set(model: OAuthClient) -> KeySet:
-    """A client's public keys: registered inline, or fetched from its jwks_uri (cached)."""
+    """A client's public keys: registered inline, or fetched from its jwks_uri (cached).
+
+    The fetch follows `partners.outbound` (no private network, no redirect off the host, at
+    most JWKS_MAX_BYTES within JWKS_FETCH_SECONDS). Whatever goes wrong, the client is told one
+    thing, and the refusal of its token request is audited with the reason `jwks_unavailable`;
+    the cause goes to the hub's log only (it would tell closed ports and services apart)."""
     if model.jwks:
         return KeySet.import_key_set(model.jwks)
     uri = model.jwks_uri or ""
     cached = _jwks_cache.get(uri)
     if cached and time.monotonic() - cached[0] < JWKS_CACHE_SECONDS:
         return KeySet.import_key_set(cached[1])
+    development = current_app.config["HUB_SETTINGS"].is_development
     try:
-        request = urllib.request.Request(uri, headers={"Accept": "application/json"})  # noqa: S310
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            data = json.loads(response.read(256 * 1024))
-    except (OSError, ValueError) as exc:
-        raise InvalidClientError(description=f"Could not fetch the client's keys: {exc}") from exc
-    _jwks_cache[uri] = (time.monotonic(), data)
-    return KeySet.import_key_set(data)
+        body = outbound.fetch(
+            uri,
+            allow_loopback=development,
+            max_bytes=JWKS_MAX_BYTES,
+            timeout=JWKS_FETCH_SECONDS,
+        )
+        data = json.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+            raise ValueError("not a JSON Web Key Set")
+        key_set = KeySet.import_key_set({"keys": data["keys"]})
+    except (outbound.OutboundError, ValueError, TypeError, KeyError, JoseError) as exc:
+        log.warning("client %s: keys not fetched from its jwks_uri: %s", model.client_id, exc)
+        g.oauth_refusal_reason = "jwks_unavailable"
+        raise InvalidClientError(
+            description="The client's keys could not be fetched from its jwks_uri."
+        ) from exc
+    _jwks_cache[uri] = (time.monotonic(), {"keys": data["keys"]})
+    return key_set
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
