@@ -100,10 +100,10 @@ def require_step(actor: Actor, agreement: Agreement, step: str) -> None:
     may, states = permissions.STEPS[step]
     action = f"agreement.{step}"
     not_permitted, wrong_state = STEP_REFUSALS[step]
+    if agreement.status not in states and permissions.can_read(actor, agreement):
+        raise _clash(action, wrong_state, agreement)  # whoever asks, the state says no
     if not may(actor, agreement):
         raise _deny(action, not_permitted, agreement)
-    if agreement.status not in states:
-        raise _clash(action, wrong_state, agreement)
 
 
 # --- reading ----------------------------------------------------------------------------

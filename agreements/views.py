@@ -22,6 +22,7 @@ from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Level
 from agreements.models import Agreement, AgreementStatus, AgreementType, PartyRole
 from audit import log
 from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db, utcnow
 from hub.core.errors import Conflict, HubError, PermissionDenied
 from hub.core.request import current_actor, signed_in_required
@@ -118,16 +119,9 @@ def _deny(action: str, detail: str, agreement: Agreement) -> PermissionDenied:
 
 
 def _refused(exc: HubError) -> dict[str, list[str]]:
-    """Undo the request's changes, audit the refusal if it is one, and return the messages
-    for the error summary."""
-    db.session.rollback()
-    if exc.audit is not None:
-        # As the app's error handler does: audited in a transaction of its own, so that the
-        # refusal is kept while the attempted change is not.
-        details = dict(exc.audit)
-        action = details.pop("action")
-        audit.record(current_actor(), action, "denied", reason=exc.reason, **details)
-        db.session.commit()
+    """Keep the refusal (audited at the edge's one place) and return the messages for the
+    error summary."""
+    keep_refusal(current_actor(), exc)
     return exc.errors or {"_form": [exc.detail]}
 
 
@@ -615,16 +609,7 @@ def approve(agreement_id: str) -> Any:
     try:
         lifecycle.approve(actor, agreement, content_hash=read_hash, reauthenticated_at=utcnow())
     except Conflict as exc:
-        db.session.rollback()
-        audit.record(
-            actor,
-            "agreement.approve",
-            "denied",
-            reason=exc.reason,
-            resource_type="agreement",
-            resource_ids=[str(agreement_id)],
-        )
-        db.session.commit()
+        keep_refusal(actor, exc)
         fresh = _agreement(agreement_id)
         return _approval_page(fresh, {"_form": [exc.detail]}, fresh.content_hash or "", 409)
     db.session.commit()

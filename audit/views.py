@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from audit import log, permissions, review
+from audit.refusals import keep_refusal
 from hub.core.db import UTCDateTime, db, utcnow
 from hub.core.errors import ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -124,7 +125,7 @@ def _look_up_subject(actor: Actor, page: str) -> tuple[Response | None, dict[str
             actor, request.args.get("subject_kind", ""), request.args.get("subject", ""), page
         )
     except ValidationFailed as exc:
-        db.session.rollback()
+        keep_refusal(actor, exc)
         return None, exc.errors
     db.session.commit()
     args = {

@@ -138,6 +138,7 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     from hub.web import auth, headers
+    from hub.web import input as web_input
     from partners.oauth import resource
 
     @app.before_request
@@ -151,6 +152,7 @@ def _register_request_hooks(app: Flask) -> None:
     app.before_request(auth.load_signed_in_person)
     app.before_request(resource.authenticate_api_request)
     app.before_request(auth.check_csrf)
+    app.before_request(web_input.check_request_input)
     app.after_request(resource.add_dpop_nonce)
     app.after_request(headers.apply_security_headers)
 

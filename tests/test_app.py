@@ -160,3 +160,83 @@ def test_api_docs_page_loads_local_swagger(client):
     html = client.get("/api/docs").get_data(as_text=True)
     assert "/static/build/swagger/swagger-ui-bundle.js" in html
     assert "openapi.json" in html
+
+
+# --- input no field can hold (issue 11, item 17) -------------------------------------------
+
+
+@pytest.fixture
+def records_writer(client, make_org, make_person):
+    client.sign_in(make_person(make_org(kind="university"), ["events_officer"]))
+    return client
+
+
+@pytest.mark.parametrize("depth", [40, 1_000, 100_000])
+def test_deeply_nested_json_is_a_400_problem_not_a_crash(records_writer, depth):
+    body = '{"display_name": "Ember Quillfeather", "topics": ' + "[" * depth + "]" * depth + "}"
+    response = records_writer.api(
+        "POST", "/api/v1/speakers", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    assert "nested more than 32 levels" in response.json["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"display_name": "Ember Quillfeather", "topics": ["lanterns\x00"]},
+        {"display_name": "Ember Quillfeather", "aliases": [{"name": "E\x00Q"}]},
+        {"display_name": "Ember\x00Quillfeather"},
+        {"display_name": "Ember Quillfeather", "sources\x00": []},
+    ],
+)
+def test_a_nul_character_anywhere_is_a_400_problem(records_writer, body):
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+    response = records_writer.api("POST", "/api/v1/speakers", json=body)
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    assert "NUL character" in response.json["detail"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) >= before
+
+
+def test_a_nul_character_in_a_form_or_address_is_refused(records_writer):
+    page = records_writer.submit(
+        "/speakers/new", {"display_name": "Ember\x00Quillfeather", "distribution": "internal"}
+    )
+    assert page.status_code == 400
+    assert "NUL character" in page.get_data(as_text=True)
+    assert records_writer.get("/speakers/?q=Ember%00").status_code == 400
+
+
+def test_the_checker_refuses_nul_in_every_list_item():
+    from hub.core.validation import Checker
+
+    check = Checker({"topics": ["lanterns", "tides\x00"]})
+    assert check.strings("topics", "topics") == ["lanterns"]
+    assert "not allowed" in check.errors["topics"][0]
+
+
+# --- privacy by default (issue 11, item 3) -------------------------------------------------
+
+
+def _checked_radio(html: str, name: str) -> list[str]:
+    import re
+
+    return re.findall(rf'name="{name}" type="radio" value="([^"]+)" checked', html)
+
+
+@pytest.mark.parametrize("path", ["/speakers/new", "/events/new"])
+def test_new_records_are_internal_until_someone_chooses_to_share(records_writer, path):
+    """Data protection by default (UK GDPR Art. 25): a new record's form pre-selects keeping
+    it inside the organisation; sharing is a choice."""
+    html = records_writer.get(path).get_data(as_text=True)
+    assert _checked_radio(html, "distribution") == ["internal"]
+
+
+def test_a_record_made_without_a_choice_is_internal(records_writer):
+    response = records_writer.api(
+        "POST", "/api/v1/speakers", json={"display_name": "Ember Quillfeather"}
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.json["distribution"] == "internal"

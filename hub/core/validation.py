@@ -272,6 +272,9 @@ class Checker:
         cleaned = []
         for item in items:
             text = str(item).strip()
+            if "\x00" in text:
+                self.add(key, "An item contains a character that is not allowed.")
+                continue
             if text and text not in cleaned:
                 cleaned.append(text)
         return cleaned

@@ -95,7 +95,8 @@ class FederatedResult:
     origin_name: str
     speaker_id: str
     owner: str
-    score: float
+    rank: int  # the place its own hub gave it
+    score: float | None  # own records only (see hub.records.shared.SearchResult)
     own: bool
     existence_only: bool
     data: dict[str, Any]
@@ -349,6 +350,7 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
             "This hub",
             r.speaker_id,
             r.owner_name,
+            r.rank,
             r.score,
             r.own,
             r.existence_only,
@@ -365,14 +367,16 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
                     outcome.name,
                     str(item.get("id", "")),
                     str(item.get("owner", "")),
-                    float(item.get("score") or 0),
+                    _rank(item.get("rank")),
+                    None,
                     False,
                     bool(item.get("existence_only")),
                     item.get("data") if isinstance(item.get("data"), dict) else {},
                     item.get("disclosed_under"),
                 )
             )
-    merged.sort(key=lambda r: -r.score)
+    # Each hub ranks its own answer; the lists are interleaved by rank, this hub's first.
+    merged.sort(key=lambda r: (r.rank, not r.local))
     audit.record(
         actor,
         "federation.search",
@@ -396,3 +400,8 @@ def _outcome(future: Future, call: PeerCall, late: bool) -> PeerOutcome:
     if isinstance(error, PeerCallError):
         return PeerOutcome(**base, status=error.status, detail=error.detail)
     return PeerOutcome(**base, status="error", detail=type(error).__name__)
+
+
+def _rank(value: Any) -> int:
+    """A peer's rank for one of its results (a missing or malformed one goes last)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 10**6

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from agreements.services import PurposeRefused
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import HubError, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -18,13 +18,8 @@ blueprint = Blueprint("federation", __name__, url_prefix="/federation", template
 
 
 def _keep_refusal(exc: HubError) -> None:
-    """Roll the request back but keep the refusal's audit entry (the page explains it)."""
-    db.session.rollback()
-    if exc.audit is not None:
-        details = dict(exc.audit)
-        action = details.pop("action")
-        audit.record(current_actor(), action, "denied", reason=exc.reason, **details)
-        db.session.commit()
+    """Keep the refusal (the page explains it)."""
+    keep_refusal(current_actor(), exc)
 
 
 @blueprint.get("/speakers")
@@ -48,7 +43,7 @@ def speakers() -> Any:
             errors = {"purpose": ["Choose the purpose of your search from the list."]}
             status = 400
         except ValidationFailed as exc:
-            db.session.rollback()
+            _keep_refusal(exc)
             errors = exc.errors or {"q": [exc.detail]}
             status = 422
     return (

@@ -220,7 +220,10 @@ class _Seeder:
             ("events@fellgate-met.example", "Reason, Faith and the Civic University", 31),
         ):
             actor = self.actor(email)
-            speaker = speakers.create_speaker(actor, {"display_name": TOURING_SPEAKER})
+            # Shareable by choice, as the records demo's speakers are.
+            speaker = speakers.create_speaker(
+                actor, {"display_name": TOURING_SPEAKER, "distribution": "shareable"}
+            )
             events.create_event(
                 actor,
                 {
@@ -234,6 +237,7 @@ class _Seeder:
                     "venue_place": "Lecture Theatre 1",
                     "audience": "internal",
                     "expected_size": 90,
+                    "distribution": "shareable",
                     "speaker_ids": [str(speaker.id)],
                 },
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import Conflict, NotFound, ValidationFailed
 from hub.core.purposes import PURPOSES
@@ -86,7 +87,7 @@ def attempt(change: Callable[[], Any]) -> tuple[Any, dict[str, list[str]]]:
     try:
         result = change()
     except (ValidationFailed, Conflict) as exc:
-        db.session.rollback()
+        keep_refusal(current_actor(), exc)
         return None, exc.errors or {"_form": [exc.detail]}
     db.session.commit()
     return result, {}
@@ -97,7 +98,7 @@ def act(change: Callable[[], Any], success: str, target: str) -> Any:
     try:
         change()
     except Conflict as exc:
-        db.session.rollback()
+        keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(target)
     db.session.commit()

@@ -178,7 +178,13 @@ class _Seeder:
             for entry in entries:
                 speaker = speakers.create_speaker(
                     self.actor(email),
-                    {"display_name": entry.name, "aliases": list(entry.aliases)},
+                    # The demo institutions chose to make their speakers shareable (a record
+                    # is internal unless someone chooses so), for their agreements to act on.
+                    {
+                        "display_name": entry.name,
+                        "aliases": list(entry.aliases),
+                        "distribution": "shareable",
+                    },
                 )
                 organisation, role = entry.affiliation
                 speaker.affiliations.append(
@@ -275,6 +281,7 @@ class _Seeder:
             "venue_place": "Beacon Building, Lecture Theatre 2",
             "audience": "internal",
             "expected_size": 120,
+            "distribution": "shareable",  # chosen, as for the speakers
             "speaker_ids": [str(self.speakers[name].id) for name in speaker_names],
             **extra,
         }

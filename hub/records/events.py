@@ -25,6 +25,7 @@ from hub.core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions, search
 from hub.records import speakers as speaker_records
 from hub.records.models import (
+    DEFAULT_DISTRIBUTION,
     Audience,
     ConditionsHeld,
     Distribution,
@@ -391,7 +392,7 @@ def _read_event(actor: Actor, data: dict[str, Any], action: str) -> _EventInput:
         "distribution": check.choice(
             "distribution", Distribution, "how far this record may be shared", required=False
         )
-        or Distribution.SHAREABLE,
+        or DEFAULT_DISTRIBUTION,
         "retention_until": check.date(
             "retention_until", "the date to keep this record until", required=False
         ),

@@ -39,6 +39,7 @@ from hub.core.security import Actor
 from hub.core.validation import Checker
 from hub.records import events, permissions, search, speakers
 from hub.records.models import (
+    DEFAULT_DISTRIBUTION,
     AliasKind,
     Distribution,
     RecordStatus,
@@ -335,7 +336,7 @@ def _read_speaker(values: dict[str, str], today: date) -> tuple[dict[str, Any], 
         check.choice(
             "distribution", Distribution, "how far this record may be shared", required=False
         )
-        or Distribution.SHAREABLE
+        or DEFAULT_DISTRIBUTION
     )
     retention = check.date("retention_until", "the date to keep this record until", required=False)
     if retention is None and check.ok("retention_until"):

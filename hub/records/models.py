@@ -36,6 +36,12 @@ class Distribution(enum.StrEnum):
     SHAREABLE = "shareable"
 
 
+#: Data protection by default (UK GDPR Art. 25): a record is kept inside its owner unless
+#: someone chooses to make it shareable. Every way a record is made (pages, API, CSV import)
+#: starts from this.
+DEFAULT_DISTRIBUTION = Distribution.INTERNAL
+
+
 class RecordStatus(enum.StrEnum):
     """A speaker record's life: in use, merged into another, or erased at retention."""
 

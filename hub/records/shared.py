@@ -60,7 +60,12 @@ class SearchResult:
     speaker_id: str
     owner_org_id: str
     owner_name: str
-    score: float
+    #: Place in the whole result list, best first (1-based).
+    rank: int
+    #: The name similarity, for the actor's own records only: a partner hit's score would be
+    #: computed against names the recipient may not see in full, and would let a searcher
+    #: confirm a masked name letter by letter.
+    score: float | None
     own: bool
     data: dict[str, Any]
     disclosed_under: dict[str, Any] | None = None
@@ -71,7 +76,8 @@ class SearchResult:
             "speaker_id": self.speaker_id,
             "owner_org_id": self.owner_org_id,
             "owner": self.owner_name,
-            "score": round(self.score, 3),
+            "rank": self.rank,
+            "score": round(self.score, 3) if self.score is not None else None,
             "own": self.own,
             "existence_only": self.existence_only,
             "data": self.data,
@@ -216,6 +222,7 @@ def search_speakers(
     )
     shown: list[SearchResult] = []
     for score, item in page:
+        rank = offset + len(shown) + 1
         if isinstance(item, ShareableRecord):
             d = disclosed.get(item.id)
             if d is None:  # the agreement ended between counting and showing
@@ -226,7 +233,8 @@ def search_speakers(
                     d.id,
                     d.owner_org_id,
                     owners.get(d.owner_org_id, ""),
-                    score,
+                    rank,
+                    None,
                     False,
                     d.data,
                     d.disclosed_under,
@@ -239,6 +247,7 @@ def search_speakers(
                     str(item.speaker_id),
                     str(item.owner_org_id),
                     owners.get(str(item.owner_org_id), ""),
+                    rank,
                     score,
                     True,
                     {"display_name": item.display_name, "matched_name": item.matched_name},

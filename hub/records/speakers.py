@@ -19,6 +19,7 @@ from hub.core.security import Actor
 from hub.core.validation import Checker
 from hub.records import permissions, search
 from hub.records.models import (
+    DEFAULT_DISTRIBUTION,
     AdvisoryRating,
     AdvisoryRequest,
     AliasKind,
@@ -358,7 +359,7 @@ def _validate(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     if "distribution" in wanted:
         clean["distribution"] = check.choice(
             "distribution", Distribution, "how far this record may be shared", required=False
-        ) or (Distribution.SHAREABLE if creating else None)
+        ) or (DEFAULT_DISTRIBUTION if creating else None)
         if clean["distribution"] is None:
             del clean["distribution"]
     if "retention_until" in wanted:

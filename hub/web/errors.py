@@ -9,7 +9,7 @@ from flask import Response, jsonify, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import PROBLEM_BASE, HubError
 from hub.core.request import current_actor, is_api_request
@@ -40,14 +40,10 @@ def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = N
 
 
 def record_refusal(action: str, reason: str, **details: Any) -> None:
-    """Audit a refusal in its own transaction, after the request's own changes are undone."""
-    db.session.rollback()
-    try:
-        audit.record(current_actor(), action, "denied", reason=reason, **details)
-        db.session.commit()
-    except Exception:  # the refusal still stands; log loudly rather than hide it
-        db.session.rollback()
-        log.exception("could not audit refusal of %s", action)
+    """Audit a refusal the hub itself makes at the edge (a failed CSRF check), as any other."""
+    keep_refusal(
+        current_actor(), HubError(reason, reason=reason, audit={"action": action, **details})
+    )
 
 
 def render_error_page(
@@ -71,13 +67,8 @@ def render_error_page(
 
 
 def handle_hub_error(exc: HubError) -> Any:
-    """Refusals and rule breaks raised by services."""
-    if exc.audit is not None:
-        details = dict(exc.audit)
-        action = details.pop("action")
-        record_refusal(action, exc.reason, **details)
-    else:
-        db.session.rollback()
+    """Refusals and rule breaks raised by services: every one is audited, the same way."""
+    keep_refusal(current_actor(), exc)
     if is_api_request():
         return problem_response(exc.to_problem(), exc.headers)
     body, status = render_error_page(exc.status, exc.detail, errors=exc.errors)

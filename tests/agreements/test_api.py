@@ -3,14 +3,17 @@ recipient, drafting, proposal, suspension, termination and amendment, problem de
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from agreements import lifecycle
 from agreements.content import SECTIONS
 from agreements.models import Agreement, AgreementStatus
 from audit import log
+from audit.models import AuditEntry
 from hub.core.db import db, utcnow
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import actor_of
@@ -191,3 +194,34 @@ def test_statistics_endpoint(client, active):
     client.sign_in(signatory)
     body = client.api("GET", f"/api/v1/agreements/{agreement.id}/statistics").get_json()
     assert body["total"] == 0 and body["by_recipient"] == [] and body["refusals"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "action", "reason"),
+    [
+        # A step the agreement's state does not allow: 409, named by its service.
+        ("/resume", None, 409, "agreement.resume", "wrong_state"),
+        # A rule break: 422, audited like any refusal (field names never carry values).
+        ("/suspend", {"reason": " "}, 422, "request.refused", "validation_failed"),
+    ],
+)
+def test_every_refusal_is_audited_at_the_edge(
+    client, universities, active, make_person, path, body, status, action, reason
+):
+    agreement, _ = active
+    dpo = make_person(universities[0], ["dpo"])
+    client.sign_in(dpo)
+    request_id = str(uuid.uuid4())
+    response = client.api(
+        "POST",
+        f"/api/v1/agreements/{agreement.id}{path}",
+        json=body,
+        headers={"X-Request-Id": request_id},
+    )
+    assert response.status_code == status
+    [entry] = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.request_id == request_id)
+    ).all()
+    assert (entry.action, entry.outcome, entry.reason) == (action, "denied", reason)
+    assert entry.actor == f"person:{dpo.id}"
+    assert json.loads(entry.details)["status"] == status

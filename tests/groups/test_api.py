@@ -3,16 +3,21 @@ items disclosed at the caller's level, and partner systems refused (no scope cov
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from audit.models import AuditEntry
 from hub.core.db import db, utcnow
 from hub.groups import actions
 from partners.oauth import clients
 from tests.conftest import actor_of
 from tests.groups.conftest import PURPOSE, SPEAKER_NAME
 from tests.oauth_helpers import jwks_of, new_key, token_form
+
+REQUEST_ID = "5d0c3a52-8a8e-4c53-9a57-2f0d6a8e7b01"
 
 
 @pytest.fixture
@@ -117,9 +122,20 @@ def test_the_whole_cycle_over_the_api(world, signed_in):
     assert coord.api("POST", minutes, json={"step": "approve"}).json["minutes_status"] == (
         "approved"
     )
-    edit = coord.api("PUT", minutes, json={"minutes": "Rewritten."})
+    edit = coord.api(
+        "PUT", minutes, json={"minutes": "Rewritten."}, headers={"X-Request-Id": REQUEST_ID}
+    )
     assert edit.status_code == 409 and edit.mimetype == "application/problem+json"
     assert "record an amendment" in edit.json["detail"]
+    # Every refusal is audited at the edge, even one its service gave no audit details for:
+    # by the route's template, never the raw path.
+    [refused] = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.request_id == REQUEST_ID)
+    ).all()
+    assert refused.outcome == "denied" and refused.action == "request.refused"
+    details = json.loads(refused.details)
+    assert details["route"] == "/api/v1/meetings/<meeting_id>/minutes"
+    assert details["method"] == "PUT" and details["status"] == 409
     amended = coord.api(
         "POST", minutes + "/amendments", json={"text": "Met twice.", "reason": "A typo."}
     )

@@ -67,6 +67,19 @@ def test_search_returns_partner_hits_minimised_with_the_agreement(world, api):
     assert "Lanternwick Society" not in response.get_data(as_text=True)
 
 
+def test_a_partner_hit_carries_a_rank_never_a_score(world, api):
+    """A similarity score computed against a masked alias would let a searcher confirm the
+    alias letter by letter: the exact alias and a near miss must answer alike."""
+    answers = []
+    for query in ("Embre+Quilfeather", "Embre+Quilfeathex", "Embra+Quilfeathex"):
+        body = api.api("GET", f"/api/v1/shared/speakers?q={query}&purpose={PURPOSE}").get_json()
+        [hit] = [r for r in body["results"] if r["id"] == str(world.speaker.id)]
+        assert hit["score"] is None and hit["rank"] == 1
+        assert hit["data"]["aliases"] == ["E••• Q•••"]
+        answers.append(body)
+    assert answers[0] == answers[1] == answers[2]
+
+
 def test_the_purpose_may_come_as_a_header_which_wins(world, api):
     by_header = api.api(
         "GET",

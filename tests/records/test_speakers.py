@@ -97,6 +97,7 @@ def new_speaker(actor: Actor, name: str = "Dr Ember Quillfeather", **overrides: 
             }
         ],
         "topics": ["urban planning", "heritage"],
+        "distribution": "shareable",
     }
     data.update(overrides)
     return speakers.create_speaker(actor, data)

@@ -82,7 +82,14 @@ class SharedSearchResultSchema(Schema):
     id = fields.String(attribute="speaker_id")
     owner_org_id = fields.String()
     owner = fields.String(attribute="owner_name")
-    score = fields.Float()
+    rank = fields.Integer(metadata={"description": "place in the whole result list, best first"})
+    score = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "name similarity, for your own records only (null on a partner's: "
+            "it would be computed against names you may not see)"
+        },
+    )
     own = fields.Boolean()
     existence_only = fields.Boolean()
     data = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True))

@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import Conflict, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -119,7 +120,7 @@ def new() -> Any:
         try:
             created = advisory.submit_request(actor, values)
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -173,7 +174,7 @@ def _step_page(
     try:
         advisory.require_step(actor, item, step)
     except Conflict as exc:
-        db.session.rollback()
+        keep_refusal(actor, exc)
         flash(exc.detail, "error")
         return redirect(url_for("advisory.detail", request_id=request_id))
     errors: dict[str, list[str]] = {}
@@ -192,7 +193,7 @@ def _step_page(
         try:
             act(actor, item, values)
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()

@@ -11,13 +11,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import Conflict, HubError, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import LOCAL_ZONE
 from hub.records import assessments, decisions, events, permissions
 from hub.records.models import (
+    DEFAULT_DISTRIBUTION,
     Distribution,
     Event,
     EventStatus,
@@ -128,16 +129,9 @@ def _labels() -> dict[str, Any]:
 
 
 def _refused(exc: HubError) -> dict[str, list[str]]:
-    """Undo the request's changes, audit the refusal if it is one, and return the messages
-    for the error summary."""
-    db.session.rollback()
-    if exc.audit is not None:
-        # As the app's error handler does for refusals it sees: audited in a transaction of
-        # its own, so the refusal is kept while the attempted change is not.
-        details = dict(exc.audit)
-        action = details.pop("action")
-        audit.record(current_actor(), action, "denied", reason=exc.reason, **details)
-        db.session.commit()
+    """Keep the refusal (audited at the edge's one place) and return the messages for the
+    error summary."""
+    keep_refusal(current_actor(), exc)
     return exc.errors or {"_form": [exc.detail]}
 
 
@@ -326,7 +320,7 @@ def _event_form(event: Event | None) -> Any:
             _values_of(event)
             if event
             else {
-                "distribution": Distribution.SHAREABLE.value,
+                "distribution": DEFAULT_DISTRIBUTION.value,
                 "branded_or_funded": "no",
                 "recorded": "no",
                 "streamed": "no",

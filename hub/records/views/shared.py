@@ -23,7 +23,7 @@ from agreements.content import PURPOSES
 from agreements.fields import FIELDS, Shape
 from agreements.policy import MASK, Disclosed
 from agreements.services import PurposeRefused, check_purpose
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db, utcnow
 from hub.core.errors import HubError, NotFound, PermissionDenied, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -196,14 +196,8 @@ def _helpers() -> dict[str, Any]:
 
 
 def _audit_refusal(exc: HubError) -> None:
-    """Undo the request's changes and keep the refusal's audit entry (as the error handler
-    does, but the page goes on to explain rather than show an error page)."""
-    db.session.rollback()
-    if exc.audit is not None:
-        details = dict(exc.audit)
-        action = details.pop("action")
-        audit.record(current_actor(), action, "denied", reason=exc.reason, **details)
-        db.session.commit()
+    """Keep the refusal (the page goes on to explain rather than show an error page)."""
+    keep_refusal(current_actor(), exc)
 
 
 def _require_reader(actor: Any) -> None:

@@ -13,17 +13,17 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db, utcnow
 from hub.core.errors import HubError, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import LOCAL_ZONE
 from hub.records import assertions, events, permissions, ratings, search, speakers
 from hub.records.models import (
+    DEFAULT_DISTRIBUTION,
     Assertion,
     AssertionKind,
     AssertionStatus,
-    Distribution,
     Speaker,
 )
 from partners.models import Person
@@ -86,16 +86,9 @@ def _labels() -> dict[str, Any]:
 
 
 def _refused(exc: HubError) -> dict[str, list[str]]:
-    """Undo the request's changes, audit the refusal if it is one, and return the messages
-    for the error summary."""
-    db.session.rollback()
-    if exc.audit is not None:
-        # As the app's error handler does: audited in a transaction of its own, so that the
-        # refusal is kept while the attempted change is not.
-        details = dict(exc.audit)
-        action = details.pop("action")
-        audit.record(current_actor(), action, "denied", reason=exc.reason, **details)
-        db.session.commit()
+    """Keep the refusal (audited at the edge's one place) and return the messages for the
+    error summary."""
+    keep_refusal(current_actor(), exc)
     return exc.errors or {"_form": [exc.detail]}
 
 
@@ -265,7 +258,7 @@ def new() -> Any:
     speakers.require_writer(actor, "speaker.create")
     errors: dict[str, list[str]] = {}
     data: dict[str, Any] = {
-        "distribution": Distribution.SHAREABLE.value,
+        "distribution": DEFAULT_DISTRIBUTION.value,
         "retention_until": speakers.retention_default().isoformat(),
     }
     duplicates: list[search.SpeakerMatch] = []

@@ -1,0 +1,50 @@
+"""Refusals kept: the one way the edge (a page, an API endpoint, the error handler) records a
+refusal. The request's own changes are undone, then the refusal is written in a transaction of
+its own, so that it is kept while the attempted change is not.
+
+Every `HubError` that reaches the edge is a refusal: a permission denied, another
+organisation's record answered as missing, a clash with the record's state, invalid input.
+A service says what the refusal was about (`audit={"action": ..., "resource_type": ...}`);
+one that says nothing is still recorded, as `request.refused` with the route template (never
+the raw path, which a caller writes) and the method.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import has_request_context, request
+
+from audit.services import record
+from hub.core.db import db
+from hub.core.errors import HubError
+from hub.core.security import Actor
+
+log = logging.getLogger(__name__)
+
+#: The action of a refusal whose service named none.
+REFUSED = "request.refused"
+
+
+def route_of_request() -> dict[str, Any]:
+    """The current request's route template and method (empty outside a request)."""
+    if not has_request_context():
+        return {}
+    rule = request.url_rule
+    return {"route": rule.rule if rule is not None else None, "method": request.method}
+
+
+def keep_refusal(actor: Actor, exc: HubError, *, outcome: str = "denied") -> None:
+    """Undo the request's changes and audit the refusal `exc` on its own."""
+    db.session.rollback()
+    details = dict(exc.audit or {})
+    action = details.pop("action", None) or REFUSED
+    if exc.audit is None:
+        details.update(route_of_request())
+    try:
+        record(actor, action, outcome, reason=exc.reason, status=exc.status, **details)
+        db.session.commit()
+    except Exception:  # the refusal still stands; log loudly rather than hide it
+        db.session.rollback()
+        log.exception("could not audit the refusal of %s", action)
