@@ -48,6 +48,9 @@ class Settings:
     token_minutes: int = 5  # HUB_TOKEN_MINUTES, lifetime of partner API access tokens
     dpop_require_nonce: bool = False  # HUB_DPOP_REQUIRE_NONCE: every DPoP proof echoes a nonce
     api_rate_limit: str = "600 per minute"  # HUB_API_RATE_LIMIT, per OAuth client
+    # HUB_OAUTH_RATE_LIMIT: token, revocation and introspection requests, per claimed client id
+    # and per address (each has its own budget of this many).
+    oauth_rate_limit: str = "60 per minute"
     # HUB_AUDIT_INTEGRATE_AFTER_COMMIT: each web process integrates new audit entries in a
     # background thread; turn off when a dedicated `audit integrate --follow` process runs.
     audit_integrate_after_commit: bool = True
@@ -87,6 +90,7 @@ class Settings:
             "token_minutes": "HUB_TOKEN_MINUTES",
             "dpop_require_nonce": "HUB_DPOP_REQUIRE_NONCE",
             "api_rate_limit": "HUB_API_RATE_LIMIT",
+            "oauth_rate_limit": "HUB_OAUTH_RATE_LIMIT",
             "audit_integrate_after_commit": "HUB_AUDIT_INTEGRATE_AFTER_COMMIT",
             "federation_deadline_seconds": "HUB_FEDERATION_DEADLINE_SECONDS",
             "peer_witness_interval_seconds": "HUB_PEER_WITNESS_INTERVAL_SECONDS",

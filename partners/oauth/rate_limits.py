@@ -1,4 +1,5 @@
-"""Rate limits on the API, per partner client (Flask-Limiter; Redis in production).
+"""Rate limits on the API, per partner client, and on the authorization server's endpoints,
+per claimed client id and per address (Flask-Limiter; Redis in production).
 
 A request an access token authenticated counts against its OAuth client, whatever address it
 comes from; any other API request counts against its remote address. The limit is
@@ -11,9 +12,25 @@ The check must run after `partners.oauth.resource.authenticate_api_request` has 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+
+from audit import services as audit
+from hub.core.db import db
+from hub.core.extensions import limiter, limits_off
+from hub.core.security import Actor
+from partners.oauth import server
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 EXTENSION = "hub_api_limiter"
 
@@ -55,3 +72,95 @@ def init_app(app: Flask) -> Limiter | None:
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter
     return limiter
+
+
+# --- the authorization server's endpoints ------------------------------------------------------
+#
+# `/oauth/token`, `/oauth/revoke` and `/oauth/introspect` share two budgets of
+# `HUB_OAUTH_RATE_LIMIT` each: one per claimed client id (whatever the address; a
+# client_secret_basic guess is refused before argon2 runs), one per address (whatever ids it
+# claims). They use the shared limiter, whose check runs before the view.
+
+AUDIT_PREFIX = "hub-oauth-throttled"
+
+
+def oauth_limit() -> str:
+    """The configured limit of each budget (read per request)."""
+    return current_app.config["HUB_SETTINGS"].oauth_rate_limit
+
+
+def claimed_client_id() -> str | None:
+    """The client id a token, revocation or introspection request claims, before anything is
+    verified: the form's client_id, the Basic user name, or the client assertion's subject."""
+    claimed = request.form.get("client_id")
+    if claimed:
+        return claimed
+    authorization = request.authorization
+    if authorization is not None and authorization.type == "basic" and authorization.username:
+        return authorization.username
+    assertion = request.form.get("client_assertion", "")
+    try:
+        payload = assertion.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and subject else None
+
+
+def _address_key() -> str:
+    return f"address:{get_remote_address()}"
+
+
+def _claimed_client_key() -> str:
+    """A claimed id's budget; hashed, so that no caller's free text is stored."""
+    claimed = claimed_client_id()
+    if claimed is None:
+        return _address_key()
+    return "client:" + hashlib.sha256(claimed.encode()).hexdigest()[:32]
+
+
+def audit_throttled(limit: RequestLimit) -> None:
+    """Record refusals in aggregate: the first refusal of each window of a budget is audited,
+    with how many refusals since the budget's last entry went unrecorded; the others are only
+    counted, so a flood of requests cannot flood the log."""
+    storage = limiter.storage
+    counter = f"{AUDIT_PREFIX}/{limit.key}/count"
+    refused = storage.incr(counter, 24 * 3600)
+    window = f"{AUDIT_PREFIX}/{limit.key}/{limit.reset_at}"
+    if storage.incr(window, int(limit.limit.get_expiry()) + 60) != 1:
+        return
+    storage.clear(counter)
+    keyed_by = "client" if "/client:" in limit.key else "address"
+    claimed = claimed_client_id() if keyed_by == "client" else None
+    reference = server.claimed_client_reference(claimed)
+    db.session.rollback()
+    try:
+        audit.record(
+            Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
+            request.endpoint or "oauth",
+            "denied",
+            reason="rate_limited",
+            resource_type="oauth_client",
+            resource_ids=[reference] if reference else [],
+            keyed_by=keyed_by,
+            limit=str(limit.limit),
+            refused_unrecorded=refused - 1,
+        )
+        db.session.commit()
+    except Exception:  # the refusal stands whether or not it could be recorded
+        db.session.rollback()
+        log.exception("could not audit a rate-limited %s", request.endpoint)
+
+
+def oauth_endpoint(view: F) -> F:
+    """Limit a view of the authorization server per claimed client id and per address."""
+    for scope, key in (("oauth-address", _address_key), ("oauth-client", _claimed_client_key)):
+        view = limiter.shared_limit(
+            oauth_limit,
+            scope=scope,
+            key_func=key,
+            exempt_when=limits_off,
+            on_breach=audit_throttled,
+        )(view)
+    return view

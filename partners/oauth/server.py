@@ -116,6 +116,19 @@ def query_client(client_id: str) -> Client | None:
     return Client(model)
 
 
+def claimed_client_reference(claimed: str | None) -> str | None:
+    """How the audit log names a client id a caller claimed: as itself when it names a
+    registered client, else by a keyed pseudonym (a caller can type anything there, a name
+    and a date of birth included, and the log is never erased)."""
+    if not claimed:
+        return None
+    if len(claimed) <= 64 and db.session.scalar(
+        sa.select(OAuthClient.client_id).where(OAuthClient.client_id == claimed)
+    ):
+        return claimed
+    return "unregistered:" + audit.subject_pseudonym("claimed-client-id", claimed)[:32]
+
+
 def client_key_set(model: OAuthClient) -> KeySet:
     """A client's public keys: registered inline, or fetched from its jwks_uri (cached).
 

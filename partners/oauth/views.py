@@ -10,7 +10,7 @@ from flask import Blueprint, g, jsonify, request
 from audit import services as audit
 from hub.core.db import db
 from hub.core.security import Actor
-from partners.oauth import dpop, keys, server
+from partners.oauth import dpop, keys, rate_limits, server
 from partners.oauth.resource import external_url
 
 blueprint = Blueprint("oauth", __name__)
@@ -41,6 +41,7 @@ def _audit_failure(action: str, response: Any) -> None:
 
 
 @blueprint.post("/oauth/token")
+@rate_limits.oauth_endpoint
 def token() -> Any:
     """The token endpoint (client credentials; private_key_jwt; DPoP when bound)."""
     proof = request.headers.get("DPoP")
@@ -64,6 +65,7 @@ def token() -> Any:
 
 
 @blueprint.post("/oauth/revoke")
+@rate_limits.oauth_endpoint
 def revoke() -> Any:
     """RFC 7009 token revocation."""
     response = server.authorization_server().create_endpoint_response("revocation")
@@ -73,6 +75,7 @@ def revoke() -> Any:
 
 
 @blueprint.post("/oauth/introspect")
+@rate_limits.oauth_endpoint
 def introspect() -> Any:
     """RFC 7662 token introspection."""
     response = server.authorization_server().create_endpoint_response("introspection")

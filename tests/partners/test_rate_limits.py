@@ -8,12 +8,17 @@ has it off), on a database of their own.
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
+from audit.models import AuditEntry
 from hub.core import migrations
 from hub.core.db import db
 from hub.core.extensions import limiter as shared_limiter
@@ -42,6 +47,7 @@ def limited_app(database_server, tmp_path_factory) -> Iterator[Flask]:
             base / "instance",
             RATELIMIT_ENABLED=True,
             api_rate_limit=f"{LIMIT} per minute",
+            oauth_rate_limit=f"{LIMIT} per minute",
             ratelimit_storage_uri="memory://",
         )
     )
@@ -61,6 +67,7 @@ def limited_app(database_server, tmp_path_factory) -> Iterator[Flask]:
 def api(limited_app) -> Iterator[Any]:
     """A test client with a fresh budget for everyone."""
     limited_app.extensions[rate_limits.EXTENSION].reset()
+    shared_limiter.reset()  # the authorization server's budgets
     with limited_app.app_context():
         yield limited_app.test_client()
         db.session.remove()
@@ -71,6 +78,15 @@ _count = iter(range(1_000_000))
 
 def _token(api, scopes: str = "speakers:read") -> dict[str, str]:
     """A new client of a new organisation, and a bearer token for it."""
+    oauth_client, key, _secret = _client(scopes)
+    response = api.post("/oauth/token", data=token_form(oauth_client.client_id, key))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {"Authorization": f"Bearer {response.json['access_token']}"}
+
+
+def _client(scopes: str = "speakers:read", **data: Any) -> tuple[Any, Any, str | None]:
+    """A new client of a new organisation (committed): the client, its key and, for a
+    client_secret_basic client, its secret."""
     n = next(_count)
     operator = Actor.system("test")
     organisation = services.create_organisation(
@@ -85,15 +101,13 @@ def _token(api, scopes: str = "speakers:read") -> dict[str, str]:
         },
     )
     key = new_key()
-    oauth_client, _ = clients.register_client(
+    oauth_client, secret = clients.register_client(
         operator,
         organisation,
-        {"name": "Events system", "jwks": jwks_of(key), "scopes": scopes.split()},
+        {"name": "Events system", "jwks": jwks_of(key), "scopes": scopes.split(), **data},
     )
     db.session.commit()
-    response = api.post("/oauth/token", data=token_form(oauth_client.client_id, key))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return {"Authorization": f"Bearer {response.json['access_token']}"}
+    return oauth_client, key, secret
 
 
 def test_a_client_over_its_limit_gets_429_with_retry_after_as_a_problem(api):
@@ -177,3 +191,116 @@ def test_the_check_runs_after_token_authentication(limited_app):
     positions = [i for i, hook in enumerate(hooks) if getattr(hook, "__self__", None) is limiter]
     assert positions, "the API limiter is not checking requests"
     assert hooks.index(resource.authenticate_api_request) < positions[0]
+
+
+# --- the authorization server's endpoints ------------------------------------------------------
+
+
+def _address(n: int) -> dict[str, str]:
+    return {"REMOTE_ADDR": f"203.0.113.{n % 250 + 1}"}
+
+
+def _assert_throttled(response: Any) -> None:
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert response.json["type"].endswith("/too-many-requests")
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+def _throttle_entries(action: str = "oauth.token") -> list[AuditEntry]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.action == action, AuditEntry.reason == "rate_limited")
+            .order_by(AuditEntry.seq)
+        )
+    )
+
+
+def test_token_requests_are_limited_per_client_wherever_they_come_from(api):
+    oauth_client, key, _ = _client()
+    for n in range(LIMIT):
+        form = token_form(oauth_client.client_id, key)
+        assert api.post("/oauth/token", data=form, environ_base=_address(n)).status_code == 200
+    form = token_form(oauth_client.client_id, key)
+    _assert_throttled(api.post("/oauth/token", data=form, environ_base=_address(99)))
+
+
+def test_token_requests_are_limited_per_address_whatever_ids_they_claim(api):
+    here, there = _address(1), _address(2)
+    for n in range(LIMIT):
+        form = {"grant_type": "client_credentials", "client_id": f"hubc_guess{n}"}
+        assert api.post("/oauth/token", data=form, environ_base=here).status_code in (400, 401)
+    form = {"grant_type": "client_credentials", "client_id": "hubc_guess-next"}
+    _assert_throttled(api.post("/oauth/token", data=form, environ_base=here))
+    assert api.post("/oauth/token", data=form, environ_base=there).status_code != 429
+
+
+def test_a_secret_guess_over_the_limit_is_refused_before_it_is_checked(api):
+    oauth_client, _key, secret = _client(auth_method="client_secret_basic", jwks=None)
+    form = {"grant_type": "client_credentials"}
+
+    def basic(password: str) -> dict[str, str]:
+        raw = f"{oauth_client.client_id}:{password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    for n in range(LIMIT):
+        guess = api.post(
+            "/oauth/token", data=form, headers=basic(f"guess{n}"), environ_base=_address(n)
+        )
+        assert guess.status_code == 401
+    # Throttled before the secret is looked at: even the right one waits.
+    right = api.post("/oauth/token", data=form, headers=basic(secret), environ_base=_address(50))
+    _assert_throttled(right)
+
+
+def test_revocation_and_introspection_share_the_token_endpoints_budget(api):
+    oauth_client, key, _ = _client()
+    token = api.post("/oauth/token", data=token_form(oauth_client.client_id, key)).json
+    credentials = {
+        k: v for k, v in token_form(oauth_client.client_id, key).items() if k != "grant_type"
+    }
+    for n in range(1, LIMIT):
+        introspect = {
+            **credentials,
+            "client_assertion": token_form(oauth_client.client_id, key)["client_assertion"],
+            "token": token["access_token"],
+        }
+        response = api.post("/oauth/introspect", data=introspect, environ_base=_address(n))
+        assert response.status_code == 200, response.get_data(as_text=True)
+    revoke = {**credentials, "token": token["access_token"]}
+    _assert_throttled(api.post("/oauth/revoke", data=revoke, environ_base=_address(60)))
+    _assert_throttled(api.post("/oauth/introspect", data=revoke, environ_base=_address(61)))
+
+
+def test_refusals_are_audited_once_per_window_with_the_count_left_unrecorded(
+    api, limited_app, monkeypatch
+):
+    monkeypatch.setattr(limited_app.config["HUB_SETTINGS"], "oauth_rate_limit", "2 per 2 second")
+    oauth_client, key, _ = _client()
+    before = len(_throttle_entries())
+
+    addresses = iter(range(1_000))
+
+    def ask() -> int:  # each from an address of its own: only the client's budget counts
+        form = token_form(oauth_client.client_id, key)
+        return api.post(
+            "/oauth/token", data=form, environ_base=_address(next(addresses))
+        ).status_code
+
+    assert [ask() for _ in range(6)] == [200, 200, 429, 429, 429, 429]
+    [first] = _throttle_entries()[before:]
+    assert first.outcome == "denied" and json.loads(first.resource_ids) == [oauth_client.client_id]
+    details = json.loads(first.details)
+    assert details["keyed_by"] == "client" and details["refused_unrecorded"] == 0
+    assert details["limit"] == "2 per 2 second"
+    deadline = time.monotonic() + 5
+    while ask() == 429:  # until the next window
+        assert time.monotonic() < deadline, "the window never ended"
+        time.sleep(0.1)
+    while ask() != 429:
+        pass
+    entries = _throttle_entries()[before:]
+    assert len(entries) == 2
+    assert json.loads(entries[1].details)["refused_unrecorded"] >= 3
