@@ -3,6 +3,12 @@
 Detects what the database's triggers cannot prevent (a superuser, a restored backup, an edited
 file): a changed entry body or hash, removed or reordered entries, rewritten tree nodes, a
 checkpoint signed by another key, and a log that no longer matches a checkpoint held outside it.
+
+The log keeps growing while it is verified (the integrator adds leaves, nodes and checkpoints
+in their own transactions, and several statements here each see the newest commit). So the
+view is fixed first: the checkpoints signed so far, then the tree's size, and every later read
+is bounded by that size (the leaves below it, the subtrees complete within it). What was added
+after the start is verified by the next run; a healthy log under load always verifies.
 """
 
 from __future__ import annotations
@@ -155,8 +161,9 @@ def _columns_match(row: tuple, body: dict[str, Any]) -> bool:
     return True
 
 
-def _rows(session: Session) -> Iterator[list[tuple]]:
-    """Every leaf in index order with its entry, level-0 node and subjects, streamed."""
+def _rows(session: Session, size: int) -> Iterator[list[tuple]]:
+    """Every leaf below `size` in index order with its entry, level-0 node and subjects,
+    streamed."""
     columns = ", ".join(f"e.{name}" for name in _COLUMN_NAMES)
     dialect = session.get_bind().dialect.name
     aggregate = (
@@ -167,7 +174,8 @@ def _rows(session: Session) -> Iterator[list[tuple]]:
         f"SELECT l.idx, e.seq, n.hash, e.leaf, e.leaf_hash, {columns}, "  # noqa: S608
         f"(SELECT {aggregate} FROM audit_entry_subjects s WHERE s.entry_seq = e.seq) "
         "FROM audit_leaves l JOIN audit_entries e ON e.seq = l.entry_seq "
-        "LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = l.idx ORDER BY l.idx"
+        "LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = l.idx "
+        f"WHERE l.idx < {int(size)} ORDER BY l.idx"
     )
     raw = session.connection().connection.driver_connection
     # A server-side cursor on PostgreSQL streams a million rows without holding them all.
@@ -220,7 +228,10 @@ def verify(
     """Recompute and cross-check everything the log stores; see the module docstring."""
     report = Report()
     verifier = notes.parse_verifier_key(verifier_key)
+    # The view is fixed here: the checkpoints first, then the size (each checkpoint read was
+    # signed over a tree no larger than the size read after it).
     checkpoints = list(session.scalars(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.id)))
+    size = _size_now(session)
     report.checkpoints = len(checkpoints)
     wanted_sizes: dict[int, list[AuditCheckpoint]] = {}
     previous_size = 0
@@ -259,7 +270,7 @@ def verify(
     expected = 0
     prefix_length = len(LEAF_PREFIX)
     loads = json.loads
-    for chunk in _rows(session):
+    for chunk in _rows(session, size):
         digests = []
         stored_nodes = []
         for row in chunk:
@@ -343,16 +354,29 @@ def verify(
     return report
 
 
+def _size_now(session: Session) -> int:
+    top = session.scalar(sa.select(sa.func.max(AuditLeaf.idx)))
+    return 0 if top is None else top + 1
+
+
 def _check_internal_nodes(session: Session, report: Report, level_zero: bytearray) -> None:
-    """Each level holds exactly the complete subtrees of the tree, and each stored subtree hash
-    equals the hash recomputed from the leaves (level by level, from the leaf hashes in memory:
-    about 64 bytes per entry)."""
+    """Each level holds exactly the complete subtrees of the tree verified (those within its
+    size), and each stored subtree hash equals the hash recomputed from the leaves (level by
+    level, from the leaf hashes in memory: about 64 bytes per entry)."""
+    top = report.tree_size.bit_length() - 1
+    # A node (level, idx) is complete within the size when idx < size >> level.
+    complete = AuditTreeNode.idx < sa.case(
+        {level: report.tree_size >> level for level in range(64)},
+        value=AuditTreeNode.level,
+        else_=0,
+    )
     counts = dict(
         session.execute(
-            sa.select(AuditTreeNode.level, sa.func.count()).group_by(AuditTreeNode.level)
+            sa.select(AuditTreeNode.level, sa.func.count())
+            .where(complete)
+            .group_by(AuditTreeNode.level)
         ).all()
     )
-    top = report.tree_size.bit_length() - 1
     for level in range(0, max([top, *counts]) + 1 if counts else 0):
         want = report.tree_size >> level if level <= top else 0
         if counts.get(level, 0) != want:
@@ -368,12 +392,14 @@ def _check_internal_nodes(session: Session, report: Report, level_zero: bytearra
         for offset in range(0, len(below) - 63, 64):
             computed += sha256(b"\x01" + below[offset : offset + 64]).digest()
         cursor = raw.cursor(name=f"hub_audit_level_{level}") if postgresql else raw.cursor()
+        within = report.tree_size >> level  # the subtrees complete within the verified size
         try:
             cursor.execute(
-                "SELECT idx, hash FROM audit_tree_nodes WHERE level = %s ORDER BY idx"
+                "SELECT idx, hash FROM audit_tree_nodes WHERE level = %s AND idx < %s ORDER BY idx"
                 if postgresql
-                else "SELECT idx, hash FROM audit_tree_nodes WHERE level = ? ORDER BY idx",
-                (level,),
+                else "SELECT idx, hash FROM audit_tree_nodes WHERE level = ? AND idx < ? "
+                "ORDER BY idx",
+                (level, within),
             )
             reported = 0
             while chunk := cursor.fetchmany(CHUNK):

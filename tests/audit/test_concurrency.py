@@ -79,3 +79,71 @@ def test_concurrent_writers_get_contiguous_indexes_and_a_verifiable_log(database
         db.session.remove()
         app.extensions["hub_db_engine"].dispose()
         dispose_database(database_server, url)
+
+
+def _busy_writer(url: str, instance: str, stop, started) -> None:  # type: ignore[no-untyped-def]
+    """Append and integrate (with checkpoints) as fast as it can until told to stop."""
+    from audit import log
+    from audit import services as audit
+    from hub.app import create_app
+    from hub.core.db import db
+    from hub.core.security import Actor
+
+    app = create_app(app_config(url, instance, audit_integrate_after_commit=False))
+    n = 0
+    while not stop.is_set():
+        with app.app_context():
+            for _ in range(20):
+                audit.record(Actor.system("busy"), "test.busy", "granted", resource_ids=[str(n)])
+                n += 1
+            db.session.commit()
+            log.integrate_now(force_checkpoint=True)
+        started.set()
+
+
+@pytest.mark.slow
+def test_verify_passes_a_healthy_log_while_entries_are_integrated(database_server, tmp_path):
+    """`audit verify` reads in several statements while the integrator adds leaves, nodes and
+    checkpoints: it verifies the tree as it was when it started, and never reports a healthy
+    log as broken."""
+    from audit import log
+    from audit import verify as verification
+    from hub.app import create_app
+    from hub.core import migrations
+    from hub.core.db import db
+
+    url = fresh_database_url(database_server, tmp_path, "verify_live")
+    instance = tmp_path / "instance"
+    app = create_app(app_config(url, instance, audit_integrate_after_commit=False))
+    with app.app_context():
+        migrations.upgrade(url)
+    context = multiprocessing.get_context("spawn")
+    stop, started = context.Event(), context.Event()
+    writers = [
+        context.Process(target=_busy_writer, args=(url, str(instance), stop, started))
+        for _ in range(2)
+    ]
+    try:
+        for writer in writers:
+            writer.start()
+        assert started.wait(60)
+        with app.app_context():
+            sizes: list[int] = []
+            # Verify again and again while the writers go on, until the log has grown by
+            # a good many batches under the verifier's feet.
+            while len(sizes) < 200 and (not sizes or sizes[-1] < sizes[0] + 2000):
+                session = db.session()
+                report = verification.verify(session, log.verifier_key())
+                session.rollback()
+                assert report.ok, report.summary()
+                sizes.append(report.tree_size)
+            assert sizes[-1] >= sizes[0] + 2000, "the log did not grow while it was verified"
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=60)
+            if writer.is_alive():
+                writer.kill()
+        db.session.remove()
+        app.extensions["hub_db_engine"].dispose()
+        dispose_database(database_server, url)
