@@ -1,4 +1,5 @@
-"""Audit tables: entries, their subject pseudonyms, the Merkle tree, checkpoints, witnesses."""
+"""Audit tables: entries, their subject pseudonyms, the Merkle tree, checkpoints, witnesses, and
+(erasable, outside the log) what the on-behalf-of pseudonyms stand for."""
 
 from __future__ import annotations
 
@@ -77,6 +78,22 @@ class AuditEntrySubject(Base):
         BigId, sa.ForeignKey("audit_entries.seq"), primary_key=True
     )
     pseudonym: Mapped[str] = mapped_column(sa.String(64), primary_key=True, index=True)
+
+
+class OnBehalfOfLabel(Base):
+    """What a partner system named as the member of staff a call was made for (its own
+    identifier for them), behind the pseudonym the log's entries carry instead.
+
+    Not part of the log, and not append-only: a caller may put anything in that header (a name,
+    a date of birth), and while the log's leaves can never be erased, these rows can. The
+    partner's DPO reads them back on the review pages."""
+
+    __tablename__ = "audit_on_behalf_labels"
+
+    pseudonym: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    organisation_id: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    label: Mapped[str] = mapped_column(sa.String(200))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditPending(Base):

@@ -541,6 +541,10 @@ class EntryDetail:
     row: EntryRow
     leaf_fields: list[tuple[str, str]]
     leaf_hash: str
+    # The member of staff a partner's call was made for, as the partner named them, where the
+    # reviewer may know it (the entry holds only a pseudonym: `audit.services.on_behalf_labels`).
+    on_behalf_of: str | None = None
+    on_behalf_label: str | None = None
 
 
 def format_leaf_value(value: Any) -> str:
@@ -566,10 +570,15 @@ def get_entry(actor: Actor, seq: int) -> EntryDetail:
         raise NotFound(f"There is no audit entry {seq} that you may see.")
     entry = result[0]
     parsed = audit.parse_leaf(entry.leaf)
+    on_behalf_of = parsed.get("on_behalf_of")
     return EntryDetail(
         row=_rows(actor, [result])[0],
         leaf_fields=[(key, format_leaf_value(parsed[key])) for key in sorted(parsed)],
         leaf_hash=entry.leaf_hash.hex(),
+        on_behalf_of=on_behalf_of,
+        on_behalf_label=audit.on_behalf_labels(actor, [on_behalf_of]).get(on_behalf_of)
+        if on_behalf_of
+        else None,
     )
 
 

@@ -12,14 +12,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from audit import log, merkle, permissions
-from audit.models import AuditEntry, AuditLeaf
+from audit.models import AuditEntry, AuditLeaf, OnBehalfOfLabel
 from hub.core.db import db, utcnow
 from hub.core.errors import PermissionDenied
+from hub.core.purposes import PURPOSES
 from hub.core.security import Actor
 
 LEAF_PREFIX = b"hub-audit/v1\n"
+#: What an entry says for a purpose the caller stated but the hub does not know.
+UNKNOWN_PURPOSE = "unknown"
 OUTCOMES = frozenset({"granted", "denied", "failed"})
 
 # The top-level keys a v1 entry may carry, each mirrored by a column of `audit_entries`.
@@ -99,6 +104,20 @@ def subject_pseudonym(kind: str, identifier: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def on_behalf_of_pseudonym(org_id: str | None, value: str) -> str:
+    """How an entry names the member of staff a partner's call was made for: a keyed pseudonym
+    of what the partner sent (stable for one organisation's value, unlinkable across
+    organisations); the value itself is kept, erasably, in `audit_on_behalf_labels`."""
+    return "psn:" + subject_pseudonym("on-behalf-of", f"{org_id or ''}:{value}")[:32]
+
+
+def _loggable_purpose(purpose: str | None) -> str | None:
+    """A purpose the hub knows, as itself; anything else a caller typed, as a code only."""
+    if purpose is None or purpose in PURPOSES:
+        return purpose
+    return UNKNOWN_PURPOSE
+
+
 def actor_reference(actor: Actor) -> str:
     """How the log names an actor: by kind and id, never by name or email."""
     if actor.kind in {"person", "client"} and actor.id:
@@ -131,12 +150,15 @@ def record(
     if outcome != "granted" and not reason:
         raise AuditValueError("a denied or failed entry needs a reason code")
     pseudonyms = sorted({subject_pseudonym(kind, ident) for kind, ident in subjects})
+    on_behalf_of = (
+        on_behalf_of_pseudonym(actor.org_id, actor.on_behalf_of) if actor.on_behalf_of else None
+    )
     body: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "time_ms": int(utcnow().timestamp() * 1000),
         "actor": actor_reference(actor),
         "actor_org": actor.org_id,
-        "on_behalf_of": actor.on_behalf_of,
+        "on_behalf_of": on_behalf_of,
         "action": action,
         "outcome": outcome,
         "reason": reason,
@@ -145,7 +167,7 @@ def record(
         "agreement_id": agreement.id if agreement else None,
         "agreement_version": agreement.version if agreement else None,
         "agreement_hash": agreement.content_hash if agreement else None,
-        "purpose": purpose if purpose is not None else actor.purpose,
+        "purpose": _loggable_purpose(purpose if purpose is not None else actor.purpose),
         "request_id": actor.request_id,
         "resource_ids": sorted(str(r) for r in resource_ids),
         "fields": sorted(set(fields)),
@@ -188,6 +210,8 @@ def record(
         session.execute(_INSERT_PENDING, {"seq": seq})
         if pseudonyms:
             session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in pseudonyms])
+    if on_behalf_of is not None:
+        _keep_on_behalf_label(session, on_behalf_of, actor)
     log.mark_written(session)
     return WrittenEntry(seq, values["uuid"], action, outcome, leaf, values["leaf_hash"])
 
@@ -211,6 +235,34 @@ _PG_INSERT = sa.text(
     "SELECT e.seq, x FROM e, unnest(CAST(:subjects AS text[])) AS x) "
     "SELECT seq FROM e"
 )
+
+
+def _keep_on_behalf_label(session: Any, pseudonym: str, actor: Actor) -> None:
+    """Remember what `pseudonym` stands for, once, outside the log (see `OnBehalfOfLabel`)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(OnBehalfOfLabel)
+        .values(
+            pseudonym=pseudonym,
+            organisation_id=actor.org_id,
+            label=str(actor.on_behalf_of)[:200],
+            first_seen_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["pseudonym"])
+    )
+
+
+def on_behalf_labels(actor: Actor, pseudonyms: Iterable[str]) -> dict[str, str]:
+    """What each pseudonym stands for, where `actor` may know it: the partner's own DPO (the
+    organisation that sent it), and the operator's reviewers."""
+    wanted = {p for p in pseudonyms if p}
+    if not wanted or not permissions.can_read_log(actor):
+        return {}
+    query = sa.select(OnBehalfOfLabel).where(OnBehalfOfLabel.pseudonym.in_(wanted))
+    if not permissions.sees_whole_log(actor):
+        query = query.where(OnBehalfOfLabel.organisation_id == actor.org_id)
+    return {row.pseudonym: row.label for row in db.session.scalars(query)}
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -22,7 +22,11 @@ def _audit_failure(action: str, response: Any) -> None:
         error = (response.get_json(silent=True) or {}).get("error", "error")
     except Exception:  # a non-JSON body still gets its status recorded
         error = "error"
-    claimed = g.get("oauth_client_id") or request.form.get("client_id") or ""
+    # A registered client by its id; an id nobody registered by a pseudonym only (a caller can
+    # write anything there, and the log is never erased).
+    claimed = server.claimed_client_reference(
+        g.get("oauth_client_id") or rate_limits.claimed_client_id()
+    )
     db.session.rollback()
     used = g.pop("used_assertion", None)
     if used is not None:  # an assertion spent on a refused request stays spent
@@ -34,7 +38,7 @@ def _audit_failure(action: str, response: Any) -> None:
         "denied",
         reason=error[:80],
         resource_type="oauth_client",
-        resource_ids=[claimed[:64]] if claimed else [],
+        resource_ids=[claimed] if claimed else [],
         detail=g.get("oauth_refusal_reason", ""),
     )
     db.session.commit()

@@ -211,7 +211,7 @@ def test_people_are_named_only_where_the_reviewer_may_see_them(client, world):
 def filtered(world, system):
     """Entries to filter: two of one action, a refusal, and two about different subjects."""
     for _ in range(2):
-        audit.record(system, "test.filter_x", "granted", purpose="speaker_vetting")
+        audit.record(system, "test.filter_x", "granted", purpose="event_risk_assessment")
     audit.record(system, "test.filter_y", "denied", reason="r1")
     audit.record(system, "test.subject_one", "granted", subjects=[("speaker", "S-one")])
     audit.record(system, "test.subject_two", "granted", subjects=[("speaker", "S-two")])
@@ -231,7 +231,8 @@ def test_filter_by_outcome_and_purpose(client, filtered):
     denied = _actions(client.get("/audit/?outcome=denied").get_data(as_text=True))
     assert "test.filter_y" in denied and "test.theirs" in denied
     assert "test.filter_x" not in denied
-    assert _actions(client.get("/audit/?purpose=speaker_vetting").get_data(as_text=True)) == [
+    by_purpose = client.get("/audit/?purpose=event_risk_assessment").get_data(as_text=True)
+    assert _actions(by_purpose) == [
         "test.filter_x",
         "test.filter_x",
     ]
@@ -396,8 +397,8 @@ def test_csv_cells_cannot_start_a_formula(client, world, system):
     audit.record(
         system,
         "test.csv",
-        "granted",
-        purpose='=HYPERLINK("http://evil.example")',
+        "denied",
+        reason='=HYPERLINK("http://evil.example")',
         resource_ids=["+1", "-2"],
         note="@SUM(A1)",
     )
@@ -407,7 +408,7 @@ def test_csv_cells_cannot_start_a_formula(client, world, system):
     assert response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 1
-    assert rows[0]["purpose"] == '\'=HYPERLINK("http://evil.example")'
+    assert rows[0]["reason"] == '\'=HYPERLINK("http://evil.example")'
     assert rows[0]["resource_ids"] == "'+1 -2"
     assert rows[0]["details"].startswith("{")  # JSON objects are safe as they are
     for row in rows:

@@ -16,7 +16,12 @@ from audit.models import AuditEntry
 from hub.core.db import db
 from partners.models import OAuthClient
 from tests.oauth_helpers import jwks_of, new_key
-from tests.partners.test_api_http import ROOT, SPEAKER_NAME, live_hub  # noqa: F401 (fixture)
+from tests.partners.test_api_http import (  # noqa: F401 (live_hub: a fixture)
+    ROOT,
+    SPEAKER_NAME,
+    _on_behalf,
+    live_hub,
+)
 
 SCRIPT = Path(__file__).with_name("openid_client.mjs")
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -85,7 +90,7 @@ def test_openid_client_gets_a_token_with_private_key_jwt_and_calls_the_api(
     [entry] = [
         e
         for e in _client_entries(live_hub, client_id)
-        if e.action == "disclosure" and e.on_behalf_of == staff
+        if e.action == "disclosure" and e.on_behalf_of == _on_behalf(live_hub, staff)
     ]
     assert entry.purpose == "speaker_due_diligence"
 
