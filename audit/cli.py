@@ -1,4 +1,5 @@
-"""`flask --app wsgi audit ...`: integrate, checkpoints, proofs, entries, verify, witness."""
+"""`flask --app wsgi audit ...`: integrate, checkpoints, proofs, entries, verify, backup-check,
+witness."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import time
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from audit import log, notes
 from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
+from audit.models import AuditPending
 from hub.core.cli import CliInputError, translate_errors
 from hub.core.db import db, utcnow
 from hub.core.security import Actor
@@ -141,6 +144,15 @@ def entries(start: int, end: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(checkpoint_file: Path | None, key: str | None, as_json: bool) -> None:
     """Recompute and cross-check the whole log; exit 0 only if everything holds."""
+    report = _verify_and_record(checkpoint_file, key, "cli")
+    click.echo(json.dumps(report.as_json(), indent=2) if as_json else report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+def _verify_and_record(
+    checkpoint_file: Path | None, key: str | None, triggered_by: str
+) -> verification.Report:
+    """Verify the whole log (against a checkpoint file if given) and keep the outcome."""
     started = utcnow()
     external = checkpoint_file.read_text() if checkpoint_file else None
     report = verification.verify(
@@ -148,12 +160,71 @@ def verify(checkpoint_file: Path | None, key: str | None, as_json: bool) -> None
     )
     db.session.rollback()
     try:
-        verification.record_verification(db.session(), report, started, "cli")
+        verification.record_verification(db.session(), report, started, triggered_by)
         db.session.commit()
     except Exception:  # a tampered database may refuse the write; the verdict still stands
         db.session.rollback()
-    click.echo(json.dumps(report.as_json(), indent=2) if as_json else report.summary())
-    sys.exit(0 if report.ok else 1)
+    return report
+
+
+RESTORE_COMPLETE, RESTORE_ROLLED_BACK, RESTORE_DAMAGED = 0, 1, 2
+
+
+@audit_group.command("backup-check")
+@click.argument("checkpoint_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key", help="Verifier key to trust (default: this hub's own).")
+def backup_check(checkpoint_file: Path, key: str | None) -> None:
+    """Check a restored database against CHECKPOINT_FILE, a checkpoint saved before the backup.
+
+    Exit 0: complete (it holds every entry the checkpoint signed, and the whole log verifies).
+    Exit 1: rolled back (the backup is older than the checkpoint: entries are missing; what it
+    holds verifies). Exit 2: damaged, or it cannot be checked (wrong key, bad arguments).
+    Run it before the hub serves or integrates anything from the restored database.
+    """
+    report = _verify_and_record(checkpoint_file, key, "backup-check")
+    verdict, lines = _restore_verdict(report, checkpoint_file)
+    pending = db.session.scalar(sa.select(sa.func.count()).select_from(AuditPending))
+    db.session.rollback()
+    if pending and verdict != RESTORE_DAMAGED:
+        lines.append(
+            f"{pending} more entries were written but not yet integrated when the backup was"
+            " taken; the integrator adds them when the hub starts."
+        )
+    click.echo("\n".join(lines))
+    sys.exit(verdict)
+
+
+def _restore_verdict(report: verification.Report, checkpoint_file: Path) -> tuple[int, list[str]]:
+    """Say in plain words what a verification against a saved checkpoint means for a restore."""
+    if not report.external_checked:
+        return RESTORE_DAMAGED, [
+            f"CANNOT CHECK: {checkpoint_file} is not a checkpoint signed with the hub's key.",
+            "Restore the hub's signing key (HUB_AUDIT_SIGNING_KEY or instance/audit-log.signer)"
+            " before checking, or give the key the checkpoint was signed with (--key).",
+            report.summary(),
+        ]
+    missing = report.missing_from_external
+    # When entries are missing, verify reports exactly that as one problem; anything else
+    # is damage.
+    damage = len(report.problems) - (1 if missing else 0)
+    if damage:
+        return RESTORE_DAMAGED, [
+            "DAMAGED: the restored audit log does not verify; do not serve from it.",
+            report.summary(),
+        ]
+    if missing:
+        return RESTORE_ROLLED_BACK, [
+            f"ROLLED BACK: the restored log holds {report.tree_size} entries, but the checkpoint"
+            f" signed {report.external_size}: this backup is older than the checkpoint and"
+            f" {missing} entries are missing.",
+            "What it does hold verifies. Witnesses that cosigned the newer checkpoint will refuse"
+            " this log; see docs/operations.md before serving from it.",
+        ]
+    return RESTORE_COMPLETE, [
+        f"COMPLETE: the restored log holds all {report.external_size} entries the checkpoint"
+        f" signed ({report.tree_size} in all), and every entry, subtree and"
+        f" {report.checkpoints} stored checkpoints verify.",
+    ]
 
 
 @audit_group.command("witness")

@@ -77,11 +77,20 @@ class Report:
     checkpoints: int = 0
     cosigned: int = 0
     external_checked: bool = False
+    external_size: int | None = None  # the size the checkpoint file signed, once it verified
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def missing_from_external(self) -> int:
+        """How many entries the checkpoint file signed that the log does not hold (a log
+        restored from a backup older than the checkpoint); 0 when it holds them all."""
+        if self.external_size is None:
+            return 0
+        return max(0, self.external_size - self.tree_size)
 
     @property
     def first_bad_index(self) -> int | None:
@@ -261,6 +270,7 @@ def verify(
             text, _ = notes.open_note(external_checkpoint, [verifier])
             external = notes.parse_checkpoint(text)
             report.external_checked = True
+            report.external_size = external.size
         except notes.NoteError as exc:
             report.add(f"the checkpoint file does not verify against the hub's key ({exc})")
 
