@@ -30,7 +30,7 @@ from agreements.schemas import (
     StatisticsSchema,
 )
 from hub.core.access import require_scope
-from hub.core.db import db, utcnow
+from hub.core.db import utcnow
 from hub.core.errors import Conflict
 from hub.core.request import current_actor, signed_in_required
 from partners.schemas import ProblemSchema
@@ -160,8 +160,7 @@ def _agreement(agreement_id: str) -> Agreement:
     return lifecycle.get_agreement(current_actor(), agreement_id)
 
 
-def _done(agreement: Agreement, status: int | None = None) -> Any:
-    db.session.commit()
+def _answer(agreement: Agreement, status: int | None = None) -> Any:
     body = _resource(agreement)
     return body if status is None else (body, status)
 
@@ -192,7 +191,7 @@ class Agreements(MethodView):
     @blueprint.alt_response(422, **INVALID)
     def post(self, data: dict[str, Any]) -> Any:
         """Draft an agreement (administrators, DPOs, signatories, coordinators of a party)."""
-        return _done(lifecycle.create_draft(current_actor(), data), 201)
+        return _answer(lifecycle.create_draft(current_actor(), data), 201)
 
 
 @blueprint.route("/record-of-processing")
@@ -207,7 +206,6 @@ class RecordOfProcessing(MethodView):
     def get(self) -> Any:
         """Export the organisation's record of processing (DPOs, administrators, auditors)."""
         records = register.processing_record(current_actor())
-        db.session.commit()
         return records
 
 
@@ -233,7 +231,7 @@ class AgreementById(MethodView):
     def put(self, data: dict[str, Any], agreement_id: str) -> Any:
         """Replace a draft's content (a proposed agreement is frozen)."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.update_draft(current_actor(), agreement, data))
+        return _answer(lifecycle.update_draft(current_actor(), agreement, data))
 
 
 @blueprint.route("/<agreement_id>/propose")
@@ -249,7 +247,7 @@ class Propose(MethodView):
     def post(self, agreement_id: str) -> Any:
         """Propose a draft: its content is frozen and hashed for the signatories to approve."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.propose(current_actor(), agreement))
+        return _answer(lifecycle.propose(current_actor(), agreement))
 
 
 @blueprint.route("/<agreement_id>/suspend")
@@ -267,7 +265,7 @@ class Suspend(MethodView):
     def post(self, data: dict[str, Any], agreement_id: str) -> Any:
         """Suspend all sharing under the agreement at once (a party's DPO)."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.suspend(current_actor(), agreement, data["reason"]))
+        return _answer(lifecycle.suspend(current_actor(), agreement, data["reason"]))
 
 
 @blueprint.route("/<agreement_id>/resume")
@@ -283,7 +281,7 @@ class Resume(MethodView):
     def post(self, agreement_id: str) -> Any:
         """Lift a suspension (a party's DPO)."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.resume(current_actor(), agreement))
+        return _answer(lifecycle.resume(current_actor(), agreement))
 
 
 @blueprint.route("/<agreement_id>/terminate")
@@ -301,7 +299,7 @@ class Terminate(MethodView):
     def post(self, data: dict[str, Any], agreement_id: str) -> Any:
         """End the agreement for good (a party's signatory)."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.terminate(current_actor(), agreement, data["reason"]))
+        return _answer(lifecycle.terminate(current_actor(), agreement, data["reason"]))
 
 
 @blueprint.route("/<agreement_id>/amend")
@@ -317,7 +315,7 @@ class Amend(MethodView):
     def post(self, agreement_id: str) -> Any:
         """Start a new version as a draft; the current one stays in force until it is approved."""
         agreement = _agreement(agreement_id)
-        return _done(lifecycle.amend(current_actor(), agreement), 201)
+        return _answer(lifecycle.amend(current_actor(), agreement), 201)
 
 
 @blueprint.route("/<agreement_id>/signed")

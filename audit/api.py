@@ -86,7 +86,6 @@ class Checkpoint(MethodView):
         checkpoint = log.latest_checkpoint(db.session())
         if checkpoint is None:
             checkpoint = log.sign_checkpoint(db.session(), log.tree_head(db.session()), force=True)
-            db.session.commit()
         return _text(checkpoint.note)
 
 
@@ -147,7 +146,6 @@ class InclusionProof(MethodView):
 
 def _visible(index: int) -> None:
     entries = audit.read_entries(current_actor(), index, index + 1)
-    db.session.commit()
     if not entries:
         raise NotFound(f"There is no entry {index} that you may see.")
 
@@ -164,7 +162,6 @@ class Entries(MethodView):
     def get(self, args: dict[str, int]) -> Any:
         """Entries with indexes in [start, end) that the caller may see (reading is audited)."""
         rows = audit.read_entries(current_actor(), args["start"], args["end"])
-        db.session.commit()
         return {
             "start": args["start"],
             "end": args["end"],
@@ -231,7 +228,6 @@ class Cosignatures(MethodView):
             raise BadRequest("Send the cosigned checkpoint as text/plain.")
         note = request.get_data(as_text=True)
         stored = witnesses.accept_cosignatures(db.session(), current_actor(), note)
-        db.session.commit()
         return {
             "stored": [
                 {

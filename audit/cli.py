@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -50,14 +49,18 @@ def _require_size(size: int) -> None:
     help="Seconds between rounds with --follow.",
 )
 def integrate(follow: bool, interval: float) -> None:
-    """Give every pending entry its index, and sign a checkpoint if the tree grew."""
-    while True:
-        head = log.integrate_now(force_checkpoint=not follow)
+    """Give every pending entry its index, and sign a checkpoint if the tree grew.
+
+    With --follow it keeps going through database outages: a round that fails on a dropped
+    or refused connection is logged and retried with a growing pause (up to a minute), and
+    the integrator never exits on such an error. A damaged tree (it will not sign over one)
+    still stops it, loudly."""
+    if not follow:
+        head = log.integrate_now(force_checkpoint=True)
         assert head is not None
-        if not follow:
-            click.echo(json.dumps({"size": head.size, "root": _b64(head.root)}))
-            return
-        time.sleep(interval)
+        click.echo(json.dumps({"size": head.size, "root": _b64(head.root)}))
+        return
+    log.follow(interval)
 
 
 @audit_group.command("checkpoint")

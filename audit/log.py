@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import click
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
@@ -24,7 +25,7 @@ from audit.models import (
     AuditPending,
     AuditTreeNode,
 )
-from hub.core.db import db, utcnow
+from hub.core.db import db, is_unavailable, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,9 @@ def _after_transaction_end(session: Session, transaction: object) -> None:
 
 
 class _BackgroundIntegrator:
-    """One thread per process and engine that integrates soon after entries are committed.
+    """One thread per process and engine that integrates soon after entries are committed,
+    and on a timer: at start-up and every `interval` seconds, so that entries left pending by
+    a crash (committed, not yet integrated) never wait for the next commit on an idle hub.
 
     Requests only set an event, so integration never adds to their latency; entries committed
     while a round runs are picked up by the next round, in one batch.
@@ -303,6 +306,9 @@ class _BackgroundIntegrator:
         self.wanted = threading.Event()
         self.thread: threading.Thread | None = None
         self.guard = threading.Lock()
+        seconds = app.config["HUB_SETTINGS"].audit_integrate_interval_seconds
+        self.interval: float | None = seconds if seconds > 0 else None
+        self.stopped = False
 
     def poke(self) -> None:
         self.wanted.set()
@@ -315,12 +321,19 @@ class _BackgroundIntegrator:
                 self.thread.start()
 
     def _run(self) -> None:
-        while True:
-            self.wanted.wait()
-            self.wanted.clear()
+        while not self.stopped:
             with self.app.app_context():
                 integrate_opportunistically(self.app.extensions["hub_db_engine"])
             time.sleep(self.PAUSE)
+            self.wanted.wait(self.interval)
+            self.wanted.clear()
+
+    def stop(self) -> None:
+        """End the thread after its current round (an app being shut down)."""
+        self.stopped = True
+        self.wanted.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
 
 
 _integrators: dict[int, _BackgroundIntegrator] = {}
@@ -333,6 +346,28 @@ def _integrator_for(app: Flask) -> _BackgroundIntegrator:
         if integrator is None or integrator.app is not app:
             integrator = _integrators[id(app)] = _BackgroundIntegrator(app)
         return integrator
+
+
+def start_integrating(app: Flask) -> None:
+    """Integrate what is pending now, then on the timer, in this process and in every
+    process forked from it (gunicorn workers)."""
+    settings = app.config["HUB_SETTINGS"]
+    if not settings.audit_integrate_after_commit or settings.audit_integrate_interval_seconds <= 0:
+        return
+    if click.get_current_context(silent=True) is not None:
+        # A `flask ...` command (verify, backup-check, a restore check) reads the log as it
+        # is; the commands that integrate do so themselves.
+        return
+    _integrator_for(app).poke()
+    os.register_at_fork(after_in_child=lambda: _integrator_for(app).poke())
+
+
+def stop_integrating(app: Flask) -> None:
+    """Stop this process's background integrator for `app` (before its engine is disposed)."""
+    with _integrators_guard:
+        integrator = _integrators.pop(id(app), None)
+    if integrator is not None and integrator.app is app:
+        integrator.stop()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -365,3 +400,38 @@ def integrate_opportunistically(engine: sa.Engine) -> TreeHead | None:
     except Exception:  # the request succeeded; a later integration will catch up
         log.exception("audit integration failed after commit")
         return None
+
+
+#: The longest pause between attempts while the database is away.
+MAX_BACKOFF = 60.0
+
+
+def follow(interval: float, *, stop: threading.Event | None = None) -> None:
+    """The dedicated integrator's loop: integrate every `interval` seconds until `stop` is set
+    (never, from the command line). A transient database error is logged and retried with
+    exponential backoff; it never ends the loop. `AuditIntegrityError` does: nothing more may
+    be signed over a damaged tree."""
+    stop = stop or threading.Event()
+    pause = interval
+    while not stop.is_set():
+        try:
+            integrate_now()
+            pause = interval
+        except AuditIntegrityError:
+            raise
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            _discard_session()
+            pause = min(MAX_BACKOFF, max(pause * 2, 0.5))
+            log.warning(
+                "audit integration failed (%s); retrying in %.1f s", type(exc).__name__, pause
+            )
+        stop.wait(pause)
+
+
+def _discard_session() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone: a new session gets a new one
+        db.session.remove()

@@ -44,7 +44,11 @@ def keep_refusal(actor: Actor, exc: HubError, *, outcome: str = "denied") -> Non
         details.update(route_of_request())
     try:
         record(actor, action, outcome, reason=exc.reason, status=exc.status, **details)
+        # Not the request's change: an error after this still says nothing was changed.
+        db.session.info["hub_refusal"] = True
         db.session.commit()
     except Exception:  # the refusal still stands; log loudly rather than hide it
         db.session.rollback()
         log.exception("could not audit the refusal of %s", action)
+    finally:
+        db.session.info.pop("hub_refusal", None)

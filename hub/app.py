@@ -9,9 +9,10 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
+from audit import log as audit_log
 from audit.log import load_signer_key
 from hub.core.config import Settings
-from hub.core.db import db
+from hub.core.db import Deadlines, db
 from hub.core.extensions import api, csrf, limiter
 from hub.core.keys import FieldCipher, instance_key
 from hub.federation import witnessing as federation_witnessing
@@ -73,7 +74,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_key(settings.instance_path, "field-encryption", "HUB_FIELD_ENCRYPTION_KEY")
     )
 
-    db.init_app(app, settings.database_url)
+    db.init_app(
+        app,
+        settings.database_url,
+        Deadlines(
+            connect=settings.db_connect_timeout,
+            statement=settings.db_statement_timeout,
+            pool=settings.db_pool_timeout,
+            ping=min(settings.db_ready_timeout, settings.db_connect_timeout),
+        ),
+    )
     oauth_server.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -86,6 +96,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_error_handlers(app)
     _register_cli(app)
     federation_witnessing.init_app(app)
+    audit_log.start_integrating(app)
     return app
 
 
@@ -137,7 +148,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_request_hooks(app: Flask) -> None:
-    from hub.web import auth, headers
+    from hub.web import auth, edge, headers
     from hub.web import input as web_input
     from partners.oauth import resource
 
@@ -153,6 +164,7 @@ def _register_request_hooks(app: Flask) -> None:
     app.before_request(resource.authenticate_api_request)
     app.before_request(auth.check_csrf)
     app.before_request(web_input.check_request_input)
+    edge.init_app(app)
     app.after_request(resource.add_dpop_nonce)
     app.after_request(headers.apply_security_headers)
 

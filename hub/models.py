@@ -55,6 +55,7 @@ from hub.records.models import (
     SpeakerTopic,
     TriageAnswer,
 )
+from hub.web.models import IdempotentRequest
 from partners.identity.models import IdentityProvider, IdentityProviderDomain, OidcSignInState
 from partners.models import (
     EnrolmentToken,
@@ -106,6 +107,7 @@ __all__ = [
     "GroupAttendee",
     "GroupDecision",
     "GroupMembership",
+    "IdempotentRequest",
     "IdentityProvider",
     "IdentityProviderDomain",
     "InboxMessage",

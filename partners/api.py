@@ -8,7 +8,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from hub.core.access import any_token
-from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from partners import services
 from partners.schemas import MeSchema, OrganisationCreateSchema, OrganisationSchema, ProblemSchema
@@ -41,7 +40,6 @@ class Organisations(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Add an organisation (hub administrators)."""
         organisation = services.create_organisation(current_actor(), data)
-        db.session.commit()
         return organisation
 
 

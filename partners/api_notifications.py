@@ -250,7 +250,6 @@ class NotificationRead(MethodView):
         message = _message(actor, message_id)
         if message.read_at is None:
             message.read_at = utcnow()
-        db.session.commit()
         return message
 
 
@@ -273,7 +272,6 @@ class NotificationsRead(MethodView):
             .values(read_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
         return {"marked": result.rowcount or 0}
 
 
@@ -302,7 +300,6 @@ class Subscriptions(MethodView):
         """Subscribe an https address to events (organisation administrators)."""
         actor = current_actor()
         subscription = webhooks.subscribe(actor, _organisation_of(actor), data)
-        db.session.commit()
         return subscription
 
 
@@ -347,7 +344,6 @@ class Subscription(MethodView):
         """Withdraw a subscription: nothing more is sent to it, queued deliveries are cancelled."""
         subscription = webhooks.get_subscription(current_actor(), subscription_id)
         webhooks.withdraw(current_actor(), subscription)
-        db.session.commit()
         return subscription
 
 

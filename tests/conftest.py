@@ -102,6 +102,8 @@ def app_config(url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
         "password_memory_kib": 8,
         "secret_key": "test-secret-key-not-for-production",
         "RATELIMIT_ENABLED": False,
+        # Tests integrate audit entries when they mean to (no timer thread per test app).
+        "audit_integrate_interval_seconds": 0,
     }
     config.update(overrides)
     return config

@@ -240,3 +240,37 @@ def test_a_record_made_without_a_choice_is_internal(records_writer):
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.json["distribution"] == "internal"
+
+
+# --- Idempotency-Key on creating requests (issue 12, item 2) -------------------------------
+
+
+def test_a_retried_create_with_the_same_idempotency_key_returns_the_first_answer(
+    records_writer,
+):
+    from hub.records.models import Speaker
+
+    count = sa.select(sa.func.count()).select_from(Speaker)
+    before = db.session.scalar(count)
+    key = "7c1f0a64-2b8e-4d5b-9a51-3e9f4b2d6c10"
+    body = {"display_name": "Ember Quillfeather"}
+    first = records_writer.api(
+        "POST", "/api/v1/speakers", json=body, headers={"Idempotency-Key": key}
+    )
+    again = records_writer.api(
+        "POST", "/api/v1/speakers", json=body, headers={"Idempotency-Key": f'"{key}"'}
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert db.session.scalar(count) == before + 1
+    other = records_writer.api(
+        "POST",
+        "/api/v1/speakers",
+        json={"display_name": "Someone Else"},
+        headers={"Idempotency-Key": key},
+    )
+    assert other.status_code == 422 and other.json["type"].endswith("/idempotency-key-reused")
+    assert db.session.scalar(count) == before + 1
+    # Without a key, each request is its own.
+    assert records_writer.api("POST", "/api/v1/speakers", json=body).status_code == 201
+    assert db.session.scalar(count) == before + 2

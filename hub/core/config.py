@@ -59,6 +59,21 @@ class Settings:
     # HUB_PEER_WITNESS_INTERVAL_SECONDS: witness peer hubs' logs every so often from a
     # background thread (0: off; run `flask --app wsgi federation witness-peers` from cron).
     peer_witness_interval_seconds: int = 0
+    # HUB_AUDIT_INTEGRATE_INTERVAL_SECONDS: each web process also integrates on this timer (and
+    # once at start-up), so entries left pending by a crash never wait for the next commit.
+    # 0 turns the timer off (the test suite integrates explicitly).
+    audit_integrate_interval_seconds: float = 5.0
+    # Database deadlines. HUB_DB_CONNECT_TIMEOUT: seconds to open a connection.
+    # HUB_DB_STATEMENT_TIMEOUT: seconds one statement may run (the server cancels it, and a
+    # watchdog in the hub closes a connection whose server stops answering a while after).
+    # HUB_DB_POOL_TIMEOUT: seconds to wait for a free pooled connection.
+    # HUB_DB_READY_TIMEOUT: the deadline of /readyz's own check.
+    db_connect_timeout: float = 5.0
+    db_statement_timeout: float = 30.0
+    db_pool_timeout: float = 5.0
+    db_ready_timeout: float = 2.0
+    # HUB_RETRY_AFTER_SECONDS: what a 503 tells clients to wait when the database is away.
+    retry_after_seconds: int = 5
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,6 +109,12 @@ class Settings:
             "audit_integrate_after_commit": "HUB_AUDIT_INTEGRATE_AFTER_COMMIT",
             "federation_deadline_seconds": "HUB_FEDERATION_DEADLINE_SECONDS",
             "peer_witness_interval_seconds": "HUB_PEER_WITNESS_INTERVAL_SECONDS",
+            "audit_integrate_interval_seconds": "HUB_AUDIT_INTEGRATE_INTERVAL_SECONDS",
+            "db_connect_timeout": "HUB_DB_CONNECT_TIMEOUT",
+            "db_statement_timeout": "HUB_DB_STATEMENT_TIMEOUT",
+            "db_pool_timeout": "HUB_DB_POOL_TIMEOUT",
+            "db_ready_timeout": "HUB_DB_READY_TIMEOUT",
+            "retry_after_seconds": "HUB_RETRY_AFTER_SECONDS",
         }
         types = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,14 +90,142 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for `url` with the per-dialect settings the hub relies on."""
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long the hub waits on its database, in seconds (see the HUB_DB_* settings)."""
+
+    connect: float = 5.0
+    statement: float = 30.0
+    pool: float = 5.0
+    ping: float = 2.0
+
+
+#: Execution option: this statement's own deadline in seconds (e.g. /readyz's, shorter).
+DEADLINE_OPTION = "hub_deadline"
+
+
+class Watchdog:
+    """A deadline inside the hub for every PostgreSQL statement.
+
+    The server's statement timeout cancels a slow query, and TCP keepalives notice a silent
+    network; neither fires when the server (or a proxy in front of it) accepts and
+    acknowledges bytes but never answers. Then a worker would wait for ever. The watchdog arms
+    a deadline before each statement and, once it passes, shuts the connection's socket down:
+    the driver's wait ends with an OperationalError, the connection is thrown away, and the
+    request is answered (503) instead of hanging.
+    """
+
+    #: How long past its own timeout a statement may still answer before the socket is cut.
+    GRACE = 2.0
+    TICK = 0.25
+
+    def __init__(self) -> None:
+        self._armed: dict[int, tuple[float, Any]] = {}
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.cut = 0  # how many connections were cut (for tests and logs)
+
+    def arm(self, dbapi_connection: Any, seconds: float) -> None:
+        with self._guard:
+            self._armed[id(dbapi_connection)] = (time.monotonic() + seconds, dbapi_connection)
+            if self._thread is None or not self._thread.is_alive():  # none yet, or forked
+                self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
+                self._thread.start()
+
+    def disarm(self, dbapi_connection: Any) -> None:
+        with self._guard:
+            self._armed.pop(id(dbapi_connection), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._guard:
+                expired = [(key, conn) for key, (when, conn) in self._armed.items() if when <= now]
+                for key, _conn in expired:
+                    self._armed.pop(key, None)
+            for _key, conn in expired:
+                self._cut(conn)
+
+    def _cut(self, dbapi_connection: Any) -> None:
+        try:
+            descriptor = os.dup(dbapi_connection.fileno())
+        except Exception:  # already closed: nothing waits on it
+            return
+        try:
+            with socket.socket(fileno=descriptor) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+            self.cut += 1
+            log.warning("database statement passed its deadline: connection closed")
+        except OSError:
+            pass
+
+
+watchdog = Watchdog()
+
+
+def _configure_postgresql(engine: Engine, deadlines: Deadlines) -> None:
+    """Arm the watchdog around every statement, and ping pooled connections under it."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: sa.Connection, *_args: Any) -> None:
+        seconds = conn.get_execution_options().get(DEADLINE_OPTION, deadlines.statement)
+        watchdog.arm(conn.connection.dbapi_connection, seconds + Watchdog.GRACE)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(conn: sa.Connection, *_args: Any) -> None:
+        watchdog.disarm(conn.connection.dbapi_connection)
+
+    @event.listens_for(engine, "handle_error")
+    def _disarm_on_error(context: Any) -> None:
+        try:
+            watchdog.disarm(context.connection.connection.dbapi_connection)
+        except Exception:  # no connection, or already invalidated: nothing is armed
+            return
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's pre-ping would wait without a deadline; this one has the watchdog's.
+        watchdog.arm(dbapi_connection, deadlines.ping)
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool throws this connection away and opens another
+            raise sa.exc.DisconnectionError("pooled connection did not answer") from exc
+        finally:
+            watchdog.disarm(dbapi_connection)
+
+
+def make_engine(url: str, deadlines: Deadlines | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for `url` with the per-dialect settings the hub relies on, and
+    deadlines on everything that waits for the database."""
+    deadlines = deadlines or Deadlines()
+    if "poolclass" not in kwargs and ":memory:" not in url:  # a queue pool: bound its wait
+        kwargs.setdefault("pool_timeout", deadlines.pool)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    statement_ms = int(deadlines.statement * 1000)
+    connect_args = {
+        "connect_timeout": max(1, round(deadlines.connect)),
+        # The server cancels a statement past its timeout, and ends a session left idle inside
+        # a transaction (a client that died holding locks).
+        "options": f"-c statement_timeout={statement_ms} "
+        f"-c idle_in_transaction_session_timeout={max(statement_ms * 2, 60_000)}",
+        # A silent network is noticed within about half a minute.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((deadlines.statement + Watchdog.GRACE) * 1000),
+    }
+    connect_args.update(kwargs.pop("connect_args", {}))
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    _configure_postgresql(engine, deadlines)
+    return engine
 
 
 def _session_scope() -> int:
@@ -114,9 +247,9 @@ class Database:
             self._new_session, scopefunc=_session_scope
         )
 
-    def init_app(self, app: Any, url: str) -> None:
+    def init_app(self, app: Any, url: str, deadlines: Deadlines | None = None) -> None:
         """Create the engine for `url` and end each request's session at teardown."""
-        engine = make_engine(url)
+        engine = make_engine(url, deadlines)
         app.extensions["hub_db_engine"] = engine
         self._last_engine = engine
         app.teardown_appcontext(self._remove)
@@ -163,3 +296,23 @@ def transaction() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+#: Errors that mean the database is away or not answering in time (not a bug in the hub): a
+#: refused or dropped connection, a statement past its deadline, no pooled connection free.
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the database cannot be reached now."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, UNAVAILABLE):
+            return True
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa.exc.PendingRollbackError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False

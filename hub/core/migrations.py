@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -46,6 +47,7 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def current_revision() -> str | None:
+def current_revision(connection: sa.Connection | None = None) -> str | None:
     """The migration the connected database is at (None if it has none)."""
-    return MigrationContext.configure(db.session.connection()).get_current_revision()
+    connection = connection if connection is not None else db.session.connection()
+    return MigrationContext.configure(connection).get_current_revision()

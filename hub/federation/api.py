@@ -7,7 +7,6 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.federation import search
 from hub.federation.schemas import FederatedSearchArgsSchema, FederatedSearchSchema
@@ -37,5 +36,4 @@ class FederatedSpeakers(MethodView):
         page = search.federated_search(
             current_actor(), args["q"], args["purpose"], limit=args["limit"]
         )
-        db.session.commit()
         return page

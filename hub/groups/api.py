@@ -14,7 +14,6 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.groups import membership, services
 from hub.groups.models import WorkingGroup
@@ -90,7 +89,6 @@ class Groups(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Convene a working group (regional coordinators)."""
         group = services.create_group(current_actor(), data)
-        db.session.commit()
         return _group_detail(group)
 
 
@@ -116,7 +114,6 @@ class GroupById(MethodView):
         """Change a group's name, region, terms of reference, cadence or agreement."""
         actor = current_actor()
         group = services.update_group(actor, services.get_group(actor, group_id), data)
-        db.session.commit()
         return _group_detail(group)
 
 
@@ -134,7 +131,6 @@ class GroupConvenor(MethodView):
         """Hand the group to another coordinator (the new convenor must be named)."""
         actor = current_actor()
         group = services.change_convenor(actor, services.get_group(actor, group_id), data)
-        db.session.commit()
         return _group_detail(group)
 
 
@@ -152,7 +148,6 @@ class GroupInvitations(MethodView):
         """Invite an organisation (its administrator answers)."""
         actor = current_actor()
         invited = membership.invite(actor, services.get_group(actor, group_id), data)
-        db.session.commit()
         return invited
 
 
@@ -171,7 +166,6 @@ class GroupMembershipOfCaller(MethodView):
         actor = current_actor()
         group = services.get_invitation(actor, group_id)
         answered = membership.respond(actor, group, data["answer"] == "accept")
-        db.session.commit()
         return answered
 
     @blueprint.response(200, MembershipSchema)
@@ -182,7 +176,6 @@ class GroupMembershipOfCaller(MethodView):
         """Leave the group (a member organisation's administrator); access ends at once."""
         actor = current_actor()
         left = membership.leave(actor, services.get_group(actor, group_id))
-        db.session.commit()
         return left
 
 
@@ -200,7 +193,6 @@ class GroupMember(MethodView):
         """Remove a member organisation, or withdraw its invitation."""
         actor = current_actor()
         removed = membership.remove_member(actor, services.get_group(actor, group_id), org_id)
-        db.session.commit()
         return removed
 
 
@@ -219,7 +211,6 @@ class GroupAttendees(MethodView):
         actor = current_actor()
         group = services.get_group(actor, group_id)
         membership.add_attendee(actor, group, data)
-        db.session.commit()
         return _group_detail(group)
 
 
@@ -237,7 +228,6 @@ class GroupAttendeeById(MethodView):
         """Stop naming a person as an attendee (never the convenor)."""
         actor = current_actor()
         membership.remove_attendee(actor, services.get_group(actor, group_id), person_id)
-        db.session.commit()
         return None
 
 

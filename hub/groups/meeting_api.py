@@ -9,7 +9,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from hub.core.db import db
 from hub.core.request import current_actor
 from hub.groups import actions, agenda, dashboard, feedback, meetings, services
 from hub.groups.api import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND, blueprint
@@ -112,7 +111,6 @@ class GroupMeetings(MethodView):
         """Schedule a meeting (or record one already held)."""
         actor = current_actor()
         meeting = meetings.schedule_meeting(actor, services.get_group(actor, group_id), data)
-        db.session.commit()
         return meeting
 
 
@@ -129,7 +127,6 @@ class MeetingById(MethodView):
         """Read a meeting; case items are disclosed to the caller at their organisation's
         level for working group case review (each disclosure audited)."""
         detail = _meeting_detail(_meeting(meeting_id))
-        db.session.commit()
         return detail
 
     @blueprint.arguments(MeetingCreateSchema)
@@ -140,7 +137,6 @@ class MeetingById(MethodView):
     def put(self, data: dict[str, Any], meeting_id: str) -> Any:
         """Change when or where a meeting is."""
         meeting = meetings.update_meeting(current_actor(), _meeting(meeting_id), data)
-        db.session.commit()
         return meeting
 
 
@@ -160,7 +156,6 @@ class MeetingAgenda(MethodView):
         meeting = _meeting(meeting_id)
         agenda.add_agenda_item(current_actor(), meeting, data)
         detail = _meeting_detail(meeting)
-        db.session.commit()
         return detail
 
 
@@ -180,7 +175,6 @@ class MeetingAttendanceRecord(MethodView):
         meeting = meetings.record_attendance(
             current_actor(), _meeting(meeting_id), data["attendance"]
         )
-        db.session.commit()
         return meeting
 
 
@@ -198,7 +192,6 @@ class MeetingMinutes(MethodView):
     def put(self, data: dict[str, Any], meeting_id: str) -> Any:
         """Draft the minutes (approved minutes answer 409: record an amendment)."""
         meeting = meetings.save_minutes(current_actor(), _meeting(meeting_id), data)
-        db.session.commit()
         return meeting
 
     @blueprint.arguments(MinutesStepSchema)
@@ -211,7 +204,6 @@ class MeetingMinutes(MethodView):
             meetings.circulate_minutes if data["step"] == "circulate" else meetings.approve_minutes
         )
         meeting = step(current_actor(), _meeting(meeting_id))
-        db.session.commit()
         return meeting
 
 
@@ -229,7 +221,6 @@ class MeetingAmendments(MethodView):
     def post(self, data: dict[str, Any], meeting_id: str) -> Any:
         """Record an amendment to approved minutes."""
         amendment = meetings.amend_minutes(current_actor(), _meeting(meeting_id), data)
-        db.session.commit()
         return amendment
 
 
@@ -247,7 +238,6 @@ class MeetingDecisions(MethodView):
     def post(self, data: dict[str, Any], meeting_id: str) -> Any:
         """Record a decision, for one member organisation or all."""
         decision = meetings.record_decision(current_actor(), _meeting(meeting_id), data)
-        db.session.commit()
         return decision
 
 
@@ -264,7 +254,6 @@ class MeetingActions(MethodView):
     def post(self, data: dict[str, Any], meeting_id: str) -> Any:
         """Record an action: what, who (a named attendee) and by when."""
         action = actions.create_action(current_actor(), _meeting(meeting_id), data)
-        db.session.commit()
         return action
 
 
@@ -287,7 +276,6 @@ class MeetingFeedback(MethodView):
     def post(self, meeting_id: str) -> Any:
         """Send each member organisation its feedback (once, after the meeting)."""
         feedback.send_digest(current_actor(), _meeting(meeting_id))
-        db.session.commit()
         return None
 
 
@@ -336,7 +324,6 @@ class ActionUpdates(MethodView):
         """Record progress: a note, a new status, or both."""
         action = actions.get_action(current_actor(), action_id)
         actions.update_action(current_actor(), action, data)
-        db.session.commit()
         return action
 
 
@@ -362,5 +349,4 @@ class RegionDashboard(MethodView):
             args.get("basis") or None, args.get("year") or None, advisory.local_today()
         )
         board = dashboard.regional_dashboard(actor, purpose, basis, year)
-        db.session.commit()
         return dashboard.as_dict(board)

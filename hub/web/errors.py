@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, jsonify, render_template
+from flask import Response, current_app, g, has_request_context, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
+from hub.core.db import db, is_unavailable
 from hub.core.errors import PROBLEM_BASE, HubError
 from hub.core.request import current_actor, is_api_request
 
@@ -26,7 +28,48 @@ PAGE_MESSAGES = {
     422: ("There is a problem", "Some of the information is not valid."),
     429: ("Too many requests", "Wait a moment and try again."),
     500: ("Sorry, there is a problem with the service", "Try again later. Nothing was changed."),
+    503: (
+        "Sorry, the service is unavailable",
+        "The hub cannot reach its database just now. Try again in a few minutes. "
+        "Nothing was changed.",
+    ),
 }
+#: What an error says about the request's changes, by how far its commit got.
+NOTHING_CHANGED = "Nothing was changed."
+SAVED = (
+    "Your change was saved, but the hub could not finish its answer: look at the record "
+    "before trying again (or retry with the same Idempotency-Key)."
+)
+UNCONFIRMED = (
+    "The hub could not confirm whether your change was saved: look at the record before "
+    "trying again (or retry with the same Idempotency-Key)."
+)
+
+
+@event.listens_for(Session, "before_commit")
+def _commit_started(session: Session) -> None:
+    if has_request_context() and not session.info.get("hub_refusal"):
+        g.hub_commit = "started"
+
+
+@event.listens_for(Session, "after_commit")
+def _commit_done(session: Session) -> None:
+    if has_request_context() and g.get("hub_commit") == "started":
+        g.hub_commit = "done"
+
+
+def _what_changed() -> str:
+    """Whether the request's change was committed, as an error must honestly say."""
+    state = g.get("hub_commit") if has_request_context() else None
+    return {"done": SAVED, "started": UNCONFIRMED}.get(state or "", NOTHING_CHANGED)
+
+
+def _rollback_quietly() -> None:
+    """Undo the request's changes; with the database away, the rollback itself may fail."""
+    try:
+        db.session.rollback()
+    except Exception:
+        db.session.remove()
 
 
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -104,18 +147,28 @@ def handle_exception(exc: Exception) -> Any:
         return handle_hub_error(exc)
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
+    changed = _what_changed()
+    _rollback_quietly()
+    if is_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        wait = str(current_app.config["HUB_SETTINGS"].retry_after_seconds)
+        detail = "The hub cannot reach its database just now. " + changed
+        if is_api_request():
+            problem = _problem(503, "service-unavailable", "Service unavailable", detail)
+            return problem_response(problem, {"Retry-After": wait})
+        body, status = render_error_page(503, detail)
+        return body, status, {"Retry-After": wait}
     log.exception("unhandled error")
-    db.session.rollback()
     if is_api_request():
         return problem_response(
             _problem(
                 500,
                 "internal-error",
                 "Internal error",
-                "Something went wrong on our side. Nothing was changed.",
+                "Something went wrong on our side. " + changed,
             )
         )
-    return render_error_page(500)
+    return render_error_page(500, "Try again later. " + changed)
 
 
 def _problem(status: int, slug: str, title: str, detail: str) -> dict[str, Any]:

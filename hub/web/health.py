@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
-from hub.core.db import db
+from hub.core.db import DEADLINE_OPTION, db
 from hub.core.migrations import current_revision, head_revision
 
 blueprint = Blueprint("health", __name__)
@@ -21,13 +21,19 @@ def healthz() -> Any:
 
 @blueprint.get("/readyz")
 def readyz() -> Any:
-    """The database answers and its schema is at the latest migration."""
+    """The database answers within its short deadline and its schema is at the latest
+    migration. Always JSON: 200 when ready, 503 (with Retry-After) when not, whatever the
+    database does meanwhile."""
+    settings = current_app.config["HUB_SETTINGS"]
     checks: dict[str, Any] = {}
     ready = True
     try:
-        db.session.execute(sa.text("SELECT 1"))
+        connection = db.session.connection(
+            execution_options={DEADLINE_OPTION: settings.db_ready_timeout}
+        )
+        connection.execute(sa.text("SELECT 1"))
         checks["database"] = "ok"
-        current = current_revision()
+        current = current_revision(connection)
         head = head_revision()
         checks["migrations"] = {"current": current, "head": head}
         if current != head:
@@ -39,7 +45,12 @@ def readyz() -> Any:
         ready = False
         checks["database"] = f"unreachable: {type(exc).__name__}"
     finally:
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # the connection died: throw the session away, still answer
+            db.session.remove()
     response = jsonify(status="ok" if ready else "unavailable", checks=checks)
     response.status_code = 200 if ready else 503
+    if not ready:
+        response.headers["Retry-After"] = str(settings.retry_after_seconds)
     return response

@@ -26,7 +26,8 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
+from flask import request as http_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -304,7 +305,11 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
 
 def client_actor(client: OAuthClient, **extra: Any) -> Actor:
-    """The Actor a partner client acts as."""
+    """The Actor a partner client acts as: in a request, with that request's id (every entry
+    of one request carries its `X-Request-Id`) and the caller's address."""
+    if has_request_context():
+        extra.setdefault("request_id", g.get("request_id") or str(uuid.uuid4()))
+        extra.setdefault("remote_addr", http_request.remote_addr)
     organisation = client.organisation
     return Actor(
         kind="client",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -365,3 +366,33 @@ def test_rotated_key_stays_published_for_live_tokens(client, partner, cli):
     after = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
     assert before < after
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_token_and_revocation_entries_carry_the_requests_id(client, partner):
+    """Every entry of one request carries that request's X-Request-Id (issue 12, item 8)."""
+    oauth_client, key, _ = partner()
+    issued_id, revoked_id = str(uuid.uuid4()), str(uuid.uuid4())
+    response = client.post(
+        "/oauth/token",
+        data=token_form(oauth_client.client_id, key),
+        headers={"X-Request-Id": issued_id},
+    )
+    assert response.status_code == 200
+    revoke = client.post(
+        "/oauth/revoke",
+        data={
+            "token": response.json["access_token"],
+            **{
+                k: v
+                for k, v in token_form(oauth_client.client_id, key).items()
+                if k.startswith("client_assertion")
+            },
+        },
+        headers={"X-Request-Id": revoked_id},
+    )
+    assert revoke.status_code == 200
+    for request_id, action in ((issued_id, "oauth.token"), (revoked_id, "oauth.revoke")):
+        actions = db.session.scalars(
+            sa.select(AuditEntry.action).where(AuditEntry.request_id == request_id)
+        ).all()
+        assert action in actions, (action, actions)

@@ -8,7 +8,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from hub.core.access import require_scope
-from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.records import advisory, returns
 from hub.records.schemas.advisory import (
@@ -48,7 +47,6 @@ class Requests(MethodView):
         """List the advisory requests the caller's organisation is a party to."""
         actor = current_actor()
         views = [advisory.describe(actor, item) for item in advisory.list_requests(actor)]
-        db.session.commit()  # cross-organisation reads are audited
         return views
 
     @require_scope("events:write")
@@ -60,7 +58,6 @@ class Requests(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Ask the regional coordinator about one of the organisation's speakers."""
         item = advisory.submit_request(current_actor(), data)
-        db.session.commit()
         return _view(item)
 
 
@@ -77,7 +74,6 @@ class RequestById(MethodView):
         """Read one advisory request, as the caller's side may see it."""
         item = advisory.get_request(current_actor(), request_id)
         view = _view(item)
-        db.session.commit()
         return view
 
 
@@ -88,7 +84,6 @@ def _step(request_id: str, act: Any, data: dict[str, Any] | None = None) -> Any:
         act(actor, item)
     else:
         act(actor, item, data)
-    db.session.commit()
     return advisory.describe(actor, item)
 
 

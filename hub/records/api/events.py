@@ -12,7 +12,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from hub.core.access import require_scope
-from hub.core.db import db
 from hub.core.request import current_actor, signed_in_required
 from hub.core.validation import Checker
 from hub.records import assessments, decisions, events
@@ -55,11 +54,6 @@ def _event(event_id: str) -> Any:
     return events.get_event(current_actor(), event_id)
 
 
-def _done(result: Any) -> Any:
-    db.session.commit()
-    return result
-
-
 NOT_FOUND = {"schema": ProblemSchema, "description": "No such event (or another organisation's)"}
 FORBIDDEN = {"schema": ProblemSchema, "description": "The caller's roles do not allow this"}
 CONFLICT = {"schema": ProblemSchema, "description": "Not allowed in the event's current status"}
@@ -90,7 +84,7 @@ class Events(MethodView):
     @blueprint.alt_response(422, **INVALID)
     def post(self, data: dict[str, Any]) -> Any:
         """Record a draft event (speakers by id, or new ones by name)."""
-        return _done(events.create_event(current_actor(), data))
+        return events.create_event(current_actor(), data)
 
 
 @blueprint.route("/<event_id>")
@@ -116,7 +110,7 @@ class EventById(MethodView):
     def patch(self, data: dict[str, Any], event_id: str) -> Any:
         """Change a draft event (fields left out keep their values)."""
         event = _event(event_id)
-        return _done(events.update_event(current_actor(), event, data))
+        return events.update_event(current_actor(), event, data)
 
 
 @blueprint.route("/<event_id>/status")
@@ -142,7 +136,7 @@ class Status(MethodView):
     def post(self, data: dict[str, Any], event_id: str) -> Any:
         """Submit, start reviewing or withdraw the event."""
         event = _event(event_id)
-        return _done(events.change_status(current_actor(), event, data))
+        return events.change_status(current_actor(), event, data)
 
 
 @blueprint.route("/<event_id>/assessment")
@@ -162,7 +156,7 @@ class Assessment(MethodView):
 
 def _stage(event_id: str, save: Any, data: dict[str, Any]) -> Any:
     event = _event(event_id)
-    return _done(save(current_actor(), event, data))
+    return save(current_actor(), event, data)
 
 
 @blueprint.route("/<event_id>/assessment/self-assessment")
@@ -276,7 +270,7 @@ class MitigationById(MethodView):
         actor = current_actor()
         assessments.guard_mitigations(actor, event)
         item = assessments.get_mitigation(event, mitigation_id)
-        return _done(assessments.update_mitigation(actor, event, item, data))
+        return assessments.update_mitigation(actor, event, item, data)
 
     @require_scope("assessments:write")
     @blueprint.response(204)
@@ -291,7 +285,7 @@ class MitigationById(MethodView):
         assessments.remove_mitigation(
             actor, event, assessments.get_mitigation(event, mitigation_id)
         )
-        return _done(None)
+        return None
 
 
 @blueprint.route("/<event_id>/decisions")
@@ -351,7 +345,7 @@ class AppealDecision(MethodView):
         """Uphold, overturn or vary the decision (overturn and vary record a new one)."""
         event = _event(event_id)
         appeal = decisions.get_appeal(event, appeal_id)
-        return _done(decisions.decide_appeal(current_actor(), event, appeal, data))
+        return decisions.decide_appeal(current_actor(), event, appeal, data)
 
 
 @blueprint.route("/<event_id>/report")

@@ -15,7 +15,6 @@ from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
 from hub.core.access import require_scope
-from hub.core.db import db
 from hub.core.errors import PermissionDenied
 from hub.core.request import current_actor, signed_in_required
 from hub.records import permissions, shared
@@ -76,7 +75,6 @@ class SharedSpeakers(MethodView):
         page = shared.search_speakers(
             actor, args["q"], purpose, limit=args["limit"], offset=args["offset"]
         )
-        db.session.commit()
         return page
 
 
@@ -96,7 +94,6 @@ class SharedSpeaker(MethodView):
     def get(self, args: dict[str, Any], header: dict[str, Any], speaker_id: str) -> Any:
         """Read a partner's speaker with its disclosed statements, ratings and appearances."""
         view = shared.shared_speaker(current_actor(), speaker_id, _purpose(args, header))
-        db.session.commit()
         return view
 
 
@@ -116,7 +113,6 @@ class SharedEvent(MethodView):
     def get(self, args: dict[str, Any], header: dict[str, Any], event_id: str) -> Any:
         """Read a partner's event with its disclosed standing decision."""
         view = shared.shared_event(current_actor(), event_id, _purpose(args, header))
-        db.session.commit()
         return view
 
 
@@ -136,5 +132,4 @@ class SharedDecision(MethodView):
     def get(self, args: dict[str, Any], header: dict[str, Any], decision_id: str) -> Any:
         """Read a partner's decision on an event."""
         record = shared.shared_decision(current_actor(), decision_id, _purpose(args, header))
-        db.session.commit()
         return record

@@ -15,7 +15,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from hub.core.access import require_scope
-from hub.core.db import db
 from hub.core.errors import Conflict
 from hub.core.request import current_actor, signed_in_required
 from hub.records import assertions, ratings, search, speakers
@@ -76,11 +75,6 @@ def _moved(speaker: Speaker, speaker_id: str) -> Any:
     return redirect(target, code=308)
 
 
-def _done(result: Any, status: int | None = None) -> Any:
-    db.session.commit()
-    return result if status is None else (result, status)
-
-
 @blueprint.route("")
 class Speakers(MethodView):
     """The organisation's speakers."""
@@ -120,7 +114,7 @@ class Speakers(MethodView):
                     reason="likely_duplicate",
                     duplicates=SpeakerMatchSchema(many=True).dump(found),
                 )
-        return _done(speakers.create_speaker(actor, data), 201)
+        return speakers.create_speaker(actor, data), 201
 
 
 @blueprint.route("/search")
@@ -185,7 +179,7 @@ class SpeakerById(MethodView):
         if _is_merged_address(speaker, speaker_id):
             raise Conflict("This record was merged into another: change that one.", reason="merged")
         speakers.update_speaker(current_actor(), speaker, data)
-        return _done(speaker)
+        return speaker
 
 
 @blueprint.route("/<speaker_id>/merge")
@@ -208,14 +202,12 @@ class Merge(MethodView):
         other_id = speakers.parse_speaker_id(data["merge_id"])
         merge = speakers.get_speaker(actor, other_id, follow_merged=False, action="speaker.merge")
         summary = speakers.merge_speakers(actor, keep, merge, data["reason"])
-        return _done(
-            {
-                "kept_id": keep.id,
-                "merged_id": merge.id,
-                "moved": summary.moved,
-                "combined": summary.combined,
-            }
-        )
+        return {
+            "kept_id": keep.id,
+            "merged_id": merge.id,
+            "moved": summary.moved,
+            "combined": summary.combined,
+        }
 
 
 @blueprint.route("/<speaker_id>/appearances")
@@ -275,7 +267,7 @@ class Assertions(MethodView):
     def post(self, data: dict[str, Any], speaker_id: str) -> Any:
         """Record a statement (fact or opinion) about the speaker."""
         speaker = _speaker(speaker_id, "assertion.create")
-        return _done(assertions.create_assertion(current_actor(), speaker, data), 201)
+        return assertions.create_assertion(current_actor(), speaker, data), 201
 
 
 def _assertion(speaker_id: str, assertion_id: str, action: str) -> Any:
@@ -307,7 +299,7 @@ class AssertionById(MethodView):
         """Change a statement's confidence, flags, review date or distribution."""
         assertion = _assertion(speaker_id, assertion_id, "assertion.update")
         assertions.update_assertion(current_actor(), assertion, data)
-        return _done(assertion)
+        return assertion
 
 
 @blueprint.route("/<speaker_id>/assertions/<assertion_id>/status")
@@ -325,7 +317,7 @@ class AssertionStatus(MethodView):
     def post(self, data: dict[str, Any], speaker_id: str, assertion_id: str) -> Any:
         """Dispute, reinstate or withdraw a statement, with a reason (kept in its history)."""
         assertion = _assertion(speaker_id, assertion_id, "assertion.status")
-        return _done(assertions.change_assertion_status(current_actor(), assertion, data))
+        return assertions.change_assertion_status(current_actor(), assertion, data)
 
 
 @blueprint.route("/<speaker_id>/assertions/<assertion_id>/correction")
@@ -343,4 +335,4 @@ class AssertionCorrection(MethodView):
     def post(self, data: dict[str, Any], speaker_id: str, assertion_id: str) -> Any:
         """Correct a statement's text, with a reason (the earlier text stays in its history)."""
         assertion = _assertion(speaker_id, assertion_id, "assertion.correct")
-        return _done(assertions.correct_assertion(current_actor(), assertion, data))
+        return assertions.correct_assertion(current_actor(), assertion, data)

@@ -1,0 +1,349 @@
+"""Running through faults: a database that refuses connections, one that accepts and never
+answers, and a connection that dies just after a commit. Every request answers within its
+deadlines (503 with Retry-After while the database is away, JSON from /readyz always), and a
+committed change is never reported as unchanged.
+
+The database is reached through a TCP proxy in this module, so each fault is real on the wire:
+"refuse" stops listening, "blackhole" keeps accepting and reading bytes but forwards nothing
+(TCP acknowledges them; the server never answers), "cut after commit" lets a COMMIT through,
+then closes the connection before anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import (
+    IsolatedClient,
+    app_config,
+    dispose_database,
+    fresh_database_url,
+)
+
+#: Short deadlines so a fault is answered quickly in tests (the defaults are 5 s / 30 s).
+FAST = {
+    "db_connect_timeout": 1.0,
+    "db_statement_timeout": 1.0,
+    "db_pool_timeout": 1.0,
+    "db_ready_timeout": 1.0,
+    "retry_after_seconds": 7,
+    "audit_integrate_after_commit": False,
+    "audit_integrate_interval_seconds": 0,
+}
+#: Longer than any deadline above can add up to: a request still waiting then has hung.
+HANG = 30
+
+
+class FaultyProxy:
+    """A TCP proxy to PostgreSQL whose behaviour a test switches: pass, refuse, blackhole,
+    or cut each connection right after it forwards a COMMIT."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.mode = "pass"
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        self.refused = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.mode == "refuse":
+                self.refused += 1
+                client.close()
+                continue
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        # A socket closed by drop_all() under a running select() raises ValueError or OSError:
+        # either way this connection is over.
+        with contextlib.suppress(OSError, ValueError):
+            self._pump(client)
+
+    def _pump(self, client: socket.socket) -> None:
+        if self.mode == "blackhole":
+            self.open.append(client)
+            with contextlib.suppress(OSError):
+                while client.recv(65536):  # read and acknowledge; never answer
+                    pass
+            return
+        server = socket.create_connection(self.upstream)
+        self.open += [client, server]
+        cut_next_reply = False
+        try:
+            while True:
+                ready, _, _ = select.select([client, server], [], [], 0.5)
+                if self.stopped.is_set():
+                    return
+                for source in ready:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    if source is client:
+                        if self.mode == "blackhole":
+                            continue
+                        if self.mode == "cut_after_commit" and b"COMMIT" in data:
+                            cut_next_reply = True
+                        server.sendall(data)
+                    else:
+                        if self.mode == "blackhole":
+                            continue
+                        client.sendall(data)
+                        if cut_next_reply:  # the server has committed and said so: cut
+                            self.mode = "pass"
+                            return
+        finally:
+            for sock in (client, server):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def drop_all(self) -> None:
+        """Close every connection through the proxy (as a database restart would)."""
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.open.clear()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        self.drop_all()
+
+
+@pytest.fixture
+def faulty(database_server, tmp_path) -> Iterator[tuple[Any, FaultyProxy]]:
+    """An app whose database is behind a FaultyProxy (PostgreSQL only), migrated and seeded
+    with one organisation and a signed-in events officer's client."""
+    if database_server is None:
+        pytest.skip("the proxy stands in front of PostgreSQL")
+    from hub.app import create_app
+    from hub.core import migrations
+
+    direct = fresh_database_url(database_server, tmp_path, "faults")
+    url = sa.make_url(direct)
+    proxy = FaultyProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    migrations.upgrade(direct)
+    app = create_app(app_config(proxied, tmp_path / "instance", **FAST))
+    app.test_client_class = IsolatedClient
+    try:
+        yield app, proxy
+    finally:
+        proxy.close()
+        app.extensions["hub_db_engine"].dispose()
+        dispose_database(database_server, direct)
+
+
+def _signed_in(app) -> Any:
+    """A committed organisation and events officer, signed in through the real pages."""
+    import pyotp
+
+    from hub.core.db import db
+    from hub.core.security import Actor
+    from partners import services, signin
+    from tests.conftest import TEST_PASSWORD, HubClient
+
+    with app.app_context():
+        org = services.create_organisation(
+            Actor.system("test"),
+            {
+                "name": "Fault University",
+                "slug": f"fault-{uuid.uuid4().hex[:6]}",
+                "kind": "university",
+                "region": "Testshire",
+                "dp_contact_name": "Test Contact",
+                "dp_contact_email": "dpo@fault-university.example",
+            },
+        )
+        person = services.create_person(
+            Actor.system("test"),
+            org,
+            {
+                "name": "Faye Ult",
+                "email": "faye@fault-university.example",
+                "roles": ["events_officer"],
+            },
+        ).person
+        person.password_hash = signin.hash_password(TEST_PASSWORD)
+        signin.set_totp_secret(person, pyotp.random_base32())
+        db.session.commit()
+        client = HubClient(app.test_client())
+        client.sign_in(person)
+        db.session.remove()
+    return client
+
+
+def _answer(call) -> Any:
+    """Run `call` in a thread; fail if it is still waiting after HANG seconds (a hang)."""
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(value=call()), daemon=True)
+    thread.start()
+    thread.join(HANG)
+    assert not thread.is_alive(), f"the request hung for more than {HANG} s"
+    return result["value"]
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_readyz_answers_json_503_while_the_database_is_away(faulty, mode):
+    app, proxy = faulty
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    proxy.mode = mode
+    proxy.drop_all()
+    response = _answer(lambda: client.get("/readyz"))
+    assert response.status_code == 503
+    assert response.is_json and response.json["status"] == "unavailable"
+    assert response.headers["Retry-After"] == "7"
+    proxy.mode = "pass"
+    assert _answer(lambda: client.get("/readyz")).status_code == 200  # and it recovers
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_requests_answer_503_with_retry_after_while_the_database_is_away(faulty, mode):
+    app, proxy = faulty
+    client = _signed_in(app)
+    proxy.mode = mode
+    proxy.drop_all()
+    page = _answer(lambda: client.get("/speakers/"))
+    assert page.status_code == 503 and page.headers["Retry-After"] == "7"
+    assert "Sorry, the service is unavailable" in page.get_data(as_text=True)
+    api = _answer(lambda: client.api("GET", "/api/v1/speakers"))
+    assert api.status_code == 503 and api.mimetype == "application/problem+json"
+    assert api.json["type"].endswith("/service-unavailable")
+    assert "Nothing was changed" in api.json["detail"]
+    assert api.headers["Retry-After"] == "7"
+
+
+def test_a_change_committed_before_the_connection_dies_is_answered_as_saved(faulty):
+    """The response is built inside the transaction, before the commit: a connection that
+    dies right after COMMIT leaves a saved record and a 201, not a 500 saying nothing was
+    changed (which would invite a duplicate)."""
+    from hub.core.db import db
+    from hub.records.models import Speaker
+
+    app, proxy = faulty
+    client = _signed_in(app)
+    proxy.mode = "cut_after_commit"
+    response = _answer(
+        lambda: client.api(
+            "POST",
+            "/api/v1/speakers",
+            json={"display_name": "Ember Quillfeather", "aliases": ["E. Quillfeather"]},
+        )
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.json["aliases"] == [{"name": "E. Quillfeather", "kind": "alias"}]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Speaker)) == 1
+
+
+def _pending(app) -> int:
+    from audit.models import AuditPending
+    from hub.core.db import db
+
+    with app.app_context():
+        try:
+            return db.session.scalar(sa.select(sa.func.count()).select_from(AuditPending))
+        finally:
+            db.session.remove()
+
+
+def _wait_for(condition, seconds: float = HANG) -> bool:
+    stop = threading.Event()
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return True
+        stop.wait(0.1)
+    return condition()
+
+
+def test_the_dedicated_integrator_survives_a_database_outage(faulty):
+    """`audit integrate --follow` keeps going while connections are refused or dropped, and
+    catches up once the database is back."""
+    from audit import log
+    from audit import services as audit
+    from hub.core.db import db
+    from hub.core.security import Actor
+
+    app, proxy = faulty
+    with app.app_context():
+        audit.record(Actor.system("test"), "test.before", "granted")
+        db.session.commit()
+        db.session.remove()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                log.follow(0.05, stop=stop)
+        except BaseException as exc:  # the integrator must not die
+            failures.append(exc)
+
+    integrator = threading.Thread(target=run, daemon=True)
+    integrator.start()
+    try:
+        assert _wait_for(lambda: _pending(app) == 0)
+        proxy.mode = "refuse"
+        proxy.drop_all()  # the integrator's pooled connection dies under it
+        # Several rounds fail on the dropped and refused connections...
+        assert _wait_for(lambda: proxy.refused >= 3 or not integrator.is_alive())
+        assert integrator.is_alive() and not failures
+        proxy.mode = "pass"
+        with app.app_context():
+            audit.record(Actor.system("test"), "test.after", "granted")
+            db.session.commit()
+            db.session.remove()
+        assert _wait_for(lambda: _pending(app) == 0), "the integrator did not catch up"
+        assert integrator.is_alive() and not failures
+    finally:
+        stop.set()
+        integrator.join(HANG)
+
+
+def test_entries_left_pending_by_a_crash_are_integrated_at_start_up(database_server, tmp_path):
+    """A process killed after committing entries and before integrating them leaves them
+    pending; the next start integrates them without waiting for a request or a commit."""
+    from audit import log
+    from audit import services as audit
+    from hub.app import create_app
+    from hub.core import migrations
+    from hub.core.db import db
+    from hub.core.security import Actor
+
+    url = fresh_database_url(database_server, tmp_path, "pending")
+    migrations.upgrade(url)
+    crashed = create_app(app_config(url, tmp_path / "instance", audit_integrate_after_commit=False))
+    with crashed.app_context():
+        for n in range(5):
+            audit.record(Actor.system("crashed"), "test.pending", "granted", resource_ids=[str(n)])
+        db.session.commit()
+        db.session.remove()
+    assert _pending(crashed) == 5
+    crashed.extensions["hub_db_engine"].dispose()
+    restarted = create_app(
+        app_config(url, tmp_path / "instance", audit_integrate_interval_seconds=0.2)
+    )
+    try:
+        assert _wait_for(lambda: _pending(restarted) == 0), "pending entries were left waiting"
+    finally:
+        log.stop_integrating(restarted)
+        restarted.extensions["hub_db_engine"].dispose()
+        dispose_database(database_server, url)
