@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import Conflict, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -75,7 +76,7 @@ def new_organisation() -> Any:
         try:
             organisation = services.create_organisation(actor, values)
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
             db.session.commit()
@@ -131,7 +132,7 @@ def edit_organisation(slug: str) -> Any:
         try:
             services.update_organisation(actor, org, values)
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
             db.session.commit()
@@ -157,7 +158,7 @@ def organisation_status(slug: str) -> Any:
     try:
         services.set_organisation_status(current_actor(), org, status)
     except Conflict as exc:
-        db.session.rollback()
+        keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(url_for("partners.organisation", slug=slug))
     db.session.commit()
@@ -189,7 +190,7 @@ def new_person(slug: str) -> Any:
         try:
             new = services.create_person(actor, org, values)
         except (ValidationFailed, Conflict) as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -233,7 +234,7 @@ def edit_person(person_id: str) -> Any:
         try:
             services.update_person(actor, person, values)
         except (ValidationFailed, Conflict) as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -260,7 +261,7 @@ def person_status(person_id: str) -> Any:
     try:
         services.set_person_status(current_actor(), person, status)
     except Conflict as exc:
-        db.session.rollback()
+        keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(url_for("partners.organisation", slug=person.organisation.slug))
     db.session.commit()

@@ -23,6 +23,7 @@ from agreements import lifecycle as agreements_lifecycle
 from agreements import permissions as agreements_permissions
 from audit import permissions as audit_permissions
 from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import ValidationFailed
 from hub.core.extensions import sign_in_limit
@@ -304,7 +305,7 @@ def enrol(token: str) -> Any:
                 request.form.get("confirm") or "",
             )
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors or {"password": [exc.detail]}
         else:
             session.clear()

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 
-from audit import services as audit
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import ValidationFailed
 from hub.core.extensions import limiter, limits_off, sign_in_limit
@@ -91,13 +91,7 @@ def configure(slug: str) -> Any:
         try:
             services.configure_provider(actor, org, values)
         except ValidationFailed as exc:
-            db.session.rollback()
-            if exc.audit is not None:
-                # A refused domain claim is kept in the log, in a transaction of its own.
-                details = dict(exc.audit)
-                action = details.pop("action")
-                audit.record(actor, action, "denied", reason=exc.reason, **details)
-                db.session.commit()
+            keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -140,11 +134,9 @@ def remove(slug: str) -> Any:
 
 def _refused(exc: services.SignInRefused) -> Any:
     """Audit a refused sign-in on its own (after undoing the request's changes) and explain."""
-    db.session.rollback()
-    details = dict(exc.audit or {})
-    action = details.pop("action", services.ACTION)
-    audit.record(current_actor(), action, "failed", reason=exc.reason, **details)
-    db.session.commit()
+    if exc.audit is None or "action" not in exc.audit:
+        exc.audit = {"action": services.ACTION, **(exc.audit or {})}
+    keep_refusal(current_actor(), exc, outcome="failed")
     session.pop(SESSION_STATE_KEY, None)
     return (
         render_template(

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from audit.refusals import keep_refusal
 from hub.core.db import db
 from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
 from hub.core.request import current_actor, signed_in_required
@@ -145,7 +146,7 @@ def new(slug: str) -> Any:
                 actor, org, {**values, "auth_method": method.value}
             )
         except (ValidationFailed, Conflict) as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
             db.session.commit()
@@ -194,7 +195,7 @@ def rotate(client_id: str) -> Any:
         try:
             clients.rotate_keys(current_actor(), client, {"jwks": jwks.strip() or None})
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
             db.session.commit()
@@ -269,7 +270,7 @@ def webhook_new(slug: str) -> Any:
         try:
             subscription = webhooks.subscribe(actor, org, values)
         except ValidationFailed as exc:
-            db.session.rollback()
+            keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
             db.session.commit()
