@@ -60,6 +60,7 @@ def _clash(action: str, detail: str, agreement: Agreement, reason: str = "wrong_
     return Conflict(detail, reason=reason, audit=_audit_refs(action, agreement))
 
 
+ALREADY_APPROVED = "Your organisation has already approved this version."
 #: Why a step is refused to someone who may not take it, and to someone who may but not now.
 STEP_REFUSALS = {
     "update": (
@@ -104,6 +105,9 @@ def require_step(actor: Actor, agreement: Agreement, step: str) -> None:
         raise _clash(action, wrong_state, agreement)  # whoever asks, the state says no
     if not may(actor, agreement):
         raise _deny(action, not_permitted, agreement)
+    party = permissions.signing_party(actor, agreement) if step == "approve" else None
+    if party is not None and party.approved_hash == agreement.content_hash:
+        raise _clash(action, ALREADY_APPROVED, agreement, reason="already_approved")
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -333,12 +337,7 @@ def approve(
             reason="content_changed",
         )
     if party.approved_at is not None and party.approved_hash == agreement.content_hash:
-        raise _clash(
-            "agreement.approve",
-            "Your organisation has already approved this version.",
-            agreement,
-            reason="already_approved",
-        )
+        raise _clash("agreement.approve", ALREADY_APPROVED, agreement, reason="already_approved")
     party.approved_at = utcnow()
     party.approved_by_id = _person_id(actor)
     party.approved_hash = agreement.content_hash

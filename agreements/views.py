@@ -572,17 +572,6 @@ def approve(agreement_id: str) -> Any:
     actor = current_actor()
     agreement = _agreement(agreement_id)
     lifecycle.require_step(actor, agreement, "approve")
-    party = permissions.signing_party(actor, agreement)
-    if party is not None and party.approved_hash == agreement.content_hash:
-        raise Conflict(
-            "Your organisation has already approved this version.",
-            reason="already_approved",
-            audit={
-                "action": "agreement.approve",
-                "resource_type": "agreement",
-                "resource_ids": [str(agreement.id)],
-            },
-        )
     if request.method == "GET":
         return _approval_page(agreement, {}, agreement.content_hash or "")
     read_hash = request.form.get("content_hash", "")
