@@ -11,6 +11,8 @@ from tests.conftest import app_config, dispose_database, fresh_database_url
 
 WRITERS = 4
 ENTRIES_EACH = 60
+#: Entries the log must grow by while it is verified over and over (10 writer batches).
+GROWTH = 200
 
 
 def _writer(url: str, instance: str, number: int, barrier) -> None:  # type: ignore[no-untyped-def]
@@ -130,14 +132,15 @@ def test_verify_passes_a_healthy_log_while_entries_are_integrated(database_serve
         with app.app_context():
             sizes: list[int] = []
             # Verify again and again while the writers go on, until the log has grown by
-            # a good many batches under the verifier's feet.
-            while len(sizes) < 200 and (not sizes or sizes[-1] < sizes[0] + 2000):
+            # several integrated batches under the verifier's feet (how fast depends on the
+            # machine; what matters is that every run passes while it grows).
+            while len(sizes) < 1000 and (not sizes or sizes[-1] < sizes[0] + GROWTH):
                 session = db.session()
                 report = verification.verify(session, log.verifier_key())
                 session.rollback()
                 assert report.ok, report.summary()
                 sizes.append(report.tree_size)
-            assert sizes[-1] >= sizes[0] + 2000, "the log did not grow while it was verified"
+            assert sizes[-1] >= sizes[0] + GROWTH, "the log did not grow while it was verified"
     finally:
         stop.set()
         for writer in writers:
