@@ -17,6 +17,7 @@ from hub.core.extensions import api, csrf, limiter
 from hub.core.keys import FieldCipher, instance_key
 from hub.federation import witnessing as federation_witnessing
 from hub.web import openapi
+from hub.web.edge import HubFlask
 from partners.oauth import rate_limits as api_rate_limits
 from partners.oauth import server as oauth_server
 
@@ -29,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.apply_overrides(config or {})
     settings.finalise()
 
-    app = Flask(
+    app = HubFlask(
         "hub",
         instance_path=str(settings.instance_path),
         static_folder="web/static",

@@ -99,6 +99,9 @@ class FaultyProxy:
                             continue
                         if self.mode == "cut_after_commit" and b"COMMIT" in data:
                             cut_next_reply = True
+                        if self.mode == "cut_at_commit" and b"COMMIT" in data:
+                            self.mode = "pass"
+                            return  # the COMMIT never reaches the server
                         server.sendall(data)
                     else:
                         if self.mode == "blackhole":
@@ -250,6 +253,42 @@ def test_a_change_committed_before_the_connection_dies_is_answered_as_saved(faul
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     assert response.json["aliases"] == [{"name": "E. Quillfeather", "kind": "alias"}]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Speaker)) == 1
+
+
+def test_a_commit_that_fails_is_answered_as_unconfirmed_not_as_a_crash(faulty):
+    """The API's one commit runs after the answer is built: when the connection dies during
+    it, the answer is a 503 saying the change could not be confirmed (retry with the same
+    Idempotency-Key), not a bare 500, and not "nothing was changed"."""
+    from hub.core.db import db
+    from hub.records.models import Speaker
+
+    app, proxy = faulty
+    client = _signed_in(app)
+    key = str(uuid.uuid4())
+    proxy.mode = "cut_at_commit"
+    response = _answer(
+        lambda: client.api(
+            "POST",
+            "/api/v1/speakers",
+            json={"display_name": "Ember Quillfeather"},
+            headers={"Idempotency-Key": key},
+        )
+    )
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert "could not confirm" in response.json["detail"]
+    assert "Nothing was changed" not in response.json["detail"]
+    retried = _answer(
+        lambda: client.api(
+            "POST",
+            "/api/v1/speakers",
+            json={"display_name": "Ember Quillfeather"},
+            headers={"Idempotency-Key": key},
+        )
+    )
+    assert retried.status_code == 201
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Speaker)) == 1
 

@@ -3,9 +3,11 @@ creating requests kept by their `Idempotency-Key`.
 
 An API view changes things and returns what the answer is made of; flask-smorest turns that
 into the response in the same transaction (so every related row it reads is the one just
-written), and only then does `commit_api_request` commit, once. An error before the commit
-rolls everything back and says nothing was changed; an error in the commit itself says the
-hub could not confirm it (hub.web.errors).
+written), and only then does `commit_api_request` commit, once: `HubFlask.dispatch_request`
+calls it as the last step of dispatching, so an error in the commit reaches the error
+handlers like any other. An error before the commit rolls everything back and says nothing
+was changed; an error in the commit itself says the hub could not confirm it
+(hub.web.errors).
 
 A POST or PATCH may carry `Idempotency-Key` (IETF draft httpapi-idempotency-key-header): the
 answer is kept with the change, in the same transaction, and a retry with the same key and the
@@ -21,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, g, request
+from flask import Flask, Response, g, request
 
 from audit.services import actor_reference
 from hub.core.db import db, utcnow
@@ -150,7 +152,17 @@ def commit_api_request(response: Response) -> Response:
     return response
 
 
+class HubFlask(Flask):
+    """The hub's Flask: an API request's view, its serialisation and its one commit are
+    dispatched together."""
+
+    def dispatch_request(self) -> Any:
+        answer = super().dispatch_request()
+        if not _is_api():
+            return answer
+        return commit_api_request(self.make_response(answer))
+
+
 def init_app(app: Any) -> None:
     """Register the edge's hooks."""
     app.before_request(replay_idempotent_request)
-    app.after_request(commit_api_request)

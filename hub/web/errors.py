@@ -9,7 +9,7 @@ from flask import Response, current_app, g, has_request_context, jsonify, render
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from audit.refusals import keep_refusal
 from hub.core.db import db, is_unavailable
@@ -120,6 +120,10 @@ def handle_hub_error(exc: HubError) -> Any:
 
 def handle_http_exception(exc: HTTPException) -> Any:
     """Werkzeug's errors (unknown routes, CSRF failures, oversize bodies, schema errors)."""
+    if isinstance(exc, InternalServerError) and exc.original_exception is not None:
+        # Flask wraps what an after-request hook raises (the API's commit, say) in a 500 of
+        # its own: answer it as the error it is.
+        return handle_exception(exc.original_exception)
     status = exc.code or 500
     if isinstance(exc, CSRFError):
         record_refusal("request.csrf", "csrf_token_invalid")
