@@ -13,6 +13,7 @@ SUITES = {
     "import": "bench.import_bench",
     "api": "bench.api_bench",
     "sharing": "bench.sharing_bench",
+    "faults": "bench.faults_bench",
 }
 
 
@@ -36,7 +37,13 @@ def main(argv: list[str]) -> int:
         kept[section.title] = f"Measured on {measured}.\n\n" + section.markdown().split("\n", 1)[1]
     text = "# Benchmark results\n\nRun with `make bench` (all suites) or `python -m bench SUITE`;"
     text += " each section says where and when it was measured.\n\n"
-    text += "\n".join(f"## {title}\n{body.lstrip()}" for title, body in kept.items())
+    # Each kept section exactly as it was (joining with a newline used to add a blank line to
+    # every section on every run), with at least a blank line before the next one.
+    for n, (title, body) in enumerate(kept.items()):
+        body = body.lstrip()
+        if n < len(kept) - 1 and not body.endswith("\n\n"):
+            body = body.rstrip("\n") + "\n\n"
+        text += f"## {title}\n{body}"
     out.write_text(text)
     print(f"wrote {out}")
     failed = [r.name for s in sections for r in s.results if r.passed is False]
