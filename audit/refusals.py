@@ -36,8 +36,12 @@ def route_of_request() -> dict[str, Any]:
 
 
 def keep_refusal(actor: Actor, exc: HubError, *, outcome: str = "denied") -> None:
-    """Undo the request's changes and audit the refusal `exc` on its own."""
-    db.session.rollback()
+    """Undo the request's changes and audit the refusal `exc` on its own (best effort: with the
+    database gone the refusal still stands and is answered; the failure is logged)."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection died: a new session gets a new one
+        db.session.remove()
     details = dict(exc.audit or {})
     action = details.pop("action", None) or REFUSED
     if exc.audit is None:
