@@ -11,11 +11,10 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import Gunicorn, Suite, agreement_body, fresh_database, median
+from bench.common import Gunicorn, Suite, fresh_database, median, seed_partner_sharing
 
 ISSUER = "http://127.0.0.1:8000"  # the hub's base URL: what assertions name as their audience
 PURPOSE = "speaker_due_diligence"
@@ -59,89 +58,18 @@ end
 def _seed() -> tuple[str, str, Any]:
     """Bench Fellwater shares a speaker with Bench Brackenmoor, whose partner system reads it;
     returns the speaker's id, the client's id and its private key."""
-    from joserfc.jwk import OKPKey
-
-    from agreements import services as agreements
-    from hub.core.db import db
-    from hub.core.security import Actor
-    from hub.records import speakers
-    from partners import services, signin
-    from partners.oauth import clients
-
-    system = Actor.system("bench")
-
-    def org(name: str, slug: str) -> Any:
-        return services.create_organisation(
-            system,
+    [speaker_id], client_id, key = seed_partner_sharing(
+        [
             {
-                "name": name,
-                "slug": slug,
-                "kind": "university",
-                "region": "Benchshire",
-                "dp_contact_name": "Bench",
-                "dp_contact_email": f"dpo@{slug}.example",
-            },
-        )
-
-    def person(organisation: Any, roles: list[str]) -> Any:
-        n = uuid.uuid4().hex[:8]
-        return services.create_person(
-            system,
-            organisation,
-            {"name": f"Bench {n}", "email": f"b{n}@{organisation.slug}.example", "roles": roles},
-        ).person
-
-    owner = org("Bench Fellwater", "bench-fellwater")
-    recipient = org("Bench Brackenmoor", "bench-brackenmoor")
-    speaker = speakers.create_speaker(
-        signin.actor_for(person(owner, ["events_officer"])),
-        {
-            "display_name": "Dr Ember Quillfeather",
-            "aliases": [{"name": "Embre Quilfeather", "kind": "alias"}],
-            "distribution": "shareable",
-        },
+                "display_name": "Dr Ember Quillfeather",
+                "aliases": [{"name": "Embre Quilfeather", "kind": "alias"}],
+                "distribution": "shareable",
+            }
+        ],
+        purpose=PURPOSE,
+        scopes=["speakers:read"],
     )
-    signatories = [person(o, ["signatory", "dpo"]) for o in (owner, recipient)]
-    parties = [
-        {
-            "organisation_id": str(o.id),
-            "role": "controller",
-            "designated_person": "Designated Person",
-            "signatory_id": str(p.id),
-        }
-        for o, p in zip((owner, recipient), signatories, strict=True)
-    ]
-    schedule = [
-        {
-            "provider": str(owner.id),
-            "recipient": str(recipient.id),
-            "record_type": "speaker",
-            "fields": {"display_name": "full", "aliases": "masked"},
-        }
-    ]
-    drafter = signin.actor_for(signatories[0])
-    agreement = agreements.create_draft(drafter, agreement_body(parties, schedule, purpose=PURPOSE))
-    agreements.propose(drafter, agreement)
-    for signatory in signatories:
-        agreements.approve(
-            signin.actor_for(signatory),
-            agreement,
-            content_hash=agreement.content_hash,
-            reauthenticated_at=datetime.now(UTC),
-        )
-    key = OKPKey.generate_key("Ed25519")
-    key.ensure_kid()
-    client, _ = clients.register_client(
-        signin.actor_for(person(recipient, ["org_admin"])),
-        recipient,
-        {
-            "name": "Bench events system",
-            "jwks": {"keys": [{**key.as_dict(private=False), "kid": key.kid}]},
-            "scopes": ["speakers:read"],
-        },
-    )
-    db.session.commit()
-    return str(speaker.id), client.client_id, key
+    return speaker_id, client_id, key
 
 
 def _token_bodies(path: Path, client_id: str, key: Any, count: int) -> float:

@@ -212,3 +212,97 @@ def agreement_body(
 
     data.update({key: f"Bench text for {key}." for key in SECTIONS})
     return data
+
+
+def seed_partner_sharing(
+    speakers_data: list[dict[str, Any]],
+    *,
+    purpose: str,
+    scopes: list[str],
+    reference: str = "BENCH-DSA-1",
+) -> tuple[list[str], str, Any]:
+    """Bench Fellwater records `speakers_data` and shares its speakers' names (aliases masked)
+    with Bench Brackenmoor for `purpose`, under an approved agreement; Brackenmoor's partner
+    system holds `scopes`. Returns the speakers' ids, the client's id and its private key (run
+    inside the app context; commits)."""
+    import uuid
+
+    from joserfc.jwk import OKPKey
+
+    from agreements import services as agreements
+    from hub.core.db import db
+    from hub.core.security import Actor
+    from hub.records import speakers
+    from partners import services, signin
+    from partners.oauth import clients
+
+    system = Actor.system("bench")
+
+    def org(name: str, slug: str) -> Any:
+        return services.create_organisation(
+            system,
+            {
+                "name": name,
+                "slug": slug,
+                "kind": "university",
+                "region": "Benchshire",
+                "dp_contact_name": "Bench",
+                "dp_contact_email": f"dpo@{slug}.example",
+            },
+        )
+
+    def person(organisation: Any, roles: list[str]) -> Any:
+        n = uuid.uuid4().hex[:8]
+        return services.create_person(
+            system,
+            organisation,
+            {"name": f"Bench {n}", "email": f"b{n}@{organisation.slug}.example", "roles": roles},
+        ).person
+
+    owner = org("Bench Fellwater", "bench-fellwater")
+    recipient = org("Bench Brackenmoor", "bench-brackenmoor")
+    officer = signin.actor_for(person(owner, ["events_officer"]))
+    speaker_ids = [str(speakers.create_speaker(officer, data).id) for data in speakers_data]
+    signatories = [person(o, ["signatory", "dpo"]) for o in (owner, recipient)]
+    parties = [
+        {
+            "organisation_id": str(o.id),
+            "role": "controller",
+            "designated_person": "Designated Person",
+            "signatory_id": str(p.id),
+        }
+        for o, p in zip((owner, recipient), signatories, strict=True)
+    ]
+    schedule = [
+        {
+            "provider": str(owner.id),
+            "recipient": str(recipient.id),
+            "record_type": "speaker",
+            "fields": {"display_name": "full", "aliases": "masked"},
+        }
+    ]
+    drafter = signin.actor_for(signatories[0])
+    agreement = agreements.create_draft(
+        drafter, agreement_body(parties, schedule, purpose=purpose, reference=reference)
+    )
+    agreements.propose(drafter, agreement)
+    for signatory in signatories:
+        agreements.approve(
+            signin.actor_for(signatory),
+            agreement,
+            content_hash=agreement.content_hash,
+            reauthenticated_at=datetime.now(UTC),
+        )
+    key = OKPKey.generate_key("Ed25519")
+    key.ensure_kid()
+    client, _ = clients.register_client(
+        signin.actor_for(person(recipient, ["org_admin"])),
+        recipient,
+        {
+            "name": "Bench events system",
+            "jwks": {"keys": [{**key.as_dict(private=False), "kid": key.kid}]},
+            "scopes": scopes,
+        },
+    )
+    db.session.commit()
+    return speaker_ids, client.client_id, key

@@ -29,13 +29,19 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import ROOT, SERVER_URL, Suite, agreement_body, free_port, fresh_database
+from bench.common import (
+    ROOT,
+    SERVER_URL,
+    Suite,
+    free_port,
+    fresh_database,
+    seed_partner_sharing,
+)
 
 ISSUER = "http://127.0.0.1:8000"  # the hub's base URL: what client assertions name as audience
 PURPOSE = "speaker_due_diligence"
@@ -270,100 +276,19 @@ class Server:
 def _seed() -> tuple[list[str], str, str, Any]:
     """Bench Fellwater shares its speakers with Bench Brackenmoor under an agreement;
     Brackenmoor's partner system reads them and records speakers of its own. Returns the shared
-    speakers' ids, an unshared one's, the client's id and its private key (as
-    bench/api_bench.py seeds)."""
-    from joserfc.jwk import OKPKey
-
-    from agreements import services as agreements
-    from hub.core.db import db
-    from hub.core.security import Actor
-    from hub.records import speakers
-    from partners import services, signin
-    from partners.oauth import clients
-
-    system = Actor.system("bench")
-
-    def org(name: str, slug: str) -> Any:
-        return services.create_organisation(
-            system,
-            {
-                "name": name,
-                "slug": slug,
-                "kind": "university",
-                "region": "Benchshire",
-                "dp_contact_name": "Bench",
-                "dp_contact_email": f"dpo@{slug}.example",
-            },
-        )
-
-    def person(organisation: Any, roles: list[str]) -> Any:
-        n = uuid.uuid4().hex[:8]
-        return services.create_person(
-            system,
-            organisation,
-            {"name": f"Bench {n}", "email": f"b{n}@{organisation.slug}.example", "roles": roles},
-        ).person
-
-    owner = org("Bench Fellwater", "bench-fellwater")
-    recipient = org("Bench Brackenmoor", "bench-brackenmoor")
-    officer = signin.actor_for(person(owner, ["events_officer"]))
-    shared = [
-        str(
-            speakers.create_speaker(
-                officer, {"display_name": f"Shared Speaker {n}", "distribution": "shareable"}
-            ).id
-        )
-        for n in range(SHARED_SPEAKERS)
-    ]
-    # Kept internal: no agreement discloses it, so reading it is a refusal (404, audited).
-    unshared = str(
-        speakers.create_speaker(
-            officer, {"display_name": "Internal Speaker", "distribution": "internal"}
-        ).id
+    speakers' ids, an unshared one's, the client's id and its private key."""
+    made, client_id, key = seed_partner_sharing(
+        [
+            {"display_name": f"Shared Speaker {n}", "distribution": "shareable"}
+            for n in range(SHARED_SPEAKERS)
+        ]
+        # Kept internal: no agreement discloses it, so reading it is a refusal (404, audited).
+        + [{"display_name": "Internal Speaker", "distribution": "internal"}],
+        purpose=PURPOSE,
+        scopes=["speakers:read", "speakers:write"],
+        reference="BENCH-FAULTS-1",
     )
-    signatories = [person(o, ["signatory", "dpo"]) for o in (owner, recipient)]
-    parties = [
-        {
-            "organisation_id": str(o.id),
-            "role": "controller",
-            "designated_person": "Designated Person",
-            "signatory_id": str(p.id),
-        }
-        for o, p in zip((owner, recipient), signatories, strict=True)
-    ]
-    schedule = [
-        {
-            "provider": str(owner.id),
-            "recipient": str(recipient.id),
-            "record_type": "speaker",
-            "fields": {"display_name": "full", "aliases": "masked"},
-        }
-    ]
-    drafter = signin.actor_for(signatories[0])
-    agreement = agreements.create_draft(
-        drafter, agreement_body(parties, schedule, purpose=PURPOSE, reference="BENCH-FAULTS-1")
-    )
-    agreements.propose(drafter, agreement)
-    for signatory in signatories:
-        agreements.approve(
-            signin.actor_for(signatory),
-            agreement,
-            content_hash=agreement.content_hash,
-            reauthenticated_at=datetime.now(UTC),
-        )
-    key = OKPKey.generate_key("Ed25519")
-    key.ensure_kid()
-    client, _ = clients.register_client(
-        signin.actor_for(person(recipient, ["org_admin"])),
-        recipient,
-        {
-            "name": "Bench events system",
-            "jwks": {"keys": [{**key.as_dict(private=False), "kid": key.kid}]},
-            "scopes": ["speakers:read", "speakers:write"],
-        },
-    )
-    db.session.commit()
-    return shared, unshared, client.client_id, key
+    return made[:-1], made[-1], client_id, key
 
 
 def _token(base: str, client_id: str, key: Any) -> str:
