@@ -12,27 +12,19 @@ the raw path, which a caller writes) and the method.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import has_request_context, request
 
 from audit.services import record
 from hub.core.db import db
 from hub.core.errors import HubError
+from hub.core.request import route_template
 from hub.core.security import Actor
 
 log = logging.getLogger(__name__)
 
 #: The action of a refusal whose service named none.
 REFUSED = "request.refused"
-
-
-def route_of_request() -> dict[str, Any]:
-    """The current request's route template and method (empty outside a request)."""
-    if not has_request_context():
-        return {}
-    rule = request.url_rule
-    return {"route": rule.rule if rule is not None else None, "method": request.method}
 
 
 def keep_refusal(actor: Actor, exc: HubError, *, outcome: str = "denied") -> None:
@@ -44,8 +36,8 @@ def keep_refusal(actor: Actor, exc: HubError, *, outcome: str = "denied") -> Non
         db.session.remove()
     details = dict(exc.audit or {})
     action = details.pop("action", None) or REFUSED
-    if exc.audit is None:
-        details.update(route_of_request())
+    if exc.audit is None and has_request_context():
+        details.update(route=route_template(), method=request.method)
     try:
         record(actor, action, outcome, reason=exc.reason, status=exc.status, **details)
         # Not the request's change: an error after this still says nothing was changed.

@@ -11,13 +11,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from agreements import services as agreements
 from audit import services as audit
 from hub.core.db import db, utcnow
 from hub.core.errors import Conflict, PermissionDenied
 from hub.core.security import Actor
 from hub.core.validation import LOCAL_ZONE, Checker
-from hub.records import permissions
-from hub.records.models import AdvisoryRating, Distribution, Rating, RecordStatus, Speaker
+from hub.records import permissions, sharing
+from hub.records.models import (
+    AdvisoryRating,
+    AdvisoryRequest,
+    AdvisoryStatus,
+    Distribution,
+    Rating,
+    RecordStatus,
+    Speaker,
+)
 from hub.records.speakers import person_id
 from partners.models import Organisation
 
@@ -148,7 +157,7 @@ def _issuer_names(ratings: list[AdvisoryRating]) -> dict[uuid.UUID, str]:
     )
 
 
-def give_answer(actor: Actor, rating: AdvisoryRating, requests: list[Any]) -> None:
+def give_answer(actor: Actor, rating: AdvisoryRating, request_ids: list[str]) -> None:
     """Audit that the institution that asked was shown the police's answer (the advisory
     answer basis: the rating and its dates, never the rationale)."""
     audit.record(
@@ -162,7 +171,7 @@ def give_answer(actor: Actor, rating: AdvisoryRating, requests: list[Any]) -> No
         fields=ANSWER_FIELDS,
         subjects=[("speaker", str(rating.speaker_id))],
         basis=ANSWER_BASIS,
-        advisory_requests=sorted(str(r.id) for r in requests),
+        advisory_requests=sorted(request_ids),
     )
 
 
@@ -177,27 +186,27 @@ def ratings_on(
     actor: Actor, speaker_ids: list[uuid.UUID], today: date | None = None
 ) -> list[RatingView]:
     """`ratings_for` over several speaker records (a speaker and those merged into it)."""
-    from hub.records.models import AdvisoryRequest, AdvisoryStatus
-
     today = today or utcnow().date()
     if actor.org_id is None or not speaker_ids:
         return []
     org = uuid.UUID(actor.org_id)
-    answered_to_us = (
-        sa.select(AdvisoryRequest.rating_id)
-        .where(
+    # The organisation's answered requests about these speakers, by the rating they received.
+    answers: dict[uuid.UUID, list[str]] = {}
+    for rating_id, request_id in db.session.execute(
+        sa.select(AdvisoryRequest.rating_id, AdvisoryRequest.id).where(
             AdvisoryRequest.requesting_org_id == org,
+            AdvisoryRequest.speaker_id.in_(speaker_ids),
             AdvisoryRequest.status == AdvisoryStatus.ANSWERED,
             AdvisoryRequest.rating_id.is_not(None),
         )
-        .scalar_subquery()
-    )
+    ):
+        answers.setdefault(rating_id, []).append(str(request_id))
     ratings = list(
         db.session.scalars(
             sa.select(AdvisoryRating)
             .where(
                 AdvisoryRating.speaker_id.in_(speaker_ids),
-                sa.or_(AdvisoryRating.owner_org_id == org, AdvisoryRating.id.in_(answered_to_us)),
+                sa.or_(AdvisoryRating.owner_org_id == org, AdvisoryRating.id.in_(list(answers))),
             )
             .order_by(AdvisoryRating.issued_on.desc(), AdvisoryRating.created_at.desc())
         )
@@ -207,13 +216,7 @@ def ratings_on(
     for rating in ratings:
         own = rating.owner_org_id == org
         if not own:
-            requests = db.session.scalars(
-                sa.select(AdvisoryRequest).where(
-                    AdvisoryRequest.rating_id == rating.id,
-                    AdvisoryRequest.requesting_org_id == org,
-                )
-            ).all()
-            give_answer(actor, rating, list(requests))
+            give_answer(actor, rating, answers[rating.id])
         basis = "own" if own else ANSWER_BASIS
         views.append(_view(rating, names.get(rating.owner_org_id, ""), today, basis, own))
     return views
@@ -225,15 +228,12 @@ def answer_view(actor: Actor, side: str, rating: AdvisoryRating, request: Any) -
     `disclose()` under the police-to-coordinator agreement for the advisory request purpose
     (None when no agreement in force gives it the rating). Every cross-organisation sight of
     it is audited."""
-    from agreements import services as agreements
-    from hub.records import sharing
-
     today = utcnow().date()
     issuer = _issuer_names([rating]).get(rating.owner_org_id, "")
     if actor.org_id == str(rating.owner_org_id):
         return _view(rating, issuer, today, "own", full=True)
     if side == "requester":
-        give_answer(actor, rating, [request])
+        give_answer(actor, rating, [str(request.id)])
         return _view(rating, issuer, today, ANSWER_BASIS, full=False)
     found = agreements.disclose(actor, [sharing.rating(rating)], ANSWER_PURPOSE)
     if not found or "rating" not in found[0].data:
