@@ -86,6 +86,9 @@ def _fork_history(app) -> None:
     with app.app_context():
         session = db.session()
         if db.dialect == "postgresql":
+            # Take the integrator's lock before the tables' locks, in the order the hub's own
+            # integrator takes them: the live server's background integrator may be mid-round.
+            session.execute(sa.text(f"SELECT id FROM {log.LOCK_TABLE} WHERE id = 1 FOR UPDATE"))
             for table in APPEND_ONLY_TABLES:
                 session.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         else:
