@@ -54,9 +54,10 @@ demo-code: $(BIN)/.installed ## Print the current TOTP code of a demo account: m
 services: ## Start PostgreSQL and Redis if they are installed but not running
 	@scripts/ensure-services
 
-lint: $(BIN)/.installed ## ruff lint and format check
+lint: $(BIN)/.installed ## ruff lint and format check; the import contracts (layers, no loops)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(BIN)/.installed ## Apply ruff's formatting and fixes
 	$(BIN)/ruff format .

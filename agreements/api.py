@@ -29,10 +29,10 @@ from agreements.schemas import (
     SignedAgreementSchema,
     StatisticsSchema,
 )
-from hub.core.access import require_scope
-from hub.core.db import utcnow
-from hub.core.errors import Conflict
-from hub.core.request import current_actor, signed_in_required
+from core.access import require_scope
+from core.db import utcnow
+from core.errors import Conflict
+from core.request import current_actor, signed_in_required
 from partners.schemas import ProblemSchema
 
 blueprint = Blueprint(

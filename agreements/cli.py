@@ -12,8 +12,8 @@ from flask.cli import AppGroup
 
 from agreements import lifecycle
 from audit import log, notes
-from hub.core.cli import CliInputError
-from hub.core.db import db
+from core.cli import CliInputError
+from core.db import db
 
 agreements_group = AppGroup("agreements", help="Data-sharing agreements.")
 

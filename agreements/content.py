@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from agreements.fields import EXISTENCE_ONLY, FIELDS, Category, Level
 from agreements.models import AgreementType, PartyRole
-from hub.core.db import db
-from hub.core.purposes import PURPOSES
-from hub.core.validation import Checker
+from agreements.purposes import PURPOSES
+from core.db import db
+from core.validation import Checker
 from partners.models import Organisation, Person
 
 #: The narrative sections, each required, with the label used in messages and documents.

@@ -14,7 +14,7 @@ from typing import Any
 from agreements import lifecycle
 from agreements.fields import EXISTENCE_ONLY
 from agreements.models import Agreement
-from hub.core.db import utcnow
+from core.db import utcnow
 from partners import signin
 
 UON = "university-of-northshire"

@@ -25,8 +25,8 @@ from fpdf.enums import WrapMode, XPos
 from agreements.content import LAWFUL_BASIS_KEYS, PURPOSES, SECTIONS
 from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Category, Level
 from agreements.models import Agreement, AgreementType, EffectiveState, PartyRole
-from hub.core.db import db, utcnow
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.validation import LOCAL_ZONE
 from partners.models import Organisation, Person
 
 # --- labels -------------------------------------------------------------------------------

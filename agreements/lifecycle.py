@@ -27,10 +27,10 @@ from agreements.models import (
 from audit import notes
 from audit.services import AgreementRef
 from audit.services import record as audit_record
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.keys import FieldCipher
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.keys import FieldCipher
+from core.security import Actor
 from partners import notifications
 from partners.models import Organisation
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.core.db import Base, utcnow
+from core.db import Base, utcnow
 
 
 def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 
 from agreements.models import Agreement, AgreementParty, AgreementStatus
-from hub.core.db import db
-from hub.core.security import Actor
+from core.db import db
+from core.security import Actor
 from partners.models import Person
 
 #: Roles that draft, change, propose and amend agreements for their organisation.

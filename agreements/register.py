@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from agreements import documents, lifecycle
-from agreements.content import PURPOSES
 from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, record_type_label
 from agreements.models import (
     Agreement,
@@ -19,11 +18,12 @@ from agreements.models import (
     AgreementStatus,
     EffectiveState,
 )
+from agreements.purposes import PURPOSES
 from audit.models import AuditEntry
 from audit.services import record as audit_record
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import PermissionDenied
+from core.security import Actor
 from partners.models import Organisation, Person, PersonRole, Role, Status
 
 #: Who keeps an organisation's record of processing.

@@ -12,9 +12,10 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from agreements.content import PURPOSES, SECTIONS
+from agreements.content import SECTIONS
 from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Level
 from agreements.models import AgreementStatus, AgreementType, EffectiveState, PartyRole
+from agreements.purposes import PURPOSES
 
 SCHEDULE_DESCRIPTION = (
     "The data schedule, by provider then recipient: "

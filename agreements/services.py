@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from agreements import lifecycle
-from agreements.content import PURPOSES
 from agreements.fields import EXISTENCE_ONLY, NAME_FIELDS
 from agreements.lifecycle import (  # noqa: F401  (the lifecycle is part of this service's API)
     amend,
@@ -34,10 +33,11 @@ from agreements.lifecycle import (  # noqa: F401  (the lifecycle is part of this
 )
 from agreements.models import Agreement, AgreementParty, AgreementPurpose, AgreementStatus
 from agreements.policy import Disclosed, ShareableRecord, project
+from agreements.purposes import PURPOSES
 from audit.services import record as audit_record
-from hub.core.db import db, utcnow
-from hub.core.errors import HubError, NotFound
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import HubError, NotFound
+from core.security import Actor
 from partners.models import Organisation
 
 

@@ -17,17 +17,18 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from agreements import documents, lifecycle, permissions, register
-from agreements.content import PURPOSES, SECTIONS
+from agreements.content import SECTIONS
 from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Level
 from agreements.models import Agreement, AgreementStatus, AgreementType, PartyRole
+from agreements.purposes import PURPOSES
 from audit import log
 from audit import services as audit
 from audit.refusals import keep_refusal
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, HubError, PermissionDenied
-from hub.core.request import current_actor, signed_in_required
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.errors import Conflict, HubError, PermissionDenied
+from core.request import current_actor, signed_in_required
+from core.security import Actor
+from core.validation import LOCAL_ZONE
 from partners import signin
 
 blueprint = Blueprint("agreements", __name__, url_prefix="/agreements", template_folder="templates")

@@ -27,11 +27,11 @@ from audit.schemas import (
     InclusionArgsSchema,
     InclusionProofSchema,
 )
-from hub.core.access import public, require_scope
-from hub.core.db import db
-from hub.core.errors import BadRequest, NotFound, PermissionDenied
-from hub.core.extensions import limiter, limits_off
-from hub.core.request import current_actor, signed_in_required
+from core.access import public, require_scope
+from core.db import db
+from core.errors import BadRequest, NotFound, PermissionDenied
+from core.extensions import limiter, limits_off
+from core.request import current_actor, signed_in_required
 
 blueprint = Blueprint(
     "audit-api",

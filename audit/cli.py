@@ -17,9 +17,9 @@ from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
 from audit.models import AuditPending
-from hub.core.cli import CliInputError, translate_errors
-from hub.core.db import db, utcnow
-from hub.core.security import Actor
+from core.cli import CliInputError, translate_errors
+from core.db import db, utcnow
+from core.security import Actor
 
 audit_group = AppGroup("audit", help="The verifiable audit log.")
 

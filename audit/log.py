@@ -25,7 +25,7 @@ from audit.models import (
     AuditPending,
     AuditTreeNode,
 )
-from hub.core.db import db, is_unavailable, utcnow
+from core.db import db, is_unavailable, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.security import Actor
+from core.security import Actor
 
 READER_ROLES = ("dpo", "auditor")
 
 
 def can_read_log(actor: Actor) -> bool:
     """DPOs and auditors; and partner clients, each call of which needs its audit scope at the
-    edge (`audit:read` for entries, `audit:verify` for proofs: `hub.core.access`)."""
+    edge (`audit:read` for entries, `audit:verify` for proofs: `core.access`)."""
     if actor.kind == "system":
         return True
     if actor.kind == "person":

@@ -16,10 +16,10 @@ import logging
 from flask import has_request_context, request
 
 from audit.services import record
-from hub.core.db import db
-from hub.core.errors import HubError
-from hub.core.request import route_template
-from hub.core.security import Actor
+from core.db import db
+from core.errors import HubError
+from core.request import route_template
+from core.security import Actor
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from audit.models import (
     AuditLeaf,
     AuditVerification,
 )
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
 
 PAGE_SIZE = 50
 EXPORT_CAP = 10_000

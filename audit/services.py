@@ -17,10 +17,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from audit import log, merkle, permissions
 from audit.models import AuditEntry, AuditLeaf, OnBehalfOfLabel
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied
-from hub.core.purposes import PURPOSES
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import PermissionDenied
+from core.security import Actor
 
 LEAF_PREFIX = b"hub-audit/v1\n"
 #: What an entry says for a purpose the caller stated but the hub does not know.
@@ -113,7 +112,7 @@ def on_behalf_of_pseudonym(org_id: str | None, value: str) -> str:
 
 def _loggable_purpose(purpose: str | None) -> str | None:
     """A purpose the hub knows, as itself; anything else a caller typed, as a code only."""
-    if purpose is None or purpose in PURPOSES:
+    if purpose is None or purpose in current_app.config.get("HUB_PURPOSES", ()):
         return purpose
     return UNKNOWN_PURPOSE
 

@@ -35,7 +35,7 @@ from audit.models import (
     AuditVerification,
 )
 from audit.services import LEAF_PREFIX
-from hub.core.db import utcnow
+from core.db import utcnow
 
 CHUNK = 20_000
 _sha256 = hashlib.sha256

@@ -15,10 +15,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from audit import log, permissions, review
 from audit.refusals import keep_refusal
-from hub.core.db import UTCDateTime, db, utcnow
-from hub.core.errors import ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.security import Actor
+from core.db import UTCDateTime, db, utcnow
+from core.errors import ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.security import Actor
 
 blueprint = Blueprint("audit", __name__, template_folder="templates", url_prefix="/audit")
 

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from audit import merkle, notes
 from audit import services as audit
 from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
-from hub.core.db import utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
 
 
 class WitnessRefusal(RuntimeError):

@@ -137,8 +137,8 @@ def _bearer_token(base: str, client_id: str, key: Any, folder: Path) -> str:
 
 def run() -> Suite:
     """Run the partner API benchmarks on PostgreSQL."""
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     suite = Suite("Partner API (issue 6), PostgreSQL")
     url = fresh_database("hub_bench_api")

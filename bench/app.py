@@ -11,9 +11,9 @@ from flask import Blueprint, jsonify
 
 from audit import services as audit
 from bench.common import BENCH_ORGS
+from core.db import db
+from core.security import Actor
 from hub.app import create_app
-from hub.core.db import db
-from hub.core.security import Actor
 from hub.records.models import Speaker
 from partners.models import Organisation
 

@@ -95,9 +95,9 @@ def run() -> Suite:
     """Run the audit benchmarks on PostgreSQL."""
     from audit import log, merkle
     from audit import verify as verification
+    from core import migrations
+    from core.db import db
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
 
     suite = Suite("Audit log (issue 3), PostgreSQL")
     url = fresh_database("hub_bench_audit")
@@ -263,7 +263,7 @@ def _request_pairs(suite: Suite, base: str, mode: str) -> None:
 
 def _seed_bench_org() -> None:
     from bench.common import BENCH_ORGS
-    from hub.core.security import Actor
+    from core.security import Actor
     from partners import services
 
     for n in range(BENCH_ORGS):

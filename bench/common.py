@@ -230,8 +230,8 @@ def seed_partner_sharing(
     from joserfc.jwk import OKPKey
 
     from agreements import services as agreements
-    from hub.core.db import db
-    from hub.core.security import Actor
+    from core.db import db
+    from core.security import Actor
     from hub.records import speakers
     from partners import services, signin
     from partners.oauth import clients

@@ -565,9 +565,9 @@ def _sleep_until(load: Load, at: float) -> None:
 def run() -> Suite:
     """Run the faults benchmark on PostgreSQL."""
     from audit import log
+    from core import migrations
+    from core.db import Watchdog
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import Watchdog
 
     suite = Suite("Faults (issue 12), PostgreSQL")
     direct = fresh_database(DATABASE)

@@ -91,10 +91,10 @@ def write_csv(path: Path, rows: int, seed: int = 4) -> None:
 
 def _measure(suite: Suite, label: str, url: str, csv_path: Path) -> None:
     from audit.models import AuditEntry, AuditEntrySubject
+    from core import migrations
+    from core.db import db
+    from core.security import Actor
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
-    from hub.core.security import Actor
     from hub.records.models import Speaker, SpeakerName
     from partners import services
 

@@ -194,8 +194,8 @@ def _measure(suite: Suite, engine: str, count: int, org_ids: list[uuid.UUID], as
     """Time queries through `search_speakers` and add the results: the first half of `asked`
     warms the database and the ranking caches untimed, the second half (other names) is
     timed, so that nothing timed was asked before."""
-    from hub.core.db import db
-    from hub.core.security import Actor
+    from core.db import db
+    from core.security import Actor
     from hub.records import search
 
     actors = [
@@ -266,9 +266,9 @@ INSERT_ORG = sa.text(
 
 
 def _postgres(suite: Suite) -> None:
+    from core import migrations
+    from core.db import db, utcnow
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db, utcnow
 
     url = fresh_database("hub_bench_search")
     app = create_app(
@@ -330,7 +330,7 @@ def drop_trigram_indexes(connection: sa.Connection) -> list[tuple[str, str]]:
 
 def _copy(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> list[FakeSpeaker]:
     """COPY the generated speakers and their search rows; returns a sample for queries."""
-    from hub.core.db import utcnow
+    from core.db import utcnow
 
     sample: list[FakeSpeaker] = []
     rows: list[tuple] = []
@@ -368,9 +368,9 @@ def _copy(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> li
 
 
 def _sqlite(suite: Suite) -> None:
+    from core import migrations
+    from core.db import db, utcnow
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db, utcnow
 
     folder = Path(tempfile.mkdtemp(prefix="hub-bench-search-"))
     url = f"sqlite:///{folder / 'search.sqlite3'}"

@@ -130,7 +130,7 @@ def expected_covers() -> dict[int, tuple[str, str]]:
 def _organisations_and_people() -> tuple[list[uuid.UUID], list[Any], Any]:
     """20 organisations, a signatory at each and the searching events officer; ids, the
     signatories and the searcher (ORM objects of the current session)."""
-    from hub.core.security import Actor
+    from core.security import Actor
     from partners import services
 
     system = Actor.system("bench")
@@ -289,7 +289,7 @@ def baseline_search(
     """`shared.search_speakers` without agreements, minimisation or audit: the same own search,
     the same candidate search over the same providers' name rows and the same ranking; the
     page's partner speakers loaded and returned as held (every field, raw)."""
-    from hub.core.db import db
+    from core.db import db
     from hub.records import permissions, search, shared, sharing
     from hub.records.models import RecordStatus, Speaker
 
@@ -353,7 +353,7 @@ class Paths:
         self.totals = {"full": 0, "raw": 0}
 
     def full(self, text: str) -> None:
-        from hub.core.db import transaction
+        from core.db import transaction
         from hub.records import shared
 
         actor = dataclasses.replace(self.actor, request_id=str(uuid.uuid4()))
@@ -366,7 +366,7 @@ class Paths:
         self.totals["full"] += page.total
 
     def raw(self, text: str) -> None:
-        from hub.core.db import transaction
+        from core.db import transaction
 
         actor = dataclasses.replace(self.actor, request_id=str(uuid.uuid4()))
         with self.app.app_context(), transaction():
@@ -400,7 +400,7 @@ def check_minimised(app: Any, shown: list[Any], org_ids: list[uuid.UUID]) -> dic
     level (full values equal, masked ones masked, pseudonymised ones pseudonyms), and nothing of
     the display name in what is masked, pseudonymised or existence-only. Counts by profile."""
     from agreements.policy import MASK
-    from hub.core.db import db
+    from core.db import db
     from hub.records import sharing
     from hub.records.models import Speaker
 
@@ -563,9 +563,9 @@ def _time_block(run: Callable[[str], None], asked: list[Any]) -> tuple[float, li
 
 def run() -> Suite:
     """Set up the sharing hub, time both paths side by side and check the disclosures."""
+    from core import migrations
+    from core.db import db
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
     from partners import signin
 
     suite = Suite("Sharing: search through disclose() (issue 5), PostgreSQL")

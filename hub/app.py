@@ -9,12 +9,13 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
+from agreements.purposes import PURPOSES
 from audit import log as audit_log
 from audit.log import load_signer_key
-from hub.core.config import Settings
-from hub.core.db import Deadlines, db
-from hub.core.extensions import api, csrf, limiter
-from hub.core.keys import FieldCipher, instance_key
+from core.config import Settings
+from core.db import Deadlines, db
+from core.extensions import api, csrf, limiter
+from core.keys import FieldCipher, instance_key
 from hub.federation import witnessing as federation_witnessing
 from hub.web import openapi
 from hub.web.edge import HubFlask
@@ -55,6 +56,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         HUB_AUDIT_PSEUDONYM_KEY=instance_key(
             settings.instance_path, "audit-pseudonym", "HUB_AUDIT_PSEUDONYM_KEY"
         ),
+        # What lower layers need of higher ones, given to them here (see each's module).
+        HUB_PURPOSES=PURPOSES,
+        HUB_SIGN_IN_ENDPOINT="web.sign_in",
+        HUB_HOME_ENDPOINT="web.dashboard",
         API_TITLE="Prevent Information Sharing Hub API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.1.0",

@@ -7,10 +7,10 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from core import migrations
+from core.cli import CliInputError, translate_errors
+from core.db import db, transaction
 from hub import demo
-from hub.core import migrations
-from hub.core.cli import CliInputError, translate_errors
-from hub.core.db import db, transaction
 from hub.records import cli as records_cli
 from partners import signin
 from partners.models import Person

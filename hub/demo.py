@@ -10,8 +10,8 @@ import pyotp
 import sqlalchemy as sa
 
 from agreements import demo as agreements_demo
-from hub.core.db import db
-from hub.core.security import Actor
+from core.db import db
+from core.security import Actor
 from hub.groups import demo as groups_demo
 from hub.records import demo as records_demo
 from partners import services, signin

@@ -9,9 +9,9 @@ from sqlalchemy import pool
 
 import hub.models  # noqa: F401  (registers every table on Base.metadata)
 from audit.models import APPEND_ONLY_TABLES
-from hub.core.config import Settings
-from hub.core.db import Base, make_engine
-from hub.core.migrations import include_object
+from core.config import Settings
+from core.db import Base, make_engine
+from core.migrations import include_object
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.access import any_token
-from hub.core.request import current_actor, signed_in_required
+from core.access import any_token
+from core.request import current_actor, signed_in_required
 from partners import services
 from partners.schemas import MeSchema, OrganisationCreateSchema, OrganisationSchema, ProblemSchema
 

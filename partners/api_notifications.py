@@ -17,11 +17,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from hub.core.access import require_scope
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied
-from hub.core.request import current_actor, signed_in_required
-from hub.core.security import Actor
+from core.access import require_scope
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied
+from core.request import current_actor, signed_in_required
+from core.security import Actor
 from partners import webhooks
 from partners.models import DeliveryStatus, InboxMessage, Organisation
 from partners.schemas import ProblemSchema

@@ -9,12 +9,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from hub.core.cli import translate_errors
-from hub.core.db import db, transaction, utcnow
-from hub.core.security import Actor
+from core.cli import translate_errors
+from core.db import db, transaction, utcnow
+from core.security import Actor
 from partners import services, webhooks
+from partners import signing_keys as keys
 from partners.models import OrganisationKind, Role
-from partners.oauth import clients, keys
+from partners.oauth import clients
 
 partners_group = AppGroup("partners", help="Manage organisations and people.")
 

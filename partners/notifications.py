@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.core.db import db
-from hub.core.security import Actor
+from core.db import db
+from core.security import Actor
 from partners import webhooks
 from partners.models import InboxMessage, OutboxEmail
 

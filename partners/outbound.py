@@ -25,7 +25,7 @@ import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from hub.core.validation import Checker
+from core.validation import Checker
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: A host made of numbers only (decimal, octal or hex parts, at most four): an IPv4 literal in

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.core.security import Actor
+from core.security import Actor
 from partners.models import Organisation
 
 

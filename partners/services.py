@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core import validation
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core import validation
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import Checker
 from partners import permissions
 from partners.models import (
     ROLE_KINDS,

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.keys import FieldCipher
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import PermissionDenied, ValidationFailed
+from core.keys import FieldCipher
+from core.security import Actor
 from partners.models import (
     EnrolmentToken,
     Organisation,

@@ -15,9 +15,9 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import Conflict, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
+from core.db import db
+from core.errors import Conflict, ValidationFailed
+from core.request import current_actor, signed_in_required
 from partners import permissions, services
 from partners.identity import services as identity
 from partners.models import (

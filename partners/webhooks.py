@@ -37,11 +37,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied
+from core.security import Actor
+from core.validation import Checker
 from partners import outbound, permissions
+from partners import signing_keys as keys
 from partners.models import (
     DeliveryStatus,
     Organisation,
@@ -49,7 +50,6 @@ from partners.models import (
     WebhookStatus,
     WebhookSubscription,
 )
-from partners.oauth import keys
 from partners.outbound import addresses_of
 
 EVENT_TYPES = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agreements import services as agreements
-from hub.core.db import utcnow
+from core.db import utcnow
 from tests.conftest import actor_of
 
 BASIS = {

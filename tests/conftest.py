@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from hub.core import migrations
-from hub.core.db import db
-from hub.core.security import Actor
+from core import migrations
+from core.db import db
+from core.security import Actor
 from partners import services, signin
 from partners.models import Organisation, Person
 

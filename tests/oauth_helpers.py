@@ -98,7 +98,7 @@ def token_form(
 def register_partner(organisation: Any, admin: Any, scopes: str, **data: Any) -> tuple[Any, Any]:
     """Register a private_key_jwt client of `organisation` (by its administrator `admin`, a
     Person) holding `scopes`; returns the client and its private key. Flushes, never commits."""
-    from hub.core.db import db
+    from core.db import db
     from partners import signin
     from partners.oauth import clients
 

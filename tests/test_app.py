@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.config import ConfigurationError, Settings
-from hub.core.db import db
+from core.config import ConfigurationError, Settings
+from core.db import db
 
 
 def test_healthz_answers_json(client):
@@ -210,7 +210,7 @@ def test_a_nul_character_in_a_form_or_address_is_refused(records_writer):
 
 
 def test_the_checker_refuses_nul_in_every_list_item():
-    from hub.core.validation import Checker
+    from core.validation import Checker
 
     check = Checker({"topics": ["lanterns", "tides\x00"]})
     assert check.strings("topics", "topics") == ["lanterns"]
@@ -274,3 +274,31 @@ def test_a_retried_create_with_the_same_idempotency_key_returns_the_first_answer
     # Without a key, each request is its own.
     assert records_writer.api("POST", "/api/v1/speakers", json=body).status_code == 201
     assert db.session.scalar(count) == before + 2
+
+
+def test_a_date_inputs_parts_arrive_joined_and_kept():
+    from werkzeug.datastructures import MultiDict
+
+    from hub.web.input import join_date_parts
+
+    form = join_date_parts(
+        MultiDict(
+            {
+                "due_on-day": "3",
+                "due_on-month": "7",
+                "due_on-year": "2027",
+                "empty-day": "",
+                "empty-month": "",
+                "empty-year": "",
+                "given": "2027-01-01",
+                "given-day": "9",
+                "wrong-day": "40",
+                "wrong-month": "1",
+                "wrong-year": "2027",
+            }
+        )
+    )
+    assert form["due_on"] == "2027-07-03" and form["due_on-day"] == "3"
+    assert form["empty"] == ""
+    assert form["given"] == "2027-01-01"  # a field the form fills is left as it is
+    assert form["wrong"] == "2027-01-40"  # as typed: the service refuses it with its message

@@ -8,8 +8,8 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
+from core.db import db
 from hub import demo
-from hub.core.db import db
 from partners.models import Organisation, OrganisationKind, Person, Role
 from tests.conftest import csrf_from
 

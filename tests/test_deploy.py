@@ -148,8 +148,8 @@ def test_gunicorn_access_log_leaves_out_query_strings_and_referrers():
 @pytest.fixture
 def bare_app(tmp_path: Path) -> Iterator[Flask]:
     """An app for `--help` only: nothing reaches its database."""
+    from core.db import db
     from hub.app import create_app
-    from hub.core.db import db
 
     app = create_app(app_config(f"sqlite:///{tmp_path / 'help.sqlite3'}", tmp_path / "instance"))
     yield app

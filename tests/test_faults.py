@@ -136,8 +136,8 @@ def faulty(database_server, tmp_path) -> Iterator[tuple[Any, FaultyProxy]]:
     with one organisation and a signed-in events officer's client."""
     if database_server is None:
         pytest.skip("the proxy stands in front of PostgreSQL")
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     direct = fresh_database_url(database_server, tmp_path, "faults")
     url = sa.make_url(direct)
@@ -158,8 +158,8 @@ def _signed_in(app) -> Any:
     """A committed organisation and events officer, signed in through the real pages."""
     import pyotp
 
-    from hub.core.db import db
-    from hub.core.security import Actor
+    from core.db import db
+    from core.security import Actor
     from partners import services, signin
     from tests.conftest import TEST_PASSWORD, HubClient
 
@@ -238,7 +238,7 @@ def test_a_change_committed_before_the_connection_dies_is_answered_as_saved(faul
     """The response is built inside the transaction, before the commit: a connection that
     dies right after COMMIT leaves a saved record and a 201, not a 500 saying nothing was
     changed (which would invite a duplicate)."""
-    from hub.core.db import db
+    from core.db import db
     from hub.records.models import Speaker
 
     app, proxy = faulty
@@ -261,7 +261,7 @@ def test_a_commit_that_fails_is_answered_as_unconfirmed_not_as_a_crash(faulty):
     """The API's one commit runs after the answer is built: when the connection dies during
     it, the answer is a 503 saying the change could not be confirmed (retry with the same
     Idempotency-Key), not a bare 500, and not "nothing was changed"."""
-    from hub.core.db import db
+    from core.db import db
     from hub.records.models import Speaker
 
     app, proxy = faulty
@@ -295,7 +295,7 @@ def test_a_commit_that_fails_is_answered_as_unconfirmed_not_as_a_crash(faulty):
 
 def _pending(app) -> int:
     from audit.models import AuditPending
-    from hub.core.db import db
+    from core.db import db
 
     with app.app_context():
         try:
@@ -318,8 +318,8 @@ def test_the_dedicated_integrator_survives_a_database_outage(faulty):
     catches up once the database is back."""
     from audit import log
     from audit import services as audit
-    from hub.core.db import db
-    from hub.core.security import Actor
+    from core.db import db
+    from core.security import Actor
 
     app, proxy = faulty
     with app.app_context():
@@ -362,10 +362,10 @@ def test_entries_left_pending_by_a_crash_are_integrated_at_start_up(database_ser
     pending; the next start integrates them without waiting for a request or a commit."""
     from audit import log
     from audit import services as audit
+    from core import migrations
+    from core.db import db
+    from core.security import Actor
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
-    from hub.core.security import Actor
 
     url = fresh_database_url(database_server, tmp_path, "pending")
     migrations.upgrade(url)

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import hub.models  # noqa: F401  (every table on the metadata)
-from hub.core import migrations
-from hub.core.db import Base, make_engine
+from core import migrations
+from core.db import Base, make_engine
 from tests.conftest import dispose_database, fresh_database_url
 
 

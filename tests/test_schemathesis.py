@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hub.core.db import db
+from core.db import db
 from partners import services
 from partners.oauth import clients
 from tests.conftest import actor_of, app_config, dispose_database, fresh_database_url
@@ -102,8 +102,8 @@ def hub(database_server, tmp_path_factory) -> Iterator[Hub]:
     """The app on its own committed database (calls in one test must see each other's
     writes), seeded with two universities under an agreement and records of their own; and an
     access token of a client holding every scope a university may give."""
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     base = tmp_path_factory.mktemp("schemathesis")
     url = fresh_database_url(database_server, base, "schemathesis")

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.request import current_actor, signed_in_required
+from core.request import current_actor, signed_in_required
 from hub.federation import search
 from hub.federation.schemas import FederatedSearchArgsSchema, FederatedSearchSchema
 from partners.schemas import ProblemSchema

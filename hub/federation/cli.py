@@ -10,9 +10,9 @@ import click
 from flask.cli import AppGroup
 
 from audit import log
-from hub.core.cli import CliInputError, translate_errors
-from hub.core.db import db
-from hub.core.security import Actor
+from core.cli import CliInputError, translate_errors
+from core.db import db
+from core.security import Actor
 from hub.federation import services, witnessing
 from hub.federation.models import PeerHub
 

@@ -26,8 +26,8 @@ from joserfc.jwk import OKPKey
 
 from agreements import services as agreements
 from audit import services as audit
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.errors import PermissionDenied, ValidationFailed
+from core.security import Actor
 from hub.federation import services as peers
 from hub.federation.models import PeerHub
 from hub.records import permissions, shared

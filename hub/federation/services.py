@@ -17,10 +17,10 @@ from agreements.models import Agreement
 from audit import notes
 from audit import services as audit
 from audit import witness as witnesses
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import Checker
 from hub.federation.models import PeerHub, PeerStatus
 from partners import services as partners
 from partners.models import OAuthClient, Organisation, OrganisationKind

@@ -8,9 +8,9 @@ from flask import Blueprint, render_template, request
 
 from agreements.services import PurposeRefused
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import HubError, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
+from core.db import db
+from core.errors import HubError, ValidationFailed
+from core.request import current_actor, signed_in_required
 from hub.federation import search
 from hub.records.views.shared import PURPOSE_OPTIONS, name_as_disclosed
 

@@ -19,8 +19,8 @@ from flask import Flask, current_app
 from audit import notes
 from audit import services as audit
 from audit import witness as witnesses
-from hub.core.db import db, utcnow
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.security import Actor
 from hub.federation import services as peers
 from hub.federation.models import PeerHub
 

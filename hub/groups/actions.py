@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE, Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
 from hub.groups import permissions
 from hub.groups.models import ActionStatus, ActionUpdate, GroupAction, Meeting, WorkingGroup
 from hub.groups.services import attendees, deny, hidden, parse_id, person_id, require_manager

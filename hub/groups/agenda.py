@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound
+from core.security import Actor
+from core.validation import Checker
 from hub.groups import permissions
 from hub.groups.meetings import TEXT_MAX, TITLE_MAX, record, require_open
 from hub.groups.models import AgendaItem, Meeting, MinutesStatus, WorkingGroup

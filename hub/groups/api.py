@@ -14,7 +14,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.request import current_actor, signed_in_required
+from core.request import current_actor, signed_in_required
 from hub.groups import membership, services
 from hub.groups.models import WorkingGroup
 from hub.groups.schemas import (
@@ -42,7 +42,7 @@ CONFLICT = {"schema": ProblemSchema, "description": "The change clashes with the
 INVALID = {"schema": ProblemSchema, "description": "Invalid fields"}
 
 
-# No operation here declares an access (`hub.core.access`): they are for people only, and
+# No operation here declares an access (`core.access`): they are for people only, and
 # `partners.oauth.resource` refuses a partner token on every one of them.
 DECORATORS = [signed_in_required]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from hub.core.validation import LOCAL_ZONE
+from core.validation import LOCAL_ZONE
 
 if TYPE_CHECKING:
     from hub.groups.models import Meeting

@@ -24,10 +24,10 @@ from agreements import services as agreements
 from agreements.models import Agreement, EffectiveState
 from agreements.policy import MASK, Disclosed
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.errors import PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import LOCAL_ZONE
 from hub.groups import permissions
 from hub.groups.charts import Chart, stacked_bars
 from hub.records import advisory, returns, search, sharing

@@ -18,8 +18,8 @@ from agreements import lifecycle
 from agreements.demo import ARTICLE_9, PUBLIC_TASK, SCHEDULE_1, SIGNATORIES
 from agreements.fields import EXISTENCE_ONLY
 from agreements.models import Agreement
-from hub.core.db import db, utcnow
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.validation import LOCAL_ZONE
 from hub.groups import actions, agenda, feedback, meetings, membership, services
 from hub.groups.models import GroupAction, Meeting, WorkingGroup
 from hub.records import events, speakers

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import current_app
 
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import Conflict
+from core.security import Actor
 from hub.groups import calendar, permissions
 from hub.groups.meetings import has_started, record, require_open
 from hub.groups.models import GroupAction, GroupDecision, Meeting, WorkingGroup

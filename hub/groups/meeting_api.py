@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from hub.core.request import current_actor
+from core.request import current_actor
 from hub.groups import actions, agenda, dashboard, feedback, meetings, services
 from hub.groups.api import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND, blueprint
 from hub.groups.models import Meeting, MeetingAttendance

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Response, flash, redirect, render_template, request
 
-from hub.core.db import db
-from hub.core.request import current_actor, signed_in_required
+from core.db import db
+from core.request import current_actor, signed_in_required
 from hub.groups import actions, agenda, calendar, feedback, meetings, permissions, services
 from hub.groups.models import AttendanceStatus, MinutesStatus
 from hub.groups.views import (
@@ -365,6 +365,7 @@ def new_action(group_id: str, meeting_id: str) -> Any:
                 "title",
                 "detail",
                 "owner_person_id",
+                "due_on",
                 "due_on-day",
                 "due_on-month",
                 "due_on-year",

@@ -12,10 +12,10 @@ from typing import Any
 from flask import current_app
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE, Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
 from hub.groups import calendar, permissions
 from hub.groups.models import (
     AttendanceStatus,

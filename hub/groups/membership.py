@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound
+from core.security import Actor
+from core.validation import Checker
 from hub.groups import permissions
 from hub.groups.models import (
     GroupAttendee,

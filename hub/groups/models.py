@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.core.db import Base, utcnow
+from core.db import Base, utcnow
 
 if TYPE_CHECKING:
     from agreements.models import Agreement

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from hub.core.security import Actor
+from core.security import Actor
 from hub.groups.models import GroupAction, MembershipStatus, WorkingGroup
 from hub.records import permissions as records_permissions
 

@@ -23,10 +23,10 @@ from agreements.models import (
     EffectiveState,
 )
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied
+from core.security import Actor
+from core.validation import Checker
 from hub.groups import permissions
 from hub.groups.models import (
     AttendanceStatus,

@@ -13,11 +13,11 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from agreements.purposes import PURPOSES
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import Conflict, NotFound, ValidationFailed
-from hub.core.purposes import PURPOSES
-from hub.core.request import current_actor, signed_in_required
+from core.db import db
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.request import current_actor, signed_in_required
 from hub.groups import (
     actions,
     calendar,

@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied
+from core.security import Actor
+from core.validation import Checker
 from hub.records import permissions, shared
 from hub.records.models import (
     Assertion,

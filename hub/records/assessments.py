@@ -21,10 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import NotFound
+from core.security import Actor
+from core.validation import Checker
 from hub.records import permissions
 from hub.records.events import (
     FINAL_STATES,

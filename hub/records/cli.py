@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from hub.core.cli import CliInputError, translate_errors
-from hub.core.db import db, transaction
-from hub.core.errors import NotFound
-from hub.core.security import Actor
+from core.cli import CliInputError, translate_errors
+from core.db import db, transaction
+from core.errors import NotFound
+from core.security import Actor
 from hub.records import imports, retention
 from partners import services as partners
 from partners.models import Person

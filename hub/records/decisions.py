@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import NotFound
+from core.security import Actor
+from core.validation import Checker
 from hub.records import permissions
 from hub.records.assessments import MITIGATION_LABELS, MITIGATION_STATUS_LABELS, active_mitigations
 from hub.records.events import (

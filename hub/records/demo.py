@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from hub.core.db import db, utcnow
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.validation import LOCAL_ZONE
 from hub.records import advisory, assessments, decisions, events, speakers
 from hub.records.models import (
     AdvisoryRating,

@@ -18,10 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE, Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions, search
 from hub.records import speakers as speaker_records
 from hub.records.models import (

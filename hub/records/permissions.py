@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from hub.core.security import Actor
+from core.security import Actor
 
 #: Roles that may read their own organisation's records.
 READERS = ("events_officer", "prevent_lead", "dpo", "auditor", "org_admin")
@@ -26,7 +26,7 @@ HOST_KINDS = ("university", "students_union")
 
 def holds(actor: Actor, roles: tuple[str, ...]) -> bool:
     """A person by their roles. A partner client acts for its organisation: which of its calls
-    it may make is the scope its endpoint requires (`hub.core.access.require_scope`), checked
+    it may make is the scope its endpoint requires (`core.access.require_scope`), checked
     at the edge, so here it holds what a client can hold at all (never a power kept for people:
     see `can_decide`, `is_coordinator`)."""
     if actor.kind == "client":

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from agreements import services as agreements
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE, Checker
+from core.db import db, utcnow
+from core.errors import Conflict, PermissionDenied
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions, sharing
 from hub.records.models import (
     AdvisoryRating,

@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core.db import Base, db, utcnow
-from hub.core.errors import PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE
+from core.db import Base, db, utcnow
+from core.errors import PermissionDenied
+from core.security import Actor
+from core.validation import LOCAL_ZONE
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,

@@ -18,9 +18,9 @@ from datetime import date
 import sqlalchemy as sa
 
 from audit import services as audit
-from hub.core.db import db
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import db
+from core.errors import PermissionDenied, ValidationFailed
+from core.security import Actor
 from hub.records import permissions
 from hub.records.models import Decision, Event, Outcome, ReasonCategory
 from partners.models import Organisation

@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from hub.core.db import db
-from hub.core.errors import PermissionDenied
-from hub.core.security import Actor
+from core.db import db
+from core.errors import PermissionDenied
+from core.security import Actor
 from hub.records import permissions
 from hub.records.models import RecordStatus, Speaker, SpeakerName
 

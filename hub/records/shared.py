@@ -18,9 +18,9 @@ from sqlalchemy.orm import selectinload
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
 from audit import services as audit
-from hub.core.db import db
-from hub.core.errors import NotFound, PermissionDenied
-from hub.core.security import Actor
+from core.db import db
+from core.errors import NotFound, PermissionDenied
+from core.security import Actor
 from hub.records import permissions, search, sharing
 from hub.records.models import (
     AdvisoryRating,

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import Checker
 from hub.records import permissions, search
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,

@@ -28,10 +28,10 @@ from fpdf.enums import XPos
 from agreements.models import Agreement
 from audit import services as audit
 from audit.models import AuditEntry, AuditEntrySubject
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE, Checker
+from core.db import db, utcnow
+from core.errors import PermissionDenied
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
 from hub.records import assertions, decisions, events, ratings, search, speakers
 from hub.records.models import (
     AdvisoryRequest,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, g, request, session
 
-from hub.core.db import db
-from hub.core.extensions import csrf
-from hub.core.request import is_api_request
-from hub.core.security import Actor
+from core.db import db
+from core.extensions import csrf
+from core.request import is_api_request
+from core.security import Actor
 from partners import signin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

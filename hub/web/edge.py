@@ -26,9 +26,10 @@ import sqlalchemy as sa
 from flask import Flask, Response, g, request
 
 from audit.services import actor_reference
-from hub.core.db import db, utcnow
-from hub.core.errors import HubError, ValidationFailed
-from hub.core.request import current_actor
+from core.db import db, utcnow
+from core.errors import HubError, ValidationFailed
+from core.request import current_actor
+from hub.web.input import HubRequest
 from hub.web.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
@@ -154,7 +155,9 @@ def commit_api_request(response: Response) -> Response:
 
 class HubFlask(Flask):
     """The hub's Flask: an API request's view, its serialisation and its one commit are
-    dispatched together."""
+    dispatched together; forms arrive with their date inputs joined (`hub.web.input`)."""
+
+    request_class = HubRequest
 
     def dispatch_request(self) -> Any:
         answer = super().dispatch_request()

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from audit.refusals import keep_refusal
-from hub.core.db import db, is_unavailable
-from hub.core.errors import PROBLEM_BASE, HubError
-from hub.core.request import current_actor, is_api_request
+from core.db import db, is_unavailable
+from core.errors import PROBLEM_BASE, HubError
+from core.request import current_actor, is_api_request
 
 log = logging.getLogger(__name__)
 

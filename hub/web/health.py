@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify
 
-from hub.core.db import DEADLINE_OPTION, db
-from hub.core.migrations import current_revision, head_revision
+from core.db import DEADLINE_OPTION, db
+from core.migrations import current_revision, head_revision
 
 blueprint = Blueprint("health", __name__)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.core.db import Base, utcnow
+from core.db import Base, utcnow
 
 
 class IdempotentRequest(Base):

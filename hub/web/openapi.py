@@ -17,9 +17,9 @@ from apispec import APISpec, BasePlugin
 from flask import Flask
 from flask_smorest import Api
 
-from hub.core.access import DPOP, OAUTH2, SESSION, Access
-from hub.core.errors import PROBLEM_BASE
-from hub.core.purposes import PURPOSES
+from agreements.purposes import PURPOSES
+from core.access import DPOP, OAUTH2, SESSION, Access
+from core.errors import PROBLEM_BASE
 from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES, PURPOSE_FREE_PREFIXES
 from partners.oauth.scopes import SCOPES
 
@@ -45,7 +45,7 @@ DEFAULT_PROBLEM = "Problem"
 
 
 def access_of(operation: dict[str, Any]) -> Access | None:
-    """What an operation's decorator (`hub.core.access`) declared, read back from the security
+    """What an operation's decorator (`core.access`) declared, read back from the security
     requirement it wrote; None when it declared nothing (people only)."""
     security = operation.get("security")
     if security is None:

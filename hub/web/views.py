@@ -24,10 +24,10 @@ from agreements import permissions as agreements_permissions
 from audit import permissions as audit_permissions
 from audit import services as audit
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import ValidationFailed
-from hub.core.extensions import sign_in_limit
-from hub.core.request import current_actor, safe_next, signed_in_required
+from core.db import db
+from core.errors import ValidationFailed
+from core.extensions import sign_in_limit
+from core.request import current_actor, safe_next, signed_in_required
 from hub.groups import actions as group_actions
 from hub.groups import permissions as group_permissions
 from hub.records import advisory, returns, subject_access

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 from audit.ddl import append_only_statements, drop_statements
 
 revision: str = "6b6c9a933487"
@@ -106,8 +106,8 @@ def upgrade() -> None:
         ),
         sa.Column("dp_contact_name", sa.String(length=200), nullable=False),
         sa.Column("dp_contact_email", sa.String(length=254), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("slug", name=op.f("uq_organisations_slug")),
     )
@@ -115,9 +115,9 @@ def upgrade() -> None:
         "sign_in_throttles",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("last_failure_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_allowed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("locked_until", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_failure_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_allowed_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_sign_in_throttles")),
     )
     op.create_table(
@@ -159,11 +159,11 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("totp_secret_encrypted", sa.LargeBinary(), nullable=True),
         sa.Column("totp_pending_encrypted", sa.LargeBinary(), nullable=True),
-        sa.Column("totp_enrolled_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_enrolled_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_sign_in_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_sign_in_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
@@ -176,9 +176,9 @@ def upgrade() -> None:
         "enrolment_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_enrolment_tokens_person_id_people")
         ),
@@ -209,7 +209,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("granted_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("granted_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_person_roles_person_id_people")
         ),
@@ -220,7 +220,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("used_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("used_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_recovery_codes_person_id_people")
         ),
@@ -235,11 +235,11 @@ def upgrade() -> None:
         "web_sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("password_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("mfa_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("ended_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("password_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("mfa_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("end_reason", sa.String(length=40), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_web_sessions_person_id_people")

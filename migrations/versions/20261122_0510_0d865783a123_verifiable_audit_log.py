@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 from audit.ddl import append_only_statements, drop_statements
 
 APPEND_ONLY = (
@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("root", sa.LargeBinary(length=32), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
     )
     with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
@@ -61,8 +61,8 @@ def upgrade() -> None:
     op.create_table(
         "audit_verifications",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("started_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ok", sa.Boolean(), nullable=False),
         sa.Column("tree_size", sa.BigInteger(), nullable=False),
         sa.Column("checkpoints", sa.Integer(), nullable=False),
@@ -103,8 +103,8 @@ def upgrade() -> None:
         sa.Column("organisation_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("verifier_key", sa.String(length=300), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
@@ -128,7 +128,7 @@ def upgrade() -> None:
         sa.Column("witness_id", sa.Integer(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("signature_line", sa.Text(), nullable=False),
-        sa.Column("received_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["checkpoint_id"],
             ["audit_checkpoints.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 
 def search_index_statements(dialect: str) -> list[str]:
@@ -186,8 +186,8 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("synopsis", sa.Text(), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column("starts_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "venue_kind",
             sa.Enum(
@@ -253,12 +253,12 @@ def upgrade() -> None:
         ),
         sa.Column("designated", sa.Boolean(), nullable=False),
         sa.Column("senior_officer_id", sa.Uuid(), nullable=True),
-        sa.Column("submitted_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("submitted_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("retention_until", sa.Date(), nullable=False),
-        sa.Column("erased_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("erased_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_events_ends_after_start")),
         sa.CheckConstraint("expected_size >= 0", name=op.f("ck_events_size_not_negative")),
         sa.ForeignKeyConstraint(
@@ -312,8 +312,8 @@ def upgrade() -> None:
         sa.Column("merged_into_id", sa.Uuid(), nullable=True),
         sa.Column("retention_until", sa.Date(), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["people.id"], name=op.f("fk_speakers_created_by_id_people")
         ),
@@ -367,7 +367,7 @@ def upgrade() -> None:
         sa.Column("issued_on", sa.Date(), nullable=False),
         sa.Column("expires_on", sa.Date(), nullable=False),
         sa.Column("issued_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["issued_by_id"], ["people.id"], name=op.f("fk_advisory_ratings_issued_by_id_people")
         ),
@@ -454,8 +454,8 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["people.id"], name=op.f("fk_assertions_created_by_id_people")
         ),
@@ -525,7 +525,7 @@ def upgrade() -> None:
         sa.Column("lawful_speech_finding", sa.Text(), nullable=False),
         sa.Column("decided_by_id", sa.Uuid(), nullable=True),
         sa.Column("decided_on", sa.Date(), nullable=False),
-        sa.Column("decided_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("superseded_by_appeal", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["decided_by_id"], ["people.id"], name=op.f("fk_decisions_decided_by_id_people")
@@ -613,7 +613,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("changed_by_id", sa.Uuid(), nullable=True),
-        sa.Column("changed_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["changed_by_id"],
@@ -649,7 +649,7 @@ def upgrade() -> None:
         ),
         sa.Column("incidents", sa.Text(), nullable=False),
         sa.Column("reported_by_id", sa.Uuid(), nullable=True),
-        sa.Column("reported_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["event_id"], ["events.id"], name=op.f("fk_post_event_reports_event_id_events")
         ),
@@ -679,7 +679,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("self_assessed_by_id", sa.Uuid(), nullable=True),
-        sa.Column("self_assessed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("self_assessed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "local_review",
             sa.Enum(
@@ -695,7 +695,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("reviewed_by_id", sa.Uuid(), nullable=True),
-        sa.Column("reviewed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reviewed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("review_notes", sa.Text(), nullable=False),
         sa.Column(
             "escalation",
@@ -713,7 +713,7 @@ def upgrade() -> None:
         ),
         sa.Column("escalation_reason", sa.Text(), nullable=False),
         sa.Column("escalated_by_id", sa.Uuid(), nullable=True),
-        sa.Column("escalated_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("likelihood", sa.Integer(), nullable=True),
         sa.Column("impact", sa.Integer(), nullable=True),
         sa.Column(
@@ -730,7 +730,7 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "impact IS NULL OR impact BETWEEN 1 AND 5",
             name=op.f("ck_risk_assessments_impact_range"),
@@ -812,7 +812,7 @@ def upgrade() -> None:
         sa.Column("kept_id", sa.Uuid(), nullable=False),
         sa.Column("merged_id", sa.Uuid(), nullable=False),
         sa.Column("merged_by_id", sa.Uuid(), nullable=True),
-        sa.Column("merged_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("merged_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["kept_id"], ["speakers.id"], name=op.f("fk_speaker_merges_kept_id_speakers")
@@ -904,13 +904,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("submitted_by_id", sa.Uuid(), nullable=True),
-        sa.Column("submitted_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column("routed_by_id", sa.Uuid(), nullable=True),
-        sa.Column("routed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("routed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("routing_note", sa.Text(), nullable=False),
         sa.Column("answered_by_id", sa.Uuid(), nullable=True),
-        sa.Column("answered_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("answered_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("rating_id", sa.Uuid(), nullable=True),
         sa.Column("decline_reason", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -979,7 +979,7 @@ def upgrade() -> None:
         sa.Column("decision_id", sa.Uuid(), nullable=False),
         sa.Column("grounds", sa.Text(), nullable=False),
         sa.Column("lodged_by_id", sa.Uuid(), nullable=True),
-        sa.Column("lodged_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lodged_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("deadline", sa.Date(), nullable=False),
         sa.Column(
             "outcome",
@@ -997,7 +997,7 @@ def upgrade() -> None:
         ),
         sa.Column("rationale", sa.Text(), nullable=False),
         sa.Column("decided_by_id", sa.Uuid(), nullable=True),
-        sa.Column("decided_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["decided_by_id"], ["people.id"], name=op.f("fk_appeals_decided_by_id_people")
         ),
@@ -1034,7 +1034,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("changed_by_id", sa.Uuid(), nullable=True),
-        sa.Column("changed_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["assertion_id"],
             ["assertions.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "cc7a0ddb5955"
 down_revision: str | None = "06becb8e7eb4"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "agreement_keys",
         sa.Column("lineage_id", sa.Uuid(), nullable=False),
         sa.Column("key_encrypted", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("lineage_id", name=op.f("pk_agreement_keys")),
     )
     op.create_table(
@@ -35,8 +35,8 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("dedupe_key", sa.String(length=200), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_emails")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbox_emails_dedupe_key")),
     )
@@ -78,21 +78,21 @@ def upgrade() -> None:
         ),
         sa.Column("content", sa.JSON(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=True),
-        sa.Column("starts_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("review_on", sa.Date(), nullable=False),
-        sa.Column("proposed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("approved_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("proposed_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("approved_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("signed_note", sa.Text(), nullable=True),
-        sa.Column("suspended_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("suspended_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("suspended_by_id", sa.Uuid(), nullable=True),
         sa.Column("suspension_reason", sa.Text(), nullable=False),
-        sa.Column("terminated_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("terminated_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("terminated_by_id", sa.Uuid(), nullable=True),
         sa.Column("termination_reason", sa.Text(), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_agreements_ends_after_start")),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["people.id"], name=op.f("fk_agreements_created_by_id_people")
@@ -118,8 +118,8 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("link", sa.String(length=500), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
@@ -143,7 +143,7 @@ def upgrade() -> None:
         "agreement_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("agreement_id", sa.Uuid(), nullable=False),
-        sa.Column("changed_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("changed_by_id", sa.Uuid(), nullable=True),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -182,7 +182,7 @@ def upgrade() -> None:
         ),
         sa.Column("designated_person", sa.String(length=200), nullable=False),
         sa.Column("signatory_id", sa.Uuid(), nullable=True),
-        sa.Column("approved_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("approved_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("approved_by_id", sa.Uuid(), nullable=True),
         sa.Column("approved_hash", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(

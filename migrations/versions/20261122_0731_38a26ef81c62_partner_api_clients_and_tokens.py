@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "38a26ef81c62"
 down_revision: str | None = "cc7a0ddb5955"
@@ -24,8 +24,8 @@ def upgrade() -> None:
         "revoked_tokens",
         sa.Column("jti", sa.String(length=200), nullable=False),
         sa.Column("client_id", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("jti", name=op.f("pk_revoked_tokens")),
     )
     op.create_index(
@@ -36,15 +36,15 @@ def upgrade() -> None:
         sa.Column("kid", sa.String(length=100), nullable=False),
         sa.Column("private_jwk_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("public_jwk", sa.JSON(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("retired_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_token_signing_keys")),
     )
     op.create_table(
         "used_jtis",
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("jti", sa.String(length=200), nullable=False),
-        sa.Column("expires_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("kind", "jti", name=op.f("pk_used_jtis")),
     )
     op.create_index(op.f("ix_used_jtis_expires_at"), "used_jtis", ["expires_at"], unique=False)
@@ -84,9 +84,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["people.id"], name=op.f("fk_oauth_clients_created_by_id_people")
         ),

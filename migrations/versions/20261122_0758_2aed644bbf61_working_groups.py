@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "2aed644bbf61"
 down_revision: str | None = "38a26ef81c62"
@@ -45,8 +45,8 @@ def upgrade() -> None:
         ),
         sa.Column("agreement_id", sa.Uuid(), nullable=True),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
             ["agreements.id"],
@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("group_id", sa.Uuid(), nullable=False),
         sa.Column("person_id", sa.Uuid(), nullable=False),
         sa.Column("added_by_id", sa.Uuid(), nullable=True),
-        sa.Column("added_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["added_by_id"],
             ["people.id"],
@@ -104,12 +104,12 @@ def upgrade() -> None:
         "working_group_meetings",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("group_id", sa.Uuid(), nullable=False),
-        sa.Column("starts_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("location", sa.String(length=300), nullable=False),
         sa.Column("online_link", sa.String(length=2000), nullable=False),
         sa.Column("sequence", sa.Integer(), nullable=False),
-        sa.Column("cancelled_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("minutes", sa.Text(), nullable=False),
         sa.Column(
             "minutes_status",
@@ -126,14 +126,14 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("minutes_drafted_by_id", sa.Uuid(), nullable=True),
-        sa.Column("minutes_drafted_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("minutes_circulated_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("minutes_drafted_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("minutes_circulated_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("minutes_approved_by_id", sa.Uuid(), nullable=True),
-        sa.Column("minutes_approved_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("digest_sent_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("minutes_approved_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("digest_sent_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "ends_at > starts_at", name=op.f("ck_working_group_meetings_ends_after_start")
         ),
@@ -186,11 +186,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("invited_by_id", sa.Uuid(), nullable=True),
-        sa.Column("invited_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("invited_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("responded_by_id", sa.Uuid(), nullable=True),
-        sa.Column("responded_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("responded_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_by_id", sa.Uuid(), nullable=True),
-        sa.Column("ended_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["ended_by_id"], ["people.id"], name=op.f("fk_working_group_members_ended_by_id_people")
         ),
@@ -252,9 +252,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["people.id"],
@@ -320,7 +320,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Uuid(), nullable=True),
         sa.Column("case_org_id", sa.Uuid(), nullable=True),
         sa.Column("added_by_id", sa.Uuid(), nullable=True),
-        sa.Column("added_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "speaker_id IS NULL OR event_id IS NULL",
             name=op.f("ck_working_group_agenda_items_one_case"),
@@ -387,7 +387,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("recorded_by_id", sa.Uuid(), nullable=True),
-        sa.Column("recorded_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["meeting_id"],
             ["working_group_meetings.id"],
@@ -420,7 +420,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("amended_by_id", sa.Uuid(), nullable=True),
-        sa.Column("amended_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("amended_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["amended_by_id"],
             ["people.id"],
@@ -473,7 +473,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("by_id", sa.Uuid(), nullable=True),
-        sa.Column("at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["action_id"],
             ["working_group_actions.id"],
@@ -498,7 +498,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("concerns_org_id", sa.Uuid(), nullable=True),
         sa.Column("recorded_by_id", sa.Uuid(), nullable=True),
-        sa.Column("recorded_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["agenda_item_id"],
             ["working_group_agenda_items.id"],

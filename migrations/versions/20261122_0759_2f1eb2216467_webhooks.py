@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "2f1eb2216467"
 down_revision: str | None = "2aed644bbf61"
@@ -39,8 +39,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("withdrawn_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["people.id"],
@@ -82,12 +82,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_attempt_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=300), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "4c0f1d5e7a01"
 down_revision: str | None = "2f1eb2216467"
@@ -55,8 +55,8 @@ def upgrade() -> None:
         sa.Column("role_claim", sa.String(length=100), nullable=True),
         sa.Column("role_mapping", sa.JSON(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
@@ -74,9 +74,9 @@ def upgrade() -> None:
         sa.Column("code_verifier_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("redirect_uri", sa.String(length=2000), nullable=False),
         sa.Column("next_url", sa.String(length=500), nullable=False),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["provider_id"],
             ["identity_providers.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "5d1e2f3a4b02"
 down_revision: str | None = "4c0f1d5e7a01"
@@ -41,13 +41,13 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("witnessed_size", sa.BigInteger(), nullable=True),
         sa.Column("witnessed_root", sa.LargeBinary(), nullable=True),
         sa.Column("witnessed_checkpoint", sa.Text(), nullable=True),
-        sa.Column("witnessed_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_witness_at", hub.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("witnessed_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_witness_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_witness_outcome", sa.String(length=32), nullable=True),
         sa.Column("last_witness_detail", sa.String(length=500), nullable=True),
         sa.ForeignKeyConstraint(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "90d133220e1a"
 down_revision: str | None = "5d1e2f3a4b02"
@@ -22,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("web_sessions") as batch:
         batch.add_column(
-            sa.Column("reauthenticated_at", hub.core.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("reauthenticated_at", core.db.UTCDateTime(timezone=True), nullable=True)
         )
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "78db8cd96995"
 down_revision: str | None = "90d133220e1a"
@@ -45,7 +45,7 @@ def upgrade() -> None:
         "identity_provider_domains",
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.Column("provider_id", sa.Uuid(), nullable=False),
-        sa.Column("claimed_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["provider_id"],
             ["identity_providers.id"],

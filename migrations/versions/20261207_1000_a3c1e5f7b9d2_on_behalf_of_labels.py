@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "a3c1e5f7b9d2"
 down_revision: str | None = "78db8cd96995"
@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("pseudonym", sa.String(length=64), nullable=False),
         sa.Column("organisation_id", sa.String(length=80), nullable=True),
         sa.Column("label", sa.String(length=200), nullable=False),
-        sa.Column("first_seen_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_seen_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("pseudonym", name=op.f("pk_audit_on_behalf_labels")),
     )
     op.create_index(

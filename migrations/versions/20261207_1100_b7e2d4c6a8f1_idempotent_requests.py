@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import hub.core.db
+import core.db
 
 revision: str = "b7e2d4c6a8f1"
 down_revision: str | None = "a3c1e5f7b9d2"
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
         sa.Column("location", sa.String(length=500), nullable=True),
-        sa.Column("created_at", hub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotent_requests")),
         sa.UniqueConstraint("owner", "key", name=op.f("uq_idempotent_requests_owner_key")),
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.core.db import Base, utcnow
+from core.db import Base, utcnow
 from partners.models import Organisation, _enum
 
 

@@ -19,11 +19,11 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.keys import FieldCipher
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import PermissionDenied, ValidationFailed
+from core.keys import FieldCipher
+from core.security import Actor
+from core.validation import Checker
 from partners.identity import permissions, relying_party
 from partners.identity.models import (
     IdentityProvider,

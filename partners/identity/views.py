@@ -17,11 +17,11 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import ValidationFailed
-from hub.core.extensions import limiter, limits_off, sign_in_limit
-from hub.core.request import current_actor, safe_next, signed_in_required
-from hub.core.validation import normalise_email
+from core.db import db
+from core.errors import ValidationFailed
+from core.extensions import limiter, limits_off, sign_in_limit
+from core.request import current_actor, safe_next, signed_in_required
+from core.validation import normalise_email
 from partners import services as partners_services
 from partners import signin
 from partners.identity import services

@@ -13,10 +13,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied
-from hub.core.security import Actor
-from hub.core.validation import Checker
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied
+from core.security import Actor
+from core.validation import Checker
 from partners import outbound, permissions, signin
 from partners.models import ClientAuthMethod, OAuthClient, Organisation, Status
 from partners.oauth.scopes import SCOPES, allowed_for

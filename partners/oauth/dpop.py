@@ -26,7 +26,7 @@ from joserfc.jwk import ECKey, OKPKey
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from partners.models import UsedJti
 
 ALGORITHMS = ("ES256", "EdDSA", "Ed25519")

@@ -9,11 +9,11 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE
+from core.db import db
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.security import Actor
+from core.validation import LOCAL_ZONE
 from partners import permissions, services, webhooks
 from partners.models import (
     ClientAuthMethod,

@@ -24,9 +24,9 @@ from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
 from audit import services as audit
-from hub.core.db import db
-from hub.core.extensions import limiter, limits_off
-from hub.core.security import Actor
+from core.db import db
+from core.extensions import limiter, limits_off
+from core.security import Actor
 from partners.oauth import server
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,7 +57,7 @@ def init_app(app: Flask) -> Limiter | None:
     if EXTENSION in app.extensions:
         return app.extensions[EXTENSION]
     settings = app.config["HUB_SETTINGS"]
-    # A limiter of its own, not the shared `hub.core.extensions.limiter`: its check has to run
+    # A limiter of its own, not the shared `core.extensions.limiter`: its check has to run
     # after token authentication, and the shared one is bound before the request hooks exist.
     limiter = Limiter(
         key_func=client_key,

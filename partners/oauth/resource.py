@@ -8,11 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, g, request
 
-from hub.core import access
-from hub.core.db import db
-from hub.core.errors import BadRequest, NotAuthenticated
-from hub.core.purposes import PURPOSES
-from hub.core.request import route_template
+from core import access
+from core.db import db
+from core.errors import BadRequest, NotAuthenticated
+from core.request import route_template
 from partners.models import OAuthClient, RevokedToken
 from partners.oauth import dpop
 from partners.oauth.server import client_actor, decode_access_token
@@ -153,10 +152,11 @@ def authenticate_api_request() -> None:
                 reason="purpose_missing",
                 audit=_purpose_refusal(),
             )
-        if purpose not in PURPOSES:
+        known = current_app.config["HUB_PURPOSES"]
+        if purpose not in known:
             raise BadRequest(
                 f"'{purpose}' is not a purpose the hub knows: use one of "
-                f"{', '.join(sorted(PURPOSES))}.",
+                f"{', '.join(sorted(known))}.",
                 reason="purpose_unknown",
                 audit=_purpose_refusal(),
             )
@@ -167,7 +167,7 @@ def _purpose_refusal() -> dict[str, str]:
 
 
 def _refuse_undeclared(client_id: str) -> None:
-    """A resource operation that declares no access (`hub.core.access`) is for people only:
+    """A resource operation that declares no access (`core.access`) is for people only:
     a token never reaches it, whatever its scopes."""
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "view_class", None) is None:  # not a resource (the OpenAPI document)

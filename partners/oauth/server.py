@@ -34,11 +34,12 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import joinedload
 
 from audit import services as audit
-from hub.core.db import db, utcnow
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.security import Actor
 from partners import outbound
+from partners import signing_keys as keys
 from partners.models import ClientAuthMethod, OAuthClient, RevokedToken, UsedJti
-from partners.oauth import dpop, keys
+from partners.oauth import dpop
 from partners.oauth.scopes import SCOPES, allowed_for
 
 CLIENT_ALGORITHMS = ["ES256", "EdDSA", "Ed25519"]

@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 
 from audit import services as audit
-from hub.core.db import db
-from hub.core.security import Actor
-from partners.oauth import dpop, keys, rate_limits, server
+from core.db import db
+from core.security import Actor
+from partners import signing_keys as keys
+from partners.oauth import dpop, rate_limits, server
 from partners.oauth.resource import external_url
 
 blueprint = Blueprint("oauth", __name__)

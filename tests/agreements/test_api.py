@@ -14,7 +14,7 @@ from agreements.content import SECTIONS
 from agreements.models import Agreement, AgreementStatus
 from audit import log
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import actor_of
 

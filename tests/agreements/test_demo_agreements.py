@@ -11,8 +11,8 @@ from agreements import services as agreements
 from agreements.models import Agreement, AgreementType, EffectiveState
 from agreements.policy import ShareableRecord
 from audit import log
+from core.db import db, utcnow
 from hub import demo
-from hub.core.db import db, utcnow
 from partners.models import Organisation, Person
 from tests.conftest import actor_of
 

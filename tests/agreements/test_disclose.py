@@ -16,8 +16,8 @@ from agreements import services as agreements
 from agreements.fields import FIELDS, Level, Shape
 from agreements.policy import ShareableRecord
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound
+from core.db import db, utcnow
+from core.errors import NotFound
 from tests.agreements.conftest import rule
 from tests.conftest import actor_of
 

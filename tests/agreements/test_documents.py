@@ -17,7 +17,7 @@ from agreements import documents, lifecycle
 from agreements import services as agreements
 from agreements.content import SECTIONS
 from audit import log, notes
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from partners.models import Person
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import actor_of

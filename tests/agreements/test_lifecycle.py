@@ -13,8 +13,8 @@ from agreements import services as agreements
 from agreements.models import AgreementStatus, EffectiveState
 from audit import log
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import actor_of
 

@@ -15,8 +15,8 @@ from agreements.content import SECTIONS
 from agreements.documents import SECTION_HEADINGS
 from agreements.models import Agreement, AgreementStatus
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.validation import LOCAL_ZONE
 from partners.models import OutboxEmail
 from tests.agreements.conftest import rule
 from tests.conftest import TEST_PASSWORD, actor_of

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from agreements import lifecycle, permissions
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import TEST_PASSWORD, actor_of
 

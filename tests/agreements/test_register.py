@@ -17,8 +17,8 @@ from agreements import lifecycle, register
 from agreements import services as agreements
 from agreements.policy import ShareableRecord
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied
+from core.db import db, utcnow
+from core.errors import PermissionDenied
 from tests.agreements.conftest import agreement_data, rule
 from tests.conftest import actor_of
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from audit import log, merkle, notes
 from audit import services as audit
 from audit.models import AuditCosignature, AuditEntry, AuditLeaf
-from hub.core.db import db
+from core.db import db
 from tests.conftest import actor_of
 from tests.oauth_helpers import bearer_token, register_partner
 

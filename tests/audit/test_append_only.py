@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from audit import services as audit
 from audit.models import APPEND_ONLY_TABLES
-from hub.core.db import db
+from core.db import db
 
 
 @pytest.fixture

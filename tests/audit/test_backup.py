@@ -96,8 +96,8 @@ def restore(backed_up: BackedUp, url: str) -> None:
 
 def backup_check(url: str, instance: Path, checkpoint: Path) -> Result:
     """Run `flask --app wsgi audit backup-check CHECKPOINT` against the database at `url`."""
+    from core.db import db
     from hub.app import create_app
-    from hub.core.db import db
 
     app = create_app(app_config(url, instance, audit_integrate_after_commit=False))
     try:
@@ -133,8 +133,8 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         from audit import log
         from audit import services as audit
-        from hub.core.db import db
-        from hub.core.security import Actor
+        from core.db import db
+        from core.security import Actor
 
         try:
             while not self.stop.is_set():
@@ -171,10 +171,10 @@ class _Writer(threading.Thread):
 def backed_up(database_server, tmp_path_factory) -> Iterator[BackedUp]:
     from audit import log, notes
     from audit import services as audit
+    from core import migrations
+    from core.db import db
+    from core.security import Actor
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
-    from hub.core.security import Actor
 
     base = tmp_path_factory.mktemp("backup")
     url = fresh_database_url(database_server, base, "backup_source")

@@ -18,9 +18,9 @@ GROWTH = 200
 def _writer(url: str, instance: str, number: int, barrier) -> None:  # type: ignore[no-untyped-def]
     """Append entries one transaction at a time, as request handlers do."""
     from audit import services as audit
+    from core.db import db
+    from core.security import Actor
     from hub.app import create_app
-    from hub.core.db import db
-    from hub.core.security import Actor
 
     app = create_app(app_config(url, instance))
     barrier.wait()
@@ -40,9 +40,9 @@ def test_concurrent_writers_get_contiguous_indexes_and_a_verifiable_log(database
     from audit import log
     from audit import verify as verification
     from audit.models import AuditLeaf, AuditPending
+    from core import migrations
+    from core.db import db
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
 
     url = fresh_database_url(database_server, tmp_path, "concurrency")
     instance = tmp_path / "instance"
@@ -87,9 +87,9 @@ def _busy_writer(url: str, instance: str, stop, started) -> None:  # type: ignor
     """Append and integrate (with checkpoints) as fast as it can until told to stop."""
     from audit import log
     from audit import services as audit
+    from core.db import db
+    from core.security import Actor
     from hub.app import create_app
-    from hub.core.db import db
-    from hub.core.security import Actor
 
     app = create_app(app_config(url, instance, audit_integrate_after_commit=False))
     n = 0
@@ -110,9 +110,9 @@ def test_verify_passes_a_healthy_log_while_entries_are_integrated(database_serve
     log as broken."""
     from audit import log
     from audit import verify as verification
+    from core import migrations
+    from core.db import db
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
 
     url = fresh_database_url(database_server, tmp_path, "verify_live")
     instance = tmp_path / "instance"

@@ -21,7 +21,7 @@ def app_role_database(database_server, tmp_path, monkeypatch):
         connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
     url = fresh_database_url(database_server, tmp_path, "grants")
     monkeypatch.setenv("HUB_DB_APP_ROLE", role)
-    from hub.core import migrations
+    from core import migrations
 
     migrations.upgrade(url)
     app_url = sa.make_url(url).set(username=role, password=None)

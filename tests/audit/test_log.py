@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from audit import log, merkle, notes
 from audit import services as audit
 from audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditPending
-from hub.core.db import db
+from core.db import db
 
 
 def _write(actor, n: int) -> list[AuditEntry]:

@@ -18,7 +18,7 @@ from audit import api, log, merkle, notes, review
 from audit import services as audit
 from audit.models import AuditEntry, AuditVerification
 from audit.review import DailyCount, ExportEvent, HourlyCount
-from hub.core.db import db
+from core.db import db
 from tests.conftest import actor_of
 
 REVIEWERS = ["hub_auditor", "hub_dpo", "a_dpo", "a_auditor"]

@@ -14,7 +14,7 @@ from audit import log, notes
 from audit import services as audit
 from audit import verify as verification
 from audit.models import APPEND_ONLY_TABLES, AuditCheckpoint, AuditEntry, AuditLeaf
-from hub.core.db import db
+from core.db import db
 
 SIZE = 12
 

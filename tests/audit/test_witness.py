@@ -14,16 +14,16 @@ from audit import log, notes
 from audit import services as audit
 from audit import witness as witnesses
 from audit.models import APPEND_ONLY_TABLES, AuditCosignature, AuditEntry, AuditLeaf
-from hub.core.db import db
-from hub.core.security import Actor
+from core.db import db
+from core.security import Actor
 from tests.conftest import app_config, dispose_database, fresh_database_url
 
 
 @pytest.fixture
 def live_hub(database_server, tmp_path) -> Iterator:
     """A hub with its own committed database, served on loopback."""
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     url = fresh_database_url(database_server, tmp_path, "witness")
     app = create_app(app_config(url, tmp_path / "instance"))

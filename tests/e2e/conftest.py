@@ -87,9 +87,9 @@ def _seed(
 ) -> tuple[str, dict[str, Account]]:
     """Migrate and seed the database in-process, with the instance folder the server will use
     (the field-encryption key for TOTP secrets is generated there)."""
+    from core import migrations
+    from core.db import db
     from hub.app import create_app
-    from hub.core import migrations
-    from hub.core.db import db
     from hub.demo import seed_demo
 
     app = create_app(

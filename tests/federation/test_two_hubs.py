@@ -26,9 +26,9 @@ from audit import log
 from audit import services as audit
 from audit import verify as verification
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import db
+from core.errors import PermissionDenied, ValidationFailed
+from core.security import Actor
 from hub.federation import search as federation_search
 from hub.federation import services as federation
 from hub.federation import witnessing
@@ -125,8 +125,8 @@ class Hub:
 
 
 def _serve(database_server, base: Path, label: str, origin: str, signer: Path | None = None) -> Hub:
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     url = fresh_database_url(database_server, base, label)
     instance = base / f"{label}-instance"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from hub.groups import membership, services
 from hub.records import speakers
 from hub.records.models import Audience, Distribution, Event, EventSpeaker, OrganiserType, VenueKind

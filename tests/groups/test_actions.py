@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from hub.groups import actions, meetings
 from hub.groups.models import ActionStatus
 from partners import notifications

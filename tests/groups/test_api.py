@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from hub.groups import actions
 from partners.oauth import clients
 from tests.conftest import actor_of

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from agreements import services as agreements
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.groups import agenda, meetings, membership
 from hub.records import speakers
 from hub.records.models import RecordStatus

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agreements import services as agreements
-from hub.core.db import db, utcnow
-from hub.core.errors import PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import PermissionDenied, ValidationFailed
 from hub.groups import charts, dashboard
 from hub.records import advisory, returns, speakers
 from hub.records.models import Decision, Distribution, EventStatus, Outcome, ReasonCategory

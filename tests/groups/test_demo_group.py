@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from agreements.models import EffectiveState
+from core.db import db, utcnow
 from hub import demo
-from hub.core.db import db, utcnow
 from hub.groups import actions, agenda, dashboard, services
 from hub.groups import demo as groups_demo
 from hub.groups.models import ActionStatus, MinutesStatus, WorkingGroup

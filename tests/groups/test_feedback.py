@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hub.core.db import db
-from hub.core.errors import Conflict, PermissionDenied
+from core.db import db
+from core.errors import Conflict, PermissionDenied
 from hub.groups import actions, feedback, meetings, membership
 from partners.models import InboxMessage, OutboxEmail
 from tests.groups.conftest import audit_entries, schedule

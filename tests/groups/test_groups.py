@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agreements import services as agreements
-from hub.core.db import db
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.groups import actions, meetings, membership, permissions, services
 from hub.groups.models import MembershipStatus
 from partners.models import Person

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.core.db import utcnow
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.db import utcnow
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from hub.groups import calendar, meetings, membership
 from hub.groups.models import AttendanceStatus, MinutesStatus
 from tests.groups.conftest import audit_entries, schedule

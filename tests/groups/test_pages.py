@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.validation import LOCAL_ZONE
 from hub.groups import actions, agenda, meetings
 from hub.groups.models import MinutesStatus, WorkingGroup
 from tests.groups.conftest import SPEAKER_NAME, schedule

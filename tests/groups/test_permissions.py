@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.groups import actions, agenda
 from tests.groups.conftest import convene, schedule
 

@@ -31,8 +31,8 @@ from agreements.models import AgreementKey
 from audit import log
 from audit import services as audit_services
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.security import Actor
+from core.db import db
+from core.security import Actor
 from hub.records import speakers
 from partners import services
 from partners.models import OAuthClient, Status
@@ -205,8 +205,8 @@ class LiveHub:
 def live_hub(database_server, tmp_path_factory) -> Iterator[LiveHub]:
     """One hub for the module, seeded, served by werkzeug in a thread; its base URL (the OAuth
     issuer, and what DPoP proofs name) is the address it is served at."""
+    from core import migrations
     from hub.app import create_app
-    from hub.core import migrations
 
     base = tmp_path_factory.mktemp("live")
     url = fresh_database_url(database_server, base, "partner_http")

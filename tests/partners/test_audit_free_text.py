@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from audit import services as audit
 from audit.models import AuditEntry, OnBehalfOfLabel
-from hub.core.db import db
+from core.db import db
 from tests.oauth_helpers import assertion, bearer_token, new_key, register_partner
 
 NAME = "Zebediah Quillfeather"

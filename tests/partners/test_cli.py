@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from hub.core.db import db
+from core.db import db
 from partners.models import Organisation, Person
 
 ORG_ARGS = [

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import ValidationFailed
+from core.db import db
+from core.errors import ValidationFailed
 from partners import webhooks
 from partners.models import OAuthClient
 from partners.oauth import clients, server

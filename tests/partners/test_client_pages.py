@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from markupsafe import escape
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners import signin
 from partners.models import ClientAuthMethod, OAuthClient, Status
 from partners.oauth import clients

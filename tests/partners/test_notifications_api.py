@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners import notifications, webhooks
 from partners.models import InboxMessage
 from partners.oauth import clients, rate_limits, resource

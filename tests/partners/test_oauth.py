@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners.models import Status
 from partners.oauth import clients
 from tests.conftest import actor_of
@@ -81,7 +81,7 @@ def test_scopes_never_exceed_what_the_client_holds(client, partner):
 
 
 def test_registration_refuses_scopes_the_organisation_kind_cannot_hold(partner, make_org):
-    from hub.core.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as excinfo:
         partner(scopes="advisory:respond", org=make_org(kind="university"))
@@ -359,7 +359,7 @@ def test_rotated_key_stays_published_for_live_tokens(client, partner, cli):
     oauth_client, key, _ = partner()
     token = _token(client, token_form(oauth_client.client_id, key)).json["access_token"]
     before = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
-    from partners.oauth import keys as token_keys
+    from partners import signing_keys as token_keys
 
     token_keys.create_key()
     db.session.flush()

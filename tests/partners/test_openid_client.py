@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners.models import OAuthClient
 from tests.oauth_helpers import jwks_of, new_key
 from tests.partners.test_api_http import (  # noqa: F401 (live_hub: a fixture)

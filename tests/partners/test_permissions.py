@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners.oauth.scopes import allowed_for
 from tests.oauth_helpers import bearer_token, register_partner
 

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from audit.models import AuditEntry
-from hub.core import migrations
-from hub.core.db import db
-from hub.core.extensions import limiter as shared_limiter
-from hub.core.security import Actor
+from core import migrations
+from core.db import db
+from core.extensions import limiter as shared_limiter
+from core.security import Actor
 from partners import services
 from partners.oauth import clients, rate_limits
 from tests.conftest import app_config, dispose_database, fresh_database_url

@@ -1,5 +1,5 @@
 """Scopes per resource: every API operation a partner token can reach needs its own scope,
-declared once beside it (`hub.core.access.require_scope`), which both refuses tokens lacking it
+declared once beside it (`core.access.require_scope`), which both refuses tokens lacking it
 and writes the operation's OpenAPI security requirement. People signed in with a browser session
 are judged by their roles, as before.
 
@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from audit.models import AuditEntry
-from hub.core.access import declared_access
-from hub.core.db import db
+from core.access import declared_access
+from core.db import db
 from partners.oauth.scopes import SCOPES, allowed_for
 from tests.oauth_helpers import bearer_token, register_partner
 

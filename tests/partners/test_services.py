@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from partners import services
 from partners.models import Organisation, Person, Status
 from tests.conftest import actor_of

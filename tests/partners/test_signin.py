@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners import services, signin
 from partners.models import Person, SignInThrottle, Status, WebSession
 from tests.conftest import TEST_PASSWORD, actor_of, csrf_from, next_totp_code

@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from hub.core import migrations
-from hub.core.db import db
-from hub.core.security import Actor
+from core import migrations
+from core.db import db
+from core.security import Actor
 from partners import services, signin
 from partners.models import RecoveryCode, WebSession
 from tests.conftest import (

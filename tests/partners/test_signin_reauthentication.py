@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import PermissionDenied
+from core.db import db
+from core.errors import PermissionDenied
 from partners import services, signin
 from partners.models import Person, RecoveryCode, SignInThrottle, WebSession
 from tests.conftest import TEST_PASSWORD, actor_of, csrf_from, next_totp_code

@@ -23,8 +23,8 @@ from joserfc.jwk import KeySet
 
 from agreements import services as agreements
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from hub.records import advisory, assertions, shared
 from partners import notifications, services, webhooks
 from partners.models import DeliveryStatus, Status, WebhookDelivery, WebhookStatus
@@ -166,7 +166,7 @@ def test_a_signature_does_not_verify_another_body(client, subscribed, receiver):
 
 
 def test_a_signature_verifies_after_the_signing_key_is_rotated(client, subscribed, receiver):
-    from partners.oauth import keys
+    from partners import signing_keys as keys
 
     organisation, _admin, _subscription = subscribed()
     webhooks.emit(organisation.id, "agreement.status", {"status": "approved"})

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.records import advisory, speakers
 from hub.records.models import (
     AdvisoryRating,

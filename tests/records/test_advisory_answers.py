@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from agreements.fields import FIELDS, Level
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.records import advisory, speakers, subject_access
 from tests.agreement_factories import rule
 from tests.conftest import actor_of

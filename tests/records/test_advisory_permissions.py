@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.records import advisory, speakers
 from tests.conftest import page_html
 from tests.records.test_advisory import SPEAKER_NAME, build_world, route, submit

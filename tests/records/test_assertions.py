@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.records import assertions, ratings, speakers
 from hub.records.models import (
     AssertionKind,

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.core.db import db
-from hub.core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import Conflict, PermissionDenied, ValidationFailed
 from hub.records import assessments, decisions, events
 from hub.records.models import (
     AppealOutcome,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from core.db import db
 from hub import demo
-from hub.core.db import db
 from hub.records import advisory, returns
 from hub.records.demo import SPEAKERS
 from hub.records.models import (

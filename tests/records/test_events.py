@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
+from core.validation import LOCAL_ZONE
 from hub.records import assessments, decisions, events
 from hub.records.models import (
     ConditionsHeld,

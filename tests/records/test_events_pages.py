@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.records import assessments, events
 from hub.records.models import Event, EventStatus, Outcome
 from hub.records.speakers import create_speaker

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.records import assessments, decisions, events
 from tests.conftest import page_html
 from tests.records.test_events import REVIEW, World, advance, all_no, build_world, event_data

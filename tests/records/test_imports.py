@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry, AuditEntrySubject
 from audit.services import subject_pseudonym
-from hub.core.db import db
+from core.db import db
 from hub.records import imports, search
 from hub.records.models import (
     Event,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from agreements.fields import EXISTENCE_ONLY, FIELDS, Level, Shape
-from hub.core.db import db
+from core.db import db
 from hub.records import sharing
 from hub.records.models import EventSpeaker
 from tests.agreement_factories import rule

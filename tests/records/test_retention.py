@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import Base, db
-from hub.core.errors import PermissionDenied
+from core.db import Base, db
+from core.errors import PermissionDenied
 from hub.records import advisory, retention, returns, speakers
 from hub.records.models import (
     AdvisoryRating,

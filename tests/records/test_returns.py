@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import PermissionDenied, ValidationFailed
 from hub.records import returns
 from hub.records.models import Decision, Distribution, EventStatus, Outcome, ReasonCategory
 from tests.conftest import actor_of

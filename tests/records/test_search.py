@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hub.core.db import db
-from hub.core.errors import PermissionDenied
+from core.db import db
+from core.errors import PermissionDenied
 from hub.records import search, speakers
 from hub.records.models import SpeakerName
 from tests.records.test_speakers import speaker_world

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from agreements import services as agreements
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound
+from core.db import db, utcnow
+from core.errors import NotFound
 from hub.records import assertions, shared, speakers
 from partners.models import InboxMessage
 from tests.agreements.conftest import rule

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from hub.records import assertions, speakers
 from hub.records.models import (
     AdvisoryRating,

@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import db, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.security import Actor
 from hub.records import assertions, ratings, search, speakers
 from hub.records.models import (
     AdvisoryRequest,

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hub.core.db import db, utcnow
+from core.db import db, utcnow
 from hub.records import assertions
 from hub.records.models import (
     AssertionStatus,

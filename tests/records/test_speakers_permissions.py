@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from hub.records import assertions
 from tests.records.test_speakers import ROLES, assertion_data, days, new_speaker
 from tests.records.test_speakers_pages import date_fields, speaker_form

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.core.db import db
-from hub.core.errors import Conflict, HubError, PermissionDenied, ValidationFailed
+from core.db import db
+from core.errors import Conflict, HubError, PermissionDenied, ValidationFailed
 from hub.records import assessments, decisions, events
 from hub.records.models import Event, EventStatus, Outcome
 from tests.records.test_events import (

@@ -15,8 +15,8 @@ from pypdf import PdfReader
 
 from audit import services as audit
 from audit.models import AuditEntry
-from hub.core.db import db, utcnow
-from hub.core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.db import db, utcnow
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from hub.records import advisory, assertions, speakers, subject_access
 from hub.records.models import (
     AdvisoryRating,

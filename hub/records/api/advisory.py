@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.access import require_scope
-from hub.core.request import current_actor, signed_in_required
+from core.access import require_scope
+from core.request import current_actor, signed_in_required
 from hub.records import advisory, returns
 from hub.records.schemas.advisory import (
     AdvisoryAnswerSchema,

@@ -11,9 +11,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.access import require_scope
-from hub.core.request import current_actor, signed_in_required
-from hub.core.validation import Checker
+from core.access import require_scope
+from core.request import current_actor, signed_in_required
+from core.validation import Checker
 from hub.records import assessments, decisions, events
 from hub.records.models import EventStatus
 from hub.records.schemas.events import (

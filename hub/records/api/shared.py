@@ -14,9 +14,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
-from hub.core.access import require_scope
-from hub.core.errors import PermissionDenied
-from hub.core.request import current_actor, signed_in_required
+from core.access import require_scope
+from core.errors import PermissionDenied
+from core.request import current_actor, signed_in_required
 from hub.records import permissions, shared
 from hub.records.schemas.shared import (
     DisclosedRecordSchema,

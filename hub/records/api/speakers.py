@@ -14,9 +14,9 @@ from flask import redirect, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from hub.core.access import require_scope
-from hub.core.errors import Conflict
-from hub.core.request import current_actor, signed_in_required
+from core.access import require_scope
+from core.errors import Conflict
+from core.request import current_actor, signed_in_required
 from hub.records import assertions, ratings, search, speakers
 from hub.records.models import Speaker
 from hub.records.schemas.speakers import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from agreements.content import PURPOSES
+from agreements.purposes import PURPOSES
 
 PURPOSE_DESCRIPTION = (
     "Why the caller needs the data: one of the purposes the hub knows ("

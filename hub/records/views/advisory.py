@@ -17,10 +17,10 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import Conflict, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.validation import LOCAL_ZONE
+from core.db import db
+from core.errors import Conflict, ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.validation import LOCAL_ZONE
 from hub.records import advisory, returns
 from hub.records.models import AdvisoryRequest, Rating
 
@@ -181,7 +181,7 @@ def _step_page(
     values: dict[str, Any] = {}
     if request.method == "POST":
         values = {key: request.form.get(key, "") for key in fields}
-        # GOV.UK date inputs post day, month and year separately; the service reads them.
+        # A date input's parts, to show again (the edge joins them into the field itself).
         values.update(
             {
                 name: request.form.get(name, "")

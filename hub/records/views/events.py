@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from audit.refusals import keep_refusal
-from hub.core.db import db
-from hub.core.errors import Conflict, HubError, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.validation import LOCAL_ZONE
+from core.db import db
+from core.errors import Conflict, HubError, ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.validation import LOCAL_ZONE
 from hub.records import assessments, decisions, events, permissions
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
@@ -710,7 +710,8 @@ def decision(event_id: str) -> Any:
 
 
 def _date_keys(name: str) -> list[str]:
-    return [f"{name}-day", f"{name}-month", f"{name}-year"]
+    """A date input's field (joined at the edge) and its parts (to show again)."""
+    return [name, f"{name}-day", f"{name}-month", f"{name}-year"]
 
 
 def _date_parts(values: dict[str, Any], name: str) -> dict[str, Any]:

@@ -19,15 +19,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from agreements.content import PURPOSES
 from agreements.fields import FIELDS, Shape
 from agreements.policy import MASK, Disclosed
+from agreements.purposes import PURPOSES
 from agreements.services import PurposeRefused, check_purpose
 from audit.refusals import keep_refusal
-from hub.core.db import db, utcnow
-from hub.core.errors import HubError, NotFound, PermissionDenied, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.errors import HubError, NotFound, PermissionDenied, ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.validation import LOCAL_ZONE
 from hub.records import (
     assertions,
     decisions,

@@ -14,10 +14,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from audit.refusals import keep_refusal
-from hub.core.db import db, utcnow
-from hub.core.errors import HubError, ValidationFailed
-from hub.core.request import current_actor, signed_in_required
-from hub.core.validation import LOCAL_ZONE
+from core.db import db, utcnow
+from core.errors import HubError, ValidationFailed
+from core.request import current_actor, signed_in_required
+from core.validation import LOCAL_ZONE
 from hub.records import assertions, events, permissions, ratings, search, speakers
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
@@ -36,7 +36,14 @@ BLANK_ROWS = {"aliases": 2, "affiliations": 2, "sources": 2}
 ROW_FIELDS = {
     "aliases": ("name", "kind"),
     "affiliations": ("organisation_name", "role"),
-    "sources": ("url", "title", "retrieved_on-day", "retrieved_on-month", "retrieved_on-year"),
+    "sources": (
+        "url",
+        "title",
+        "retrieved_on",
+        "retrieved_on-day",
+        "retrieved_on-month",
+        "retrieved_on-year",
+    ),
 }
 DATE_PARTS = ("day", "month", "year")
 
@@ -134,10 +141,8 @@ def _form_data(form: MultiDict) -> dict[str, Any]:
         "topics": form.get("topics", ""),
         "distribution": form.get("distribution", ""),
     }
-    parts = {f"retention_until-{p}": form.get(f"retention_until-{p}", "") for p in DATE_PARTS}
-    data.update(parts)
-    if not any(parts.values()):
-        data["retention_until"] = ""
+    data.update({f"retention_until-{p}": form.get(f"retention_until-{p}", "") for p in DATE_PARTS})
+    data["retention_until"] = form.get("retention_until", "")
     return data
 
 
@@ -148,7 +153,7 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
         rows = [dict(row) for row in data.get(section) or []]
         for row in rows:
             given = row.get("retrieved_on")
-            if given:
+            if given and "retrieved_on-day" not in row:  # a stored date, not what was typed
                 day = date.fromisoformat(given)
                 row.update({"retrieved_on-day": day.day, "retrieved_on-month": day.month})
                 row["retrieved_on-year"] = day.year
@@ -157,7 +162,7 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(topics, list):
         values["topics"] = "\n".join(topics)
     retention = data.get("retention_until")
-    if retention:
+    if retention and "retention_until-day" not in data:
         day = date.fromisoformat(str(retention))
         values.update(
             {
@@ -334,6 +339,7 @@ def _statement_form_data(form: MultiDict, keys: Iterable[str]) -> dict[str, Any]
     for key in keys:
         if key in ("stated_on", "review_by"):
             data.update({f"{key}-{p}": form.get(f"{key}-{p}", "") for p in DATE_PARTS})
+            data[key] = form.get(key, "")
         elif key in ("special_category", "criminal_offence"):
             data[key] = "yes" if form.get(key) == "yes" else "no"
         else:

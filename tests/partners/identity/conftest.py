@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from joserfc.jwk import ECKey, RSAKey
 
 from audit.models import AuditEntry
-from hub.core.db import db
+from core.db import db
 from partners.identity import services
 from partners.identity.views import CALLBACK_PATH
 from tests.partners.identity.oidc_provider import log_in_at_provider, running_provider

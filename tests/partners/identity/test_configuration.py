@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from joserfc.jwk import RSAKey
 
 from audit.models import AuditEntry
-from hub.core.db import db
-from hub.core.errors import PermissionDenied, ValidationFailed
-from hub.core.security import Actor
+from core.db import db
+from core.errors import PermissionDenied, ValidationFailed
+from core.security import Actor
 from partners.identity import relying_party, services
 from tests.conftest import actor_of
 from tests.partners.identity.conftest import entries, last_seq

@@ -18,10 +18,10 @@ from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
 from audit.models import AuditEntry
-from hub.core import migrations
-from hub.core.db import db, utcnow
-from hub.core.errors import ValidationFailed
-from hub.core.security import Actor
+from core import migrations
+from core.db import db, utcnow
+from core.errors import ValidationFailed
+from core.security import Actor
 from partners import services as partners_services
 from partners.identity import services
 from partners.identity.models import IdentityProviderDomain

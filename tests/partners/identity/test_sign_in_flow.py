@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from hub.core.db import db
+from core.db import db
 from partners import services as partners_services
 from partners.identity import services
 from partners.models import Person, Status

@@ -7,10 +7,10 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import g, redirect, request, url_for
+from flask import current_app, g, redirect, request, url_for
 
-from hub.core.errors import NotAuthenticated, PermissionDenied
-from hub.core.security import Actor
+from core.errors import NotAuthenticated, PermissionDenied
+from core.security import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,14 +38,16 @@ def is_api_request() -> bool:
 
 
 def signed_in_required(view: F) -> F:
-    """Pages need a fully signed-in person (password and, where required, second factor)."""
+    """Pages need a fully signed-in person (password and, where required, second factor);
+    others are sent to the sign-in page (`HUB_SIGN_IN_ENDPOINT`)."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if current_actor().kind == "anonymous":
             if is_api_request():
                 raise NotAuthenticated("Sign in, or present an access token.")
-            return redirect(url_for("web.sign_in", next=request.full_path.rstrip("?")))
+            sign_in = current_app.config["HUB_SIGN_IN_ENDPOINT"]
+            return redirect(url_for(sign_in, next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -78,7 +80,7 @@ def roles_required(*roles: str, action: str) -> Callable[[F], F]:
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a same-site path only (no open redirects), else the
-    dashboard."""
+    home page (`HUB_HOME_ENDPOINT`)."""
     if target:
         parts = urlsplit(target)
         if (
@@ -88,4 +90,4 @@ def safe_next(target: str | None) -> str:
             and not target.startswith("//")
         ):
             return target
-    return url_for("web.dashboard")
+    return url_for(current_app.config["HUB_HOME_ENDPOINT"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from hub.core.errors import HubError, ValidationFailed
+from core.errors import HubError, ValidationFailed
 
 
 class CliInputError(click.ClickException):

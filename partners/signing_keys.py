@@ -1,5 +1,5 @@
-"""The keys the hub signs access tokens with: ES256, rotated, old keys published until their
-last token has expired."""
+"""The keys the hub signs access tokens and webhook deliveries with: ES256, rotated, old keys
+published until their last token has expired."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask import current_app
 from joserfc import jwk
 
-from hub.core.db import db, utcnow
-from hub.core.keys import FieldCipher
+from core.db import db, utcnow
+from core.keys import FieldCipher
 from partners.models import TokenSigningKey
 
 ALGORITHM = "ES256"

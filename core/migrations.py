@@ -8,8 +8,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from hub.core.config import PROJECT_ROOT
-from hub.core.db import db
+from core.config import PROJECT_ROOT
+from core.db import db
 
 
 def alembic_config(url: str | None = None) -> Config:

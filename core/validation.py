@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
-from hub.core.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -180,10 +180,9 @@ class Checker:
         return number
 
     def date(self, key: str, label: str, *, required: bool = True) -> date | None:
-        """A calendar date: a date, an ISO string (2026-03-14) or day/month/year fields."""
+        """A calendar date: a date or an ISO string (2026-03-14). A page's day, month and year
+        fields arrive joined into one (`hub.web.input`)."""
         value = self._raw(key)
-        if self._missing(value) and isinstance(self.data.get(f"{key}-day"), str):
-            value = self._date_parts(key)
         if self._missing(value):
             if required:
                 self.add(key, f"Enter {label}.")
@@ -197,15 +196,6 @@ class Checker:
         except ValueError:
             self.add(key, f"{_capitalise(label)} must be a real date, like 2026-03-14.")
             return None
-
-    def _date_parts(self, key: str) -> str:
-        parts = [
-            str(self.data.get(f"{key}-{part}") or "").strip() for part in ("year", "month", "day")
-        ]
-        if not any(parts):
-            return ""
-        year, month, day = parts
-        return f"{year.zfill(4)}-{month.zfill(2)}-{day.zfill(2)}"
 
     def moment(self, key: str, label: str, *, required: bool = True) -> datetime | None:
         """A date and time: ISO with an offset, or a local UK time without one; stored in UTC."""

@@ -11,7 +11,7 @@ enforces the declaration and writes the operation's OpenAPI security requirement
   that forgets its decorator fails closed.
 
 Put the decorator first (outermost), so that a token without the scope is refused before its
-body is parsed. It lives in `hub.core`, not the web edge, because the API modules of every layer
+body is parsed. It lives in `core`, not the web edge, because the API modules of every layer
 (audit, partners, agreements, records) declare their operations, and a lower layer may not
 import a higher one.
 """
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 from flask import request
 from flask_smorest import Blueprint
 
-from hub.core.errors import PermissionDenied
-from hub.core.request import current_actor, route_template
+from core.errors import PermissionDenied
+from core.request import current_actor, route_template
 
 F = TypeVar("F", bound=Callable[..., Any])
 
