@@ -115,6 +115,8 @@ def _register_blueprints(app: Flask) -> None:
     from hub.federation import views as federation_views
     from hub.groups import api as groups_api
     from hub.groups import views as groups_views
+    from hub.groups.meetings import api as meetings_api
+    from hub.groups.meetings import views as meetings_views
     from hub.records.api import advisory as advisory_api
     from hub.records.api import events as events_api
     from hub.records.api import shared as shared_api
@@ -144,7 +146,9 @@ def _register_blueprints(app: Flask) -> None:
     for records_api in (speakers_api, events_api, advisory_api, shared_api):
         api.register_blueprint(records_api.blueprint)
     app.register_blueprint(groups_views.blueprint)
+    app.register_blueprint(meetings_views.blueprint)
     api.register_blueprint(groups_api.blueprint)
+    api.register_blueprint(meetings_api.blueprint)
     api.register_blueprint(partners_api.blueprint)
     api.register_blueprint(api_notifications.blueprint)
     api.register_blueprint(audit_api.blueprint)

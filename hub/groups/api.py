@@ -3,7 +3,8 @@
 Partner systems (OAuth clients) are refused with 403: none of the token scopes covers working
 groups (no operation declares one), and a group's case items are shown to named people of
 member organisations only.
-Meetings, actions and the regional dashboard are in `meeting_api.py`, on this blueprint.
+Groups, their members and attendees, their actions and the regional dashboard are here;
+meetings are in `hub.groups.meetings.api`, on their own blueprint.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.request import current_actor, signed_in_required
-from hub.groups import membership, services
+from core.request import current_actor
+from hub.groups import actions, dashboard, membership, services
+from hub.groups.api_common import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND
 from hub.groups.models import WorkingGroup
 from hub.groups.schemas import (
+    ActionSchema,
+    ActionUpdateSchema,
     AttendeeCreateSchema,
     ConvenorSchema,
+    DashboardArgsSchema,
+    DashboardSchema,
     GroupCreateSchema,
     GroupDetailSchema,
     GroupSchema,
@@ -27,24 +33,14 @@ from hub.groups.schemas import (
     InvitationCreateSchema,
     MembershipSchema,
 )
-from partners.schemas import ProblemSchema
+from hub.records import advisory, returns
 
 blueprint = Blueprint(
     "groups-api",
     __name__,
     url_prefix="/api/v1",
-    description="Regional working groups: members, meetings, case items, minutes and actions.",
+    description="Regional working groups: members, attendees, actions and the regional dashboard.",
 )
-
-FORBIDDEN = {"schema": ProblemSchema, "description": "Not allowed (partner systems never are)"}
-NOT_FOUND = {"schema": ProblemSchema, "description": "No such item in a group the caller sees"}
-CONFLICT = {"schema": ProblemSchema, "description": "The change clashes with the current state"}
-INVALID = {"schema": ProblemSchema, "description": "Invalid fields"}
-
-
-# No operation here declares an access (`core.access`): they are for people only, and
-# `partners.oauth.resource` refuses a partner token on every one of them.
-DECORATORS = [signed_in_required]
 
 
 @dataclass
@@ -231,6 +227,74 @@ class GroupAttendeeById(MethodView):
         return None
 
 
-# The meeting, action and dashboard endpoints live in their own module on this blueprint;
-# importing it adds them.
-from hub.groups import meeting_api  # noqa: E402, F401
+# --- actions ------------------------------------------------------------------------------
+
+
+@blueprint.route("/groups/<group_id>/actions")
+class GroupActions(MethodView):
+    """A group's actions."""
+
+    decorators = DECORATORS
+
+    @blueprint.response(200, ActionSchema(many=True))
+    @blueprint.alt_response(404, **NOT_FOUND)
+    @blueprint.alt_response(403, **FORBIDDEN)
+    def get(self, group_id: str) -> Any:
+        """List a group's actions, soonest due first."""
+        return actions.list_actions(services.get_group(current_actor(), group_id))
+
+
+@blueprint.route("/actions/<action_id>")
+class ActionById(MethodView):
+    """One action."""
+
+    decorators = DECORATORS
+
+    @blueprint.response(200, ActionSchema)
+    @blueprint.alt_response(404, **NOT_FOUND)
+    @blueprint.alt_response(403, **FORBIDDEN)
+    def get(self, action_id: str) -> Any:
+        """Read an action."""
+        return actions.get_action(current_actor(), action_id)
+
+
+@blueprint.route("/actions/<action_id>/updates")
+class ActionUpdates(MethodView):
+    """Progress on an action."""
+
+    decorators = DECORATORS
+
+    @blueprint.arguments(ActionUpdateSchema)
+    @blueprint.response(201, ActionSchema)
+    @blueprint.alt_response(403, **FORBIDDEN)
+    @blueprint.alt_response(422, **INVALID)
+    def post(self, data: dict[str, Any], action_id: str) -> Any:
+        """Record progress: a note, a new status, or both."""
+        action = actions.get_action(current_actor(), action_id)
+        actions.update_action(current_actor(), action, data)
+        return action
+
+
+# --- the regional dashboard ---------------------------------------------------------------
+
+
+@blueprint.route("/region/dashboard")
+class RegionDashboard(MethodView):
+    """The regional coordinator's dashboard."""
+
+    decorators = DECORATORS
+
+    @blueprint.arguments(DashboardArgsSchema, location="query")
+    @blueprint.response(200, DashboardSchema)
+    @blueprint.alt_response(403, **FORBIDDEN)
+    @blueprint.alt_response(422, **INVALID)
+    def get(self, args: dict[str, Any]) -> Any:
+        """The region's figures, computed only over what the coordinator may see."""
+        actor = current_actor()
+        dashboard.require_dashboard(actor)
+        purpose = dashboard.read_purpose(args.get("purpose"))
+        basis, year = returns.read_args(
+            args.get("basis") or None, args.get("year") or None, advisory.local_today()
+        )
+        board = dashboard.regional_dashboard(actor, purpose, basis, year)
+        return dashboard.as_dict(board)

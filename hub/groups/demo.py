@@ -20,7 +20,9 @@ from agreements.fields import EXISTENCE_ONLY
 from agreements.models import Agreement
 from core.db import db, utcnow
 from core.validation import LOCAL_ZONE
-from hub.groups import actions, agenda, feedback, meetings, membership, services
+from hub.groups import actions, membership, services
+from hub.groups.meetings import agenda, feedback
+from hub.groups.meetings import services as meetings
 from hub.groups.models import GroupAction, Meeting, WorkingGroup
 from hub.records import events, speakers
 from hub.records.models import Event, Speaker

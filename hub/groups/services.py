@@ -1,9 +1,9 @@
 """Working groups: convening, the convenor, reading what a person may see, and the
 multi-party agreement that must cover every member before the group holds case items.
 
-Membership and attendees are in `membership.py`; meetings in `meetings.py`, their agenda in
-`agenda.py` and feedback in `feedback.py`; actions in `actions.py`; the coordinator's regional
-dashboard in `dashboard.py`. Every change is audited with ids and codes only; every refusal too.
+Membership and attendees are in `membership.py`; meetings, their agenda and feedback in the
+`meetings` package; actions in `actions.py`; the coordinator's regional dashboard in
+`dashboard.py`. Every change is audited with ids and codes only; every refusal too.
 """
 
 from __future__ import annotations

@@ -1,125 +1,37 @@
-"""Pages of working groups: convening and membership, meetings (agenda with case items,
-attendance, minutes, decisions, actions, feedback, calendar files), actions, and the regional
-coordinator's dashboard.
+"""Pages of working groups: convening and membership, the group's page (its meetings and open
+actions), actions, and the regional coordinator's dashboard. The meeting pages are in
+`hub.groups.meetings.views`, on their own blueprint.
 
-Case items on a meeting's page come through `disclose()` for the person looking (see
-agenda.py); pages that disclose commit after rendering so the disclosures stay audited.
+The dashboard discloses what it counts and shows; it commits after rendering so the disclosures
+stay audited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from agreements.purposes import PURPOSES
-from audit.refusals import keep_refusal
 from core.db import db
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import ValidationFailed
 from core.request import current_actor, signed_in_required
-from hub.groups import (
-    actions,
-    calendar,
-    dashboard,
-    meetings,
-    membership,
-    permissions,
-    services,
-)
-from hub.groups.models import (
-    ActionStatus,
-    Meeting,
-    MembershipStatus,
-    MinutesStatus,
-    WorkingGroup,
-)
+from hub.groups import actions, dashboard, membership, permissions, services
+from hub.groups.meetings import views as meeting_pages
+from hub.groups.models import ActionStatus, MembershipStatus, WorkingGroup
+from hub.groups.web import act, attempt
 from hub.records import advisory, returns
-from hub.records.views.shared import field_map, shown_fields
 
 blueprint = Blueprint("groups", __name__, template_folder="templates")
 
 GROUP_FIELDS = ("name", "region", "terms_of_reference", "cadence", "agreement_id")
-MEETING_FIELDS = ("starts_at", "ends_at", "location", "online_link")
-MEMBERSHIP_COLOURS = {
-    MembershipStatus.INVITED: "blue",
-    MembershipStatus.ACCEPTED: "green",
-    MembershipStatus.DECLINED: "grey",
-    MembershipStatus.LEFT: "grey",
-    MembershipStatus.REMOVED: "grey",
-}
-MINUTES_COLOURS = {
-    MinutesStatus.NOT_STARTED: "grey",
-    MinutesStatus.DRAFTED: "yellow",
-    MinutesStatus.CIRCULATED: "blue",
-    MinutesStatus.APPROVED: "green",
-}
 
-
-@blueprint.context_processor
-def _helpers() -> dict[str, Any]:
-    return {
-        "day": calendar.long_day,
-        "moment": calendar.long_moment,
-        "clock": calendar.clock,
-        "cadence_labels": services.CADENCE_LABELS,
-        "membership_labels": services.MEMBERSHIP_LABELS,
-        "membership_colours": MEMBERSHIP_COLOURS,
-        "minutes_labels": meetings.MINUTES_LABELS,
-        "minutes_colours": MINUTES_COLOURS,
-        "attendance_labels": meetings.ATTENDANCE_LABELS,
-        "action_labels": actions.STATUS_LABELS,
-        "action_colours": actions.STATUS_COLOURS,
-        "shown_fields": shown_fields,
-        "field_map": field_map,
-        "purposes": PURPOSES,
-        "is_overdue": actions.is_overdue,
-    }
-
-
-def local_input(moment: Any) -> str:
-    """A stored time as a datetime-local field's value (UK time)."""
-    return meetings.local(moment).strftime("%Y-%m-%dT%H:%M") if moment else ""
-
-
-def attempt(change: Callable[[], Any]) -> tuple[Any, dict[str, list[str]]]:
-    """Run a service change: commit it, or undo it and return the form's errors."""
-    try:
-        result = change()
-    except (ValidationFailed, Conflict) as exc:
-        keep_refusal(current_actor(), exc)
-        return None, exc.errors or {"_form": [exc.detail]}
-    db.session.commit()
-    return result, {}
-
-
-def act(change: Callable[[], Any], success: str, target: str) -> Any:
-    """A one-button change: commit and say so, or explain the clash; back to `target`."""
-    try:
-        change()
-    except Conflict as exc:
-        keep_refusal(current_actor(), exc)
-        flash(exc.detail, "error")
-        return redirect(target)
-    db.session.commit()
-    flash(success, "success")
-    return redirect(target)
+# A group's page lists its meetings, so its templates read them as the meeting pages do.
+blueprint.context_processor(meeting_pages.template_helpers)
 
 
 def group_url(group: WorkingGroup) -> str:
     return url_for("groups.show", group_id=group.id)
-
-
-def meeting_url(meeting: Meeting) -> str:
-    return url_for("groups.meeting", group_id=meeting.group_id, meeting_id=meeting.id)
-
-
-def meeting_of(group_id: str, meeting_id: str) -> Meeting:
-    """The meeting, only under the group in its address."""
-    meeting = meetings.get_meeting(current_actor(), meeting_id)
-    if str(meeting.group_id) != str(group_id):
-        raise NotFound("There is no such meeting.")
-    return meeting
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -519,7 +431,3 @@ def region() -> Any:
     )
     db.session.commit()  # the view, and any records shown (disclosures), audited
     return page
-
-
-# The meeting pages live in their own module on this blueprint; importing it adds its routes.
-from hub.groups import meeting_views  # noqa: E402, F401

@@ -188,7 +188,7 @@ def audit_entries(action: str, outcome: str = "granted") -> list:
 
 def schedule(world: World, days: float = 3, hours: float = 2, **extra):
     """A meeting `days` from now (negative: already held) lasting `hours`."""
-    from hub.groups import meetings
+    from hub.groups.meetings import services as meetings
 
     start = utcnow() + timedelta(days=days)
     return meetings.schedule_meeting(

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from hub.groups import actions, meetings
+from hub.groups import actions
+from hub.groups.meetings import services as meetings
 from hub.groups.models import ActionStatus
 from partners import notifications
 from tests.groups.conftest import audit_entries, schedule

@@ -12,7 +12,9 @@ import pytest
 from agreements import services as agreements
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.groups import agenda, meetings, membership
+from hub.groups import membership
+from hub.groups.meetings import agenda
+from hub.groups.meetings import services as meetings
 from hub.records import speakers
 from hub.records.models import RecordStatus
 from tests.agreement_factories import rule

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from agreements.models import EffectiveState
 from core.db import db, utcnow
 from hub import demo
-from hub.groups import actions, agenda, dashboard, services
+from hub.groups import actions, dashboard, services
 from hub.groups import demo as groups_demo
+from hub.groups.meetings import agenda
 from hub.groups.models import ActionStatus, MinutesStatus, WorkingGroup
 from hub.records import advisory, returns
 from partners.models import InboxMessage, Person

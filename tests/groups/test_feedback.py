@@ -10,7 +10,9 @@ import sqlalchemy as sa
 
 from core.db import db
 from core.errors import Conflict, PermissionDenied
-from hub.groups import actions, feedback, meetings, membership
+from hub.groups import actions, membership
+from hub.groups.meetings import feedback
+from hub.groups.meetings import services as meetings
 from partners.models import InboxMessage, OutboxEmail
 from tests.groups.conftest import audit_entries, schedule
 

@@ -10,7 +10,8 @@ import pytest
 from agreements import services as agreements
 from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.groups import actions, meetings, membership, permissions, services
+from hub.groups import actions, membership, permissions, services
+from hub.groups.meetings import services as meetings
 from hub.groups.models import MembershipStatus
 from partners.models import Person
 from tests.agreement_factories import rule

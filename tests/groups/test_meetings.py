@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from core.db import utcnow
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from hub.groups import calendar, meetings, membership
+from hub.groups import calendar, membership
+from hub.groups.meetings import services as meetings
 from hub.groups.models import AttendanceStatus, MinutesStatus
 from tests.groups.conftest import audit_entries, schedule
 

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.validation import LOCAL_ZONE
-from hub.groups import actions, agenda, meetings
+from hub.groups import actions
+from hub.groups.meetings import agenda
+from hub.groups.meetings import services as meetings
 from hub.groups.models import MinutesStatus, WorkingGroup
 from tests.groups.conftest import SPEAKER_NAME, schedule
 

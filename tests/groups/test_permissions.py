@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db
-from hub.groups import actions, agenda
+from hub.groups import actions
+from hub.groups.meetings import agenda
 from tests.groups.conftest import convene, schedule
 
 MANAGERS = ("coord", "coord2")

@@ -14,7 +14,7 @@ from core.db import db, utcnow
 from core.errors import Conflict
 from core.security import Actor
 from hub.groups import calendar, permissions
-from hub.groups.meetings import has_started, record, require_open
+from hub.groups.meetings.services import has_started, record, require_open
 from hub.groups.models import GroupAction, GroupDecision, Meeting, WorkingGroup
 from hub.groups.services import attendees, require_manager
 from partners import notifications

@@ -1,26 +1,64 @@
 """Pages of a working group's meetings: scheduling, the agenda and its case items (shown to
 each viewer through `disclose()`), attendance, minutes and amendments, decisions, actions,
-feedback to member organisations and the calendar file. Routes of `views.blueprint`."""
+feedback to member organisations and the calendar file.
+
+Pages that disclose case items commit after rendering so the disclosures stay audited.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from core.db import db
+from core.errors import NotFound
 from core.request import current_actor, signed_in_required
-from hub.groups import actions, agenda, calendar, feedback, meetings, permissions, services
-from hub.groups.models import AttendanceStatus, MinutesStatus
-from hub.groups.views import (
-    MEETING_FIELDS,
-    act,
-    attempt,
-    blueprint,
-    local_input,
-    meeting_of,
-    meeting_url,
-)
+from hub.groups import actions, calendar, permissions, services, web
+from hub.groups.meetings import agenda, feedback
+from hub.groups.meetings import services as meetings
+from hub.groups.models import AttendanceStatus, Meeting, MinutesStatus
+from hub.groups.web import act, attempt
+
+blueprint = Blueprint("meetings", __name__, template_folder="templates")
+
+MEETING_FIELDS = ("starts_at", "ends_at", "location", "online_link")
+MINUTES_COLOURS = {
+    MinutesStatus.NOT_STARTED: "grey",
+    MinutesStatus.DRAFTED: "yellow",
+    MinutesStatus.CIRCULATED: "blue",
+    MinutesStatus.APPROVED: "green",
+}
+
+
+@blueprint.context_processor
+def template_helpers() -> dict[str, Any]:
+    """The groups' template helpers, and how minutes and attendance read (the group pages, which
+    list meetings, read these too)."""
+    return {
+        **web.template_helpers(),
+        "minutes_labels": meetings.MINUTES_LABELS,
+        "minutes_colours": MINUTES_COLOURS,
+        "attendance_labels": meetings.ATTENDANCE_LABELS,
+    }
+
+
+def local_input(moment: Any) -> str:
+    """A stored time as a datetime-local field's value (UK time)."""
+    return meetings.local(moment).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def meeting_url(meeting: Meeting) -> str:
+    return url_for("meetings.meeting", group_id=meeting.group_id, meeting_id=meeting.id)
+
+
+def meeting_of(group_id: str, meeting_id: str) -> Meeting:
+    """The meeting, only under the group in its address."""
+    meeting = meetings.get_meeting(current_actor(), meeting_id)
+    if str(meeting.group_id) != str(group_id):
+        raise NotFound("There is no such meeting.")
+    return meeting
+
 
 # --- meetings -----------------------------------------------------------------------------
 
@@ -41,7 +79,7 @@ def new_meeting(group_id: str) -> Any:
             flash(f"The meeting on {calendar.long_moment(meeting.starts_at)} is set.", "success")
             return redirect(meeting_url(meeting))
     return render_template(
-        "groups/meeting_form.html",
+        "meetings/meeting_form.html",
         group=group,
         values=values,
         errors=errors,
@@ -60,7 +98,7 @@ def meeting(group_id: str, meeting_id: str) -> Any:
     group = found.group
     manager = permissions.is_manager(actor, group)
     page = render_template(
-        "groups/meeting.html",
+        "meetings/meeting.html",
         group=group,
         meeting=found,
         cases=agenda.case_views(actor, found),
@@ -101,7 +139,7 @@ def edit_meeting(group_id: str, meeting_id: str) -> Any:
             flash("The meeting has been changed.", "success")
             return redirect(meeting_url(found))
     return render_template(
-        "groups/meeting_form.html",
+        "meetings/meeting_form.html",
         group=found.group,
         meeting=found,
         values=values,
@@ -125,7 +163,7 @@ def cancel_meeting(group_id: str, meeting_id: str) -> Any:
             flash("The meeting is cancelled; its attendees have been told.", "success")
             return redirect(meeting_url(found))
     return render_template(
-        "groups/cancel.html",
+        "meetings/cancel.html",
         group=found.group,
         meeting=found,
         errors=errors,
@@ -168,7 +206,7 @@ def new_agenda_item(group_id: str, meeting_id: str) -> Any:
             return redirect(meeting_url(found))
     choices = agenda.case_choices(actor, group)
     page = render_template(
-        "groups/agenda_form.html",
+        "meetings/agenda_form.html",
         group=group,
         meeting=found,
         values=values,
@@ -215,7 +253,7 @@ def attendance(group_id: str, meeting_id: str) -> Any:
         for s in (AttendanceStatus.ATTENDED, AttendanceStatus.APOLOGIES, AttendanceStatus.ABSENT)
     ]
     return render_template(
-        "groups/attendance.html",
+        "meetings/attendance.html",
         group=found.group,
         meeting=found,
         rows=rows,
@@ -257,7 +295,7 @@ def minutes(group_id: str, meeting_id: str) -> Any:
             flash("The draft minutes have been saved.", "success")
             return redirect(meeting_url(found) + "#minutes")
     return render_template(
-        "groups/minutes.html",
+        "meetings/minutes.html",
         group=found.group,
         meeting=found,
         values=values,
@@ -306,7 +344,7 @@ def amend_minutes(group_id: str, meeting_id: str) -> Any:
             flash("The amendment has been recorded.", "success")
             return redirect(meeting_url(found) + "#minutes")
     return render_template(
-        "groups/amend.html",
+        "meetings/amend.html",
         group=found.group,
         meeting=found,
         values=values,
@@ -333,7 +371,7 @@ def new_decision(group_id: str, meeting_id: str) -> Any:
             flash("The decision has been recorded.", "success")
             return redirect(meeting_url(found) + "#decisions")
     return render_template(
-        "groups/decision_form.html",
+        "meetings/decision_form.html",
         group=found.group,
         meeting=found,
         values=values,
@@ -376,7 +414,7 @@ def new_action(group_id: str, meeting_id: str) -> Any:
             flash("The action has been recorded; its owner has been told.", "success")
             return redirect(meeting_url(found) + "#actions")
     return render_template(
-        "groups/action_form.html",
+        "meetings/action_form.html",
         group=found.group,
         meeting=found,
         values=values,
@@ -409,7 +447,7 @@ def feedback_page(group_id: str, meeting_id: str) -> Any:
     actor = current_actor()
     found = meeting_of(group_id, meeting_id)
     return render_template(
-        "groups/feedback.html",
+        "meetings/feedback.html",
         group=found.group,
         meeting=found,
         digest=feedback.my_digest(actor, found),

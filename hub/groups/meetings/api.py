@@ -1,6 +1,6 @@
-"""Working group meetings, actions and the regional dashboard over the JSON API: endpoints of
-`api.blueprint`, over the same services as the pages. Case items come through `disclose()` for
-the caller, like the meeting page."""
+"""Working group meetings over the JSON API: scheduling, the agenda, attendance, minutes,
+decisions, the actions agreed and feedback, over the same services as the pages. Case items
+come through `disclose()` for the caller, like the meeting page."""
 
 from __future__ import annotations
 
@@ -8,21 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask.views import MethodView
+from flask_smorest import Blueprint
 
 from core.request import current_actor
-from hub.groups import actions, agenda, dashboard, feedback, meetings, services
-from hub.groups.api import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND, blueprint
-from hub.groups.models import Meeting, MeetingAttendance
-from hub.groups.schemas import (
-    ActionCreateSchema,
-    ActionSchema,
-    ActionUpdateSchema,
+from hub.groups import actions, services
+from hub.groups.api_common import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND
+from hub.groups.meetings import agenda, feedback
+from hub.groups.meetings import services as meetings
+from hub.groups.meetings.schemas import (
     AgendaItemCreateSchema,
     AmendmentCreateSchema,
     AmendmentSchema,
     AttendanceSchema,
-    DashboardArgsSchema,
-    DashboardSchema,
     DigestSchema,
     MeetingCreateSchema,
     MeetingDecisionCreateSchema,
@@ -32,7 +29,16 @@ from hub.groups.schemas import (
     MinutesSchema,
     MinutesStepSchema,
 )
-from hub.records import advisory, returns
+from hub.groups.models import Meeting, MeetingAttendance
+from hub.groups.schemas import ActionCreateSchema, ActionSchema
+
+blueprint = Blueprint(
+    "meetings-api",
+    __name__,
+    url_prefix="/api/v1",
+    description="Working group meetings: agenda and case items, attendance, minutes, decisions, "
+    "actions and feedback.",
+)
 
 
 @dataclass
@@ -277,76 +283,3 @@ class MeetingFeedback(MethodView):
         """Send each member organisation its feedback (once, after the meeting)."""
         feedback.send_digest(current_actor(), _meeting(meeting_id))
         return None
-
-
-# --- actions ------------------------------------------------------------------------------
-
-
-@blueprint.route("/groups/<group_id>/actions")
-class GroupActions(MethodView):
-    """A group's actions."""
-
-    decorators = DECORATORS
-
-    @blueprint.response(200, ActionSchema(many=True))
-    @blueprint.alt_response(404, **NOT_FOUND)
-    @blueprint.alt_response(403, **FORBIDDEN)
-    def get(self, group_id: str) -> Any:
-        """List a group's actions, soonest due first."""
-        return actions.list_actions(services.get_group(current_actor(), group_id))
-
-
-@blueprint.route("/actions/<action_id>")
-class ActionById(MethodView):
-    """One action."""
-
-    decorators = DECORATORS
-
-    @blueprint.response(200, ActionSchema)
-    @blueprint.alt_response(404, **NOT_FOUND)
-    @blueprint.alt_response(403, **FORBIDDEN)
-    def get(self, action_id: str) -> Any:
-        """Read an action."""
-        return actions.get_action(current_actor(), action_id)
-
-
-@blueprint.route("/actions/<action_id>/updates")
-class ActionUpdates(MethodView):
-    """Progress on an action."""
-
-    decorators = DECORATORS
-
-    @blueprint.arguments(ActionUpdateSchema)
-    @blueprint.response(201, ActionSchema)
-    @blueprint.alt_response(403, **FORBIDDEN)
-    @blueprint.alt_response(422, **INVALID)
-    def post(self, data: dict[str, Any], action_id: str) -> Any:
-        """Record progress: a note, a new status, or both."""
-        action = actions.get_action(current_actor(), action_id)
-        actions.update_action(current_actor(), action, data)
-        return action
-
-
-# --- the regional dashboard ---------------------------------------------------------------
-
-
-@blueprint.route("/region/dashboard")
-class RegionDashboard(MethodView):
-    """The regional coordinator's dashboard."""
-
-    decorators = DECORATORS
-
-    @blueprint.arguments(DashboardArgsSchema, location="query")
-    @blueprint.response(200, DashboardSchema)
-    @blueprint.alt_response(403, **FORBIDDEN)
-    @blueprint.alt_response(422, **INVALID)
-    def get(self, args: dict[str, Any]) -> Any:
-        """The region's figures, computed only over what the coordinator may see."""
-        actor = current_actor()
-        dashboard.require_dashboard(actor)
-        purpose = dashboard.read_purpose(args.get("purpose"))
-        basis, year = returns.read_args(
-            args.get("basis") or None, args.get("year") or None, advisory.local_today()
-        )
-        board = dashboard.regional_dashboard(actor, purpose, basis, year)
-        return dashboard.as_dict(board)

@@ -24,7 +24,7 @@ from core.errors import Conflict, NotFound
 from core.security import Actor
 from core.validation import Checker
 from hub.groups import permissions
-from hub.groups.meetings import TEXT_MAX, TITLE_MAX, record, require_open
+from hub.groups.meetings.services import TEXT_MAX, TITLE_MAX, record, require_open
 from hub.groups.models import AgendaItem, Meeting, MinutesStatus, WorkingGroup
 from hub.groups.services import PURPOSE, coverage, deny, parse_id, person_id, require_manager
 from hub.records import sharing

@@ -1,0 +1,1 @@
+"""Meetings of working groups: agenda and case items, attendance, minutes, decisions, feedback."""
