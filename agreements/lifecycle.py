@@ -25,6 +25,18 @@ from agreements.models import (
     PartyRole,
 )
 from audit import notes
+from audit.actions import (
+    AGREEMENT_ACTIVATE,
+    AGREEMENT_AMEND,
+    AGREEMENT_APPROVE,
+    AGREEMENT_CREATE,
+    AGREEMENT_PROPOSE,
+    AGREEMENT_READ,
+    AGREEMENT_RESUME,
+    AGREEMENT_SUSPEND,
+    AGREEMENT_TERMINATE,
+    AGREEMENT_UPDATE,
+)
 from audit.services import AgreementRef
 from audit.services import record as audit_record
 from core.db import db, utcnow
@@ -126,7 +138,7 @@ def get_agreement(actor: Actor, agreement_id: str | uuid.UUID) -> Agreement:
             "There is no such agreement.",
             reason="not_party",
             audit={
-                "action": "agreement.read",
+                "action": AGREEMENT_READ,
                 "resource_type": "agreement",
                 "resource_ids": [str(agreement.id)],
             },
@@ -214,7 +226,7 @@ def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
     pseudonym_key(agreement)  # made with the lineage, so disclosures only ever read it
     audit_record(
         actor,
-        "agreement.create",
+        AGREEMENT_CREATE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -238,7 +250,7 @@ def update_draft(actor: Actor, agreement: Agreement, data: dict[str, Any]) -> Ag
     db.session.flush()
     audit_record(
         actor,
-        "agreement.update",
+        AGREEMENT_UPDATE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -264,7 +276,7 @@ def propose(actor: Actor, agreement: Agreement) -> Agreement:
     db.session.flush()
     audit_record(
         actor,
-        "agreement.propose",
+        AGREEMENT_PROPOSE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -324,7 +336,7 @@ def approve(
             "Confirm your password to approve: approvals need a sign-in in the last 5 minutes.",
             reason="reauthentication_required",
             audit={
-                "action": "agreement.approve",
+                "action": AGREEMENT_APPROVE,
                 "resource_type": "agreement",
                 "resource_ids": [str(agreement.id)],
             },
@@ -344,7 +356,7 @@ def approve(
     _log(agreement, actor, "Approved for one party.")
     audit_record(
         actor,
-        "agreement.approve",
+        AGREEMENT_APPROVE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -374,7 +386,7 @@ def _activate(actor: Actor, agreement: Agreement) -> None:
     _log(agreement, actor, "Approved by every party; signed by the hub.")
     audit_record(
         actor,
-        "agreement.activate",
+        AGREEMENT_ACTIVATE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -447,7 +459,7 @@ def suspend(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
     db.session.flush()
     audit_record(
         actor,
-        "agreement.suspend",
+        AGREEMENT_SUSPEND,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -475,7 +487,7 @@ def resume(actor: Actor, agreement: Agreement) -> Agreement:
     db.session.flush()
     audit_record(
         actor,
-        "agreement.resume",
+        AGREEMENT_RESUME,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -506,7 +518,7 @@ def terminate(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
     db.session.flush()
     audit_record(
         actor,
-        "agreement.terminate",
+        AGREEMENT_TERMINATE,
         "granted",
         resource_type="agreement",
         resource_ids=[str(agreement.id)],
@@ -552,7 +564,7 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
     db.session.flush()
     audit_record(
         actor,
-        "agreement.amend",
+        AGREEMENT_AMEND,
         "granted",
         resource_type="agreement",
         resource_ids=[str(draft.id)],

@@ -19,6 +19,7 @@ from agreements.models import (
     EffectiveState,
 )
 from agreements.purposes import PURPOSES
+from audit.actions import AGREEMENT_RECORD_OF_PROCESSING
 from audit.models import AuditEntry
 from audit.services import record as audit_record
 from core.db import db, utcnow
@@ -239,7 +240,7 @@ def _deny_record(actor: Actor) -> PermissionDenied:
         "Only your organisation's DPO, administrators and auditors export its record of "
         "processing.",
         reason="role_required",
-        audit={"action": "agreement.record_of_processing", "resource_type": "organisation"},
+        audit={"action": AGREEMENT_RECORD_OF_PROCESSING, "resource_type": "organisation"},
     )
 
 
@@ -319,7 +320,7 @@ def processing_record(actor: Actor, now: datetime | None = None) -> list[dict[st
         )
     audit_record(
         actor,
-        "agreement.record_of_processing",
+        AGREEMENT_RECORD_OF_PROCESSING,
         "granted",
         resource_type="organisation",
         resource_ids=[org_id],

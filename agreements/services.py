@@ -10,7 +10,7 @@ organisation's records.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from agreements.lifecycle import (  # noqa: F401  (the lifecycle is part of this
 from agreements.models import Agreement, AgreementParty, AgreementPurpose, AgreementStatus
 from agreements.policy import Disclosed, ShareableRecord, project
 from agreements.purposes import PURPOSES
+from audit.actions import DISCLOSURE
 from audit.services import record as audit_record
 from core.db import db, utcnow
 from core.errors import HubError, NotFound
@@ -193,7 +194,7 @@ def disclose(
     *,
     now: datetime | None = None,
     audit_refusals: bool = True,
-    action: str = "disclosure",
+    action: str = DISCLOSURE,
 ) -> list[Disclosed]:
     """Return what `actor` may see of `records` for `purpose`, each minimised by its agreement's
     data schedule and carrying `disclosed_under`; write one audit entry per disclosure (and per
@@ -296,7 +297,7 @@ def disclose_one(
         NOT_FOUND,
         reason=reason if isinstance(reason, str) else "refused",
         audit={
-            "action": "disclosure",
+            "action": DISCLOSURE,
             "resource_type": record.record_type,
             "resource_ids": [record.id],
             "resource_org": record.owner_org_id,
@@ -310,26 +311,3 @@ def _own(record: ShareableRecord) -> dict[str, Any]:
     from agreements.policy import _plain
 
     return {name: _plain(value) for name, value in record.values.items()}
-
-
-def disclosures_of(record_type: str, record_ids: Iterable[str]) -> dict[str, set[str]]:
-    """Which organisations each record was disclosed to, from the audit log."""
-    from audit.models import AuditEntry
-
-    ids = list(record_ids)
-    found: dict[str, set[str]] = {i: set() for i in ids}
-    if not ids:
-        return found
-    rows = db.session.execute(
-        sa.select(AuditEntry.resource_ids, AuditEntry.actor_org).where(
-            AuditEntry.action == "disclosure",
-            AuditEntry.outcome == "granted",
-            AuditEntry.resource_type == record_type,
-            sa.or_(*(AuditEntry.resource_ids.contains(f'"{i}"') for i in ids)),
-        )
-    )
-    for resource_ids, actor_org in rows:
-        for i in ids:
-            if f'"{i}"' in (resource_ids or "") and actor_org:
-                found[i].add(actor_org)
-    return found

@@ -23,6 +23,7 @@ from agreements.models import Agreement, AgreementStatus, AgreementType, PartyRo
 from agreements.purposes import PURPOSES
 from audit import log
 from audit import services as audit
+from audit.actions import AGREEMENT_APPROVE
 from audit.refusals import keep_refusal
 from core.db import db, utcnow
 from core.errors import Conflict, HubError, PermissionDenied
@@ -584,7 +585,7 @@ def approve(agreement_id: str) -> Any:
         # The failed attempt counts towards the sign-in throttle and is audited with it.
         audit.record(
             actor,
-            "agreement.approve",
+            AGREEMENT_APPROVE,
             "denied",
             reason="reauthentication_failed",
             resource_type="agreement",

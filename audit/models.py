@@ -18,6 +18,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 APPEND_ONLY_TABLES = (
     "audit_entries",
     "audit_entry_subjects",
+    "audit_entry_resources",
     "audit_leaves",
     "audit_tree_nodes",
     "audit_checkpoints",
@@ -78,6 +79,24 @@ class AuditEntrySubject(Base):
         BigId, sa.ForeignKey("audit_entries.seq"), primary_key=True
     )
     pseudonym: Mapped[str] = mapped_column(sa.String(64), primary_key=True, index=True)
+
+
+class AuditEntryResource(Base):
+    """A record an entry names (one of its `resource_ids`), written with the entry, so that
+    "who received this record" and "what was refused about it" are indexed reads
+    (`audit.queries`), never text matching over the entries' JSON."""
+
+    __tablename__ = "audit_entry_resources"
+
+    entry_seq: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("audit_entries.seq"), primary_key=True
+    )
+    resource_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    resource_type: Mapped[str | None] = mapped_column(sa.String(40))
+
+    __table_args__ = (
+        sa.Index("ix_audit_entry_resources_resource", "resource_type", "resource_id"),
+    )
 
 
 class OnBehalfOfLabel(Base):

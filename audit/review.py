@@ -23,6 +23,7 @@ from audit import log, merkle, notes, permissions
 from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
+from audit.actions import AUDIT_REVIEW, AUDIT_VERIFY
 from audit.models import (
     AuditCheckpoint,
     AuditEntry,
@@ -102,7 +103,7 @@ _ORGANISATIONS = sa.table(
 # --- who may review ---------------------------------------------------------------------
 
 
-def require_reviewer(actor: Actor, action: str = "audit.review") -> None:
+def require_reviewer(actor: Actor, action: str = AUDIT_REVIEW) -> None:
     """Refuse (and have the edge audit the refusal as `action`) anyone who is not a DPO or
     auditor."""
     if actor.kind != "person" or not permissions.can_read_log(actor):
@@ -113,7 +114,7 @@ def require_reviewer(actor: Actor, action: str = "audit.review") -> None:
         )
 
 
-def record_review(actor: Actor, action: str = "audit.review", **details: Any) -> None:
+def record_review(actor: Actor, action: str = AUDIT_REVIEW, **details: Any) -> None:
     """Audit a look at the log: which page and which filters, never the values searched for."""
     audit.record(actor, action, "granted", resource_type="audit_log", **details)
 
@@ -997,7 +998,7 @@ def verify_now(actor: Actor) -> AuditVerification:
     )
     audit.record(
         actor,
-        "audit.verify",
+        AUDIT_VERIFY,
         "granted",
         resource_type="audit_log",
         result="ok" if report.ok else "failed",

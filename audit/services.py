@@ -16,12 +16,16 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from audit import log, merkle, permissions
+from audit.actions import AUDIT_READ
 from audit.models import AuditEntry, AuditLeaf, OnBehalfOfLabel
 from core.db import db, utcnow
 from core.errors import PermissionDenied
 from core.security import Actor
 
 LEAF_PREFIX = b"hub-audit/v1\n"
+#: How much of a record's id the side table `audit_entry_resources` indexes (ids are UUIDs or
+#: route templates; the leaf keeps every id whole).
+RESOURCE_ID_LENGTH = 200
 #: What an entry says for a purpose the caller stated but the hub does not know.
 UNKNOWN_PURPOSE = "unknown"
 OUTCOMES = frozenset({"granted", "denied", "failed"})
@@ -200,15 +204,23 @@ def record(
         "leaf": leaf,
         "leaf_hash": merkle.leaf_hash(leaf),
     }
+    resources = sorted({r[:RESOURCE_ID_LENGTH] for r in body["resource_ids"]})
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
-        # One round trip for the entry, its place in the queue and its subjects.
-        seq = session.execute(_PG_INSERT, {**values, "subjects": pseudonyms}).scalar_one()
+        # One round trip for the entry, its place in the queue, its subjects and records.
+        seq = session.execute(
+            _PG_INSERT, {**values, "subjects": pseudonyms, "resources": resources}
+        ).scalar_one()
     else:
         seq = session.execute(_INSERT_ENTRY, values).scalar_one()
         session.execute(_INSERT_PENDING, {"seq": seq})
         if pseudonyms:
             session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in pseudonyms])
+        if resources:
+            session.execute(
+                _INSERT_RESOURCE,
+                [{"seq": seq, "r": r, "t": resource_type} for r in resources],
+            )
     if on_behalf_of is not None:
         _keep_on_behalf_label(session, on_behalf_of, actor)
     log.mark_written(session)
@@ -227,11 +239,18 @@ _INSERT_PENDING = sa.text("INSERT INTO audit_pending (entry_seq) VALUES (:seq)")
 _INSERT_SUBJECT = sa.text(
     "INSERT INTO audit_entry_subjects (entry_seq, pseudonym) VALUES (:seq, :p)"
 )
+_INSERT_RESOURCE = sa.text(
+    "INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
+    "VALUES (:seq, :r, :t)"
+)
 _PG_INSERT = sa.text(
     f"WITH e AS (INSERT INTO audit_entries ({_COLUMNS}) VALUES ({_VALUES}) RETURNING seq), "  # noqa: S608
     "p AS (INSERT INTO audit_pending (entry_seq) SELECT seq FROM e), "
     "s AS (INSERT INTO audit_entry_subjects (entry_seq, pseudonym) "
-    "SELECT e.seq, x FROM e, unnest(CAST(:subjects AS text[])) AS x) "
+    "SELECT e.seq, x FROM e, unnest(CAST(:subjects AS text[])) AS x), "
+    "r AS (INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
+    "SELECT e.seq, x, CAST(:resource_type AS varchar) "
+    "FROM e, unnest(CAST(:resources AS text[])) AS x) "
     "SELECT seq FROM e"
 )
 
@@ -290,7 +309,7 @@ def read_entries(actor: Actor, start: int, end: int) -> list[tuple[int, AuditEnt
         raise PermissionDenied(
             "Only data protection officers and auditors can read the audit log.",
             reason="role_required",
-            audit={"action": "audit.read", "resource_type": "audit_log"},
+            audit={"action": AUDIT_READ, "resource_type": "audit_log"},
         )
     rows = db.session.execute(
         sa.select(AuditLeaf.idx, AuditEntry)
@@ -300,7 +319,7 @@ def read_entries(actor: Actor, start: int, end: int) -> list[tuple[int, AuditEnt
     ).all()
     record(
         actor,
-        "audit.read",
+        AUDIT_READ,
         "granted",
         resource_type="audit_log",
         range_start=start,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from audit import merkle, notes
 from audit import services as audit
+from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER
 from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -48,7 +49,7 @@ def register_witness(
         raise PermissionDenied(
             "Only the organisation's administrators can register its witness key.",
             audit={
-                "action": "audit.witness.register",
+                "action": AUDIT_WITNESS_REGISTER,
                 "resource_type": "organisation",
                 "resource_ids": [organisation_id],
             },
@@ -85,7 +86,7 @@ def register_witness(
     session.flush()
     audit.record(
         actor,
-        "audit.witness.register",
+        AUDIT_WITNESS_REGISTER,
         "granted",
         resource_type="audit_witness",
         resource_ids=[str(witness.id)],
@@ -147,7 +148,7 @@ def accept_cosignatures(session: Session, actor: Actor, note: str) -> list[Audit
         stored.append(cosignature)
         audit.record(
             actor,
-            "audit.cosignature",
+            AUDIT_COSIGNATURE,
             "granted",
             resource_type="audit_checkpoint",
             resource_ids=[str(checkpoint.id)],
@@ -161,7 +162,7 @@ def accept_cosignatures(session: Session, actor: Actor, note: str) -> list[Audit
         raise PermissionDenied(
             "No cosignature by a registered witness key was found.",
             audit={
-                "action": "audit.cosignature",
+                "action": AUDIT_COSIGNATURE,
                 "resource_type": "audit_checkpoint",
                 "resource_ids": [str(checkpoint.id)],
             },

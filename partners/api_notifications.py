@@ -17,6 +17,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from audit.actions import NOTIFICATION_LIST, NOTIFICATION_READ
 from core.access import require_scope
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
@@ -158,7 +159,7 @@ def _organisation_of(actor: Actor) -> Organisation:
         raise PermissionDenied(
             "Only a partner organisation's people and systems have an inbox.",
             reason="no_inbox",
-            audit={"action": "notification.list", "resource_type": "inbox_message"},
+            audit={"action": NOTIFICATION_LIST, "resource_type": "inbox_message"},
         )
     return organisation
 
@@ -170,7 +171,7 @@ def _require_inbox_reader(actor: Actor) -> None:
         raise PermissionDenied(
             "Only a partner organisation's people and systems have an inbox.",
             reason="no_inbox",
-            audit={"action": "notification.list", "resource_type": "inbox_message"},
+            audit={"action": NOTIFICATION_LIST, "resource_type": "inbox_message"},
         )
 
 
@@ -202,7 +203,7 @@ def _message(actor: Actor, message_id: int) -> InboxMessage:
             "There is no such message.",
             reason="not_owner",
             audit={
-                "action": "notification.read",
+                "action": NOTIFICATION_READ,
                 "resource_type": "inbox_message",
                 "resource_ids": [str(message_id)],
                 "resource_org": str(message.organisation_id),

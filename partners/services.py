@@ -14,6 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import (
+    ORGANISATION_CREATE,
+    ORGANISATION_UPDATE,
+    PERSON_CREATE,
+    PERSON_ENROLMENT_LINK,
+    PERSON_ROLES_CHANGE,
+    PERSON_UPDATE,
+)
 from core import validation
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -126,7 +134,7 @@ def create_organisation(actor: Actor, data: dict[str, Any]) -> Organisation:
     db.session.flush()
     audit.record(
         actor,
-        "organisation.create",
+        ORGANISATION_CREATE,
         "granted",
         resource_type="organisation",
         resource_ids=[str(organisation.id)],
@@ -156,7 +164,7 @@ def update_organisation(
     if changed:
         audit.record(
             actor,
-            "organisation.update",
+            ORGANISATION_UPDATE,
             "granted",
             resource_type="organisation",
             resource_ids=[str(organisation.id)],
@@ -286,7 +294,7 @@ def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]
             f"{organisation.name} is a peer hub: it has no people here.",
             reason="peer_hub_has_no_people",
             audit={
-                "action": "person.create",
+                "action": PERSON_CREATE,
                 "resource_type": "organisation",
                 "resource_ids": [str(organisation.id)],
             },
@@ -307,7 +315,7 @@ def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]
     token = _new_enrolment_token(person)
     audit.record(
         actor,
-        "person.create",
+        PERSON_CREATE,
         "granted",
         resource_type="person",
         resource_ids=[str(person.id)],
@@ -340,7 +348,7 @@ def update_person(actor: Actor, person: Person, data: dict[str, Any]) -> Person:
         person.name = name
         audit.record(
             actor,
-            "person.update",
+            PERSON_UPDATE,
             "granted",
             resource_type="person",
             resource_ids=[str(person.id)],
@@ -354,7 +362,7 @@ def update_person(actor: Actor, person: Person, data: dict[str, Any]) -> Person:
         person.role_grants.extend(PersonRole(role=Role(r)) for r in granted)
         audit.record(
             actor,
-            "person.roles.change",
+            PERSON_ROLES_CHANGE,
             "granted",
             resource_type="person",
             resource_ids=[str(person.id)],
@@ -411,7 +419,7 @@ def issue_enrolment_link(actor: Actor, person: Person) -> str:
     token = _new_enrolment_token(person)
     audit.record(
         actor,
-        "person.enrolment_link",
+        PERSON_ENROLMENT_LINK,
         "granted",
         resource_type="person",
         resource_ids=[str(person.id)],

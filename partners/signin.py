@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from audit import services as audit
+from audit.actions import MFA_ENROL, MFA_REAUTHENTICATE, PERSON_PASSWORD_SET, SIGN_IN_PASSWORD
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.keys import FieldCipher
@@ -197,16 +198,14 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
     throttle = _throttle_for(key)
     if waiting := _waiting(throttle, now):
         message, reason = waiting
-        audit.record(actor, "sign_in.password", "failed", reason=reason, subjects=subjects)
+        audit.record(actor, SIGN_IN_PASSWORD, "failed", reason=reason, subjects=subjects)
         return SignInResult(None, message, reason)
 
     person = db.session.scalar(sa.select(Person).where(Person.email == normalised))
     verified = _password_matches(person.password_hash if person else None, password)
     if not verified or person is None:
         _register_failure(throttle, now)
-        audit.record(
-            actor, "sign_in.password", "failed", reason="bad_credentials", subjects=subjects
-        )
+        audit.record(actor, SIGN_IN_PASSWORD, "failed", reason="bad_credentials", subjects=subjects)
         return SignInResult(None, GENERIC_FAILURE, "bad_credentials")
 
     throttle.failures = 0
@@ -217,7 +216,7 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
         reason = "person_suspended" if not person.is_active else "organisation_suspended"
         audit.record(
             person_actor,
-            "sign_in.password",
+            SIGN_IN_PASSWORD,
             "failed",
             reason=reason,
             subjects=[("person", str(person.id))],
@@ -229,7 +228,7 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
         )
     if password_hasher().check_needs_rehash(person.password_hash):
         person.password_hash = hash_password(password)
-    audit.record(person_actor, "sign_in.password", "granted", subjects=[("person", str(person.id))])
+    audit.record(person_actor, SIGN_IN_PASSWORD, "granted", subjects=[("person", str(person.id))])
     db.session.flush()
     return SignInResult(person)
 
@@ -351,7 +350,7 @@ def confirm_totp_enrolment(
             "authenticator app.",
             reason="reauthentication_required",
             audit={
-                "action": "mfa.enrol",
+                "action": MFA_ENROL,
                 "resource_type": "person",
                 "resource_ids": [str(person.id)],
                 "subjects": [("person", str(person.id))],
@@ -366,7 +365,7 @@ def confirm_totp_enrolment(
     step = _matching_step(secret, code, None, utcnow())
     if step is None:
         audit.record(
-            actor, "mfa.enrol", "failed", reason="bad_code", subjects=[("person", str(person.id))]
+            actor, MFA_ENROL, "failed", reason="bad_code", subjects=[("person", str(person.id))]
         )
         raise ValidationFailed(
             "The code is not right: enter the 6-digit code your authenticator app shows now.",
@@ -382,7 +381,7 @@ def confirm_totp_enrolment(
         web_session.reauthenticated_at = None  # one re-authentication, one replacement
     audit.record(
         actor,
-        "mfa.enrol",
+        MFA_ENROL,
         "granted",
         subjects=[("person", str(person.id))],
         replaced="yes" if replaced else "no",
@@ -498,7 +497,7 @@ def reauthenticate(
             waiting = ("The password is not right.", "bad_password")
         if waiting is not None:
             message, reason = waiting
-            audit.record(actor, "mfa.reauthenticate", "failed", reason=reason, subjects=subjects)
+            audit.record(actor, MFA_REAUTHENTICATE, "failed", reason=reason, subjects=subjects)
             raise ValidationFailed(message, errors={"password": [message]}, reason=reason)
         throttle.failures = 0
         throttle.next_allowed_at = None
@@ -646,7 +645,7 @@ def complete_enrolment(actor: Actor, token: str, password: str, confirm: str) ->
     )
     audit.record(
         actor_for(person, request_id=actor.request_id),
-        "person.password.set",
+        PERSON_PASSWORD_SET,
         "granted",
         subjects=[("person", str(person.id))],
     )

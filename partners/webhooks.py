@@ -37,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from audit import services as audit
+from audit.actions import WEBHOOK_READ, WEBHOOK_SUBSCRIBE, WEBHOOK_WITHDRAW
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
 from core.security import Actor
@@ -199,7 +200,7 @@ def subscribe(
     )
     db.session.add(subscription)
     db.session.flush()
-    audit.record(actor, "webhook.subscribe", "granted", **_refs(subscription), events=chosen)
+    audit.record(actor, WEBHOOK_SUBSCRIBE, "granted", **_refs(subscription), events=chosen)
     return subscription
 
 
@@ -235,7 +236,7 @@ def get_subscription(actor: Actor, subscription_id: str | uuid.UUID) -> WebhookS
         raise NotFound(
             "There is no such webhook subscription.",
             reason="not_owner",
-            audit={"action": "webhook.read", **_refs(subscription)},
+            audit={"action": WEBHOOK_READ, **_refs(subscription)},
         )
     return subscription
 
@@ -246,7 +247,7 @@ def withdraw(actor: Actor, subscription: WebhookSubscription) -> WebhookSubscrip
         raise PermissionDenied(
             "Only the organisation's administrators can withdraw webhooks.",
             reason="not_permitted",
-            audit={"action": "webhook.withdraw", **_refs(subscription)},
+            audit={"action": WEBHOOK_WITHDRAW, **_refs(subscription)},
         )
     if not subscription.is_active:
         return subscription
@@ -268,7 +269,7 @@ def withdraw(actor: Actor, subscription: WebhookSubscription) -> WebhookSubscrip
     ).rowcount
     db.session.flush()
     audit.record(
-        actor, "webhook.withdraw", "granted", **_refs(subscription), cancelled=cancelled or 0
+        actor, WEBHOOK_WITHDRAW, "granted", **_refs(subscription), cancelled=cancelled or 0
     )
     return subscription
 

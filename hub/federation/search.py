@@ -26,6 +26,7 @@ from joserfc.jwk import OKPKey
 
 from agreements import services as agreements
 from audit import services as audit
+from audit.actions import FEDERATION_PEER_SEARCH, FEDERATION_SEARCH
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
 from hub.federation import services as peers
@@ -269,7 +270,7 @@ def _require_person_reader(actor: Actor) -> None:
         raise PermissionDenied(
             "You cannot search speaker records across hubs.",
             reason="role_required",
-            audit={"action": "federation.search", "resource_type": "speaker"},
+            audit={"action": FEDERATION_SEARCH, "resource_type": "speaker"},
         )
 
 
@@ -333,7 +334,7 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
     for outcome in outcomes:
         audit.record(
             actor,
-            "federation.peer_search",
+            FEDERATION_PEER_SEARCH,
             "granted" if outcome.status == "ok" else "failed",
             reason=None if outcome.status == "ok" else f"peer_{outcome.status}",
             resource_type="peer_hub",
@@ -379,7 +380,7 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
     merged.sort(key=lambda r: (r.rank, not r.local))
     audit.record(
         actor,
-        "federation.search",
+        FEDERATION_SEARCH,
         "granted",
         resource_type="speaker",
         purpose=purpose,

@@ -17,6 +17,12 @@ from agreements.models import Agreement
 from audit import notes
 from audit import services as audit
 from audit import witness as witnesses
+from audit.actions import (
+    FEDERATION_PEER_ADD,
+    FEDERATION_PEER_CLIENT,
+    FEDERATION_PEER_ROTATE,
+    FEDERATION_PEER_UPDATE,
+)
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -143,7 +149,7 @@ def add_peer(actor: Actor, data: dict[str, Any]) -> PeerHub:
     db.session.flush()
     audit.record(
         actor,
-        "federation.peer.add",
+        FEDERATION_PEER_ADD,
         "granted",
         **_refs(peer),
         origin=peer.log_origin,
@@ -183,7 +189,7 @@ def register_peer_client(actor: Actor, peer: PeerHub, jwks: Any) -> OAuthClient:
         {"name": f"{peer.organisation.name} (peer hub)", "jwks": jwks, "scopes": PEER_SCOPES},
     )
     audit.record(
-        actor, "federation.peer.client", "granted", **_refs(peer), client_id=client.client_id
+        actor, FEDERATION_PEER_CLIENT, "granted", **_refs(peer), client_id=client.client_id
     )
     return client
 
@@ -223,7 +229,7 @@ def update_peer(actor: Actor, peer: PeerHub, data: dict[str, Any]) -> PeerHub:
     if not changed:
         raise ValidationFailed("Nothing to change: give a new value for something.")
     db.session.flush()
-    audit.record(actor, "federation.peer.update", "granted", **_refs(peer), changed=changed)
+    audit.record(actor, FEDERATION_PEER_UPDATE, "granted", **_refs(peer), changed=changed)
     return peer
 
 
@@ -232,7 +238,7 @@ def rotate_key(actor: Actor, peer: PeerHub) -> PeerHub:
     require_operator(actor, "federation.peer.rotate")
     _new_key(peer)
     db.session.flush()
-    audit.record(actor, "federation.peer.rotate", "granted", **_refs(peer))
+    audit.record(actor, FEDERATION_PEER_ROTATE, "granted", **_refs(peer))
     return peer
 
 

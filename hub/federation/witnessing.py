@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from audit import notes
 from audit import services as audit
 from audit import witness as witnesses
+from audit.actions import FEDERATION_WITNESS
 from core.db import db, utcnow
 from core.security import Actor
 from hub.federation import services as peers
@@ -105,7 +106,7 @@ def witness_peer(actor: Actor, peer: PeerHub, signer_key: str) -> WitnessReport:
         db.session.flush()
         audit.record(
             actor,
-            "federation.witness",
+            FEDERATION_WITNESS,
             "denied",
             reason=reason,
             **refs,
@@ -118,7 +119,7 @@ def witness_peer(actor: Actor, peer: PeerHub, signer_key: str) -> WitnessReport:
         peer.last_witness_at, peer.last_witness_outcome = now, "unreachable"
         peer.last_witness_detail = detail
         db.session.flush()
-        audit.record(actor, "federation.witness", "failed", reason="peer_unreachable", **refs)
+        audit.record(actor, FEDERATION_WITNESS, "failed", reason="peer_unreachable", **refs)
         return WitnessReport(peer.organisation.slug, "unreachable", peer.witnessed_size, detail)
     peer.witnessed_size, peer.witnessed_root = new_state.size, new_state.root
     peer.witnessed_checkpoint, peer.witnessed_at = new_state.checkpoint, now
@@ -128,7 +129,7 @@ def witness_peer(actor: Actor, peer: PeerHub, signer_key: str) -> WitnessReport:
         None,
     )
     db.session.flush()
-    audit.record(actor, "federation.witness", "granted", **refs, tree_size=new_state.size)
+    audit.record(actor, FEDERATION_WITNESS, "granted", **refs, tree_size=new_state.size)
     return WitnessReport(peer.organisation.slug, "cosigned", new_state.size, "")
 
 

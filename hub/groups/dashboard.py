@@ -24,6 +24,7 @@ from agreements import services as agreements
 from agreements.models import Agreement, EffectiveState
 from agreements.policy import MASK, Disclosed
 from audit import services as audit
+from audit.actions import REGION_DASHBOARD_READ
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -70,7 +71,7 @@ def require_dashboard(actor: Actor) -> None:
         raise PermissionDenied(
             "Only regional coordinators see the regional dashboard.",
             reason="role_required",
-            audit={"action": "region.dashboard.read", "resource_type": "region"},
+            audit={"action": REGION_DASHBOARD_READ, "resource_type": "region"},
         )
 
 
@@ -470,7 +471,7 @@ def regional_dashboard(
     )
     audit.record(
         actor,
-        "region.dashboard.read",
+        REGION_DASHBOARD_READ,
         "granted",
         resource_type="region",
         purpose=purpose,

@@ -8,6 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from audit.actions import (
+    GROUP_ATTENDEE_ADD,
+    GROUP_ATTENDEE_REMOVE,
+    GROUP_INVITE,
+    GROUP_LEAVE,
+    GROUP_MEMBER_REMOVE,
+)
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound
 from core.security import Actor
@@ -75,7 +82,7 @@ def invite(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> GroupMemb
     membership.responded_by_id = membership.responded_at = None
     membership.ended_by_id = membership.ended_at = None
     db.session.flush()
-    record(actor, "group.invite", group, organisation=str(organisation.id))
+    record(actor, GROUP_INVITE, group, organisation=str(organisation.id))
     notifications.notify(
         organisation.id,
         "group.invitation",
@@ -153,7 +160,7 @@ def leave(actor: Actor, group: WorkingGroup) -> GroupMembership:
     membership = _membership(group, actor.org_id)
     assert membership is not None
     _end_membership(actor, group, membership, MembershipStatus.LEFT)
-    record(actor, "group.leave", group, organisation=actor.org_id)
+    record(actor, GROUP_LEAVE, group, organisation=actor.org_id)
     notifications.notify(
         group.convening_org_id,
         "group.member.left",
@@ -178,7 +185,7 @@ def remove_member(actor: Actor, group: WorkingGroup, org_id: Any) -> GroupMember
     ):
         raise NotFound("That organisation is not a member of the group.")
     _end_membership(actor, group, membership, MembershipStatus.REMOVED)
-    record(actor, "group.member.remove", group, organisation=str(membership.organisation_id))
+    record(actor, GROUP_MEMBER_REMOVE, group, organisation=str(membership.organisation_id))
     notifications.notify(
         membership.organisation_id,
         "group.member.removed",
@@ -230,7 +237,7 @@ def add_attendee(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> Per
     db.session.flush()
     record(
         actor,
-        "group.attendee.add",
+        GROUP_ATTENDEE_ADD,
         group,
         subjects=[("person", str(person.id))],
         organisation=str(person.organisation_id),
@@ -260,4 +267,4 @@ def remove_attendee(actor: Actor, group: WorkingGroup, who: Any) -> None:
         if meeting.starts_at > now:
             meeting.attendance = [r for r in meeting.attendance if r.person_id != key]
     db.session.flush()
-    record(actor, "group.attendee.remove", group, subjects=[("person", str(key))])
+    record(actor, GROUP_ATTENDEE_REMOVE, group, subjects=[("person", str(key))])

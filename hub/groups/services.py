@@ -23,6 +23,7 @@ from agreements.models import (
     EffectiveState,
 )
 from audit import services as audit
+from audit.actions import GROUP_CONVENOR_CHANGE, GROUP_CREATE, GROUP_READ, GROUP_UPDATE
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
 from core.security import Actor
@@ -126,7 +127,7 @@ def _load(group_id: Any) -> WorkingGroup | None:
     return db.session.get(WorkingGroup, key) if key else None
 
 
-def get_group(actor: Actor, group_id: Any, *, action: str = "group.read") -> WorkingGroup:
+def get_group(actor: Actor, group_id: Any, *, action: str = GROUP_READ) -> WorkingGroup:
     """A group the actor may see; any other answers as missing (and the refusal is audited)."""
     group = _load(group_id)
     if group is None:
@@ -390,7 +391,7 @@ def create_group(actor: Actor, data: dict[str, Any]) -> WorkingGroup:
     db.session.flush()
     record(
         actor,
-        "group.create",
+        GROUP_CREATE,
         group,
         cadence=group.cadence.value,
         governing_agreement=str(group.agreement_id) if group.agreement_id else "",
@@ -416,7 +417,7 @@ def update_group(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> Wor
         changed.append("agreement")
     db.session.flush()
     if changed:
-        record(actor, "group.update", group, fields=sorted(changed))
+        record(actor, GROUP_UPDATE, group, fields=sorted(changed))
     return group
 
 
@@ -478,7 +479,7 @@ def change_convenor(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> 
     db.session.flush()
     record(
         actor,
-        "group.convenor.change",
+        GROUP_CONVENOR_CHANGE,
         group,
         subjects=[("person", str(previous)), ("person", str(new.id))],
     )

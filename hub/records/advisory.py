@@ -17,6 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import (
+    ADVISORY_ANSWER,
+    ADVISORY_DECLINE,
+    ADVISORY_ROUTE,
+    ADVISORY_SUBMIT,
+    ADVISORY_WITHDRAW,
+)
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -434,7 +441,7 @@ def submit_request(actor: Actor, data: dict[str, Any]) -> AdvisoryRequest:
     db.session.flush()
     audit.record(
         actor,
-        "advisory.submit",
+        ADVISORY_SUBMIT,
         "granted",
         resource_type="advisory_request",
         resource_ids=[str(request.id)],
@@ -465,7 +472,7 @@ def route_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any]) 
     db.session.flush()
     audit.record(
         actor,
-        "advisory.route",
+        ADVISORY_ROUTE,
         "granted",
         resource_type="advisory_request",
         resource_ids=[str(request.id)],
@@ -492,7 +499,7 @@ def decline_request(
     db.session.flush()
     audit.record(
         actor,
-        "advisory.decline",
+        ADVISORY_DECLINE,
         "granted",
         resource_type="advisory_request",
         resource_ids=[str(request.id)],
@@ -520,7 +527,7 @@ def answer_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any])
     db.session.flush()
     audit.record(
         actor,
-        "advisory.answer",
+        ADVISORY_ANSWER,
         "granted",
         resource_type="advisory_request",
         resource_ids=[str(request.id), str(rating_row.id)],
@@ -539,7 +546,7 @@ def withdraw_request(actor: Actor, request: AdvisoryRequest) -> AdvisoryRequest:
     db.session.flush()
     audit.record(
         actor,
-        "advisory.withdraw",
+        ADVISORY_WITHDRAW,
         "granted",
         resource_type="advisory_request",
         resource_ids=[str(request.id)],

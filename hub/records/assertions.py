@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import ASSERTION_READ
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.security import Actor
@@ -96,7 +97,7 @@ def is_review_overdue(assertion: Assertion, today: date | None = None) -> bool:
 
 
 def get_assertion(
-    actor: Actor, speaker: Speaker, assertion_id: uuid.UUID | str, action: str = "assertion.read"
+    actor: Actor, speaker: Speaker, assertion_id: uuid.UUID | str, action: str = ASSERTION_READ
 ) -> Assertion:
     """An assertion about `speaker` that the actor's organisation owns (others: not found)."""
     require_reader(actor, action)

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from audit.actions import ASSESSMENT_UPDATE
 from core.db import db, utcnow
 from core.errors import NotFound
 from core.security import Actor
@@ -420,7 +421,7 @@ def escalate(actor: Actor, event: Event, data: dict[str, Any]) -> RiskAssessment
 # --- mitigations ------------------------------------------------------------------------
 
 
-def guard_mitigations(actor: Actor, event: Event, action: str = "assessment.update") -> None:
+def guard_mitigations(actor: Actor, event: Event, action: str = ASSESSMENT_UPDATE) -> None:
     """Refuse (audited) unless the actor may add, change or remove mitigations now."""
     if not permissions.can_write(actor, event.owner_org_id):
         raise deny(action, "Only events officers and Prevent leads change mitigations.", event)

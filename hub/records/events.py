@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import EVENT_READ
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -213,7 +214,7 @@ def record_change(
 # --- reading ----------------------------------------------------------------------------
 
 
-def get_event(actor: Actor, event_id: uuid.UUID | str, *, action: str = "event.read") -> Event:
+def get_event(actor: Actor, event_id: uuid.UUID | str, *, action: str = EVENT_READ) -> Event:
     """An event the actor may see; another organisation's answers exactly like a missing one."""
     try:
         key = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))

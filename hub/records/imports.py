@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import EVENT_IMPORT, SPEAKER_IMPORT
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -360,7 +361,7 @@ def import_speakers(actor: Actor, parsed: Parsed, progress: Progress = _no_progr
         raise PermissionDenied(
             "Only events officers and Prevent leads record speakers.",
             reason="not_permitted",
-            audit={"action": "speaker.import", "resource_type": "speaker"},
+            audit={"action": SPEAKER_IMPORT, "resource_type": "speaker"},
         )
     today = utcnow().date()  # as `create_speaker` judges retention dates
     problems: list[Problem] = []
@@ -454,7 +455,7 @@ def _insert_speakers(
             batch = chunk_ids[start : start + AUDIT_BATCH]
             audit.record(
                 actor,
-                "speaker.import",
+                SPEAKER_IMPORT,
                 "granted",
                 resource_type="speaker",
                 resource_ids=[str(i) for i in batch],
@@ -518,7 +519,7 @@ def import_events(actor: Actor, parsed: Parsed, progress: Progress = _no_progres
             "Only events officers and Prevent leads of a university or students' union record "
             "events.",
             reason="not_permitted",
-            audit={"action": "event.import", "resource_type": "event"},
+            audit={"action": EVENT_IMPORT, "resource_type": "event"},
         )
     index = _speaker_index(actor)
     problems: list[Problem] = []

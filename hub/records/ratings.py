@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from agreements import services as agreements
 from audit import services as audit
+from audit.actions import DISCLOSURE
 from core.db import db, utcnow
 from core.errors import Conflict, PermissionDenied
 from core.security import Actor
@@ -162,7 +163,7 @@ def give_answer(actor: Actor, rating: AdvisoryRating, request_ids: list[str]) ->
     answer basis: the rating and its dates, never the rationale)."""
     audit.record(
         actor,
-        "disclosure",
+        DISCLOSURE,
         "granted",
         resource_type="advisory_rating",
         resource_ids=[str(rating.id)],

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import PURGE_EVENT, PURGE_RUN, PURGE_SPEAKER
 from core.db import Base, db, utcnow
 from core.errors import PermissionDenied
 from core.security import Actor
@@ -101,7 +102,7 @@ def purge(actor: Actor, *, today: date | None = None, dry_run: bool = False) -> 
         raise PermissionDenied(
             "Only the hub operator runs retention.",
             reason="role_required",
-            audit={"action": "purge.run", "resource_type": "retention"},
+            audit={"action": PURGE_RUN, "resource_type": "retention"},
         )
     today = today or utcnow().astimezone(LOCAL_ZONE).date()
     report = PurgeReport(dry_run=dry_run, today=today)
@@ -219,7 +220,7 @@ def _erase_speakers(actor: Actor, rows: Sequence[Any], report: PurgeReport, dry_
     for row in rows:
         audit.record(
             actor,
-            "purge.speaker",
+            PURGE_SPEAKER,
             "granted",
             resource_type="speaker",
             resource_ids=[str(row.id)],
@@ -306,7 +307,7 @@ def _anonymise_events(
     for row in rows:
         audit.record(
             actor,
-            "purge.event",
+            PURGE_EVENT,
             "granted",
             resource_type="event",
             resource_ids=[str(row.id)],

@@ -18,6 +18,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from audit import services as audit
+from audit.actions import RETURNS_READ
 from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -137,7 +138,7 @@ def require_view(actor: Actor) -> None:
             "Only staff of a university or students' union, and regional coordinators, can see "
             "annual returns.",
             reason="role_required",
-            audit={"action": "returns.read", "resource_type": "annual_return"},
+            audit={"action": RETURNS_READ, "resource_type": "annual_return"},
         )
 
 
@@ -172,7 +173,7 @@ def _regional(actor: Actor, which: Period) -> AnnualReturn:
     # records: its basis is named and the read audited (docs/architecture.md, named bases).
     audit.record(
         actor,
-        "returns.read",
+        RETURNS_READ,
         "granted",
         resource_type="annual_return",
         basis=REGIONAL_AGGREGATE,

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from audit.actions import SPEAKER_SEARCH
 from core.db import db
 from core.errors import PermissionDenied
 from core.security import Actor
@@ -545,7 +546,7 @@ def _refuse_search(actor: Actor) -> PermissionDenied:
     return PermissionDenied(
         "You cannot search speaker records.",
         reason="not_permitted",
-        audit={"action": "speaker.search", "resource_type": "speaker"},
+        audit={"action": SPEAKER_SEARCH, "resource_type": "speaker"},
     )
 
 

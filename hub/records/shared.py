@@ -17,7 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
+from audit import queries as audit_queries
 from audit import services as audit
+from audit.actions import ASSERTION_CORRECTION_NOTIFIED, SPEAKER_SEARCH
 from core.db import db
 from core.errors import NotFound, PermissionDenied
 from core.security import Actor
@@ -255,7 +257,7 @@ def search_speakers(
             )
     audit.record(
         actor,
-        "speaker.search",
+        SPEAKER_SEARCH,
         "granted",
         resource_type="speaker",
         purpose=purpose,
@@ -375,7 +377,7 @@ def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclose
 def notify_correction(actor: Actor, assertion: Assertion, change: str) -> int:
     """Tell every organisation a statement was disclosed to that it was corrected or withdrawn
     (recipients are known from the audit log). Returns how many were told."""
-    recipients = agreements.disclosures_of("assertion", [str(assertion.id)])[str(assertion.id)]
+    recipients = audit_queries.recipients_of("assertion", [str(assertion.id)])[str(assertion.id)]
     recipients.discard(str(assertion.owner_org_id))
     for organisation_id in sorted(recipients):
         notifications.notify(
@@ -390,7 +392,7 @@ def notify_correction(actor: Actor, assertion: Assertion, change: str) -> int:
     if recipients:
         audit.record(
             actor,
-            "assertion.correction_notified",
+            ASSERTION_CORRECTION_NOTIFIED,
             "granted",
             resource_type="assertion",
             resource_ids=[str(assertion.id)],

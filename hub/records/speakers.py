@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from audit import services as audit
+from audit.actions import SPEAKER_CREATE, SPEAKER_READ, SPEAKER_UPDATE
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -109,13 +110,13 @@ def person_id(actor: Actor) -> uuid.UUID | None:
     return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
 
 
-def require_reader(actor: Actor, action: str = "speaker.read") -> None:
+def require_reader(actor: Actor, action: str = SPEAKER_READ) -> None:
     """Refuse (403, audited) anyone whose roles do not let them read speaker records at all."""
     if not permissions.is_reader(actor):
         raise _deny(action, "Your roles do not let you see speaker records.")
 
 
-def require_writer(actor: Actor, action: str = "speaker.create") -> None:
+def require_writer(actor: Actor, action: str = SPEAKER_CREATE) -> None:
     """Refuse (403, audited) anyone who may not record or change speakers."""
     if not permissions.can_create_records(actor):
         raise _deny(action, "Only events officers and Prevent leads record and change speakers.")
@@ -126,7 +127,7 @@ def get_speaker(
     speaker_id: uuid.UUID | str,
     *,
     follow_merged: bool = True,
-    action: str = "speaker.read",
+    action: str = SPEAKER_READ,
 ) -> Speaker:
     """A speaker record the actor's organisation owns (others' are not found).
 
@@ -447,7 +448,7 @@ def create_speaker(actor: Actor, data: Mapping[str, Any]) -> Speaker:
     search.index_speaker(speaker)
     audit.record(
         actor,
-        "speaker.create",
+        SPEAKER_CREATE,
         "granted",
         fields=["display_name", "retention_until", *changed],
         subjects=[("speaker", str(speaker.id))],
@@ -486,7 +487,7 @@ def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> l
         search.index_speaker(speaker)
     audit.record(
         actor,
-        "speaker.update",
+        SPEAKER_UPDATE,
         "granted",
         fields=changed,
         subjects=[("speaker", str(speaker.id))],

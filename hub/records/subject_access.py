@@ -26,8 +26,10 @@ from fpdf import FPDF
 from fpdf.enums import XPos
 
 from agreements.models import Agreement
+from audit import queries as audit_queries
 from audit import services as audit
-from audit.models import AuditEntry, AuditEntrySubject
+from audit.actions import SUBJECT_ACCESS_PREPARE
+from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import PermissionDenied
 from core.security import Actor
@@ -444,42 +446,6 @@ def _moment(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000, tz=UTC)
 
 
-def _entries(pseudonyms: list[str], own: str, refusals: bool) -> list[AuditEntry]:
-    """Audit entries about the subject: this organisation's disclosures to others, or the
-    refusals about its records (found by subject pseudonym, via `audit_entry_subjects`)."""
-    about = sa.select(AuditEntrySubject.entry_seq).where(
-        AuditEntrySubject.pseudonym.in_(pseudonyms)
-    )
-    query = sa.select(AuditEntry).where(AuditEntry.seq.in_(about), AuditEntry.resource_org == own)
-    if refusals:
-        query = query.where(AuditEntry.outcome != "granted")
-    else:
-        query = query.where(
-            AuditEntry.outcome == "granted",
-            sa.or_(AuditEntry.action == "disclosure", AuditEntry.action.like("advisory.%")),
-            AuditEntry.actor_org.is_not(None),
-            AuditEntry.actor_org != own,
-        )
-    return list(db.session.scalars(query.order_by(AuditEntry.seq)))
-
-
-def _speaker_refusals(ids: list[str], own: str) -> list[AuditEntry]:
-    """Refusals naming the speaker record by id (reads of another organisation's record carry
-    its id, not a subject)."""
-    return list(
-        db.session.scalars(
-            sa.select(AuditEntry)
-            .where(
-                AuditEntry.resource_org == own,
-                AuditEntry.outcome != "granted",
-                AuditEntry.resource_type == "speaker",
-                sa.or_(*(AuditEntry.resource_ids.contains(f'"{i}"') for i in ids)),
-            )
-            .order_by(AuditEntry.seq)
-        )
-    )
-
-
 def _json_list(text: str | None) -> list[str]:
     """A JSON array column as a list."""
     return list(json.loads(text)) if text else []
@@ -579,7 +545,7 @@ def _org_names(ids: Iterable[Any]) -> dict[str, str]:
     }
 
 
-def build_pack(actor: Actor, speaker_id: str, *, action: str = "subject_access.prepare") -> Pack:
+def build_pack(actor: Actor, speaker_id: str, *, action: str = SUBJECT_ACCESS_PREPARE) -> Pack:
     """Everything held about a speaker record the DPO's organisation owns, its disclosures to
     other organisations and the refusals about it. Another organisation's record is not found
     (each controller answers its own requests)."""
@@ -626,9 +592,10 @@ def build_pack(actor: Actor, speaker_id: str, *, action: str = "subject_access.p
             .order_by(AdvisoryRequest.submitted_at)
         )
     )
-    disclosed = _entries(pseudonyms, own, refusals=False)
-    refused = {e.seq: e for e in _entries(pseudonyms, own, refusals=True)}
-    refused.update({e.seq: e for e in _speaker_refusals(record_ids, own)})
+    disclosed = audit_queries.entries_about(pseudonyms, own, refusals=False)
+    refused = {e.seq: e for e in audit_queries.entries_about(pseudonyms, own, refusals=True)}
+    # Reads of another organisation's record carry its id, not a subject.
+    refused.update({e.seq: e for e in audit_queries.refusals_naming("speaker", record_ids, own)})
     refusals = [refused[seq] for seq in sorted(refused)]
     names = _org_names(
         [own]

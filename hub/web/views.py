@@ -23,6 +23,7 @@ from agreements import lifecycle as agreements_lifecycle
 from agreements import permissions as agreements_permissions
 from audit import permissions as audit_permissions
 from audit import services as audit
+from audit.actions import SIGN_OUT
 from audit.refusals import keep_refusal
 from core.db import db
 from core.errors import ValidationFailed
@@ -277,7 +278,7 @@ def sign_out() -> Any:
     if web_session is not None:
         audit.record(
             current_actor() if g.get("person") else _pending_actor(web_session.person),
-            "sign_out",
+            SIGN_OUT,
             "granted",
             subjects=[("person", str(web_session.person_id))],
         )

@@ -19,6 +19,13 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from audit import services as audit
+from audit.actions import (
+    IDENTITY_PROVIDER_CONFIGURE,
+    IDENTITY_PROVIDER_REMOVE,
+    PERSON_CREATE,
+    PERSON_ROLES_CHANGE,
+    SIGN_IN_OIDC_START,
+)
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.keys import FieldCipher
@@ -87,7 +94,7 @@ def _deny(actor: Actor, organisation: Organisation) -> PermissionDenied:
         "Only this organisation's administrators can configure its identity provider.",
         reason="not_permitted",
         audit={
-            "action": "identity_provider.configure",
+            "action": IDENTITY_PROVIDER_CONFIGURE,
             "resource_type": "organisation",
             "resource_ids": [str(organisation.id)],
             "resource_org": str(organisation.id),
@@ -265,7 +272,7 @@ def _domain_refusal(
         errors=errors,
         reason=reason,
         audit={
-            "action": "identity_provider.configure",
+            "action": IDENTITY_PROVIDER_CONFIGURE,
             "resource_type": "organisation",
             "resource_ids": [organisation_id],
             "resource_org": organisation_id,
@@ -443,7 +450,7 @@ def remove_provider(actor: Actor, organisation: Organisation) -> None:
     relying_party.forget_discovery(provider.issuer)
     audit.record(
         actor,
-        "identity_provider.remove",
+        IDENTITY_PROVIDER_REMOVE,
         "granted",
         resource_type="identity_provider",
         resource_ids=[provider_id],
@@ -562,7 +569,7 @@ def begin_sign_in(
     )
     audit.record(
         actor,
-        "sign_in.oidc.start",
+        SIGN_IN_OIDC_START,
         "granted",
         resource_type="identity_provider",
         resource_ids=[str(provider.id)],
@@ -735,7 +742,7 @@ def _provision(provider: IdentityProvider, email: str, claims: dict[str, Any]) -
     db.session.flush()
     audit.record(
         Actor.system("identity-provider"),
-        "person.create",
+        PERSON_CREATE,
         "granted",
         resource_type="person",
         resource_ids=[str(person.id)],
@@ -774,7 +781,7 @@ def _apply_claimed_roles(
     db.session.flush()
     audit.record(
         Actor.system("identity-provider"),
-        "person.roles.change",
+        PERSON_ROLES_CHANGE,
         "granted",
         resource_type="person",
         resource_ids=[str(person.id)],

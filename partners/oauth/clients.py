@@ -13,6 +13,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from audit import services as audit
+from audit.actions import OAUTH_CLIENT_CREATE, OAUTH_CLIENT_READ, OAUTH_CLIENT_ROTATE
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.security import Actor
@@ -166,7 +167,7 @@ def register_client(
     db.session.flush()
     audit.record(
         actor,
-        "oauth_client.create",
+        OAUTH_CLIENT_CREATE,
         "granted",
         **_refs(client),
         scopes=scopes,
@@ -185,7 +186,7 @@ def get_client(actor: Actor, client_id: str) -> OAuthClient:
         raise NotFound(
             "There is no such client.",
             reason="not_owner",
-            audit={"action": "oauth_client.read", **_refs(client)},
+            audit={"action": OAUTH_CLIENT_READ, **_refs(client)},
         )
     return client
 
@@ -224,7 +225,7 @@ def rotate_keys(actor: Actor, client: OAuthClient, data: dict[str, Any]) -> OAut
     db.session.flush()
     audit.record(
         actor,
-        "oauth_client.rotate",
+        OAUTH_CLIENT_ROTATE,
         "granted",
         **_refs(client),
         keys=len(jwks["keys"]) if jwks else 0,

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from audit.actions import API_ACCESS
 from core import access
 from core.db import db
 from core.errors import BadRequest, NotAuthenticated
@@ -47,7 +48,7 @@ def _refuse(
         reason=reason,
         headers={"WWW-Authenticate": challenge, **headers},
         audit={
-            "action": "api.access",
+            "action": API_ACCESS,
             "resource_type": "oauth_client",
             "resource_ids": [client_id] if client_id else [],
             "path": route_template(),
@@ -139,7 +140,7 @@ def authenticate_api_request() -> None:
             f"Name the member of staff this call is made for in the {ON_BEHALF_HEADER} header.",
             reason="on_behalf_of_missing",
             audit={
-                "action": "api.access",
+                "action": API_ACCESS,
                 "resource_type": "oauth_client",
                 "resource_ids": [client_id],
                 "path": route_template(),
@@ -163,7 +164,7 @@ def authenticate_api_request() -> None:
 
 
 def _purpose_refusal() -> dict[str, str]:
-    return {"action": "api.access", "resource_type": "purpose", "path": route_template()}
+    return {"action": API_ACCESS, "resource_type": "purpose", "path": route_template()}
 
 
 def _refuse_undeclared(client_id: str) -> None:

@@ -34,6 +34,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import joinedload
 
 from audit import services as audit
+from audit.actions import OAUTH_REVOKE, OAUTH_TOKEN
 from core.db import db, utcnow
 from core.security import Actor
 from partners import outbound
@@ -294,7 +295,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     client = request.client.model
     audit.record(
         client_actor(client),
-        "oauth.token",
+        OAUTH_TOKEN,
         "granted",
         resource_type="oauth_client",
         resource_ids=[client.client_id],
@@ -383,7 +384,7 @@ class Revocation(RevocationEndpoint):
         client = request.client.model
         audit.record(
             client_actor(client),
-            "oauth.revoke",
+            OAUTH_REVOKE,
             "granted",
             resource_type="oauth_client",
             resource_ids=[client.client_id],

@@ -104,12 +104,13 @@ def _delete_tail(keep: int) -> None:
     session = db.session()
     seqs = session.scalars(sa.select(AuditLeaf.entry_seq).where(AuditLeaf.idx >= keep)).all()
     session.execute(sa.delete(AuditLeaf).where(AuditLeaf.idx >= keep))
-    session.execute(
-        sa.text("DELETE FROM audit_entry_subjects WHERE entry_seq IN :s").bindparams(
-            sa.bindparam("s", expanding=True)
-        ),
-        {"s": seqs},
-    )
+    for table in ("audit_entry_subjects", "audit_entry_resources"):
+        session.execute(
+            sa.text(f"DELETE FROM {table} WHERE entry_seq IN :s").bindparams(
+                sa.bindparam("s", expanding=True)
+            ),
+            {"s": seqs},
+        )
     session.execute(sa.delete(AuditEntry).where(AuditEntry.seq.in_(seqs)))
     for level in range(20):
         session.execute(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
+from audit.actions import MEETING_AGENDA_ADD, MEETING_AGENDA_REMOVE
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound
 from core.security import Actor
@@ -181,7 +182,7 @@ def add_agenda_item(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Age
         subjects = [("speaker", str(link.speaker_id)) for link in model.speakers]
     record(
         actor,
-        "meeting.agenda.add",
+        MEETING_AGENDA_ADD,
         meeting,
         item=item.id,
         case_type=item.case_type or "none",
@@ -216,7 +217,7 @@ def remove_agenda_item(actor: Actor, meeting: Meeting, item_id: Any) -> None:
             decision.agenda_item_id = None
     meeting.agenda_items.remove(item)
     db.session.flush()
-    record(actor, "meeting.agenda.remove", meeting, item=item.id)
+    record(actor, MEETING_AGENDA_REMOVE, meeting, item=item.id)
 
 
 @dataclass

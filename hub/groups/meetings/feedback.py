@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import current_app
 
+from audit.actions import MEETING_DIGEST_SEND
 from core.db import db, utcnow
 from core.errors import Conflict
 from core.security import Actor
@@ -162,5 +163,5 @@ def send_digest(actor: Actor, meeting: Meeting) -> int:
             told += 1
     meeting.digest_sent_at = utcnow()
     db.session.flush()
-    record(actor, "meeting.digest.send", meeting, organisations=organisations, recipients=told)
+    record(actor, MEETING_DIGEST_SEND, meeting, organisations=organisations, recipients=told)
     return told

@@ -12,6 +12,20 @@ from typing import Any
 from flask import current_app
 
 from audit import services as audit
+from audit.actions import (
+    MEETING_APOLOGIES,
+    MEETING_ATTENDANCE_RECORD,
+    MEETING_CALENDAR,
+    MEETING_CANCEL,
+    MEETING_CREATE,
+    MEETING_DECISION_RECORD,
+    MEETING_MINUTES_AMEND,
+    MEETING_MINUTES_APPROVE,
+    MEETING_MINUTES_CIRCULATE,
+    MEETING_MINUTES_DRAFT,
+    MEETING_READ,
+    MEETING_UPDATE,
+)
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound
 from core.security import Actor
@@ -79,7 +93,7 @@ def has_started(meeting: Meeting, now: datetime | None = None) -> bool:
 # --- reading ----------------------------------------------------------------------------
 
 
-def get_meeting(actor: Actor, meeting_id: Any, *, action: str = "meeting.read") -> Meeting:
+def get_meeting(actor: Actor, meeting_id: Any, *, action: str = MEETING_READ) -> Meeting:
     """A meeting of a group the actor sees; any other answers as missing (audited)."""
     key = parse_id(meeting_id)
     meeting = db.session.get(Meeting, key) if key else None
@@ -138,7 +152,7 @@ def schedule_meeting(actor: Actor, group: WorkingGroup, data: dict[str, Any]) ->
         for person in invited
     ]
     db.session.flush()
-    record(actor, "meeting.create", meeting)
+    record(actor, MEETING_CREATE, meeting)
     if meeting.starts_at > utcnow():
         for person in invited:
             notifications.notify(
@@ -170,7 +184,7 @@ def update_meeting(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Meet
     if changed:
         meeting.sequence += 1
         db.session.flush()
-        record(actor, "meeting.update", meeting, fields=changed)
+        record(actor, MEETING_UPDATE, meeting, fields=changed)
     return meeting
 
 
@@ -183,7 +197,7 @@ def cancel_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     meeting.cancelled_at = utcnow()
     meeting.sequence += 1
     db.session.flush()
-    record(actor, "meeting.cancel", meeting)
+    record(actor, MEETING_CANCEL, meeting)
     for row in meeting.attendance:
         notifications.notify(
             row.person.organisation_id,
@@ -232,7 +246,7 @@ def record_attendance(actor: Actor, meeting: Meeting, statuses: dict[str, str]) 
     db.session.flush()
     record(
         actor,
-        "meeting.attendance.record",
+        MEETING_ATTENDANCE_RECORD,
         meeting,
         **counts,
         absent=len(chosen) - sum(counts.values()),
@@ -259,7 +273,7 @@ def give_apologies(actor: Actor, meeting: Meeting) -> MeetingAttendance:
     row.recorded_by_id = me
     row.recorded_at = utcnow()
     db.session.flush()
-    record(actor, "meeting.apologies", meeting)
+    record(actor, MEETING_APOLOGIES, meeting)
     return row
 
 
@@ -288,7 +302,7 @@ def save_minutes(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Meetin
     meeting.minutes_drafted_at = utcnow()
     meeting.minutes_circulated_at = None
     db.session.flush()
-    record(actor, "meeting.minutes.draft", meeting, fields=["minutes"])
+    record(actor, MEETING_MINUTES_DRAFT, meeting, fields=["minutes"])
     return meeting
 
 
@@ -302,7 +316,7 @@ def circulate_minutes(actor: Actor, meeting: Meeting) -> Meeting:
     meeting.minutes_status = MinutesStatus.CIRCULATED
     meeting.minutes_circulated_at = utcnow()
     db.session.flush()
-    record(actor, "meeting.minutes.circulate", meeting)
+    record(actor, MEETING_MINUTES_CIRCULATE, meeting)
     for person in attendees(meeting.group):
         notifications.notify(
             person.organisation_id,
@@ -324,7 +338,7 @@ def approve_minutes(actor: Actor, meeting: Meeting) -> Meeting:
     meeting.minutes_approved_at = utcnow()
     meeting.minutes_approved_by_id = person_id(actor)
     db.session.flush()
-    record(actor, "meeting.minutes.approve", meeting)
+    record(actor, MEETING_MINUTES_APPROVE, meeting)
     return meeting
 
 
@@ -341,7 +355,7 @@ def amend_minutes(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Minut
     amendment = MinutesAmendment(text=text, reason=reason, amended_by_id=person_id(actor))
     meeting.amendments.append(amendment)
     db.session.flush()
-    record(actor, "meeting.minutes.amend", meeting, amendment=amendment.id)
+    record(actor, MEETING_MINUTES_AMEND, meeting, amendment=amendment.id)
     return amendment
 
 
@@ -384,7 +398,7 @@ def record_decision(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Gro
     db.session.flush()
     record(
         actor,
-        "meeting.decision.record",
+        MEETING_DECISION_RECORD,
         meeting,
         decision=decision.id,
         concerns=str(concerns) if concerns else "all",
@@ -400,7 +414,7 @@ def calendar_file(actor: Actor, meeting: Meeting) -> str:
     link back to the meeting's page)."""
     base = current_app.config["HUB_SETTINGS"].base_url.rstrip("/")
     text = calendar.meeting_ics(meeting, base, now=utcnow())
-    record(actor, "meeting.calendar", meeting)
+    record(actor, MEETING_CALENDAR, meeting)
     return text
 
 

@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
+from audit.actions import SPEAKER_SEARCH
 from core.access import require_scope
 from core.errors import PermissionDenied
 from core.request import current_actor, signed_in_required
@@ -69,7 +70,7 @@ class SharedSpeakers(MethodView):
             raise PermissionDenied(
                 "You cannot see speaker records.",
                 reason="role_required",
-                audit={"action": "speaker.search", "resource_type": "speaker"},
+                audit={"action": SPEAKER_SEARCH, "resource_type": "speaker"},
             )
         purpose = check_purpose(actor, _purpose(args, header), "speaker.search")
         page = shared.search_speakers(

@@ -14,6 +14,7 @@ from flask import redirect, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from audit.actions import SPEAKER_MERGE, SPEAKER_READ
 from core.access import require_scope
 from core.errors import Conflict
 from core.request import current_actor, signed_in_required
@@ -57,7 +58,7 @@ INVALID = {"schema": ProblemSchema, "description": "Invalid fields"}
 MOVED = {"description": "The record was merged: see Location for the one it now lives in"}
 
 
-def _speaker(speaker_id: str, action: str = "speaker.read") -> Speaker:
+def _speaker(speaker_id: str, action: str = SPEAKER_READ) -> Speaker:
     return speakers.get_speaker(current_actor(), speaker_id, action=action)
 
 
@@ -200,7 +201,7 @@ class Merge(MethodView):
         actor = current_actor()
         keep = _speaker(speaker_id, "speaker.merge")
         other_id = speakers.parse_speaker_id(data["merge_id"])
-        merge = speakers.get_speaker(actor, other_id, follow_merged=False, action="speaker.merge")
+        merge = speakers.get_speaker(actor, other_id, follow_merged=False, action=SPEAKER_MERGE)
         summary = speakers.merge_speakers(actor, keep, merge, data["reason"])
         return {
             "kept_id": keep.id,

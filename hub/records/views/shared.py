@@ -23,6 +23,7 @@ from agreements.fields import FIELDS, Shape
 from agreements.policy import MASK, Disclosed
 from agreements.purposes import PURPOSES
 from agreements.services import PurposeRefused, check_purpose
+from audit.actions import SPEAKER_SEARCH
 from audit.refusals import keep_refusal
 from core.db import db, utcnow
 from core.errors import HubError, NotFound, PermissionDenied, ValidationFailed
@@ -206,7 +207,7 @@ def _require_reader(actor: Any) -> None:
         raise PermissionDenied(
             "You cannot see speaker records.",
             reason="role_required",
-            audit={"action": "speaker.search", "resource_type": "speaker"},
+            audit={"action": SPEAKER_SEARCH, "resource_type": "speaker"},
         )
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from audit.actions import ASSERTION_CREATE, SPEAKER_MERGE, SPEAKER_READ
 from audit.refusals import keep_refusal
 from core.db import db, utcnow
 from core.errors import HubError, ValidationFailed
@@ -100,7 +101,7 @@ def _refused(exc: HubError) -> dict[str, list[str]]:
 
 
 def _speaker_or_redirect(
-    speaker_id: str, endpoint: str, action: str = "speaker.read"
+    speaker_id: str, endpoint: str, action: str = SPEAKER_READ
 ) -> tuple[Speaker, Any]:
     """The speaker, or a redirect when the address is a merged record's (to the kept one)."""
     speaker = speakers.get_speaker(current_actor(), speaker_id, action=action)
@@ -358,7 +359,7 @@ def new_statement(speaker_id: str) -> Any:
     """Record a statement about the speaker: fact or opinion, source, date, confidence,
     flags for special-category and criminal-offence data, and a review date."""
     actor = current_actor()
-    speaker = speakers.get_speaker(actor, speaker_id, action="assertion.create")
+    speaker = speakers.get_speaker(actor, speaker_id, action=ASSERTION_CREATE)
     if not permissions.can_write(actor, speaker.owner_org_id):
         assertions.create_assertion(actor, speaker, {})  # refused and audited
     errors: dict[str, list[str]] = {}
@@ -536,7 +537,7 @@ def merge(speaker_id: str) -> Any:
     other = None
     if other_id:
         other = speakers.get_speaker(
-            actor, speakers.parse_speaker_id(other_id), follow_merged=False, action="speaker.merge"
+            actor, speakers.parse_speaker_id(other_id), follow_merged=False, action=SPEAKER_MERGE
         )
     if request.method == "POST" and other is not None:
         try:
