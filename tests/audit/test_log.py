@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -159,3 +160,103 @@ def test_leaf_bytes_are_the_prefixed_canonical_json(system):
 def test_entries_carry_only_integers_and_strings(system, value):
     with pytest.raises(audit.AuditValueError):
         audit.record(system, "test.bad", "granted", extra=[value])
+
+
+# --- integrated after commit ------------------------------------------------------------
+
+
+def test_entries_a_request_commits_are_integrated_soon_after_by_the_background_integrator(
+    database_server, tmp_path
+):
+    """With after-commit integration on and no timer, the commit of a request that wrote an
+    audit entry wakes the background integrator, which gives the entry its leaf index."""
+    from audit.actions import SIGN_IN_PASSWORD
+    from core import migrations
+    from core.security import Actor
+    from hub.app import create_app
+    from partners import services as partners
+    from partners import signin
+    from tests.conftest import (
+        TEST_PASSWORD,
+        HubClient,
+        IsolatedClient,
+        app_config,
+        dispose_database,
+        fresh_database_url,
+    )
+
+    url = fresh_database_url(database_server, tmp_path, "after_commit")
+    migrations.upgrade(url)
+    config = app_config(
+        url,
+        tmp_path / "instance",
+        require_mfa=False,
+        audit_integrate_after_commit=True,
+        audit_integrate_interval_seconds=0,  # no timer: only a commit wakes the integrator
+    )
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    try:
+        with app.app_context():
+            system = Actor.system("test")
+            org = partners.create_organisation(
+                system,
+                {
+                    "name": "Fellwater University",
+                    "slug": "fellwater",
+                    "kind": "university",
+                    "region": "Testshire",
+                    "dp_contact_name": "Data Protection Desk",
+                    "dp_contact_email": "dpo@fellwater.example",
+                },
+            )
+            person = partners.create_person(
+                system,
+                org,
+                {"name": "Ember", "email": "ember@fellwater.example", "roles": ["events_officer"]},
+            ).person
+            person.password_hash = signin.hash_password(TEST_PASSWORD)
+            db.session.commit()
+            db.session.expunge(person)
+            before = db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
+            db.session.remove()
+
+        HubClient(app.test_client()).sign_in(person)
+
+        def sign_in_entry() -> tuple[int, int | None] | None:
+            with app.app_context():
+                try:
+                    row = db.session.execute(
+                        sa.select(AuditEntry.seq, AuditLeaf.idx)
+                        .outerjoin(AuditLeaf, AuditLeaf.entry_seq == AuditEntry.seq)
+                        .where(
+                            AuditEntry.seq > before,
+                            AuditEntry.action == SIGN_IN_PASSWORD,
+                            AuditEntry.outcome == "granted",
+                        )
+                    ).one_or_none()
+                    return None if row is None else (row.seq, row.idx)
+                finally:
+                    db.session.remove()
+
+        committed = sign_in_entry()
+        assert committed is not None, "the sign-in request committed no audit entry"
+        deadline = time.monotonic() + 10
+        while (found := sign_in_entry())[1] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found[1] is not None, "the committed entry was not integrated within 10 s"
+        with app.app_context():
+            try:
+                pending = db.session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(AuditPending)
+                    .where(AuditPending.entry_seq == found[0])
+                )
+                assert pending == 0
+                assert log.tree_size(db.session()) > found[1]
+            finally:
+                db.session.remove()
+    finally:
+        log.stop_integrating(app)
+        app.extensions["hub_db_engine"].dispose()
+        dispose_database(database_server, url)
