@@ -56,16 +56,40 @@ SYSTEM = Actor.system("test")
 
 class Delay:
     """WSGI middleware in front of a real hub: holds shared-record reads for `seconds` (a slow
-    peer); everything else passes straight through."""
+    peer) or until released; everything else passes straight through. It counts the reads in
+    flight, so a test can wait until a held read has been answered."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.seconds = 0.0
+        self.released = threading.Event()
+        self.in_flight = 0
+        self.changed = threading.Condition()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self.seconds and environ.get("PATH_INFO", "").startswith("/api/v1/shared/"):
-            time.sleep(self.seconds)
-        return self.app(environ, start_response)
+        if not environ.get("PATH_INFO", "").startswith("/api/v1/shared/"):
+            return self.app(environ, start_response)
+        with self.changed:
+            self.in_flight += 1
+        try:
+            if self.seconds:
+                self.released.wait(self.seconds)
+            return self.app(environ, start_response)
+        finally:
+            with self.changed:
+                self.in_flight -= 1
+                self.changed.notify_all()
+
+    def release_and_wait(self, timeout: float = 10.0) -> None:
+        """Let held reads through and wait until every read in flight has been answered."""
+        self.released.set()
+        try:
+            with self.changed:
+                assert self.changed.wait_for(lambda: self.in_flight == 0, timeout), (
+                    "a held read was still being answered"
+                )
+        finally:
+            self.released.clear()
 
 
 @dataclass
@@ -429,13 +453,17 @@ def test_the_page_shows_each_result_with_the_hub_it_came_from(region, officer):
 
 def test_a_slow_peer_is_reported_as_slow_with_the_local_results(region, officer):
     settings = region.north.app.config["HUB_SETTINGS"]
-    settings.federation_deadline_seconds, region.south.delay.seconds = 0.5, 1.5
+    settings.federation_deadline_seconds, region.south.delay.seconds = 0.5, 30.0
     try:
         started = time.monotonic()
         response = _search(officer)
         elapsed = time.monotonic() - started
     finally:
         settings.federation_deadline_seconds, region.south.delay.seconds = 3.0, 0.0
+        # The next test starts once the peer has answered the read it held: the north's
+        # call has given up (its thread ends), then the south's held read is let through.
+        _wait_for_federation_calls_to_end()
+        region.south.delay.release_and_wait()
     assert response.status_code == 200
     body = response.get_json()
     assert elapsed < 1.4  # the deadline, not the peer, decided when to answer
@@ -448,7 +476,14 @@ def test_a_slow_peer_is_reported_as_slow_with_the_local_results(region, officer)
         e for e in region.north.entries(body["request_id"]) if e.action == "federation.peer_search"
     ]
     assert entry.outcome == "failed" and entry.reason == "peer_slow"
-    time.sleep(1.2)  # let the peer finish the held request before the next test
+
+
+def _wait_for_federation_calls_to_end(timeout: float = 10.0) -> None:
+    """Wait until no call to a peer is under way (the search's worker threads have ended)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("federation"):
+            thread.join(timeout)
+            assert not thread.is_alive(), "a call to a peer hub did not end"
 
 
 # --- input and permissions ----------------------------------------------------------------------
