@@ -12,8 +12,7 @@ from flask.cli import AppGroup
 
 from agreements import lifecycle
 from audit import log, notes
-from core.cli import CliInputError
-from core.db import db
+from core.cli import CliInputError, unit_of_work
 
 agreements_group = AppGroup("agreements", help="Data-sharing agreements.")
 
@@ -82,8 +81,8 @@ def verify(file: Path, verifier_key: str | None) -> None:
 
 
 @agreements_group.command("remind")
+@unit_of_work
 def remind() -> None:
     """Queue review and end-date reminders (30 days ahead) in the email outbox, once each."""
     queued = lifecycle.queue_review_reminders()
-    db.session.commit()
     click.echo(f"Queued {queued} review reminder{'' if queued == 1 else 's'}.")

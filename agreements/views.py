@@ -146,10 +146,10 @@ def index() -> Any:
     actor = current_actor()
     # Reminders need no scheduler: queueing is deduplicated, so any visit may do it.
     try:
-        lifecycle.queue_review_reminders()
-        db.session.commit()
+        with db.session.begin_nested():
+            lifecycle.queue_review_reminders()
     except IntegrityError:  # another request queued the same reminder first
-        db.session.rollback()
+        pass
     now = utcnow()
     return render_template(
         "agreements/register.html",
@@ -167,7 +167,6 @@ def record_of_processing_csv() -> Any:
     """The organisation's Article 30 record of processing under agreements, as CSV."""
     actor = current_actor()
     records = register.processing_record(actor)
-    db.session.commit()
     return Response(
         documents.article30_csv(records),
         mimetype="text/csv",
@@ -185,7 +184,6 @@ def record_of_processing_json() -> Any:
     """The organisation's Article 30 record of processing under agreements, as JSON."""
     actor = current_actor()
     records = register.processing_record(actor)
-    db.session.commit()
     return Response(
         documents.article30_json(g.person.organisation.name, records),
         mimetype="application/json",
@@ -497,7 +495,6 @@ def new() -> Any:
         agreement = lifecycle.create_draft(actor, data)
     except HubError as exc:
         return _form_page(values, _error_ids(_refused(exc), key_map), None)
-    db.session.commit()
     flash(f"The draft {agreement.reference} has been saved.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -522,7 +519,6 @@ def edit(agreement_id: str) -> Any:
     except HubError as exc:
         errors = _error_ids(_refused(exc), key_map)
         return _form_page(values, errors, _agreement(agreement_id))
-    db.session.commit()
     flash("The draft has been saved.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -541,7 +537,6 @@ def propose(agreement_id: str) -> Any:
         errors = _refused(exc)
         flash(" ".join(m for messages in errors.values() for m in messages), "error")
         return redirect(url_for("agreements.show", agreement_id=agreement_id))
-    db.session.commit()
     flash("The agreement has been proposed: each party's signatory can now approve it.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -591,7 +586,6 @@ def approve(agreement_id: str) -> Any:
             resource_type="agreement",
             resource_ids=[str(agreement.id)],
         )
-        db.session.commit()
         message = (
             result.message if result.reason in {"locked", "throttled"} else
             "The password is not right."
@@ -603,7 +597,6 @@ def approve(agreement_id: str) -> Any:
         keep_refusal(actor, exc)
         fresh = _agreement(agreement_id)
         return _approval_page(fresh, {"_form": [exc.detail]}, fresh.content_hash or "", 409)
-    db.session.commit()
     if agreement.status == AgreementStatus.APPROVED:
         flash(
             "You have approved the agreement. Every party has now approved it, and the hub "
@@ -647,7 +640,6 @@ def suspend(agreement_id: str) -> Any:
         lifecycle.suspend(actor, agreement, reason)
     except HubError as exc:
         return _reason_page(_agreement(agreement_id), "suspend", _refused(exc), reason)
-    db.session.commit()
     flash("The agreement is suspended: nothing is shared under it until it is resumed.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -658,7 +650,6 @@ def resume(agreement_id: str) -> Any:
     """The suspending party's DPO (or the hub operator's) lifts a suspension."""
     agreement = _agreement(agreement_id)
     lifecycle.resume(current_actor(), agreement)
-    db.session.commit()
     flash("The suspension has been lifted.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -677,7 +668,6 @@ def terminate(agreement_id: str) -> Any:
         lifecycle.terminate(actor, agreement, reason)
     except HubError as exc:
         return _reason_page(_agreement(agreement_id), "terminate", _refused(exc), reason)
-    db.session.commit()
     flash("The agreement is terminated.", "success")
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
@@ -688,7 +678,6 @@ def amend(agreement_id: str) -> Any:
     """Start a new version as a draft; the current one stays in force until it is approved."""
     agreement = _agreement(agreement_id)
     draft = lifecycle.amend(current_actor(), agreement)
-    db.session.commit()
     flash(
         f"Version {draft.version} has been started as a draft. Version {agreement.version} "
         "stays in force until every party approves the new one.",

@@ -17,7 +17,7 @@ from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
 from audit.models import AuditPending
-from core.cli import CliInputError, translate_errors
+from core.cli import CliInputError, unit_of_work
 from core.db import db, utcnow
 from core.security import Actor
 
@@ -64,13 +64,13 @@ def integrate(follow: bool, interval: float) -> None:
 
 
 @audit_group.command("checkpoint")
+@unit_of_work
 def checkpoint() -> None:
     """Print the latest signed checkpoint (integrating first)."""
     log.integrate_now(force_checkpoint=True)
     latest = log.latest_checkpoint(db.session())
     if latest is None:
         latest = log.sign_checkpoint(db.session(), log.tree_head(db.session()), force=True)
-        db.session.commit()
     click.echo(latest.note, nl=False)
 
 
@@ -121,12 +121,12 @@ def proof_consistency(old: int, new: int) -> None:
 @audit_group.command("entries")
 @click.option("--start", type=click.IntRange(min=0), required=True)
 @click.option("--end", type=click.IntRange(min=1), required=True)
+@unit_of_work
 def entries(start: int, end: int) -> None:
     """Entries with indexes in [START, END), one JSON object per line (reading is audited)."""
     if end <= start:
         raise CliInputError("--end must be greater than --start")
     rows = audit.read_entries(Actor.system("cli"), start, end)
-    db.session.commit()
     for idx, entry in rows:
         click.echo(
             json.dumps(
@@ -278,9 +278,8 @@ def witness_key(name: str, out: Path) -> None:
 @audit_group.command("register-witness")
 @click.option("--org", "org_id", required=True, help="The organisation's id.")
 @click.option("--key", "vkey", required=True, help="The witness's verifier key.")
-@translate_errors
+@unit_of_work
 def register_witness(org_id: str, vkey: str) -> None:
     """Register a partner's witness key."""
     witness_row = witnesses.register_witness(db.session(), Actor.system("cli"), org_id, vkey)
-    db.session.commit()
     click.echo(f"Registered witness {witness_row.name} ({witness_row.id})")

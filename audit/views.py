@@ -127,7 +127,6 @@ def _look_up_subject(actor: Actor, page: str) -> tuple[Response | None, dict[str
     except ValidationFailed as exc:
         keep_refusal(actor, exc)
         return None, exc.errors
-    db.session.commit()
     args = {
         key: value
         for key, value in request.args.items()
@@ -175,7 +174,6 @@ def _entry_list(
     }
     if errors:
         review.record_review(actor, page=page, rejected_filters=sorted(errors))
-        db.session.commit()
         return render_template(template, results=None, **context), 422
     show = page != "subject" or entry_filter.pseudonym is not None
     results = None
@@ -197,7 +195,6 @@ def _entry_list(
         returned=len(results.rows) if results else 0,
         page_number=results.page if results else 0,
     )
-    db.session.commit()
     return render_template(template, results=results, **context)
 
 
@@ -230,7 +227,6 @@ def entry(seq: int) -> Any:
     actor = current_actor()
     detail = review.get_entry(actor, seq)
     review.record_review(actor, page="entry", resource_ids=[str(seq)])
-    db.session.commit()
     return render_template(
         "audit/entry.html", detail=detail, row=detail.row, page_title=f"Audit entry {seq}"
     )
@@ -260,7 +256,6 @@ def _export(kind: str) -> tuple[review.Export, review.EntryFilter]:
         count=len(export.entries),
         total=export.total,
     )
-    db.session.commit()
     return export, entry_filter
 
 
@@ -444,7 +439,6 @@ def activity() -> Any:
         for rule in review.RULES
     ]
     review.record_review(actor, page="activity", flags=sum(len(f) for f in result.flags.values()))
-    db.session.commit()
     return render_template(
         "audit/activity.html",
         chart=_line_chart([d[5:] for d in days], series),
@@ -503,7 +497,6 @@ def integrity() -> Any:
             # The integrator refuses to sign over a damaged tree; verifying says what is wrong.
             db.session.rollback()
         row = review.verify_now(actor)
-        db.session.commit()
         if row.ok:
             flash(f"The log verified: {row.tree_size:,} entries hold together.", "success")
         else:
@@ -515,7 +508,6 @@ def integrity() -> Any:
         reference = state.last_verification.triggered_by
         triggered_by = review.actor_names_for(actor, [reference]).get(reference, reference)
     review.record_review(actor, page="integrity")
-    db.session.commit()
     return render_template(
         "audit/integrity.html",
         state=state,

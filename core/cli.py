@@ -1,4 +1,6 @@
-"""What every CLI command shares: input errors that exit with status 2, and the system actor."""
+"""What every CLI command shares: one unit of work per command (`unit_of_work`, the CLI's
+edge, as `hub.web.edge` is the web's), and services' errors as CLI messages (input errors exit
+with status 2, refusals with 1)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import click
 
+from core.db import db
 from core.errors import HubError, ValidationFailed
 
 
@@ -33,3 +36,25 @@ def translate_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(exc.detail) from exc
 
     return wrapper
+
+
+def unit_of_work(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command as one transaction: committed when it returns, rolled back on any error;
+    services' errors become CLI messages. Commands never commit themselves (long-running
+    workers, which commit each round, are the exception and say so)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        session = db.session()
+        try:
+            result = command(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit):
+            session.commit()  # an exit status is the command's answer, not a failure
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+        return result
+
+    return translate_errors(wrapper)

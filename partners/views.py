@@ -15,7 +15,6 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import Conflict, ValidationFailed
 from core.request import current_actor, signed_in_required
 from partners import permissions, services
@@ -79,7 +78,6 @@ def new_organisation() -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
-            db.session.commit()
             flash(f"{organisation.name} has been added.", "success")
             return redirect(url_for("partners.organisation", slug=organisation.slug))
     return render_template(
@@ -135,7 +133,6 @@ def edit_organisation(slug: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
-            db.session.commit()
             flash("The organisation's details have been updated.", "success")
             return redirect(url_for("partners.organisation", slug=org.slug))
     return render_template(
@@ -161,7 +158,6 @@ def organisation_status(slug: str) -> Any:
         keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(url_for("partners.organisation", slug=slug))
-    db.session.commit()
     word = (
         "suspended: its people are signed out and cannot sign in"
         if status == Status.SUSPENDED
@@ -193,7 +189,6 @@ def new_person(slug: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             return render_template(
                 "partners/enrolment_link.html",
                 person=new.person,
@@ -237,7 +232,6 @@ def edit_person(person_id: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             flash(f"{person.name}'s details have been updated.", "success")
             return redirect(url_for("partners.organisation", slug=org.slug))
     return render_template(
@@ -264,7 +258,6 @@ def person_status(person_id: str) -> Any:
         keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(url_for("partners.organisation", slug=person.organisation.slug))
-    db.session.commit()
     word = "suspended and signed out" if status == Status.SUSPENDED else "reactivated"
     flash(f"{person.name} has been {word}.", "success")
     return redirect(url_for("partners.organisation", slug=person.organisation.slug))
@@ -276,7 +269,6 @@ def person_enrolment_link(person_id: str) -> Any:
     """A new one-time link for a person who forgot their password or lost their device."""
     person = services.get_person(person_id)
     token = services.issue_enrolment_link(current_actor(), person)
-    db.session.commit()
     return render_template(
         "partners/enrolment_link.html",
         person=person,

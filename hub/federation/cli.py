@@ -10,8 +10,7 @@ import click
 from flask.cli import AppGroup
 
 from audit import log
-from core.cli import CliInputError, translate_errors
-from core.db import db
+from core.cli import CliInputError, translate_errors, unit_of_work
 from core.security import Actor
 from hub.federation import services, witnessing
 from hub.federation.models import PeerHub
@@ -47,7 +46,7 @@ def _read_jwks(path: Path | None) -> dict | None:
     help="The peer's public JWKS, to register its client here.",
 )
 @click.option("--witness-key", help="The peer's witness verifier key, to accept its cosignatures.")
-@translate_errors
+@unit_of_work
 def add_peer(
     name: str,
     slug: str,
@@ -76,7 +75,6 @@ def add_peer(
             "witness_key": witness_key,
         },
     )
-    db.session.commit()
     click.echo(f"Registered peer hub {peer.organisation.name} ({peer.organisation.slug}).")
     _print_keys(peer)
 
@@ -100,24 +98,22 @@ def show_keys(slug: str) -> None:
 @federation_group.command("register-peer-client")
 @click.option("--peer", "slug", required=True)
 @click.option("--jwks", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
-@translate_errors
+@unit_of_work
 def register_peer_client(slug: str, jwks: Path) -> None:
     """Register the peer's system as a client here; print the client id to give the peer."""
     peer = services.get_peer(_operator(), slug)
     client = services.register_peer_client(_operator(), peer, _read_jwks(jwks))
-    db.session.commit()
     click.echo(client.client_id)
 
 
 @federation_group.command("register-peer-witness")
 @click.option("--peer", "slug", required=True)
 @click.option("--key", "vkey", required=True, help="The peer's witness verifier key.")
-@translate_errors
+@unit_of_work
 def register_peer_witness(slug: str, vkey: str) -> None:
     """Accept the peer's cosignatures of this hub's checkpoints."""
     peer = services.get_peer(_operator(), slug)
     services.register_peer_witness(_operator(), peer, vkey)
-    db.session.commit()
     click.echo(f"Registered the witness key of {peer.organisation.name}.")
 
 
@@ -127,7 +123,7 @@ def register_peer_witness(slug: str, vkey: str) -> None:
 @click.option("--url", "base_url", help="The peer's new base URL.")
 @click.option("--log-key", help="The peer's (rotated) audit verifier key, same origin.")
 @click.option("--status", type=click.Choice(["active", "suspended"]))
-@translate_errors
+@unit_of_work
 def update_peer(
     slug: str, client_id: str | None, base_url: str | None, log_key: str | None, status: str | None
 ) -> None:
@@ -138,29 +134,26 @@ def update_peer(
         peer,
         {"client_id": client_id, "base_url": base_url, "log_key": log_key, "status": status},
     )
-    db.session.commit()
     click.echo(f"Updated peer hub {peer.organisation.slug}.")
 
 
 @federation_group.command("rotate-key")
 @click.option("--peer", "slug", required=True)
-@translate_errors
+@unit_of_work
 def rotate_key(slug: str) -> None:
     """A new key pair for calling the peer; print the JWKS to register there."""
     peer = services.rotate_key(_operator(), services.get_peer(_operator(), slug))
-    db.session.commit()
     click.echo(json.dumps(services.public_jwks(peer)))
 
 
 @federation_group.command("approve-agreement")
 @click.option("--peer", "slug", required=True)
 @click.option("--agreement", "agreement_id", required=True)
-@translate_errors
+@unit_of_work
 def approve_agreement(slug: str, agreement_id: str) -> None:
     """Record the peer's approval of a proposed agreement (its signatory signed at the peer)."""
     peer = services.get_peer(_operator(), slug)
     agreement = services.approve_agreement_for_peer(_operator(), peer, agreement_id)
-    db.session.commit()
     click.echo(
         f"Recorded {peer.organisation.name}'s approval; the agreement is now "
         f"{agreement.status.value}."
@@ -197,12 +190,11 @@ def list_peers(as_json: bool) -> None:
 
 
 @federation_group.command("witness-peers")
-@translate_errors
+@unit_of_work
 def witness_peers() -> None:
     """Cosign every active peer's checkpoint (run from cron or a systemd timer); exit 3 if any
     peer was refused as inconsistent, 1 if one could not be reached."""
     reports = witnessing.witness_peers(_operator())
-    db.session.commit()
     for report in reports:
         click.echo(report.line(), err=report.outcome != "cosigned")
     if any(r.outcome == "refused" for r in reports):

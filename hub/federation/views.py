@@ -8,7 +8,6 @@ from flask import Blueprint, render_template, request
 
 from agreements.services import PurposeRefused
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor, signed_in_required
 from hub.federation import search
@@ -37,7 +36,6 @@ def speakers() -> Any:
     if submitted:
         try:
             found = search.federated_search(actor, query, purpose or None)
-            db.session.commit()
         except PurposeRefused as exc:
             _keep_refusal(exc)
             errors = {"purpose": ["Choose the purpose of your search from the list."]}

@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from agreements.purposes import PURPOSES
-from core.db import db
 from core.errors import ValidationFailed
 from core.request import current_actor, signed_in_required
 from hub.groups import actions, dashboard, membership, permissions, services
@@ -429,5 +428,4 @@ def region() -> Any:
         reason_series=dashboard.REASON_SERIES,
         page_title=f"{board.region} regional dashboard",
     )
-    db.session.commit()  # the view, and any records shown (disclosures), audited
     return page

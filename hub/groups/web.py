@@ -10,7 +10,6 @@ from flask import flash, redirect
 
 from agreements.purposes import PURPOSES
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import Conflict, ValidationFailed
 from core.request import current_actor
 from hub.groups import actions, calendar, services
@@ -51,7 +50,6 @@ def attempt(change: Callable[[], Any]) -> tuple[Any, dict[str, list[str]]]:
     except (ValidationFailed, Conflict) as exc:
         keep_refusal(current_actor(), exc)
         return None, exc.errors or {"_form": [exc.detail]}
-    db.session.commit()
     return result, {}
 
 
@@ -63,6 +61,5 @@ def act(change: Callable[[], Any], success: str, target: str) -> Any:
         keep_refusal(current_actor(), exc)
         flash(exc.detail, "error")
         return redirect(target)
-    db.session.commit()
     flash(success, "success")
     return redirect(target)

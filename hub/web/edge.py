@@ -1,5 +1,7 @@
-"""The API's edge: one commit per request, after the answer is built, and answers to
-creating requests kept by their `Idempotency-Key`.
+"""The edge: one commit per request, after the answer is built, and answers to creating API
+requests kept by their `Idempotency-Key`. Views, API endpoints and services never commit.
+
+A page's view renders its answer and `commit_request` commits once, after it returns.
 
 An API view changes things and returns what the answer is made of; flask-smorest turns that
 into the response in the same transaction (so every related row it reads is the one just
@@ -113,6 +115,16 @@ def replay_idempotent_request() -> Response | None:
     return _replay(stored)
 
 
+def commit_request() -> None:
+    """After a page (or any other non-API view) returned: commit the request's one
+    transaction, whatever the page's status. A refusal the page answered itself was already
+    rolled back and audited (`audit.refusals.keep_refusal`); what the page did after it, such
+    as counting a failed sign-in towards the lockout, stands."""
+    session = db.session()
+    if session.in_transaction():
+        session.commit()
+
+
 def commit_api_request(response: Response) -> Response:
     """After an API view and its serialisation: keep the answer under its Idempotency-Key
     (if any), then commit the request's one transaction."""
@@ -162,6 +174,7 @@ class HubFlask(Flask):
     def dispatch_request(self) -> Any:
         answer = super().dispatch_request()
         if not _is_api():
+            commit_request()
             return answer
         return commit_api_request(self.make_response(answer))
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, g, has_request_context, jsonify, render_template
+from flask import (
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    session,
+)
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -153,6 +161,8 @@ def handle_exception(exc: Exception) -> Any:
         return handle_http_exception(exc)
     changed = _what_changed()
     _rollback_quietly()
+    if changed != SAVED and has_request_context():
+        session.pop("_flashes", None)  # a page's "saved" message would not be true
     if is_unavailable(exc):
         log.warning("database unavailable: %s", type(exc).__name__)
         wait = str(current_app.config["HUB_SETTINGS"].retry_after_seconds)

@@ -25,7 +25,6 @@ from audit import permissions as audit_permissions
 from audit import services as audit
 from audit.actions import SIGN_OUT
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import ValidationFailed
 from core.extensions import sign_in_limit
 from core.request import current_actor, safe_next, signed_in_required
@@ -136,14 +135,12 @@ def sign_in() -> Any:
                 settings = current_app.config["HUB_SETTINGS"]
                 mfa_needed = person.has_mfa or settings.require_mfa
                 session["sid"] = signin.start_session(person, mfa_done=not mfa_needed)
-                db.session.commit()
                 next_url = request.args.get("next")
                 if not mfa_needed:
                     return redirect(safe_next(next_url))
                 if person.has_mfa:
                     return redirect(url_for("web.second_factor", next=next_url))
                 return redirect(url_for("web.setup_second_factor"))
-            db.session.commit()  # the failure is remembered (throttling) and audited
             errors["email"] = [result.message]
     return render_template(
         "web/sign_in.html", form=form, errors=errors, email=email, page_title="Sign in"
@@ -169,9 +166,7 @@ def second_factor() -> Any:
             result = signin.verify_second_factor(_pending_actor(person), person, code)
             if result.ok:
                 signin.complete_mfa(g.web_session)
-                db.session.commit()
                 return redirect(safe_next(request.args.get("next")))
-            db.session.commit()
             errors["code"] = [result.message]
     return render_template(
         "web/second_factor.html", form=form, errors=errors, page_title="Enter your security code"
@@ -199,19 +194,16 @@ def setup_second_factor() -> Any:
                 actor, person, request.form.get("code") or "", g.web_session
             )
         except ValidationFailed as exc:
-            db.session.commit()  # the failed attempt is audited
             errors = exc.errors
         else:
             if g.get("web_session") is not None and g.web_session.mfa_at is None:
                 signin.complete_mfa(g.web_session)
-            db.session.commit()
             return render_template(
                 "web/recovery_codes.html", codes=codes, page_title="Your recovery codes"
             )
     secret = signin.pending_totp_secret(person)
     if secret is None or request.method == "GET":
         secret = signin.begin_totp_enrolment(person)
-        db.session.commit()
     uri = signin.provisioning_uri(person, secret)
     qr_svg = segno.make(uri, error="m").svg_inline(
         scale=5, title="QR code for your authenticator app"
@@ -249,10 +241,8 @@ def reauthenticate() -> Any:
                 request.form.get("code") or "",
             )
         except ValidationFailed as exc:
-            db.session.commit()  # failures are counted towards the lockout, and audited
             errors = exc.errors
         else:
-            db.session.commit()
             return redirect(url_for("web.setup_second_factor"))
     return render_template(
         "web/reauthenticate.html",
@@ -282,7 +272,6 @@ def sign_out() -> Any:
             "granted",
             subjects=[("person", str(web_session.person_id))],
         )
-    db.session.commit()
     session.clear()
     flash("You have signed out.", "success")
     return redirect(url_for("web.sign_in"))
@@ -311,7 +300,6 @@ def enrol(token: str) -> Any:
         else:
             session.clear()
             session["sid"] = signin.start_session(person, mfa_done=False)
-            db.session.commit()
             return redirect(url_for("web.setup_second_factor"))
     return render_template(
         "web/enrol.html", form=form, errors=errors, person=person, page_title="Choose your password"

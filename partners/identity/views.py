@@ -17,7 +17,6 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import ValidationFailed
 from core.extensions import limiter, limits_off, sign_in_limit
 from core.request import current_actor, safe_next, signed_in_required
@@ -94,7 +93,6 @@ def configure(slug: str) -> Any:
             keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             flash(
                 f"{org.name}'s people can now sign in with their organisation's account."
                 if values.get("enabled") != "no"
@@ -124,7 +122,6 @@ def remove(slug: str) -> Any:
     """Stop trusting the organisation's identity provider."""
     org = partners_services.get_organisation(slug)
     services.remove_provider(current_actor(), org)
-    db.session.commit()
     flash("The identity provider has been removed. People sign in with a password.", "success")
     return redirect(url_for("identity.configure", slug=org.slug))
 
@@ -160,7 +157,6 @@ def _start(provider: IdentityProvider, login_hint: str = "") -> Any:
         )
     except services.SignInRefused as exc:
         return _refused(exc)
-    db.session.commit()
     session[SESSION_STATE_KEY] = state  # binds the answer to this browser
     return redirect(url)
 
@@ -238,7 +234,6 @@ def callback() -> Any:
         attempt = services.consume_state(actor, request.args.get("state", ""), browser_state)
     except services.SignInRefused as exc:
         return _refused(exc)
-    db.session.commit()  # the state is used up whatever happens next
     try:
         signed_in = services.complete_sign_in(
             actor,
@@ -255,7 +250,6 @@ def callback() -> Any:
     settings = current_app.config["HUB_SETTINGS"]
     mfa_needed = not signed_in.mfa_satisfied and (person.has_mfa or settings.require_mfa)
     session["sid"] = signin.start_session(person, mfa_done=not mfa_needed)
-    db.session.commit()
     next_url = safe_next(signed_in.next_url)
     if not mfa_needed:
         return redirect(next_url)

@@ -9,7 +9,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.request import current_actor, signed_in_required
 from core.security import Actor
@@ -149,7 +148,6 @@ def new(slug: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             # Rendered, not redirected to: a shared secret is shown this once and never stored.
             return render_template(
                 "partners/clients/registered.html",
@@ -198,7 +196,6 @@ def rotate(client_id: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
-            db.session.commit()
             flash(
                 f"{client.name} now uses its new keys; assertions signed with the old ones "
                 "are refused.",
@@ -229,7 +226,6 @@ def status(client_id: str) -> Any:
             "Choose active or suspended.", errors={"status": ["Choose active or suspended."]}
         ) from exc
     clients.set_status(current_actor(), client, wanted)
-    db.session.commit()
     if wanted == Status.SUSPENDED:
         flash(f"{client.name} is revoked: its tokens no longer work.", "success")
     else:
@@ -273,7 +269,6 @@ def webhook_new(slug: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors
         else:
-            db.session.commit()
             flash("The address is subscribed. Deliveries are signed by the hub.", "success")
             return redirect(url_for("clients.webhook_show", subscription_id=subscription.id))
     return render_template(
@@ -323,6 +318,5 @@ def webhook_withdraw(subscription_id: str) -> Any:
     """Withdraw a subscription (queued deliveries are cancelled)."""
     subscription = _subscription(subscription_id, "webhook.withdraw")
     webhooks.withdraw(current_actor(), subscription)
-    db.session.commit()
     flash("The subscription is withdrawn: nothing more will be sent to it.", "success")
     return redirect(url_for("clients.webhook_show", subscription_id=subscription.id))

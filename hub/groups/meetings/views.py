@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from core.db import db
 from core.errors import NotFound
 from core.request import current_actor, signed_in_required
 from hub.groups import actions, calendar, permissions, services, web
@@ -114,7 +113,6 @@ def meeting(group_id: str, meeting_id: str) -> Any:
         item_numbers={item.id: n for n, item in enumerate(found.agenda_items, start=1)},
         page_title=f"{group.name}: meeting on {calendar.long_day(found.starts_at)}",
     )
-    db.session.commit()  # case items shown are disclosures, audited
     return page
 
 
@@ -177,7 +175,6 @@ def calendar_file(group_id: str, meeting_id: str) -> Any:
     """The meeting as a calendar file."""
     found = meeting_of(group_id, meeting_id)
     text = meetings.calendar_file(current_actor(), found)
-    db.session.commit()
     return Response(
         text,
         mimetype="text/calendar",
@@ -216,7 +213,6 @@ def new_agenda_item(group_id: str, meeting_id: str) -> Any:
         case_options=[("", "No case: a general item")] + [(c.value, c.label) for c in choices],
         page_title="Add an agenda item",
     )
-    db.session.commit()  # the cases offered are disclosures, audited
     return page
 
 

@@ -17,7 +17,6 @@ from flask import (
 )
 
 from audit.refusals import keep_refusal
-from core.db import db
 from core.errors import Conflict, ValidationFailed
 from core.request import current_actor, signed_in_required
 from core.validation import LOCAL_ZONE
@@ -99,7 +98,6 @@ def index() -> Any:
         can_submit=advisory.can_submit(actor),
         page_title="Advisory requests",
     )
-    db.session.commit()  # cross-organisation reads are audited
     return page
 
 
@@ -123,7 +121,6 @@ def new() -> Any:
             keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             flash(
                 f"Your question has been sent to the regional coordinator. "
                 f"An answer is due by {day(created.due_on)}.",
@@ -154,7 +151,6 @@ def detail(request_id: str) -> Any:
     item = advisory.get_request(actor, request_id)
     view = advisory.describe(actor, item)
     page = _render("records/advisory/detail.html", view=view, page_title="Advisory request")
-    db.session.commit()  # a coordinator's or police officer's read is audited
     return page
 
 
@@ -196,7 +192,6 @@ def _step_page(
             keep_refusal(actor, exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
-            db.session.commit()
             flash(done, "success")
             return redirect(url_for("advisory.detail", request_id=request_id))
     view = advisory.describe(actor, item)
@@ -209,7 +204,6 @@ def _step_page(
         **(extra(actor, item) if extra else {}),
         **context,
     )
-    db.session.commit()
     return page, (422 if errors else 200)
 
 

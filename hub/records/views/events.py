@@ -228,7 +228,6 @@ def change_status(event_id: str) -> Any:
     except (ValidationFailed, Conflict) as exc:
         errors = _refused(exc)
         return _render_event(actor, _event(event_id), errors, _status(exc))
-    db.session.commit()
     flash(_status_message(event.status), "success")
     return redirect(url_for("events.show", event_id=event.id))
 
@@ -343,7 +342,6 @@ def _event_form(event: Event | None) -> Any:
         errors = _refused(exc)
         existing = _event(str(event.id)) if event is not None else None
         return _render_form(actor, values, errors, existing, query=query, status=_status(exc))
-    db.session.commit()
     flash(message, "success")
     return redirect(url_for("events.show", event_id=event.id))
 
@@ -439,7 +437,6 @@ def _stage_page(
             code = _status(exc)
             event = _event(event_id)
         else:
-            db.session.commit()
             flash(message, "success")
             return redirect(url_for("events.assessment", event_id=event.id))
     extra = {
@@ -583,7 +580,6 @@ def _mitigation_form(event_id: str, mitigation_id: str | None) -> Any:
             code = _status(exc)
             event = _event(event_id)
         else:
-            db.session.commit()
             flash("The mitigation has been saved.", "success")
             return redirect(url_for("events.mitigations", event_id=event.id))
     return (
@@ -624,7 +620,6 @@ def remove_mitigation(event_id: str, mitigation_id: str) -> Any:
     assessments.guard_mitigations(actor, event)
     item = assessments.get_mitigation(event, mitigation_id)
     assessments.remove_mitigation(actor, event, item)
-    db.session.commit()
     flash("The mitigation has been removed.", "success")
     return redirect(url_for("events.mitigations", event_id=event.id))
 
@@ -693,7 +688,6 @@ def decision(event_id: str) -> Any:
             code = _status(exc)
             event = _event(event_id)
         else:
-            db.session.commit()
             flash("The decision has been recorded.", "success")
             return redirect(url_for("events.show", event_id=event.id))
     return (
@@ -751,7 +745,6 @@ def appeal(event_id: str) -> Any:
             code = _status(exc)
             event = _event(event_id)
         else:
-            db.session.commit()
             flash("The appeal has been lodged.", "success")
             return redirect(url_for("events.show", event_id=event.id))
     return (
@@ -807,7 +800,6 @@ def decide_appeal(event_id: str, appeal_id: str) -> Any:
             event = _event(event_id)
             item = decisions.get_appeal(event, appeal_id)
         else:
-            db.session.commit()
             flash("The appeal has been decided.", "success")
             return redirect(url_for("events.show", event_id=event.id))
     return (
@@ -854,7 +846,6 @@ def report(event_id: str) -> Any:
             code = _status(exc)
             event = _event(event_id)
         else:
-            db.session.commit()
             flash("The post-event report has been saved.", "success")
             return redirect(url_for("events.show", event_id=event.id))
     return (

@@ -279,7 +279,6 @@ def search() -> Any:
         status = 400
     elif query:
         found = _search(actor, query, purpose, page_number)
-        db.session.commit()
     total = found.total if found else 0
     return (
         render_template(
@@ -332,7 +331,6 @@ def search_csv() -> Any:
     _require_reader(actor)
     query = (request.args.get("q") or "").strip()[:200]
     found = _search(actor, query, _purpose_arg(), _page_number()) if query else None
-    db.session.commit()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -381,7 +379,6 @@ def speaker(speaker_id: str) -> Any:
         # The actor's own record: nothing was disclosed; its own page shows everything.
         db.session.rollback()
         return redirect(url_for("speakers.show", speaker_id=view.speaker.id))
-    db.session.commit()
     name, treatment = name_as_disclosed(view.speaker.data)
     appearances = view.speaker.data.get("appearances")
     # Appearances disclosed as ids are listed below as events; pseudonymised ones stay in the
@@ -411,7 +408,6 @@ def event(event_id: str) -> Any:
     if view.event.disclosed_under is None:
         db.session.rollback()
         return redirect(url_for("events.show", event_id=view.event.id))
-    db.session.commit()
     title = view.event.data.get("title")
     plain_title = title if isinstance(title, str) and not _treatment(Shape.TEXT, title) else ""
     return render_template(
@@ -455,7 +451,6 @@ def mark_read(message_id: int) -> Any:
     message = _own_message(current_actor(), message_id)
     if message.read_at is None:
         message.read_at = utcnow()
-    db.session.commit()
     flash("Message marked as read.", "success")
     return redirect(url_for("shared.inbox"))
 
@@ -470,7 +465,6 @@ def mark_all_read() -> Any:
         db.session.execute(
             sa.update(InboxMessage).where(InboxMessage.id.in_(ids)).values(read_at=now)
         )
-    db.session.commit()
     flash("All messages marked as read.", "success")
     return redirect(url_for("shared.inbox"))
 
@@ -536,7 +530,6 @@ def subject_access_pack(speaker_id: str) -> Any:
         _audit_refusal(exc)
         pack = subject_access.build_pack(actor, speaker_id)
         return _pack_page(pack, form, exc.errors, 422)
-    db.session.commit()
     return Response(
         export.body,
         mimetype=export.mimetype,

@@ -277,7 +277,6 @@ def new() -> Any:
                 duplicates = search.likely_duplicates(actor, data["display_name"], others)
             if not duplicates:
                 speaker = speakers.create_speaker(actor, data)
-                db.session.commit()
                 flash(f"{speaker.display_name} has been added.", "success")
                 return redirect(url_for("speakers.show", speaker_id=speaker.id))
         except ValidationFailed as exc:
@@ -312,7 +311,6 @@ def edit(speaker_id: str) -> Any:
         except ValidationFailed as exc:
             errors = _refused(exc)
         else:
-            db.session.commit()
             flash("The record has been updated." if changed else "Nothing was changed.", "success")
             return redirect(url_for("speakers.show", speaker_id=speaker.id))
     return _form_page(
@@ -377,7 +375,6 @@ def new_statement(speaker_id: str) -> Any:
         except ValidationFailed as exc:
             errors = _refused(exc)
         else:
-            db.session.commit()
             flash("The statement has been recorded.", "success")
             return redirect(url_for("speakers.show", speaker_id=speaker.id, _anchor="statements"))
     return render_template(
@@ -415,7 +412,6 @@ def statement_status(speaker_id: str, assertion_id: str) -> Any:
             errors = _refused(exc)
             assertion = db.session.get(Assertion, assertion.id)
         else:
-            db.session.commit()
             flash("The statement's status has been changed.", "success")
             return redirect(
                 url_for("speakers.show", speaker_id=speaker.id, _anchor=f"statement-{assertion.id}")
@@ -458,7 +454,6 @@ def statement_correct(speaker_id: str, assertion_id: str) -> Any:
             errors = _refused(exc)
             assertion = db.session.get(Assertion, assertion.id)
         else:
-            db.session.commit()
             flash("The statement has been corrected.", "success")
             return redirect(
                 url_for("speakers.show", speaker_id=speaker.id, _anchor=f"statement-{assertion.id}")
@@ -497,7 +492,6 @@ def statement_edit(speaker_id: str, assertion_id: str) -> Any:
             errors = _refused(exc)
             assertion = db.session.get(Assertion, assertion.id)
         else:
-            db.session.commit()
             flash(
                 "The statement's details have been updated." if changed else "Nothing was changed.",
                 "success",
@@ -547,7 +541,6 @@ def merge(speaker_id: str) -> Any:
             keep = db.session.get(Speaker, keep.id)
             other = db.session.get(Speaker, other.id)
         else:
-            db.session.commit()
             moved_text = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.moved.items())
             flash(
                 f"{other.display_name} has been merged into this record"
