@@ -4,7 +4,6 @@ real loopback server, retries with backoff, and nothing for a withdrawn subscrip
 from __future__ import annotations
 
 import base64
-import inspect
 import json
 import threading
 import uuid
@@ -25,16 +24,13 @@ from agreements import services as agreements
 from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from hub.records import advisory, assertions, shared
+from hub.records import assertions, shared
 from partners import notifications, services, webhooks
 from partners.models import DeliveryStatus, Status, WebhookDelivery, WebhookStatus
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
 
 ALL_EVENTS = sorted(webhooks.EVENT_TYPES)
-# Two calls live in the records' own modules; these tests run once they are made.
-ADVISORY_WIRED = "webhooks.advisory_answered" in inspect.getsource(advisory.answer_request)
-CORRECTIONS_CARRY_IDS = "assertion_id" in inspect.getsource(shared.notify_correction)
 
 
 # --- a partner system's endpoint, on this machine -----------------------------------------
@@ -630,9 +626,6 @@ def test_only_admins_withdraw_on_the_page(client, subscribed, make_person):
 # --- wired into the records and the API edge ---------------------------------------------
 
 
-@pytest.mark.skipif(
-    not ADVISORY_WIRED, reason="waits for webhooks.advisory_answered in advisory.answer_request"
-)
 def test_an_answered_advisory_request_queues_advisory_answered(make_org, make_person, receiver):
     from tests.records.test_advisory import answer, build_world, route, submit
 
@@ -657,9 +650,6 @@ def test_an_answered_advisory_request_queues_advisory_answered(make_org, make_pe
     assert b"amber" not in body and b"Quillfeather" not in body
 
 
-@pytest.mark.skipif(
-    not CORRECTIONS_CARRY_IDS, reason="waits for notify_correction to pass the assertion id"
-)
 def test_a_corrected_statement_reaches_the_recipients_webhook_with_its_id(
     make_org, make_person, make_agreement, receiver
 ):
