@@ -2,8 +2,8 @@
 
 Authlib has no DPoP support, so the checks are here: the proof is a JWT of type `dpop+jwt`
 signed with the public key in its own header; it names the method and URL it is for, is fresh,
-is used once, carries the hash of the access token it accompanies, and (when the hub asks for
-one) the nonce the hub last gave.
+is used once (`partners.oauth.replay`), carries the hash of the access token it accompanies,
+and (when the hub asks for one) the nonce the hub last gave.
 """
 
 from __future__ import annotations
@@ -18,16 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from flask import current_app
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from core.db import db, utcnow
-from partners.models import UsedJti
+from partners.oauth import replay
 
 ALGORITHMS = ("ES256", "EdDSA", "Ed25519")
 IAT_WINDOW = 60  # seconds either side of now
@@ -165,39 +161,12 @@ def verify(
         nonce = claims.get("nonce")
         if not isinstance(nonce, str) or not nonce_is_fresh(nonce, now):
             raise DPoPError("Use the DPoP-Nonce this hub gave.", error="use_dpop_nonce")
-    remember_jti(
-        "dpop",
-        f"{key.thumbprint()}:{jti}",
-        datetime.fromtimestamp(now, UTC) + timedelta(seconds=2 * IAT_WINDOW),
-        "The DPoP proof was used before.",
-    )
+    try:
+        replay.claim(
+            "dpop",
+            f"{key.thumbprint()}:{jti}",
+            datetime.fromtimestamp(now, UTC) + timedelta(seconds=2 * IAT_WINDOW),
+        )
+    except replay.Replayed as exc:
+        raise DPoPError("The DPoP proof was used before.") from exc
     return Proof(key.thumbprint(), jti)
-
-
-def remember_jti(
-    kind: str, jti: str, expires_at: datetime, replay_message: str, *, commit: bool = True
-) -> None:
-    """Record a single-use id; a second use raises DPoPError. By default it is committed at
-    once (a read-only request never commits, and a replay must be caught even then); with
-    `commit=False` it joins the request's transaction, for a caller that commits it whatever
-    the outcome (the token endpoint: with the token's audit entry, or with the refusal's)."""
-    if secrets.randbelow(200) == 0:  # now and then, forget ids that can no longer be replayed
-        db.session.execute(sa.delete(UsedJti).where(UsedJti.expires_at < utcnow()))
-    if not _insert_once(kind, jti[:200], expires_at):
-        raise DPoPError(replay_message)
-    if commit:
-        db.session.commit()
-
-
-def _insert_once(kind: str, jti: str, expires_at: datetime) -> bool:
-    """Insert the id unless it is there; False if it was. One statement: on PostgreSQL a
-    concurrent first use holds the row until it commits, and this insert then does nothing."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(UsedJti)
-        .values(kind=kind, jti=jti, expires_at=expires_at)
-        .on_conflict_do_nothing()
-        .returning(UsedJti.jti)
-    )
-    return db.session.execute(statement).first() is not None

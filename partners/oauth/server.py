@@ -40,7 +40,7 @@ from core.security import Actor
 from partners import outbound
 from partners import signing_keys as keys
 from partners.models import ClientAuthMethod, OAuthClient, RevokedToken, UsedJti
-from partners.oauth import dpop
+from partners.oauth import replay
 from partners.oauth.scopes import SCOPES, allowed_for
 
 CLIENT_ALGORITHMS = ["ES256", "EdDSA", "Ed25519"]
@@ -214,14 +214,12 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         expires = datetime.fromtimestamp(float(claims["exp"]) + self.leeway, UTC)
-        used = ("assertion", f"{claims['sub']}:{jti}", expires)
         try:
-            # Committed with the token's audit entry, or by the refusal's audit (which keeps
-            # it): one commit per token request.
-            dpop.remember_jti(*used, "The client assertion was used before.", commit=False)
-        except dpop.DPoPError:
+            # Committed with the token's audit entry, or with the refusal's (a spent id stays
+            # spent after a rollback): one commit per token request.
+            replay.claim("assertion", f"{claims['sub']}:{jti}", expires)
+        except replay.Replayed:
             return False
-        g.used_assertion = used
         return True
 
 
@@ -391,7 +389,6 @@ class Revocation(RevocationEndpoint):
             resource_org=str(client.organisation_id),
             token_id=token["jti"],
         )
-        db.session.commit()
 
 
 class Introspection(IntrospectionEndpoint):

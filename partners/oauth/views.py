@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -28,11 +27,7 @@ def _audit_failure(action: str, response: Any) -> None:
     claimed = server.claimed_client_reference(
         g.get("oauth_client_id") or rate_limits.claimed_client_id()
     )
-    db.session.rollback()
-    used = g.pop("used_assertion", None)
-    if used is not None:  # an assertion spent on a refused request stays spent
-        with contextlib.suppress(dpop.DPoPError):  # a concurrent use recorded it already
-            dpop.remember_jti(*used, "The client assertion was used before.", commit=False)
+    db.session.rollback()  # an assertion or proof spent on it stays spent (oauth.replay)
     audit.record(
         Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
         action,
@@ -42,7 +37,6 @@ def _audit_failure(action: str, response: Any) -> None:
         resource_ids=[claimed] if claimed else [],
         detail=g.get("oauth_refusal_reason", ""),
     )
-    db.session.commit()
 
 
 @blueprint.post("/oauth/token")
@@ -63,8 +57,6 @@ def token() -> Any:
     response = server.authorization_server().create_token_response()
     if response.status_code >= 400:
         _audit_failure("oauth.token", response)
-    else:
-        db.session.commit()
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -101,5 +93,4 @@ def jwks() -> Any:
     """The keys that verify the hub's access tokens (old keys stay until their tokens expire)."""
     keys.signing_key()  # make sure there is one to publish
     body = jsonify(keys=keys.published_keys())
-    db.session.commit()
     return body

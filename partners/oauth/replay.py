@@ -1,0 +1,82 @@
+"""Single-use ids: a DPoP proof's `jti` and a client assertion's `jti` are accepted once.
+
+An id is claimed in the request's own transaction (one statement, `INSERT ... ON CONFLICT DO
+NOTHING`: on PostgreSQL a concurrent first use holds the row until it commits, and the second
+insert then does nothing) and is committed with the request, by the edge's one commit. A
+refused request is rolled back, but the ids it spent stay spent: after a rollback the session
+claims them again in whatever it commits next, which on every refusal path is the refusal's
+own audit entry (`audit.refusals.keep_refusal`, the token endpoint's refusal, the error
+handlers). Authentication itself never commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.db import db, utcnow
+from partners.models import UsedJti
+
+#: The longest id kept (ids are compared as stored).
+MAX_ID = 200
+_CLAIMED = "hub_single_use_claimed"
+_AGAIN = "hub_single_use_again"
+
+
+class Replayed(Exception):
+    """An id used before."""
+
+
+def claim(kind: str, jti: str, expires_at: datetime) -> None:
+    """Spend the single-use id `jti` of `kind` until `expires_at`; raise Replayed if it was
+    spent before."""
+    session = db.session()
+    if secrets.randbelow(200) == 0:  # now and then, forget ids that can no longer be replayed
+        session.execute(sa.delete(UsedJti).where(UsedJti.expires_at < utcnow()))
+    used = (kind, jti[:MAX_ID], expires_at)
+    if not _insert_once(session, *used):
+        raise Replayed(f"{kind} {jti[:MAX_ID]!r} was used before")
+    session.info.setdefault(_CLAIMED, []).append(used)
+
+
+def _insert_once(session: Session, kind: str, jti: str, expires_at: datetime) -> bool:
+    """Insert the id unless it is there; False if it was."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(UsedJti)
+        .values(kind=kind, jti=jti, expires_at=expires_at)
+        .on_conflict_do_nothing()
+        .returning(UsedJti.jti)
+    )
+    return session.execute(statement).first() is not None
+
+
+@event.listens_for(Session, "after_rollback")
+def _spent_ids_survive_a_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the request's transaction goes on
+    claimed = session.info.pop(_CLAIMED, None)
+    if claimed:
+        session.info.setdefault(_AGAIN, []).extend(claimed)
+
+
+@event.listens_for(Session, "before_commit")
+def _claim_again(session: Session) -> None:
+    again = session.info.pop(_AGAIN, None)
+    if again and not session.in_nested_transaction():
+        for used in again:
+            _insert_once(session, *used)  # already there (another use kept it): nothing to do
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    session.info.pop(_CLAIMED, None)
