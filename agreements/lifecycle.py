@@ -42,7 +42,7 @@ from audit.services import record as audit_record
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.keys import FieldCipher
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners import notifications
 from partners.models import Organisation
 
@@ -185,7 +185,7 @@ def _apply_content(agreement: Agreement, clean: dict[str, Any]) -> None:
 def _log(agreement: Agreement, actor: Actor, summary: str) -> None:
     agreement.changes.append(
         AgreementChange(
-            changed_by_id=uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None,
+            changed_by_id=actor.person_id,
             changed_at=utcnow(),
             summary=summary,
         )
@@ -313,7 +313,7 @@ def approve(
             ),
             None,
         )
-        allowed = party is not None and actor.kind == "system"
+        allowed = party is not None and actor.kind == ActorKind.SYSTEM
     else:
         party = next(
             (p for p in agreement.parties if actor.id and str(p.signatory_id) == actor.id), None

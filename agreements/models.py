@@ -10,18 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from core.db import Base, enum_column, utcnow
 
 
 class AgreementType(enum.StrEnum):
@@ -81,9 +70,9 @@ class Agreement(Base):
     version: Mapped[int] = mapped_column(default=1)
     reference: Mapped[str] = mapped_column(sa.String(64))
     title: Mapped[str] = mapped_column(sa.String(300))
-    type: Mapped[AgreementType] = mapped_column(_enum(AgreementType, "agreement_type"))
+    type: Mapped[AgreementType] = mapped_column(enum_column(AgreementType, "agreement_type"))
     status: Mapped[AgreementStatus] = mapped_column(
-        _enum(AgreementStatus, "agreement_status"), default=AgreementStatus.DRAFT, index=True
+        enum_column(AgreementStatus, "agreement_status"), default=AgreementStatus.DRAFT, index=True
     )
     content: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     content_hash: Mapped[str | None] = mapped_column(sa.String(64))
@@ -148,7 +137,7 @@ class AgreementParty(Base):
         sa.ForeignKey("organisations.id"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(default=0)
-    role: Mapped[PartyRole] = mapped_column(_enum(PartyRole, "party_role"))
+    role: Mapped[PartyRole] = mapped_column(enum_column(PartyRole, "party_role"))
     designated_person: Mapped[str] = mapped_column(sa.String(200))
     signatory_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     approved_at: Mapped[datetime | None]

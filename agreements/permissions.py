@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from agreements.models import Agreement, AgreementParty, AgreementStatus
 from core.db import db
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners.models import Person
 
 #: Roles that draft, change, propose and amend agreements for their organisation.
@@ -37,8 +37,8 @@ def is_hub_reviewer(actor: Actor) -> bool:
 
 def is_hub_operator_dpo(actor: Actor) -> bool:
     """The hub operator's data protection officer (or the operator itself, from the CLI)."""
-    return actor.kind == "system" or (
-        actor.kind == "person" and actor.org_kind == "hub" and actor.has_role("dpo")
+    return actor.kind == ActorKind.SYSTEM or (
+        actor.kind == ActorKind.PERSON and actor.org_kind == "hub" and actor.has_role("dpo")
     )
 
 
@@ -61,7 +61,7 @@ def can_draft(actor: Actor, agreement: Agreement) -> bool:
 
 def signing_party(actor: Actor, agreement: Agreement) -> AgreementParty | None:
     """The party row the actor is the named signatory of, or None."""
-    if actor.kind != "person" or not actor.id or not actor.has_role("signatory"):
+    if actor.kind != ActorKind.PERSON or not actor.id or not actor.has_role("signatory"):
         return None
     return next(
         (
@@ -150,4 +150,4 @@ def abilities(actor: Actor, agreement: Agreement) -> dict[str, bool]:
 
 def person_uuid(actor: Actor) -> uuid.UUID | None:
     """The person behind an actor, for the agreement's change log (None for the operator)."""
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
+    return actor.person_id

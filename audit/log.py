@@ -26,6 +26,7 @@ from audit.models import (
     AuditTreeNode,
 )
 from core.db import db, is_unavailable, utcnow
+from core.keys import instance_secret
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,13 @@ class TreeHead:
 def load_signer_key(instance_path: Path, origin: str) -> str:
     """The log's Ed25519 signer key (signed-note format): `HUB_AUDIT_SIGNING_KEY`, else a key
     generated into instance/audit-log.signer on first start, named after the log's origin."""
-    from_env = os.environ.get("HUB_AUDIT_SIGNING_KEY")
-    if from_env:
-        notes.parse_signer_key(from_env)
-        return from_env.strip()
-    path = Path(instance_path) / "audit-log.signer"
-    if path.exists():
-        return path.read_text().strip()
-    key = notes.make_signer_key(origin)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    return instance_secret(
+        instance_path,
+        "audit-log.signer",
+        "HUB_AUDIT_SIGNING_KEY",
+        lambda: notes.make_signer_key(origin),
+        notes.parse_signer_key,
+    )
 
 
 def signer() -> notes.Signer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from audit.models import AuditEntry
-from core.security import Actor
+from core.security import Actor, ActorKind
 
 READER_ROLES = ("dpo", "auditor")
 
@@ -13,19 +13,19 @@ READER_ROLES = ("dpo", "auditor")
 def can_read_log(actor: Actor) -> bool:
     """DPOs and auditors; and partner clients, each call of which needs its audit scope at the
     edge (`audit:read` for entries, `audit:verify` for proofs: `core.access`)."""
-    if actor.kind == "system":
+    if actor.kind == ActorKind.SYSTEM:
         return True
-    if actor.kind == "person":
+    if actor.kind == ActorKind.PERSON:
         return actor.has_role(*READER_ROLES)
-    return actor.kind == "client"
+    return actor.kind == ActorKind.CLIENT
 
 
 def sees_whole_log(actor: Actor) -> bool:
     """The hub operator's DPOs and auditors review every organisation's entries: people of the
     hub-kind organisation in those roles, never a client (a peer hub's client is an
     organisation like any other, and reads only its own organisation's entries)."""
-    return actor.kind == "system" or (
-        actor.kind == "person" and actor.org_kind == "hub" and actor.has_role(*READER_ROLES)
+    return actor.kind == ActorKind.SYSTEM or (
+        actor.kind == ActorKind.PERSON and actor.org_kind == "hub" and actor.has_role(*READER_ROLES)
     )
 
 

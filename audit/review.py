@@ -33,7 +33,7 @@ from audit.models import (
 )
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from core.security import Actor
+from core.security import Actor, ActorKind
 
 PAGE_SIZE = 50
 EXPORT_CAP = 10_000
@@ -106,7 +106,7 @@ _ORGANISATIONS = sa.table(
 def require_reviewer(actor: Actor, action: str = AUDIT_REVIEW) -> None:
     """Refuse (and have the edge audit the refusal as `action`) anyone who is not a DPO or
     auditor."""
-    if actor.kind != "person" or not permissions.can_read_log(actor):
+    if actor.kind != ActorKind.PERSON or not permissions.can_read_log(actor):
         raise PermissionDenied(
             "Only data protection officers and auditors can review the audit log.",
             reason="role_required",

@@ -20,7 +20,7 @@ from audit.actions import AUDIT_READ
 from audit.models import AuditEntry, AuditLeaf, OnBehalfOfLabel
 from core.db import db, utcnow
 from core.errors import PermissionDenied
-from core.security import Actor
+from core.security import Actor, ActorKind
 
 LEAF_PREFIX = b"hub-audit/v1\n"
 #: How much of a record's id the side table `audit_entry_resources` indexes (ids are UUIDs or
@@ -123,9 +123,9 @@ def _loggable_purpose(purpose: str | None) -> str | None:
 
 def actor_reference(actor: Actor) -> str:
     """How the log names an actor: by kind and id, never by name or email."""
-    if actor.kind in {"person", "client"} and actor.id:
+    if actor.kind in {ActorKind.PERSON, ActorKind.CLIENT} and actor.id:
         return f"{actor.kind}:{actor.id}"
-    return actor.kind if actor.kind != "system" else f"system:{actor.label or 'hub'}"
+    return actor.kind if actor.kind != ActorKind.SYSTEM else f"system:{actor.label or 'hub'}"
 
 
 def record(

@@ -28,6 +28,7 @@ from flask_smorest import Blueprint
 
 from core.errors import PermissionDenied
 from core.request import current_actor, route_template
+from core.security import ActorKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +69,7 @@ def _declare(access: Access) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             actor = current_actor()
-            if actor.kind == "client" and access.refuses(actor.scopes):
+            if actor.kind == ActorKind.CLIENT and access.refuses(actor.scopes):
                 raise insufficient_scope(actor.id, access.scopes)
             return view(*args, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
@@ -58,6 +59,19 @@ class Base(DeclarativeBase):
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), uuid.UUID: sa.Uuid()}
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
+    """An enum column as a short string with a CHECK constraint: portable, readable in SQL and
+    stable in migrations (the members' values are stored, never their names)."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 def utcnow() -> datetime:

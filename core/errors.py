@@ -100,18 +100,3 @@ class Conflict(HubError):
     status = 409
     slug = "conflict"
     title = "Conflict"
-
-
-class TooManyRequests(HubError):
-    """Slow down: a limit was reached."""
-
-    status = 429
-    slug = "too-many-requests"
-    title = "Too many requests"
-
-
-class AgreementRequired(PermissionDenied):
-    """No active data-sharing agreement covers this disclosure."""
-
-    slug = "agreement-required"
-    title = "No data-sharing agreement covers this"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g, redirect, request, url_for
 
 from core.errors import NotAuthenticated, PermissionDenied
-from core.security import Actor
+from core.security import Actor, ActorKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +43,7 @@ def signed_in_required(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_actor().kind == "anonymous":
+        if current_actor().kind == ActorKind.ANONYMOUS:
             if is_api_request():
                 raise NotAuthenticated("Sign in, or present an access token.")
             sign_in = current_app.config["HUB_SIGN_IN_ENDPOINT"]

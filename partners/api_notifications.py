@@ -22,7 +22,7 @@ from core.access import require_scope
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
 from core.request import current_actor, signed_in_required
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners import webhooks
 from partners.models import DeliveryStatus, InboxMessage, Organisation
 from partners.schemas import ProblemSchema
@@ -167,7 +167,7 @@ def _organisation_of(actor: Actor) -> Organisation:
 def _require_inbox_reader(actor: Actor) -> None:
     """People read their organisation's inbox, and so do its partner systems (whose calls need
     `notifications:read`, required beside each endpoint)."""
-    if actor.kind not in {"person", "client"} or actor.org_id is None:
+    if actor.kind not in {ActorKind.PERSON, ActorKind.CLIENT} or actor.org_id is None:
         raise PermissionDenied(
             "Only a partner organisation's people and systems have an inbox.",
             reason="no_inbox",
@@ -178,7 +178,7 @@ def _require_inbox_reader(actor: Actor) -> None:
 def _visible(actor: Actor) -> Any:
     """The messages the actor may see: the organisation's, and (for a person) their own."""
     clause = InboxMessage.organisation_id == uuid.UUID(str(actor.org_id))
-    if actor.kind == "person" and actor.id:
+    if actor.kind == ActorKind.PERSON and actor.id:
         return sa.and_(
             clause,
             sa.or_(InboxMessage.person_id.is_(None), InboxMessage.person_id == uuid.UUID(actor.id)),

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core.db import Base, enum_column, utcnow
 
 
 class OrganisationKind(enum.StrEnum):
@@ -88,18 +88,6 @@ ROLE_KINDS: dict[Role, frozenset[OrganisationKind]] = {
 }
 
 
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    # Stored as short strings with a CHECK constraint: portable and readable in SQL.
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Organisation(Base):
     """A partner organisation: a university, students' union, police team, council, or hub."""
 
@@ -108,9 +96,11 @@ class Organisation(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(sa.String(200))
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    kind: Mapped[OrganisationKind] = mapped_column(_enum(OrganisationKind, "organisation_kind"))
+    kind: Mapped[OrganisationKind] = mapped_column(
+        enum_column(OrganisationKind, "organisation_kind")
+    )
     region: Mapped[str] = mapped_column(sa.String(100))
-    status: Mapped[Status] = mapped_column(_enum(Status, "organisation_status"))
+    status: Mapped[Status] = mapped_column(enum_column(Status, "organisation_status"))
     dp_contact_name: Mapped[str] = mapped_column(sa.String(200))
     dp_contact_email: Mapped[str] = mapped_column(sa.String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -134,7 +124,7 @@ class Person(Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("organisations.id"))
     name: Mapped[str] = mapped_column(sa.String(200))
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
-    status: Mapped[Status] = mapped_column(_enum(Status, "person_status"))
+    status: Mapped[Status] = mapped_column(enum_column(Status, "person_status"))
     password_hash: Mapped[str | None] = mapped_column(sa.String(200))
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     totp_pending_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
@@ -168,7 +158,7 @@ class PersonRole(Base):
     __tablename__ = "person_roles"
 
     person_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("people.id"), primary_key=True)
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="role_grants")
@@ -283,14 +273,14 @@ class OAuthClient(Base):
     )
     name: Mapped[str] = mapped_column(sa.String(200))
     auth_method: Mapped[ClientAuthMethod] = mapped_column(
-        _enum(ClientAuthMethod, "client_auth_method")
+        enum_column(ClientAuthMethod, "client_auth_method")
     )
     jwks: Mapped[dict | None] = mapped_column(sa.JSON)
     jwks_uri: Mapped[str | None] = mapped_column(sa.String(2000))
     secret_hash: Mapped[str | None] = mapped_column(sa.String(200))
     scopes: Mapped[str] = mapped_column(sa.String(500))
     dpop_bound: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[Status] = mapped_column(_enum(Status, "client_status"))
+    status: Mapped[Status] = mapped_column(enum_column(Status, "client_status"))
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -375,7 +365,7 @@ class WebhookSubscription(Base):
     )
     url: Mapped[str] = mapped_column(sa.String(2000))
     events: Mapped[str] = mapped_column(sa.String(500))  # space-separated event types
-    status: Mapped[WebhookStatus] = mapped_column(_enum(WebhookStatus, "webhook_status"))
+    status: Mapped[WebhookStatus] = mapped_column(enum_column(WebhookStatus, "webhook_status"))
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None]
@@ -408,7 +398,7 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(sa.String(64))
     # The exact JSON body sent on every attempt (identifiers and codes only).
     payload: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus, "delivery_status"))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_attempt_at: Mapped[datetime | None]

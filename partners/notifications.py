@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.db import db
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners import webhooks
 from partners.models import InboxMessage, OutboxEmail
 
@@ -60,7 +60,7 @@ def inbox(actor: Actor, *, unread_only: bool = False, limit: int = 50) -> list[I
     if actor.org_id is None:
         return []
     addressed = InboxMessage.person_id.is_(None)
-    if actor.kind == "person" and actor.id:  # a partner system's id is its client id
+    if actor.kind == ActorKind.PERSON and actor.id:  # a partner system's id is its client id
         addressed = sa.or_(addressed, InboxMessage.person_id == uuid.UUID(actor.id))
     query = sa.select(InboxMessage).where(
         InboxMessage.organisation_id == uuid.UUID(actor.org_id), addressed

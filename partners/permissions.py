@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners.models import Organisation
 
 
@@ -13,7 +13,7 @@ def can_manage_organisations(actor: Actor) -> bool:
 
 def can_view_directory(actor: Actor) -> bool:
     """Every signed-in person may see the partner directory (names, kinds, DP contacts)."""
-    return actor.kind in {"person", "client"} and actor.org_id is not None
+    return actor.kind in {ActorKind.PERSON, ActorKind.CLIENT} and actor.org_id is not None
 
 
 def can_manage_people(actor: Actor, organisation: Organisation) -> bool:
@@ -21,7 +21,7 @@ def can_manage_people(actor: Actor, organisation: Organisation) -> bool:
     if actor.is_hub_admin:
         return True
     return (
-        actor.kind == "person"
+        actor.kind == ActorKind.PERSON
         and actor.org_id == str(organisation.id)
         and actor.has_role("org_admin")
     )
@@ -29,4 +29,6 @@ def can_manage_people(actor: Actor, organisation: Organisation) -> bool:
 
 def can_view_people(actor: Actor, organisation: Organisation) -> bool:
     """People lists are seen by the organisation's own staff and by hub administrators."""
-    return actor.is_hub_admin or (actor.kind == "person" and actor.org_id == str(organisation.id))
+    return actor.is_hub_admin or (
+        actor.kind == ActorKind.PERSON and actor.org_id == str(organisation.id)
+    )

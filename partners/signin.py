@@ -21,7 +21,7 @@ from audit.actions import MFA_ENROL, MFA_REAUTHENTICATE, PERSON_PASSWORD_SET, SI
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.keys import FieldCipher
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners.models import (
     EnrolmentToken,
     Organisation,
@@ -240,7 +240,7 @@ def actor_for(
     organisation = person.organisation
     kwargs = {"request_id": request_id} if request_id else {}
     return Actor(
-        kind="person",
+        kind=ActorKind.PERSON,
         id=str(person.id),
         label=f"person:{person.id}",
         org_id=str(organisation.id),

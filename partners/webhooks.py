@@ -40,7 +40,7 @@ from audit import services as audit
 from audit.actions import WEBHOOK_READ, WEBHOOK_SUBSCRIBE, WEBHOOK_WITHDRAW
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
-from core.security import Actor
+from core.security import Actor, ActorKind
 from core.validation import Checker
 from partners import outbound, permissions
 from partners import signing_keys as keys
@@ -120,7 +120,7 @@ def can_view(actor: Actor, organisation: Organisation) -> bool:
     (whose calls need `notifications:read`, required beside each endpoint)."""
     if can_manage(actor, organisation):
         return True
-    return actor.kind == "client" and actor.org_id == str(organisation.id)
+    return actor.kind == ActorKind.CLIENT and actor.org_id == str(organisation.id)
 
 
 def _refs(subscription: WebhookSubscription) -> dict[str, Any]:
@@ -196,7 +196,7 @@ def subscribe(
         url=url,
         events=" ".join(chosen),
         status=WebhookStatus.ACTIVE,
-        created_by_id=uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None,
+        created_by_id=actor.person_id,
     )
     db.session.add(subscription)
     db.session.flush()

@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
-from partners.models import Organisation, _enum
+from core.db import Base, enum_column, utcnow
+from partners.models import Organisation
 
 
 class PeerStatus(enum.StrEnum):
@@ -41,7 +41,7 @@ class PeerHub(Base):
     public_jwk: Mapped[dict] = mapped_column(sa.JSON)
     log_origin: Mapped[str] = mapped_column(sa.String(300))
     log_verifier_key: Mapped[str] = mapped_column(sa.String(500))
-    status: Mapped[PeerStatus] = mapped_column(_enum(PeerStatus, "peer_status"))
+    status: Mapped[PeerStatus] = mapped_column(enum_column(PeerStatus, "peer_status"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # What this hub last cosigned of the peer's log (the witness's state), and the last round.

@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask, current_app
 
@@ -21,6 +20,7 @@ from audit import services as audit
 from audit import witness as witnesses
 from audit.actions import FEDERATION_WITNESS
 from core.db import db, utcnow
+from core.keys import instance_secret
 from core.security import Actor
 from hub.federation import services as peers
 from hub.federation.models import PeerHub
@@ -35,23 +35,14 @@ TIMEOUT_SECONDS = 10.0
 def witness_signer_key(app: Flask | None = None) -> str:
     """This hub's witness (cosigner) key: `HUB_PEER_WITNESS_KEY`, else generated into
     instance/peer-witness.signer on first use, named `<log origin>/witness`."""
-    app = app or current_app
-    from_env = os.environ.get(WITNESS_KEY_ENV)
-    if from_env:
-        notes.parse_signer_key(from_env.strip())
-        return from_env.strip()
-    settings = app.config["HUB_SETTINGS"]
-    path = Path(settings.instance_path) / WITNESS_KEY_FILE
-    if path.exists():
-        return path.read_text().strip()
-    key = notes.make_cosigner_key(f"{settings.origin}/witness")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    settings = (app or current_app).config["HUB_SETTINGS"]
+    return instance_secret(
+        settings.instance_path,
+        WITNESS_KEY_FILE,
+        WITNESS_KEY_ENV,
+        lambda: notes.make_cosigner_key(f"{settings.origin}/witness"),
+        notes.parse_signer_key,
+    )
 
 
 def witness_verifier_key() -> str:

@@ -17,7 +17,7 @@ from core.security import Actor
 from core.validation import LOCAL_ZONE, Checker
 from hub.groups import permissions
 from hub.groups.models import ActionStatus, ActionUpdate, GroupAction, Meeting, WorkingGroup
-from hub.groups.services import attendees, deny, hidden, parse_id, person_id, require_manager
+from hub.groups.services import attendees, deny, hidden, parse_id, require_manager
 from partners import notifications
 from partners.models import Person, Status
 
@@ -117,7 +117,7 @@ def create_action(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Group
         owner_org_id=owner.organisation_id,
         due_on=due,
         status=ActionStatus.OPEN,
-        created_by_id=person_id(actor),
+        created_by_id=actor.person_id,
     )
     db.session.add(action)
     db.session.flush()
@@ -153,7 +153,7 @@ def update_action(actor: Actor, action: GroupAction, data: dict[str, Any]) -> Ac
         check.add("note", "Write a note, or change the status.")
     check.raise_if_any()
     update = ActionUpdate(
-        note=note, from_status=action.status, to_status=status, by_id=person_id(actor)
+        note=note, from_status=action.status, to_status=status, by_id=actor.person_id
     )
     action.updates.append(update)
     if status != action.status:

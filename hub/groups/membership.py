@@ -26,7 +26,7 @@ from hub.groups.models import (
     MembershipStatus,
     WorkingGroup,
 )
-from hub.groups.services import deny, invite_to_future_meetings, parse_id, person_id, record
+from hub.groups.services import deny, invite_to_future_meetings, parse_id, record
 from partners import notifications
 from partners.models import Organisation, Person, Status
 
@@ -77,7 +77,7 @@ def invite(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> GroupMemb
         membership = GroupMembership(organisation_id=organisation.id)
         group.memberships.append(membership)
     membership.status = MembershipStatus.INVITED
-    membership.invited_by_id = person_id(actor)
+    membership.invited_by_id = actor.person_id
     membership.invited_at = utcnow()
     membership.responded_by_id = membership.responded_at = None
     membership.ended_by_id = membership.ended_at = None
@@ -108,7 +108,7 @@ def respond(actor: Actor, group: WorkingGroup, accept: bool) -> GroupMembership:
     membership = _membership(group, actor.org_id)
     assert membership is not None  # can_respond saw it invited
     membership.status = MembershipStatus.ACCEPTED if accept else MembershipStatus.DECLINED
-    membership.responded_by_id = person_id(actor)
+    membership.responded_by_id = actor.person_id
     membership.responded_at = utcnow()
     db.session.flush()
     record(actor, action, group, organisation=actor.org_id)
@@ -135,7 +135,7 @@ def _end_membership(
             errors={"_form": ["Name a new convenor from another member organisation first."]},
         )
     membership.status = status
-    membership.ended_by_id = person_id(actor)
+    membership.ended_by_id = actor.person_id
     membership.ended_at = utcnow()
     leaving = {
         a.person_id
@@ -232,7 +232,7 @@ def add_attendee(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> Per
     if person is None or person not in attendee_choices(actor, group):
         check.add("person_id", "Choose an active person of a member organisation, not yet named.")
     check.raise_if_any()
-    group.attendees.append(GroupAttendee(person_id=person.id, added_by_id=person_id(actor)))
+    group.attendees.append(GroupAttendee(person_id=person.id, added_by_id=actor.person_id))
     invite_to_future_meetings(group, person.id, actor)
     db.session.flush()
     record(

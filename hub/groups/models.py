@@ -11,23 +11,11 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
+from core.db import Base, enum_column, utcnow
 
 if TYPE_CHECKING:
     from agreements.models import Agreement
     from partners.models import Organisation, Person
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    # Short strings with a CHECK constraint: portable, readable in SQL, stable in migrations.
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 def _person() -> Mapped[uuid.UUID | None]:
@@ -72,7 +60,7 @@ class WorkingGroup(Base):
     )
     convenor_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("people.id"))
     terms_of_reference: Mapped[str] = mapped_column(sa.Text)
-    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence, "group_cadence"))
+    cadence: Mapped[Cadence] = mapped_column(enum_column(Cadence, "group_cadence"))
     agreement_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("agreements.id"))
     created_by_id: Mapped[uuid.UUID | None] = _person()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -104,7 +92,9 @@ class GroupMembership(Base):
     organisation_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("organisations.id"), index=True
     )
-    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus, "membership_status"))
+    status: Mapped[MembershipStatus] = mapped_column(
+        enum_column(MembershipStatus, "membership_status")
+    )
     invited_by_id: Mapped[uuid.UUID | None] = _person()
     invited_at: Mapped[datetime] = mapped_column(default=utcnow)
     responded_by_id: Mapped[uuid.UUID | None] = _person()
@@ -161,7 +151,7 @@ class Meeting(Base):
     cancelled_at: Mapped[datetime | None]
     minutes: Mapped[str] = mapped_column(sa.Text, default="")
     minutes_status: Mapped[MinutesStatus] = mapped_column(
-        _enum(MinutesStatus, "minutes_status"), default=MinutesStatus.NOT_STARTED
+        enum_column(MinutesStatus, "minutes_status"), default=MinutesStatus.NOT_STARTED
     )
     minutes_drafted_by_id: Mapped[uuid.UUID | None] = _person()
     minutes_drafted_at: Mapped[datetime | None]
@@ -210,7 +200,9 @@ class MeetingAttendance(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("people.id"), primary_key=True, index=True
     )
-    status: Mapped[AttendanceStatus] = mapped_column(_enum(AttendanceStatus, "attendance_status"))
+    status: Mapped[AttendanceStatus] = mapped_column(
+        enum_column(AttendanceStatus, "attendance_status")
+    )
     recorded_by_id: Mapped[uuid.UUID | None] = _person()
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -320,7 +312,7 @@ class GroupAction(Base):
     owner_org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     due_on: Mapped[date]
     status: Mapped[ActionStatus] = mapped_column(
-        _enum(ActionStatus, "action_status"), default=ActionStatus.OPEN, index=True
+        enum_column(ActionStatus, "action_status"), default=ActionStatus.OPEN, index=True
     )
     created_by_id: Mapped[uuid.UUID | None] = _person()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -350,8 +342,10 @@ class ActionUpdate(Base):
         sa.ForeignKey("working_group_actions.id"), index=True
     )
     note: Mapped[str] = mapped_column(sa.Text, default="")
-    from_status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "from_action_status"))
-    to_status: Mapped[ActionStatus] = mapped_column(_enum(ActionStatus, "to_action_status"))
+    from_status: Mapped[ActionStatus] = mapped_column(
+        enum_column(ActionStatus, "from_action_status")
+    )
+    to_status: Mapped[ActionStatus] = mapped_column(enum_column(ActionStatus, "to_action_status"))
     by_id: Mapped[uuid.UUID | None] = _person()
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from core.security import Actor
+from core.security import Actor, ActorKind
 from hub.groups.models import GroupAction, MembershipStatus, WorkingGroup
 from hub.records import permissions as records_permissions
 
@@ -35,7 +35,7 @@ MEMBER_KINDS = (
 
 def is_person(actor: Actor) -> bool:
     """A signed-in member of staff (not a partner system, not the hub itself)."""
-    return actor.kind == "person" and actor.id is not None and actor.org_id is not None
+    return actor.kind == ActorKind.PERSON and actor.id is not None and actor.org_id is not None
 
 
 def status_of(group: WorkingGroup, org_id: uuid.UUID | str | None) -> MembershipStatus | None:

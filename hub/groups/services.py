@@ -66,11 +66,6 @@ TERMS_MAX = 10_000
 # --- shared helpers ---------------------------------------------------------------------
 
 
-def person_id(actor: Actor) -> uuid.UUID | None:
-    """The acting person's id (None for the hub itself)."""
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
-
-
 def deny(action: str, detail: str, resource_type: str, resource_id: Any = None) -> PermissionDenied:
     """A refusal the edge audits (ids only)."""
     return PermissionDenied(
@@ -366,7 +361,7 @@ def create_group(actor: Actor, data: dict[str, Any]) -> WorkingGroup:
             "group.create", "Only regional coordinators convene working groups.", "working_group"
         )
     clean = _validate(actor, data, None)
-    me = person_id(actor)
+    me = actor.person_id
     group = WorkingGroup(
         name=clean["name"],
         region=clean["region"],
@@ -474,7 +469,7 @@ def change_convenor(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> 
     group.convenor_id = new.id
     group.convening_org_id = new.organisation_id
     if not any(a.person_id == new.id for a in group.attendees):
-        group.attendees.append(GroupAttendee(person_id=new.id, added_by_id=person_id(actor)))
+        group.attendees.append(GroupAttendee(person_id=new.id, added_by_id=actor.person_id))
         invite_to_future_meetings(group, new.id, actor)
     db.session.flush()
     record(
@@ -504,7 +499,7 @@ def invite_to_future_meetings(group: WorkingGroup, who: uuid.UUID, actor: Actor)
         ):
             meeting.attendance.append(
                 MeetingAttendance(
-                    person_id=who, status=AttendanceStatus.INVITED, recorded_by_id=person_id(actor)
+                    person_id=who, status=AttendanceStatus.INVITED, recorded_by_id=actor.person_id
                 )
             )
 

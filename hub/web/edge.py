@@ -31,6 +31,7 @@ from audit.services import actor_reference
 from core.db import db, utcnow
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor
+from core.security import ActorKind
 from hub.web.input import HubRequest
 from hub.web.models import IdempotentRequest
 
@@ -64,7 +65,7 @@ def _fingerprint() -> str:
 
 def _owner() -> str | None:
     actor = current_actor()
-    return actor_reference(actor) if actor.kind in {"person", "client"} else None
+    return actor_reference(actor) if actor.kind in {ActorKind.PERSON, ActorKind.CLIENT} else None
 
 
 def _stored(owner: str, key: str) -> IdempotentRequest | None:

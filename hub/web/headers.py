@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Response, current_app, g, request
 
+from core.security import ActorKind
+
 CSP = "; ".join(
     [
         "default-src 'self'",
@@ -39,7 +41,7 @@ def apply_security_headers(response: Response) -> Response:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     if g.get("request_id"):
         headers.setdefault("X-Request-Id", g.request_id)
-    if g.get("actor") is not None and g.actor.kind == "person":
+    if g.get("actor") is not None and g.actor.kind == ActorKind.PERSON:
         # Pages about people and their access must not linger in shared caches or history.
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
-from partners.models import Organisation, _enum
+from core.db import Base, enum_column, utcnow
+from partners.models import Organisation
 
 
 class ProviderClientAuth(enum.StrEnum):
@@ -41,13 +41,13 @@ class IdentityProvider(Base):
     issuer: Mapped[str] = mapped_column(sa.String(500), unique=True)
     client_id: Mapped[str] = mapped_column(sa.String(255))
     client_auth_method: Mapped[ProviderClientAuth] = mapped_column(
-        _enum(ProviderClientAuth, "provider_client_auth")
+        enum_column(ProviderClientAuth, "provider_client_auth")
     )
     # The client secret, or the private key (a JWK or PEM) for private_key_jwt, encrypted
     # with the field cipher bound to this provider's id.
     credential_encrypted: Mapped[bytes] = mapped_column(sa.LargeBinary)
     scopes: Mapped[str] = mapped_column(sa.String(300), default="openid email profile")
-    role_policy: Mapped[RolePolicy] = mapped_column(_enum(RolePolicy, "role_policy"))
+    role_policy: Mapped[RolePolicy] = mapped_column(enum_column(RolePolicy, "role_policy"))
     role_claim: Mapped[str | None] = mapped_column(sa.String(100))
     # claim value -> list of hub role values (only with RolePolicy.CLAIM)
     role_mapping: Mapped[dict] = mapped_column(sa.JSON, default=dict)

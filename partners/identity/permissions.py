@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners.models import Organisation
 
 
@@ -11,7 +11,7 @@ def can_configure_identity_provider(actor: Actor, organisation: Organisation) ->
     if actor.is_hub_admin:
         return True
     return (
-        actor.kind == "person"
+        actor.kind == ActorKind.PERSON
         and actor.org_id == str(organisation.id)
         and actor.has_role("org_admin")
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -158,7 +157,7 @@ def register_client(
         scopes=" ".join(scopes),
         dpop_bound=dpop_bound,
         status=Status.ACTIVE,
-        created_by_id=uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None,
+        created_by_id=actor.person_id,
     )
     if method == ClientAuthMethod.CLIENT_SECRET_BASIC:
         secret = secrets.token_urlsafe(32)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import joinedload
 from audit import services as audit
 from audit.actions import OAUTH_REVOKE, OAUTH_TOKEN
 from core.db import db, utcnow
-from core.security import Actor
+from core.security import Actor, ActorKind
 from partners import outbound
 from partners import signing_keys as keys
 from partners.models import ClientAuthMethod, OAuthClient, RevokedToken, UsedJti
@@ -312,7 +312,7 @@ def client_actor(client: OAuthClient, **extra: Any) -> Actor:
         extra.setdefault("remote_addr", http_request.remote_addr)
     organisation = client.organisation
     return Actor(
-        kind="client",
+        kind=ActorKind.CLIENT,
         id=client.client_id,
         label=f"client:{client.client_id}",
         org_id=str(organisation.id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -44,7 +45,7 @@ def speaker_record(owner, **values) -> ShareableRecord:
 def pair(make_org, make_person):
     provider, recipient = make_org(), make_org()
     reader = make_person(recipient, ["events_officer"])
-    return provider, recipient, actor_of(reader).for_purpose(PURPOSE)
+    return provider, recipient, replace(actor_of(reader), purpose=PURPOSE)
 
 
 def _entries(action: str = "disclosure") -> list[AuditEntry]:

@@ -27,8 +27,8 @@ from core.validation import Checker
 from hub.groups import permissions
 from hub.groups.meetings.services import TEXT_MAX, TITLE_MAX, record, require_open
 from hub.groups.models import AgendaItem, Meeting, MinutesStatus, WorkingGroup
-from hub.groups.services import PURPOSE, coverage, deny, parse_id, person_id, require_manager
-from hub.records import sharing
+from hub.groups.services import PURPOSE, coverage, deny, parse_id, require_manager
+from hub.records import shareable
 from hub.records.models import Event, EventStatus, RecordStatus, Speaker
 from partners.models import Organisation
 
@@ -59,7 +59,7 @@ def _case_model(kind: str, key: uuid.UUID | None) -> Speaker | Event | None:
 
 
 def _shareable(model: Speaker | Event) -> ShareableRecord:
-    return sharing.speaker(model) if isinstance(model, Speaker) else sharing.event(model)
+    return shareable.speaker(model) if isinstance(model, Speaker) else shareable.event(model)
 
 
 def _label(disclosed: Disclosed, owner: str) -> str:
@@ -171,7 +171,7 @@ def add_agenda_item(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Age
         speaker_id=model.id if isinstance(model, Speaker) else None,
         event_id=model.id if isinstance(model, Event) else None,
         case_org_id=model.owner_org_id if model is not None else None,
-        added_by_id=person_id(actor),
+        added_by_id=actor.person_id,
     )
     meeting.agenda_items.append(item)
     db.session.flush()

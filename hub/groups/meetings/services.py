@@ -45,7 +45,6 @@ from hub.groups.services import (
     deny,
     hidden,
     parse_id,
-    person_id,
     require_manager,
 )
 from partners import notifications
@@ -143,11 +142,11 @@ def schedule_meeting(actor: Actor, group: WorkingGroup, data: dict[str, Any]) ->
     require_manager(actor, group, "meeting.create")
     clean = _validate(data, now=utcnow())
     invited = attendees(group)
-    meeting = Meeting(group=group, created_by_id=person_id(actor), **clean)
+    meeting = Meeting(group=group, created_by_id=actor.person_id, **clean)
     db.session.add(meeting)
     meeting.attendance = [
         MeetingAttendance(
-            person_id=person.id, status=AttendanceStatus.INVITED, recorded_by_id=person_id(actor)
+            person_id=person.id, status=AttendanceStatus.INVITED, recorded_by_id=actor.person_id
         )
         for person in invited
     ]
@@ -239,7 +238,7 @@ def record_attendance(actor: Actor, meeting: Meeting, statuses: dict[str, str]) 
         if row not in meeting.attendance:
             meeting.attendance.append(row)
         row.status = status
-        row.recorded_by_id = person_id(actor)
+        row.recorded_by_id = actor.person_id
         row.recorded_at = utcnow()
         if status.value in counts:
             counts[status.value] += 1
@@ -264,7 +263,7 @@ def give_apologies(actor: Actor, meeting: Meeting) -> MeetingAttendance:
     require_open(meeting, "sending apologies")
     if has_started(meeting):
         raise Conflict("The meeting has started; the convenor records attendance now.")
-    me = person_id(actor)
+    me = actor.person_id
     row = next((r for r in meeting.attendance if r.person_id == me), None)
     if row is None:
         row = MeetingAttendance(person_id=me)
@@ -298,7 +297,7 @@ def save_minutes(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Meetin
         return meeting
     meeting.minutes = text
     meeting.minutes_status = MinutesStatus.DRAFTED
-    meeting.minutes_drafted_by_id = person_id(actor)
+    meeting.minutes_drafted_by_id = actor.person_id
     meeting.minutes_drafted_at = utcnow()
     meeting.minutes_circulated_at = None
     db.session.flush()
@@ -336,7 +335,7 @@ def approve_minutes(actor: Actor, meeting: Meeting) -> Meeting:
         raise Conflict("Minutes are approved after they have been circulated.")
     meeting.minutes_status = MinutesStatus.APPROVED
     meeting.minutes_approved_at = utcnow()
-    meeting.minutes_approved_by_id = person_id(actor)
+    meeting.minutes_approved_by_id = actor.person_id
     db.session.flush()
     record(actor, MEETING_MINUTES_APPROVE, meeting)
     return meeting
@@ -352,7 +351,7 @@ def amend_minutes(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Minut
     text = check.text("text", "the amendment", max_length=TEXT_MAX)
     reason = check.text("reason", "why the minutes are amended", max_length=TEXT_MAX)
     check.raise_if_any()
-    amendment = MinutesAmendment(text=text, reason=reason, amended_by_id=person_id(actor))
+    amendment = MinutesAmendment(text=text, reason=reason, amended_by_id=actor.person_id)
     meeting.amendments.append(amendment)
     db.session.flush()
     record(actor, MEETING_MINUTES_AMEND, meeting, amendment=amendment.id)
@@ -392,7 +391,7 @@ def record_decision(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Gro
         text=text,
         concerns_org_id=concerns,
         agenda_item_id=item_id,
-        recorded_by_id=person_id(actor),
+        recorded_by_id=actor.person_id,
     )
     meeting.decisions.append(decision)
     db.session.flush()
