@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
+from audit import activity as access_activity
 from audit import log, permissions, review
 from audit.refusals import keep_refusal
 from core.db import UTCDateTime, db, utcnow
@@ -367,7 +368,9 @@ def _line_chart(days: Sequence[str], series: Sequence[dict[str, Any]]) -> dict[s
     }
 
 
-def _series(result: review.Activity, labels: Mapping[str | None, str]) -> list[dict[str, Any]]:
+def _series(
+    result: access_activity.Activity, labels: Mapping[str | None, str]
+) -> list[dict[str, Any]]:
     """The largest organisations one by one, the rest summed (as the chart and table show)."""
     shown = result.organisations[:CHART_SERIES]
     rest = result.organisations[CHART_SERIES:]
@@ -390,10 +393,10 @@ def _series(result: review.Activity, labels: Mapping[str | None, str]) -> list[d
 
 
 def _flag_view(
-    flag: review.Flag, org_labels: Mapping[str | None, str], actor_names: Mapping[str, str]
+    flag: access_activity.Flag, org_labels: Mapping[str | None, str], actor_names: Mapping[str, str]
 ) -> dict[str, Any]:
     """A flag with names and a link to the entries behind it (where the reviewer may filter)."""
-    day = review.day_of(flag.day).isoformat()
+    day = access_activity.day_of(flag.day).isoformat()
     link = None
     if flag.actor is None and flag.organisation is not None:
         link = url_for("audit.home", organisation=flag.organisation, date_from=day, date_to=day)
@@ -416,7 +419,7 @@ def _flag_view(
 def activity() -> Any:
     """Access volume per organisation per day for 30 days, and flags for unusual access."""
     actor = current_actor()
-    result = review.activity(actor)
+    result = access_activity.activity(actor)
     flagged = [flag for flags in result.flags.values() for flag in flags]
     names = review.organisation_names(
         [*result.organisations, *(flag.organisation for flag in flagged)]
@@ -425,18 +428,18 @@ def activity() -> Any:
     org_labels = {None: NO_ORGANISATION, **names}
     actor_names = review.actor_names_for(actor, [f.actor for f in flagged if f.actor])
     series = _series(result, labels)
-    days = [review.day_of(day).isoformat() for day in result.days]
+    days = [access_activity.day_of(day).isoformat() for day in result.days]
     table = [
         {"day": label, "counts": [s["counts"][i] for s in series]} for i, label in enumerate(days)
     ]
     flags = [
         {
-            "rule": review.RULES[rule],
+            "rule": access_activity.RULES[rule],
             "title": RULE_TITLES[rule],
             "key": rule,
             "items": [_flag_view(f, org_labels, actor_names) for f in result.flags[rule]],
         }
-        for rule in review.RULES
+        for rule in access_activity.RULES
     ]
     review.record_review(actor, page="activity", flags=sum(len(f) for f in result.flags.values()))
     return render_template(

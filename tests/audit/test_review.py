@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from audit import api, log, merkle, notes, review
+from audit import activity, api, log, merkle, notes, review
 from audit import services as audit
+from audit.activity import DailyCount, ExportEvent, HourlyCount
 from audit.models import AuditEntry, AuditVerification
-from audit.review import DailyCount, ExportEvent, HourlyCount
 from core.db import db
 from tests.conftest import actor_of
 
@@ -480,17 +480,17 @@ def _history(org, counts, last_day=DAY - 1):
 
 def test_spike_flags_a_day_far_above_the_baseline():
     rows = [*_history("org", [5] * 28), DailyCount("org", DAY, 30)]
-    (flag,) = review.spike_flags(rows, [DAY])
+    (flag,) = activity.spike_flags(rows, [DAY])
     assert flag.rule == "spike" and flag.organisation == "org" and flag.count == 30
 
 
 def test_spike_ignores_normal_variation_and_small_numbers():
     varied = [20, 40] * 14  # mean 30, standard deviation 10: the threshold is 60
-    assert review.spike_flags([*_history("org", varied), DailyCount("org", DAY, 60)], [DAY]) == []
-    assert review.spike_flags([*_history("org", varied), DailyCount("org", DAY, 61)], [DAY])
+    assert activity.spike_flags([*_history("org", varied), DailyCount("org", DAY, 60)], [DAY]) == []
+    assert activity.spike_flags([*_history("org", varied), DailyCount("org", DAY, 61)], [DAY])
     # A quiet organisation's first busy day is flagged only from SPIKE_MINIMUM entries.
-    assert review.spike_flags([DailyCount("new", DAY, 19)], [DAY]) == []
-    assert review.spike_flags([DailyCount("new", DAY, 20)], [DAY])
+    assert activity.spike_flags([DailyCount("new", DAY, 19)], [DAY]) == []
+    assert activity.spike_flags([DailyCount("new", DAY, 20)], [DAY])
 
 
 def test_spike_baselines_are_per_organisation():
@@ -499,7 +499,7 @@ def test_spike_baselines_are_per_organisation():
         DailyCount("busy", DAY, 100),
         DailyCount("quiet", DAY, 25),
     ]
-    flags = review.spike_flags(rows, [DAY])
+    flags = activity.spike_flags(rows, [DAY])
     assert [f.organisation for f in flags] == ["quiet"]
 
 
@@ -517,7 +517,7 @@ def test_spike_baselines_are_per_organisation():
 )
 def test_out_of_hours_bursts(hour_of_day, count, flagged):
     rows = [HourlyCount("person:x", "org", DAY * 24 + hour_of_day, count)]
-    flags = review.out_of_hours_flags(rows)
+    flags = activity.out_of_hours_flags(rows)
     assert bool(flags) is flagged
     if flagged:
         assert flags[0].hour == hour_of_day and flags[0].day == DAY
@@ -526,21 +526,21 @@ def test_out_of_hours_bursts(hour_of_day, count, flagged):
 def test_bulk_exports_by_size_and_by_frequency():
     day_ms = DAY * review.DAY_MS
     big = [ExportEvent(1, "person:x", "org", day_ms, 1001)]
-    assert [f.count for f in review.bulk_export_flags(big)] == [1001]
-    assert review.bulk_export_flags([ExportEvent(1, "person:x", "org", day_ms, 1000)]) == []
+    assert [f.count for f in activity.bulk_export_flags(big)] == [1001]
+    assert activity.bulk_export_flags([ExportEvent(1, "person:x", "org", day_ms, 1000)]) == []
     six = [ExportEvent(i, "person:x", "org", day_ms + i, 10) for i in range(6)]
-    assert [f.count for f in review.bulk_export_flags(six)] == [6]
-    assert review.bulk_export_flags(six[:5]) == []
+    assert [f.count for f in activity.bulk_export_flags(six)] == [6]
+    assert activity.bulk_export_flags(six[:5]) == []
     spread = [
         ExportEvent(i, "person:x", "org", day_ms + (i % 2) * review.DAY_MS, None) for i in range(6)
     ]
-    assert review.bulk_export_flags(spread) == []
+    assert activity.bulk_export_flags(spread) == []
 
 
 def test_export_records_reads_the_count_from_details():
-    assert review.export_records('{"count":12,"format":"csv"}') == 12
-    assert review.export_records('{"format":"csv"}') is None
-    assert review.export_records(None) is None
+    assert activity.export_records('{"count":12,"format":"csv"}') == 12
+    assert activity.export_records('{"format":"csv"}') is None
+    assert activity.export_records(None) is None
 
 
 def test_activity_aggregates_in_sql_by_day_hour_and_export(world, make_org, make_person):
@@ -552,22 +552,24 @@ def test_activity_aggregates_in_sql_by_day_hour_and_export(world, make_org, make
     db.session.flush()
     hub_reviewer = actor_of(world.people["hub_auditor"])
     today = int(datetime.now(UTC).timestamp() * 1000) // review.DAY_MS
-    daily = review.daily_counts(hub_reviewer, today - 1, today)
+    daily = activity.daily_counts(hub_reviewer, today - 1, today)
     assert DailyCount(str(org.id), today, 13) in daily
-    hours = [h for h in review.hourly_counts(hub_reviewer, today, today) if h.actor == worker.label]
+    hours = [
+        h for h in activity.hourly_counts(hub_reviewer, today, today) if h.actor == worker.label
+    ]
     assert [h.count for h in hours] == [13]
     assert hours[0].hour // 24 == today
     (event,) = [
-        e for e in review.export_events(hub_reviewer, today, today) if e.actor == worker.label
+        e for e in activity.export_events(hub_reviewer, today, today) if e.actor == worker.label
     ]
     assert event.records == 5000
-    result = review.activity(hub_reviewer, today)
+    result = activity.activity(hub_reviewer, today)
     assert result.counts[(str(org.id), today)] == 13
     assert any(f.actor == worker.label for f in result.flags["bulk_export"])
     # Another organisation's reviewer counts none of it.
     a_reviewer = actor_of(world.people["a_dpo"])
     assert all(
-        row.organisation != str(org.id) for row in review.daily_counts(a_reviewer, today, today)
+        row.organisation != str(org.id) for row in activity.daily_counts(a_reviewer, today, today)
     )
 
 
@@ -579,7 +581,7 @@ def test_activity_page_has_a_labelled_chart_and_the_same_numbers_in_a_table(clie
     assert "style=" not in html  # the CSP blocks style attributes
     table = html.split('id="activity-table"')[1].split("</table>")[0]
     assert world.orgs["a"].name in table
-    for rule in review.RULES.values():
+    for rule in activity.RULES.values():
         assert rule.replace("'", "&#39;") in html
 
 
