@@ -58,20 +58,6 @@ def normalise_email(value: str) -> str:
     return validation.normalise_email(value)
 
 
-def _deny(
-    actor: Actor, action: str, detail: str, resource_type: str, resource_id: Any
-) -> PermissionDenied:
-    return PermissionDenied(
-        detail,
-        reason="not_permitted",
-        audit={
-            "action": action,
-            "resource_type": resource_type,
-            "resource_ids": [str(resource_id)] if resource_id else [],
-        },
-    )
-
-
 # --- organisations ----------------------------------------------------------------------
 
 
@@ -85,10 +71,7 @@ def get_organisation(slug: str) -> Organisation:
 
 def list_organisations(actor: Actor) -> list[Organisation]:
     """The partner directory, by name."""
-    if not permissions.can_view_directory(actor):
-        raise _deny(
-            actor, "organisation.list", "You cannot view the directory.", "organisation", None
-        )
+    permissions.require(actor, "organisation.list")
     return list(db.session.scalars(sa.select(Organisation).order_by(Organisation.name)))
 
 
@@ -115,14 +98,7 @@ def _validate_organisation(data: dict[str, Any], *, creating: bool) -> dict[str,
 
 def create_organisation(actor: Actor, data: dict[str, Any]) -> Organisation:
     """Add an organisation to the directory (hub administrators only)."""
-    if not permissions.can_manage_organisations(actor):
-        raise _deny(
-            actor,
-            "organisation.create",
-            "Only hub administrators can add organisations.",
-            "organisation",
-            None,
-        )
+    permissions.require(actor, ORGANISATION_CREATE)
     clean = _validate_organisation(data, creating=True)
     if db.session.scalar(sa.select(Organisation.id).where(Organisation.slug == clean["slug"])):
         raise ValidationFailed(
@@ -148,14 +124,7 @@ def update_organisation(
     actor: Actor, organisation: Organisation, data: dict[str, Any]
 ) -> Organisation:
     """Change an organisation's name, region or data protection contact."""
-    if not permissions.can_manage_organisations(actor):
-        raise _deny(
-            actor,
-            "organisation.update",
-            "Only hub administrators can edit organisations.",
-            "organisation",
-            organisation.id,
-        )
+    permissions.require(actor, ORGANISATION_UPDATE, resource_id=organisation.id)
     clean = _validate_organisation(data, creating=False)
     changed = sorted(k for k, v in clean.items() if getattr(organisation, k) != v)
     for key in changed:
@@ -178,14 +147,7 @@ def set_organisation_status(
 ) -> Organisation:
     """Suspend or reactivate an organisation; suspension ends its people's sessions at once."""
     action = "organisation.suspend" if status == Status.SUSPENDED else "organisation.reactivate"
-    if not permissions.can_manage_organisations(actor):
-        raise _deny(
-            actor,
-            action,
-            "Only hub administrators can suspend or reactivate organisations.",
-            "organisation",
-            organisation.id,
-        )
+    permissions.require(actor, action, resource_id=organisation.id)
     if status == Status.SUSPENDED and actor.org_id == str(organisation.id):
         raise Conflict("You cannot suspend your own organisation.")
     if organisation.status == status:
@@ -227,14 +189,7 @@ def get_person(person_id: str | uuid.UUID) -> Person:
 
 def list_people(actor: Actor, organisation: Organisation) -> list[Person]:
     """An organisation's people, for its own staff and hub administrators."""
-    if not permissions.can_view_people(actor, organisation):
-        raise _deny(
-            actor,
-            "person.list",
-            "You cannot see another organisation's people.",
-            "organisation",
-            organisation.id,
-        )
+    permissions.require(actor, "person.list", organisation, resource_id=organisation.id)
     return list(
         db.session.scalars(
             sa.select(Person).where(Person.organisation_id == organisation.id).order_by(Person.name)
@@ -279,14 +234,7 @@ def is_peer_hub(organisation: Organisation) -> bool:
 
 def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]) -> NewPerson:
     """Add a person to `organisation` with roles; returns their one-time enrolment token."""
-    if not permissions.can_manage_people(actor, organisation):
-        raise _deny(
-            actor,
-            "person.create",
-            "Only this organisation's administrators can add people.",
-            "organisation",
-            organisation.id,
-        )
+    permissions.require(actor, PERSON_CREATE, organisation, resource_id=organisation.id)
     if is_peer_hub(organisation):
         # A peer hub acts here only through its OAuth clients: a person in it would be a
         # hub-kind organisation's member, and could become an administrator of this hub.
@@ -329,14 +277,9 @@ def create_person(actor: Actor, organisation: Organisation, data: dict[str, Any]
 def update_person(actor: Actor, person: Person, data: dict[str, Any]) -> Person:
     """Change a person's name and roles; role changes are audited as grants and revocations."""
     organisation = person.organisation
-    if not permissions.can_manage_people(actor, organisation):
-        raise _deny(
-            actor,
-            "person.update",
-            "Only this organisation's administrators can change its people.",
-            "person",
-            person.id,
-        )
+    permissions.require(
+        actor, PERSON_UPDATE, organisation, resource_type="person", resource_id=person.id
+    )
     check = Checker(data)
     name = check.text("name", "the person's full name")
     roles = _validate_roles(check, organisation, data.get("roles") or [])
@@ -377,14 +320,9 @@ def update_person(actor: Actor, person: Person, data: dict[str, Any]) -> Person:
 def set_person_status(actor: Actor, person: Person, status: Status) -> Person:
     """Suspend or reactivate a person; suspension ends their sessions at once."""
     action = "person.suspend" if status == Status.SUSPENDED else "person.reactivate"
-    if not permissions.can_manage_people(actor, person.organisation):
-        raise _deny(
-            actor,
-            action,
-            "Only this organisation's administrators can suspend its people.",
-            "person",
-            person.id,
-        )
+    permissions.require(
+        actor, action, person.organisation, resource_type="person", resource_id=person.id
+    )
     if status == Status.SUSPENDED and actor.id == str(person.id):
         raise Conflict("You cannot suspend yourself.")
     if person.status == status:
@@ -408,14 +346,13 @@ def set_person_status(actor: Actor, person: Person, status: Status) -> Person:
 
 def issue_enrolment_link(actor: Actor, person: Person) -> str:
     """A fresh one-time link for a person to (re)set their password and second factor."""
-    if not permissions.can_manage_people(actor, person.organisation):
-        raise _deny(
-            actor,
-            "person.enrolment_link",
-            "Only this organisation's administrators can do this.",
-            "person",
-            person.id,
-        )
+    permissions.require(
+        actor,
+        PERSON_ENROLMENT_LINK,
+        person.organisation,
+        resource_type="person",
+        resource_id=person.id,
+    )
     token = _new_enrolment_token(person)
     audit.record(
         actor,

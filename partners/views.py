@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 
+from audit.actions import ORGANISATION_CREATE, ORGANISATION_UPDATE, PERSON_CREATE, PERSON_UPDATE
 from audit.refusals import keep_refusal
 from core.errors import Conflict, ValidationFailed
 from core.request import current_actor, signed_in_required
@@ -67,9 +68,7 @@ def new_organisation() -> Any:
     actor = current_actor()
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
-    if not permissions.can_manage_organisations(actor):
-        # Let the service refuse, so the refusal is audited in one place.
-        services.create_organisation(actor, {})
+    permissions.require(actor, ORGANISATION_CREATE)
     if request.method == "POST":
         values = {key: request.form.get(key, "") for key in ORGANISATION_FIELDS}
         try:
@@ -117,8 +116,7 @@ def edit_organisation(slug: str) -> Any:
     org = services.get_organisation(slug)
     values = {key: getattr(org, key) for key in ORGANISATION_FIELDS}
     errors: dict[str, list[str]] = {}
-    if not permissions.can_manage_organisations(actor):
-        services.update_organisation(actor, org, values)  # refused and audited
+    permissions.require(actor, ORGANISATION_UPDATE, resource_id=org.id)
     if request.method == "POST":
         values.update(
             {
@@ -175,8 +173,7 @@ def new_person(slug: str) -> Any:
     org = services.get_organisation(slug)
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"roles": []}
-    if not permissions.can_manage_people(actor, org):
-        services.create_person(actor, org, {})  # refused and audited
+    permissions.require(actor, PERSON_CREATE, org, resource_id=org.id)
     if request.method == "POST":
         values = {
             "name": request.form.get("name", ""),
@@ -220,8 +217,7 @@ def edit_person(person_id: str) -> Any:
         "roles": sorted(person.roles),
     }
     errors: dict[str, list[str]] = {}
-    if not permissions.can_manage_people(actor, org):
-        services.update_person(actor, person, values)  # refused and audited
+    permissions.require(actor, PERSON_UPDATE, org, resource_type="person", resource_id=person.id)
     if request.method == "POST":
         values.update(
             {"name": request.form.get("name", ""), "roles": request.form.getlist("roles")}
