@@ -152,11 +152,7 @@ def _end_membership(
 
 def leave(actor: Actor, group: WorkingGroup) -> GroupMembership:
     """A member organisation's administrator takes it out of the group, at once."""
-    if not permissions.can_leave(actor, group):
-        raise deny(
-            "group.leave", "Only a member organisation's administrator can take it out.",
-            "working_group", group.id,
-        )  # fmt: skip
+    permissions.require(actor, GROUP_LEAVE, group)
     membership = _membership(group, actor.org_id)
     assert membership is not None
     _end_membership(actor, group, membership, MembershipStatus.LEFT)
@@ -218,14 +214,7 @@ def attendee_choices(actor: Actor, group: WorkingGroup) -> list[Person]:
 
 def add_attendee(actor: Actor, group: WorkingGroup, data: dict[str, Any]) -> Person:
     """Name a person of a member organisation as an attendee (invited to meetings to come)."""
-    if not any(
-        permissions.can_name_attendees(actor, group, org_id)
-        for org_id in permissions.member_org_ids(group)
-    ):
-        raise deny(
-            "group.attendee.add", "You cannot name attendees for this group.",
-            "working_group", group.id,
-        )  # fmt: skip
+    permissions.require(actor, GROUP_ATTENDEE_ADD, group)
     check = Checker(data)
     key = parse_id(data.get("person_id"))
     person = db.session.get(Person, key) if key else None

@@ -356,10 +356,7 @@ def _validate(actor: Actor, data: dict[str, Any], group: WorkingGroup | None) ->
 def create_group(actor: Actor, data: dict[str, Any]) -> WorkingGroup:
     """A regional coordinator convenes a group; their organisation is its first member and
     they its convenor and first named attendee."""
-    if not permissions.can_create_group(actor):
-        raise deny(
-            "group.create", "Only regional coordinators convene working groups.", "working_group"
-        )
+    permissions.require(actor, GROUP_CREATE)
     clean = _validate(actor, data, None)
     me = actor.person_id
     group = WorkingGroup(

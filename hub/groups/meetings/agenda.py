@@ -27,7 +27,7 @@ from core.validation import Checker
 from hub.groups import permissions
 from hub.groups.meetings.services import TEXT_MAX, TITLE_MAX, record, require_open
 from hub.groups.models import AgendaItem, Meeting, MinutesStatus, WorkingGroup
-from hub.groups.services import PURPOSE, coverage, deny, parse_id, require_manager
+from hub.groups.services import PURPOSE, coverage, parse_id, require_manager
 from hub.records import shareable
 from hub.records.models import Event, EventStatus, RecordStatus, Speaker
 from partners.models import Organisation
@@ -136,11 +136,9 @@ def add_agenda_item(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> Age
     organisation). A case needs the group's agreement in force over every member, and a record
     the actor may see."""
     group = meeting.group
-    if not (permissions.is_manager(actor, group) or permissions.can_add_case(actor, group)):
-        raise deny(
-            "meeting.agenda.add", "Only the group's convenor and coordinators, and member "
-            "organisations' Prevent leads, add to the agenda.", "meeting", meeting.id,
-        )  # fmt: skip
+    permissions.require(
+        actor, MEETING_AGENDA_ADD, group, resource_type="meeting", resource_id=meeting.id
+    )
     require_open(meeting, "changing the agenda")
     if meeting.minutes_status == MinutesStatus.APPROVED:
         raise Conflict("The minutes are approved: the agenda can no longer change.")

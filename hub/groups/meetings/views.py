@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
+from audit.actions import MEETING_AGENDA_ADD
 from core.errors import NotFound
 from core.request import current_actor, signed_in_required
 from hub.groups import actions, calendar, permissions, services, web
@@ -191,8 +192,9 @@ def new_agenda_item(group_id: str, meeting_id: str) -> Any:
     actor = current_actor()
     found = meeting_of(group_id, meeting_id)
     group = found.group
-    if not (permissions.is_manager(actor, group) or permissions.can_add_case(actor, group)):
-        agenda.add_agenda_item(actor, found, {})  # refused and audited by the service
+    permissions.require(
+        actor, MEETING_AGENDA_ADD, group, resource_type="meeting", resource_id=found.id
+    )
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
