@@ -192,13 +192,19 @@ def _log(agreement: Agreement, actor: Actor, summary: str) -> None:
     )
 
 
-def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
-    """Draft a new agreement; the drafter's organisation must be a party."""
+def require_create(actor: Actor) -> None:
+    """Refuse (403, audited) anyone who may not draft an agreement: the one refusal the
+    service and the drafting page both raise."""
     if not permissions.can_create(actor):
         raise _deny(
-            "agreement.create",
+            AGREEMENT_CREATE,
             "Only administrators, DPOs, signatories and coordinators draft agreements.",
         )
+
+
+def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
+    """Draft a new agreement; the drafter's organisation must be a party."""
+    require_create(actor)
     clean = agreement_content.validate(data)
     if actor.org_id not in {p["organisation_id"] for p in clean["parties"]}:
         raise ValidationFailed(

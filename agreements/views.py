@@ -482,8 +482,7 @@ def _form_page(
 def new() -> Any:
     """Draft a new agreement (the drafter's organisation is a party)."""
     actor = current_actor()
-    if not permissions.can_create(actor):
-        lifecycle.create_draft(actor, {})  # refused and audited by the service
+    lifecycle.require_create(actor)
     if request.method == "GET":
         return _form_page(_new_values(actor), {}, None)
     values = _values_from_form(request.form)
