@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from agreements import lifecycle
 from agreements.fields import EXISTENCE_ONLY, NAME_FIELDS
@@ -115,10 +117,8 @@ def covers_for(actor: Actor, purpose: str, now: datetime) -> dict[tuple[str, str
 def providers_for(
     actor: Actor, record_type: str, purpose: str, now: datetime | None = None
 ) -> set[str]:
-    """Organisations whose `record_type` records the actor may be shown for `purpose` now
-    (search uses this to look only where an agreement could disclose something)."""
-    covers = covers_for(actor, purpose, now or utcnow())
-    return {provider for provider, kind in covers if kind == record_type}
+    """`Sharing.providers` in this transaction's session for `purpose`."""
+    return sharing(actor, purpose, now=now).providers(record_type)
 
 
 def _best(covers: list[Cover]) -> Cover:
@@ -173,6 +173,172 @@ def _decide(
     return cover
 
 
+@dataclass
+class Sharing:
+    """One request's reads of shared data for one purpose: the purpose checked and the
+    agreements in force loaded once, and every total, search and disclosure of the request
+    decided from the same covers. Get it from `sharing()`."""
+
+    actor: Actor
+    purpose: str
+    now: datetime
+    covers: dict[tuple[str, str], list[Cover]]
+
+    def providers(self, record_type: str) -> set[str]:
+        """Organisations whose `record_type` records could be disclosed (search looks only
+        there)."""
+        return {provider for provider, kind in self.covers if kind == record_type}
+
+    def would_disclose(self, records: Sequence[ShareableRecord]) -> set[str]:
+        """Ids of the records `disclose` would return, without disclosing (for totals and
+        counts, which must not count what the actor may not see)."""
+        return {r.id for r in records if not isinstance(_decide(self.actor, r, self.covers), str)}
+
+    def disclose(
+        self,
+        records: Sequence[ShareableRecord],
+        *,
+        audit_refusals: bool = True,
+        action: str = DISCLOSURE,
+    ) -> list[Disclosed]:
+        """What the actor may see of `records`, each minimised by its agreement's data schedule
+        and carrying `disclosed_under`; one audit entry per disclosure (and per refusal, unless
+        the caller is filtering candidates it was not asked for by id)."""
+        actor, purpose = self.actor, self.purpose
+        contacts: dict[str, Organisation | None] = {}
+        keys: dict[uuid.UUID, bytes] = {}
+        results: list[Disclosed] = []
+        for record in records:
+            decision = _decide(actor, record, self.covers)
+            if decision is None:
+                results.append(
+                    Disclosed(
+                        record.record_type,
+                        record.id,
+                        record.owner_org_id,
+                        _own(record),
+                        None,
+                        fields=tuple(record.values),
+                    )
+                )
+                continue
+            if isinstance(decision, str):
+                if audit_refusals and decision != "name_withheld":
+                    _refuse(actor, record, purpose, decision, action)
+                continue
+            cover = decision
+            agreement = cover.agreement
+            if cover.existence_only:
+                if record.owner_org_id not in contacts:
+                    contacts[record.owner_org_id] = db.session.get(
+                        Organisation, uuid.UUID(record.owner_org_id)
+                    )
+                owner = contacts[record.owner_org_id]
+                data = {
+                    "owner": owner.name if owner else "",
+                    "contact": owner.dp_contact_email if owner else "",
+                }
+                disclosed_fields: tuple[str, ...] = ()
+            else:
+                if agreement.lineage_id not in keys:
+                    keys[agreement.lineage_id] = lifecycle.pseudonym_key(agreement)
+                data = project(record, cover.levels, keys[agreement.lineage_id])
+                disclosed_fields = tuple(sorted(data))
+            under = {
+                "agreement_id": str(agreement.id),
+                "reference": agreement.reference,
+                "version": agreement.version,
+            }
+            audit_record(
+                actor,
+                action,
+                "granted",
+                resource_type=record.record_type,
+                resource_ids=[record.id],
+                resource_org=record.owner_org_id,
+                agreement=lifecycle.ref(agreement),
+                purpose=purpose,
+                fields=disclosed_fields,
+                subjects=record.subjects,
+                level=EXISTENCE_ONLY if cover.existence_only else "fields",
+            )
+            results.append(
+                Disclosed(
+                    record.record_type,
+                    record.id,
+                    record.owner_org_id,
+                    data,
+                    under,
+                    existence_only=cover.existence_only,
+                    fields=disclosed_fields,
+                )
+            )
+        return results
+
+    def disclose_one(self, record: ShareableRecord) -> Disclosed:
+        """One record asked for by id: disclosed, or NotFound with the words an absent record
+        gets (NOT_FOUND), so a refusal answers exactly like one. The refusal is audited by the
+        edge once the request's own changes are undone (an entry written here would be rolled
+        back)."""
+        found = self.disclose([record], audit_refusals=False)
+        if found:
+            return found[0]
+        reason = _decide(self.actor, record, self.covers)
+        raise NotFound(
+            NOT_FOUND,
+            reason=reason if isinstance(reason, str) else "refused",
+            audit={
+                "action": DISCLOSURE,
+                "resource_type": record.record_type,
+                "resource_ids": [record.id],
+                "resource_org": record.owner_org_id,
+                "purpose": self.purpose,
+                "subjects": record.subjects,
+            },
+        )
+
+
+#: What a record asked for by id that the asker may not see, or that does not exist, answers.
+NOT_FOUND = "There is no such record that you may see."
+#: Where a transaction keeps its sharing sessions (`session.info`).
+_SESSIONS = "hub_sharing_sessions"
+#: Rows whose change can change what is in force: a flush of any of them forgets the sessions.
+_POLICY_MODELS = (Agreement, AgreementParty, AgreementPurpose)
+
+
+def sharing(
+    actor: Actor, purpose: str | None, action: str = DISCLOSURE, *, now: datetime | None = None
+) -> Sharing:
+    """The sharing session of this transaction for `actor` and `purpose`: made (the purpose
+    checked, a refusal audited as `action`; the agreements in force loaded) the first time it
+    is asked for, then reused, until the transaction ends or an agreement, party or purpose
+    row is flushed. With `now`, a fresh session judged at that instant (not kept)."""
+    if now is not None:
+        checked = check_purpose(actor, purpose, action)
+        return Sharing(actor, checked, now, covers_for(actor, checked, now))
+    kept: dict[tuple[Any, ...], Sharing] = db.session().info.setdefault(_SESSIONS, {})
+    key = (actor.kind, actor.id, actor.org_id, purpose)
+    found = kept.get(key)
+    if found is None:
+        checked = check_purpose(actor, purpose, action)
+        moment = utcnow()
+        found = kept[key] = Sharing(actor, checked, moment, covers_for(actor, checked, moment))
+    return found
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_policy_change(session: Session, _context: Any) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, _POLICY_MODELS) for row in changed):
+        session.info.pop(_SESSIONS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_SESSIONS, None)
+
+
 def would_disclose(
     actor: Actor,
     records: Sequence[ShareableRecord],
@@ -180,11 +346,8 @@ def would_disclose(
     *,
     now: datetime | None = None,
 ) -> set[str]:
-    """Ids of the records `disclose` would return, without disclosing (for totals and counts,
-    which must not count what the actor may not see)."""
-    purpose = check_purpose(actor, purpose, "disclosure")
-    covers = covers_for(actor, purpose, now or utcnow())
-    return {r.id for r in records if not isinstance(_decide(actor, r, covers), str)}
+    """`Sharing.would_disclose` in this transaction's session for `purpose`."""
+    return sharing(actor, purpose, now=now).would_disclose(records)
 
 
 def disclose(
@@ -196,85 +359,11 @@ def disclose(
     audit_refusals: bool = True,
     action: str = DISCLOSURE,
 ) -> list[Disclosed]:
-    """Return what `actor` may see of `records` for `purpose`, each minimised by its agreement's
-    data schedule and carrying `disclosed_under`; write one audit entry per disclosure (and per
-    refusal, unless the caller is filtering candidates it was not asked for by id)."""
-    purpose = check_purpose(actor, purpose, action)
-    now = now or utcnow()
-    covers = covers_for(actor, purpose, now)
-    contacts: dict[str, Organisation | None] = {}
-    keys: dict[uuid.UUID, bytes] = {}
-    results: list[Disclosed] = []
-    for record in records:
-        decision = _decide(actor, record, covers)
-        if decision is None:
-            results.append(
-                Disclosed(
-                    record.record_type,
-                    record.id,
-                    record.owner_org_id,
-                    _own(record),
-                    None,
-                    fields=tuple(record.values),
-                )
-            )
-            continue
-        if isinstance(decision, str):
-            if audit_refusals and decision != "name_withheld":
-                _refuse(actor, record, purpose, decision, action)
-            continue
-        cover = decision
-        agreement = cover.agreement
-        if cover.existence_only:
-            if record.owner_org_id not in contacts:
-                contacts[record.owner_org_id] = db.session.get(
-                    Organisation, uuid.UUID(record.owner_org_id)
-                )
-            owner = contacts[record.owner_org_id]
-            data = {
-                "owner": owner.name if owner else "",
-                "contact": owner.dp_contact_email if owner else "",
-            }
-            disclosed_fields: tuple[str, ...] = ()
-        else:
-            if agreement.lineage_id not in keys:
-                keys[agreement.lineage_id] = lifecycle.pseudonym_key(agreement)
-            data = project(record, cover.levels, keys[agreement.lineage_id])
-            disclosed_fields = tuple(sorted(data))
-        under = {
-            "agreement_id": str(agreement.id),
-            "reference": agreement.reference,
-            "version": agreement.version,
-        }
-        audit_record(
-            actor,
-            action,
-            "granted",
-            resource_type=record.record_type,
-            resource_ids=[record.id],
-            resource_org=record.owner_org_id,
-            agreement=lifecycle.ref(agreement),
-            purpose=purpose,
-            fields=disclosed_fields,
-            subjects=record.subjects,
-            level=EXISTENCE_ONLY if cover.existence_only else "fields",
-        )
-        results.append(
-            Disclosed(
-                record.record_type,
-                record.id,
-                record.owner_org_id,
-                data,
-                under,
-                existence_only=cover.existence_only,
-                fields=disclosed_fields,
-            )
-        )
-    return results
-
-
-#: What a record asked for by id that the asker may not see, or that does not exist, answers.
-NOT_FOUND = "There is no such record that you may see."
+    """The one path for sharing: `Sharing.disclose` in this transaction's session for
+    `purpose`."""
+    return sharing(actor, purpose, action, now=now).disclose(
+        records, audit_refusals=audit_refusals, action=action
+    )
 
 
 def disclose_one(
@@ -284,27 +373,8 @@ def disclose_one(
     *,
     now: datetime | None = None,
 ) -> Disclosed:
-    """One record asked for by id: disclosed, or NotFound with the words an absent record gets
-    (NOT_FOUND), so a refusal answers exactly like one. The refusal is audited by the edge once
-    the request's own changes are undone (an entry written here would be rolled back)."""
-    now = now or utcnow()
-    found = disclose(actor, [record], purpose, now=now, audit_refusals=False)
-    if found:
-        return found[0]
-    checked = check_purpose(actor, purpose, "disclosure")
-    reason = _decide(actor, record, covers_for(actor, checked, now))
-    raise NotFound(
-        NOT_FOUND,
-        reason=reason if isinstance(reason, str) else "refused",
-        audit={
-            "action": DISCLOSURE,
-            "resource_type": record.record_type,
-            "resource_ids": [record.id],
-            "resource_org": record.owner_org_id,
-            "purpose": checked,
-            "subjects": record.subjects,
-        },
-    )
+    """`Sharing.disclose_one` in this transaction's session for `purpose`."""
+    return sharing(actor, purpose, now=now).disclose_one(record)
 
 
 def _own(record: ShareableRecord) -> dict[str, Any]:
