@@ -232,7 +232,7 @@ def seed_partner_sharing(
     from agreements import services as agreements
     from core.db import db
     from core.security import Actor
-    from hub.records import speakers
+    from hub.records.speakers import services as speakers
     from partners import services, signin
     from partners.oauth import clients
 

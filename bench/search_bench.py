@@ -124,7 +124,7 @@ def speakers(count: int, rng: random.Random) -> Iterator[FakeSpeaker]:
 
 def name_rows(speaker: FakeSpeaker, org_id: uuid.UUID) -> Iterator[tuple]:
     """The search rows `search.index_speaker` would write for the speaker."""
-    from hub.records.search import normalise, sorted_tokens
+    from hub.records.speakers.search import normalise, sorted_tokens
 
     seen = set()
     for name in (speaker.display_name, *(a for a, _ in speaker.aliases)):
@@ -196,7 +196,7 @@ def _measure(suite: Suite, engine: str, count: int, org_ids: list[uuid.UUID], as
     timed, so that nothing timed was asked before."""
     from core.db import db
     from core.security import Actor
-    from hub.records import search
+    from hub.records.speakers import search
 
     actors = [
         Actor(
@@ -439,8 +439,8 @@ def run() -> Suite:
     _postgres(suite)
     _sqlite(suite)
     suite.notes.append(
-        "Each query is timed through `hub.records.search.search_speakers` as the pages call "
-        "it, for a Prevent lead of the organisation that holds the name, after an untimed "
+        "Each query is timed through `hub.records.speakers.search.search_speakers` as the pages "
+        "call it, for a Prevent lead of the organisation that holds the name, after an untimed "
         "pass over as many other queries (warm cache; no timed query was asked before). "
         "The mix: exact names (with titles), one slip in one word, another transliteration "
         "of the given name, swapped word order, surname alone, and names nobody holds. Names "

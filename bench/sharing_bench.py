@@ -8,8 +8,9 @@ agreements drafted, proposed and approved through the real services, and an even
 one organisation who searches for `speaker_due_diligence`.
 
 Timed, in rounds that alternate which path goes first, over the same queries in one process:
-(a) `hub.records.shared.search_speakers` as a request runs it (its own session, one commit,
-the audit entries it wrote integrated into the Merkle tree before the block's clock stops);
+(a) `hub.records.sharing.services.search_speakers` as a request runs it (its own session, one
+commit, the audit entries it wrote integrated into the Merkle tree before the block's clock
+stops);
 (b) the same own and partner candidate search and ranking, returning the page's raw records.
 
 Sizes: BENCH_SHARING_SPEAKERS (default 1,000,000), BENCH_SHARING_ROUNDS (default 6),
@@ -290,22 +291,24 @@ def baseline_search(
     the same candidate search over the same providers' name rows and the same ranking; the
     page's partner speakers loaded and returned as held (every field, raw)."""
     from core.db import db
-    from hub.records import permissions, search, shared, sharing
+    from hub.records import permissions, shareable
     from hub.records.models import RecordStatus, Speaker
+    from hub.records.sharing import services as shared
+    from hub.records.speakers import search
 
-    shared._require_reader(actor, "speaker.search")
+    shared.require_reader(actor, "speaker.search")
     parsed = search.NameQuery.parse(query)
     reads_own = permissions.can_read(actor, actor.org_id)
     own = search.search_speakers(actor, query, limit=100) if reads_own and not parsed.empty else []
     results: list[tuple[float, search.SpeakerMatch]] = [(m.score, m) for m in own]
     if not parsed.empty:
-        candidates = shared._partner_candidates(providers, parsed, shared.PARTNER_CANDIDATES)
+        candidates = shared.partner_candidates(providers, parsed, shared.PARTNER_CANDIDATES)
         matches = [m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE]
         results.extend((m.score, m) for m in matches[: shared.PARTNER_CANDIDATES])
     results.sort(key=lambda item: -item[0])
     total = len(results)
     page = results[:limit]
-    owners = shared._org_names(str(m.owner_org_id) for _s, m in page)
+    owners = shared.org_names(str(m.owner_org_id) for _s, m in page)
     wanted = [m.speaker_id for _s, m in page if m.source == "partner"]
     speakers = (
         {
@@ -327,7 +330,7 @@ def baseline_search(
             if speaker is None:
                 total -= 1
                 continue
-            data = dict(sharing.speaker(speaker).values)
+            data = dict(shareable.speaker(speaker).values)
             shown.append(
                 RawResult(str(speaker.id), owner, owners.get(owner, ""), score, False, data)
             )
@@ -354,7 +357,7 @@ class Paths:
 
     def full(self, text: str) -> None:
         from core.db import transaction
-        from hub.records import shared
+        from hub.records.sharing import services as shared
 
         actor = dataclasses.replace(self.actor, request_id=str(uuid.uuid4()))
         with self.app.app_context(), transaction():
@@ -401,7 +404,7 @@ def check_minimised(app: Any, shown: list[Any], org_ids: list[uuid.UUID]) -> dic
     the display name in what is masked, pseudonymised or existence-only. Counts by profile."""
     from agreements.policy import MASK
     from core.db import db
-    from hub.records import sharing
+    from hub.records import shareable
     from hub.records.models import Speaker
 
     index = {str(o): n for n, o in enumerate(org_ids)}
@@ -413,7 +416,7 @@ def check_minimised(app: Any, shown: list[Any], org_ids: list[uuid.UUID]) -> dic
             reference, profile = expected[provider]
             _require(result.disclosed_under["reference"] == reference, (result, reference))
             speaker = db.session.get(Speaker, uuid.UUID(result.speaker_id))
-            held = sharing.speaker(speaker).values
+            held = shareable.speaker(speaker).values
             data = result.data
             if PROFILES[profile] is None:
                 _require(result.existence_only and set(data) == {"owner", "contact"}, result)
@@ -453,7 +456,9 @@ def _timers(engine: sa.Engine, into: list[dict[str, float]]) -> Iterator[None]:
     steps each count their own time: the own search includes its ranking)."""
     from agreements import services as agreement_services
     from audit import services as audit_services
-    from hub.records import search, shared, sharing
+    from hub.records import shareable
+    from hub.records.sharing import services as shared
+    from hub.records.speakers import search
 
     patches: list[tuple[Any, str, Any]] = []
 
@@ -471,11 +476,11 @@ def _timers(engine: sa.Engine, into: list[dict[str, float]]) -> Iterator[None]:
         patches.append((module, name, original))
         setattr(module, name, timed)
 
-    wrap(shared, "_partner_candidates", "partner candidate search (SQL)")
+    wrap(shared, "partner_candidates", "partner candidate search (SQL)")
     wrap(search, "rank", "ranking (Python, own and partners)")
     wrap(search, "search_speakers", "own-organisation search (SQL and ranking)")
     wrap(agreement_services, "providers_for", "agreements in force (providers_for)")
-    wrap(sharing, "speaker", "building shareable records")
+    wrap(shareable, "speaker", "building shareable records")
     wrap(agreement_services, "would_disclose", "would_disclose (totals)")
     wrap(agreement_services, "disclose", "disclose (incl. its audit entries)")
     wrap(agreement_services, "audit_record", "audit entries of disclose")
@@ -756,7 +761,7 @@ def run() -> Suite:
     suite.notes.append(
         "The baseline (`baseline_search` in this file) calls what `shared.search_speakers` "
         "calls, minus the agreements: the own-organisation search (`search.search_speakers`), "
-        "`shared._partner_candidates` over the same ten providers (their set is fixed at "
+        "`shared.partner_candidates` over the same ten providers (their set is fixed at "
         "set-up, not looked up in the agreements per query) and `search.rank` with the same "
         "cut (score >= MIN_SCORE, 200 partner matches), the organisation names, then loads "
         "only the page's partner speakers and returns them as held (every field, no "
@@ -817,7 +822,7 @@ def run() -> Suite:
     suite.notes.append(
         f"cProfile over the same {PROFILED} queries through the full path: "
         f"{lazy_calls / PROFILED:.0f} lazy loads per query (SQLAlchemy `_emit_lazyload`: the "
-        "aliases, affiliations, sources, topics and appearances `sharing.speaker` reads for "
+        "aliases, affiliations, sources, topics and appearances `shareable.speaker` reads for "
         f"each partner match) took {100 * lazy_seconds / profiled_seconds:.0f} % of the "
         "profiled time."
     )

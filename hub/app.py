@@ -117,14 +117,14 @@ def _register_blueprints(app: Flask) -> None:
     from hub.groups import views as groups_views
     from hub.groups.meetings import api as meetings_api
     from hub.groups.meetings import views as meetings_views
-    from hub.records.api import advisory as advisory_api
-    from hub.records.api import events as events_api
-    from hub.records.api import shared as shared_api
-    from hub.records.api import speakers as speakers_api
-    from hub.records.views import advisory as advisory_views
-    from hub.records.views import events as events_views
-    from hub.records.views import shared as shared_views
-    from hub.records.views import speakers as speakers_views
+    from hub.records.advisory import api as advisory_api
+    from hub.records.advisory import views as advisory_views
+    from hub.records.events import api as events_api
+    from hub.records.events import views as events_views
+    from hub.records.sharing import api as shared_api
+    from hub.records.sharing import views as shared_views
+    from hub.records.speakers import api as speakers_api
+    from hub.records.speakers import views as speakers_views
     from hub.web import health, views
     from partners import api as partners_api
     from partners import api_notifications

@@ -218,7 +218,7 @@ def answer_advisory(make_org, make_person):
     do: answer_advisory(asker, speaker, police_lead, rating="amber", rationale="...") returns
     the request (its `rating` is the police's). The region's coordinator is the one the hub
     would choose (made if the region has none)."""
-    from hub.records import advisory
+    from hub.records.advisory import services as advisory
 
     def factory(
         asker: Person,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from hub.records.schemas.shared import PURPOSE_DESCRIPTION, DisclosedUnderSchema
+from hub.records.sharing.schemas import PURPOSE_DESCRIPTION, DisclosedUnderSchema
 
 
 class FederatedSearchArgsSchema(Schema):

@@ -31,7 +31,8 @@ from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
 from hub.federation import services as peers
 from hub.federation.models import PeerHub
-from hub.records import permissions, shared
+from hub.records import permissions
+from hub.records.sharing import services as shared
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_SCOPE = "speakers:read"  # noqa: S105 (a scope name, not a secret)
@@ -97,7 +98,7 @@ class FederatedResult:
     speaker_id: str
     owner: str
     rank: int  # the place its own hub gave it
-    score: float | None  # own records only (see hub.records.shared.SearchResult)
+    score: float | None  # own records only (see hub.records.sharing.services.SearchResult)
     own: bool
     existence_only: bool
     data: dict[str, Any]

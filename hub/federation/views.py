@@ -11,7 +11,7 @@ from audit.refusals import keep_refusal
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor, signed_in_required
 from hub.federation import search
-from hub.records.views.shared import PURPOSE_OPTIONS, name_as_disclosed
+from hub.records.sharing.views import PURPOSE_OPTIONS, name_as_disclosed
 
 blueprint = Blueprint("federation", __name__, url_prefix="/federation", template_folder="templates")
 

@@ -33,7 +33,8 @@ from hub.groups.schemas import (
     InvitationCreateSchema,
     MembershipSchema,
 )
-from hub.records import advisory, returns
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 
 blueprint = Blueprint(
     "groups-api",

@@ -5,8 +5,8 @@ age, and the region's annual-return counts by month, with charts.
 Every figure is computed only over what the coordinator may see: institutions' events and
 speakers only as `disclose()` gives them for the stated purpose (never counted when no
 agreement gives them), advisory requests only those the coordinator is a party to, and the
-annual return only as the regional sum `hub.records.returns` allows coordinators (withheld for
-a region of fewer than three institutions).
+annual return only as the regional sum `hub.records.advisory.returns` allows coordinators
+(withheld for a region of fewer than three institutions).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from core.security import Actor
 from core.validation import LOCAL_ZONE
 from hub.groups import permissions
 from hub.groups.charts import Chart, stacked_bars
-from hub.records import advisory, returns, search, sharing
 from hub.records import permissions as records_permissions
+from hub.records import shareable
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 from hub.records.models import (
     Decision,
     Event,
@@ -43,6 +45,7 @@ from hub.records.models import (
     RecordStatus,
     Speaker,
 )
+from hub.records.speakers import search
 from partners.models import Organisation
 
 #: The purposes the dashboard may state for institutions' records (the coordinator chooses).
@@ -172,7 +175,7 @@ def designated_events(
         .limit(LIMIT)
     )
     shown = agreements.disclose(
-        actor, [sharing.event(e) for e in events], purpose, now=now, audit_refusals=False
+        actor, [shareable.event(e) for e in events], purpose, now=now, audit_refusals=False
     )
     return [RegionalEvent(d, hosts.get(uuid.UUID(d.owner_org_id), "")) for d in shown]
 
@@ -231,7 +234,7 @@ def touring_speakers(
             .limit(LIMIT)
         )
     )
-    records = [sharing.speaker(s) for s in speakers]
+    records = [shareable.speaker(s) for s in speakers]
     visible = agreements.would_disclose(actor, records, purpose, now=now)
     shown = agreements.disclose(
         actor, [r for r in records if r.id in visible], purpose, now=now, audit_refusals=False
@@ -360,8 +363,9 @@ def _months(start: date, end: date) -> list[date]:
 
 
 def monthly_return(actor: Actor, basis: str, year: int) -> MonthlyReturn:
-    """The coordinator's regional return (`hub.records.returns`), and the same counts by month:
-    outcomes, and rejections by reason. Nothing by month where the year itself is withheld."""
+    """The coordinator's regional return (`hub.records.advisory.returns`), and the same counts by
+    month: outcomes, and rejections by reason. Nothing by month where the year itself is
+    withheld."""
     annual = returns.annual_return(actor, basis, year)
     result = MonthlyReturn(annual, _months(annual.period.start, annual.period.end))
     result.outcomes = {key: [0] * len(result.months) for key, _l, _c in OUTCOME_SERIES}

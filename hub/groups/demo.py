@@ -24,8 +24,9 @@ from hub.groups import actions, membership, services
 from hub.groups.meetings import agenda, feedback
 from hub.groups.meetings import services as meetings
 from hub.groups.models import GroupAction, Meeting, WorkingGroup
-from hub.records import events, speakers
+from hub.records.events import services as events
 from hub.records.models import Event, Speaker
+from hub.records.speakers import services as speakers
 from partners import signin
 
 COORDINATOR = "coordinator@northshire-region.example"

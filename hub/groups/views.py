@@ -19,7 +19,8 @@ from hub.groups import actions, dashboard, membership, permissions, services
 from hub.groups.meetings import views as meeting_pages
 from hub.groups.models import ActionStatus, MembershipStatus, WorkingGroup
 from hub.groups.web import act, attempt
-from hub.records import advisory, returns
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 
 blueprint = Blueprint("groups", __name__, template_folder="templates")
 

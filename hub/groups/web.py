@@ -14,7 +14,7 @@ from core.errors import Conflict, ValidationFailed
 from core.request import current_actor
 from hub.groups import actions, calendar, services
 from hub.groups.models import MembershipStatus
-from hub.records.views.shared import field_map, shown_fields
+from hub.records.sharing.views import field_map, shown_fields
 
 MEMBERSHIP_COLOURS = {
     MembershipStatus.INVITED: "blue",

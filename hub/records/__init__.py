@@ -1,1 +1,2 @@
-"""Institution records: speakers, assertions, events, assessments, decisions, advisory requests."""
+"""Institution records, one subpackage per sub-domain (speakers, events, advisory, sharing),
+with what spans them beside: the tables, permissions, subject access, retention, CSV import."""

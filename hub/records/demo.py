@@ -16,7 +16,9 @@ from typing import Any
 
 from core.db import db, utcnow
 from core.validation import LOCAL_ZONE
-from hub.records import advisory, assessments, decisions, events, speakers
+from hub.records.advisory import services as advisory
+from hub.records.events import assessments, decisions
+from hub.records.events import services as events
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
@@ -35,6 +37,7 @@ from hub.records.models import (
     SpeakerTopic,
     TriageQuestion,
 )
+from hub.records.speakers import services as speakers
 from hub.records.working_days import add_working_days
 from partners import signin
 

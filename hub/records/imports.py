@@ -38,7 +38,8 @@ from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
 from core.validation import Checker
-from hub.records import events, permissions, search, speakers
+from hub.records import permissions
+from hub.records.events import services as events
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
     AliasKind,
@@ -49,6 +50,8 @@ from hub.records.models import (
     SpeakerName,
     SpeakerTopic,
 )
+from hub.records.speakers import search
+from hub.records.speakers import services as speakers
 from partners import signin
 
 #: The largest file the import reads.

@@ -335,6 +335,18 @@ class EventStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+#: The words for each status wherever an event is shown: its own pages, a speaker's
+#: appearances, a partner's copy, a subject access pack.
+EVENT_STATUS_LABELS = {
+    EventStatus.DRAFT: "Draft",
+    EventStatus.SUBMITTED: "Submitted",
+    EventStatus.UNDER_REVIEW: "Under review",
+    EventStatus.ESCALATED: "Escalated",
+    EventStatus.DECIDED: "Decided",
+    EventStatus.WITHDRAWN: "Withdrawn",
+}
+
+
 class Outcome(enum.StrEnum):
     """The decision on an event."""
 
@@ -342,6 +354,15 @@ class Outcome(enum.StrEnum):
     APPROVED_WITH_CONDITIONS = "approved_with_conditions"
     POSTPONED = "postponed"
     REJECTED = "rejected"
+
+
+#: The words for each outcome, wherever a decision is shown.
+OUTCOME_LABELS = {
+    Outcome.APPROVED: "Approved",
+    Outcome.APPROVED_WITH_CONDITIONS: "Approved with conditions",
+    Outcome.POSTPONED: "Postponed",
+    Outcome.REJECTED: "Rejected",
+}
 
 
 class Event(Base):

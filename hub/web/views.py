@@ -30,8 +30,10 @@ from core.extensions import sign_in_limit
 from core.request import current_actor, safe_next, signed_in_required
 from hub.groups import actions as group_actions
 from hub.groups import permissions as group_permissions
-from hub.records import advisory, returns, subject_access
 from hub.records import permissions as records_permissions
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
+from hub.records.subject_access import services as subject_access
 from partners import signin
 from partners.models import ORGANISATION_KIND_LABELS, ROLE_DESCRIPTIONS, ROLE_LABELS, Role
 

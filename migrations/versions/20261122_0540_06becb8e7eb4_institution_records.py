@@ -17,7 +17,7 @@ def search_index_statements(dialect: str) -> list[str]:
     """Indexes for finding speakers by name despite misspelling, transliteration and word order.
 
     Besides trigrams of the names, each name's transliteration "skeleton" is indexed: ordered
-    string replacements (the same list as `hub.records.search.SKELETON_RULES`, copied so that
+    string replacements (the same list as `hub.records.speakers.search.SKELETON_RULES`, copied so that
     this migration never changes under it): word-initial vowels become "a", a final "h" goes,
     ph/c/kh/q/gh/th/dh/dj fold, vowels and inner "y" go, doubled letters collapse; so
     "Mohammed", "Muhammad" and "Mohamed" -> "mhmd", "Yusuf" and "Yousef" -> "ysf". It is

@@ -33,7 +33,7 @@ from hub.federation import search as federation_search
 from hub.federation import services as federation
 from hub.federation import witnessing
 from hub.federation.models import PeerHub
-from hub.records import speakers
+from hub.records.speakers import services as speakers
 from partners import services as partners
 from partners.models import OAuthClient, Organisation, Person
 from tests.agreement_factories import agreement_data, rule

@@ -12,8 +12,8 @@ import pytest
 
 from core.db import db, utcnow
 from hub.groups import membership, services
-from hub.records import speakers
 from hub.records.models import Audience, Distribution, Event, EventSpeaker, OrganiserType, VenueKind
+from hub.records.speakers import services as speakers
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
 

@@ -15,8 +15,8 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.groups import membership
 from hub.groups.meetings import agenda
 from hub.groups.meetings import services as meetings
-from hub.records import speakers
 from hub.records.models import RecordStatus
+from hub.records.speakers import services as speakers
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
 from tests.groups.conftest import PURPOSE, SPEAKER_NAME, audit_entries, schedule

@@ -15,8 +15,10 @@ from agreements import services as agreements
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from hub.groups import charts, dashboard
-from hub.records import advisory, returns, speakers
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 from hub.records.models import Decision, Distribution, EventStatus, Outcome, ReasonCategory
+from hub.records.speakers import services as speakers
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
 from tests.groups.conftest import PURPOSE, SPEAKER_NAME, audit_entries, make_event

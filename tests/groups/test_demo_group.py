@@ -14,7 +14,8 @@ from hub.groups import actions, dashboard, services
 from hub.groups import demo as groups_demo
 from hub.groups.meetings import agenda
 from hub.groups.models import ActionStatus, MinutesStatus, WorkingGroup
-from hub.records import advisory, returns
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 from partners.models import InboxMessage, Person
 from tests.conftest import actor_of
 

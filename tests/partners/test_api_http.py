@@ -33,7 +33,7 @@ from audit import services as audit_services
 from audit.models import AuditEntry
 from core.db import db
 from core.security import Actor
-from hub.records import speakers
+from hub.records.speakers import services as speakers
 from partners import services
 from partners.models import OAuthClient, Status
 from partners.oauth import clients

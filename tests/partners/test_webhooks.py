@@ -24,7 +24,8 @@ from agreements import services as agreements
 from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from hub.records import assertions, shared
+from hub.records.sharing import services as shared
+from hub.records.speakers import assertions
 from partners import notifications, services, webhooks
 from partners.models import DeliveryStatus, Status, WebhookDelivery, WebhookStatus
 from tests.agreement_factories import rule

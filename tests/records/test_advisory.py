@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.records import advisory, speakers
+from hub.records.advisory import services as advisory
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
@@ -25,6 +25,7 @@ from hub.records.models import (
     Rating,
     VenueKind,
 )
+from hub.records.speakers import services as speakers
 from hub.records.working_days import add_working_days, is_working_day
 from tests.conftest import actor_of
 

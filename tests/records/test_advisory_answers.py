@@ -21,7 +21,9 @@ from pypdf import PdfReader
 from agreements.fields import FIELDS, Level
 from audit.models import AuditEntry
 from core.db import db
-from hub.records import advisory, speakers, subject_access
+from hub.records.advisory import services as advisory
+from hub.records.speakers import services as speakers
+from hub.records.subject_access import services as subject_access
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
 

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db
-from hub.records import advisory, speakers
+from hub.records.advisory import services as advisory
+from hub.records.speakers import services as speakers
 from tests.conftest import page_html
 from tests.records.test_advisory import SPEAKER_NAME, build_world, route, submit
 

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.records import assertions, ratings, speakers
 from hub.records.models import (
     AssertionKind,
     AssertionStatus,
@@ -23,6 +22,8 @@ from hub.records.models import (
     Distribution,
     Rating,
 )
+from hub.records.speakers import assertions, ratings
+from hub.records.speakers import services as speakers
 from tests.records.test_speakers import (
     assertion_data,
     audit_entries,

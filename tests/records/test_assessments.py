@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from hub.records import assessments, events
-from hub.records.assessments import rating_for
+from hub.records.events import assessments
+from hub.records.events import services as events
+from hub.records.events.assessments import rating_for
 from hub.records.models import (
     EventStatus,
     MitigationStatus,

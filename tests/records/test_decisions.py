@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from core.db import db
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from hub.records import assessments, decisions, events
+from hub.records.events import assessments, decisions
+from hub.records.events import services as events
 from hub.records.models import (
     AppealOutcome,
     Decision,

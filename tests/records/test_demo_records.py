@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from core.db import db
 from hub import demo
-from hub.records import advisory, returns
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 from hub.records.demo import SPEAKERS
 from hub.records.models import (
     AdvisoryRating,

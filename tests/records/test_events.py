@@ -21,7 +21,8 @@ from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
 from core.validation import LOCAL_ZONE
-from hub.records import assessments, decisions, events
+from hub.records.events import assessments, decisions
+from hub.records.events import services as events
 from hub.records.models import (
     ConditionsHeld,
     Event,
@@ -31,7 +32,7 @@ from hub.records.models import (
     Speaker,
     TriageQuestion,
 )
-from hub.records.speakers import create_speaker
+from hub.records.speakers.services import create_speaker
 from tests.conftest import actor_of
 
 # --- shared helpers ---------------------------------------------------------------------

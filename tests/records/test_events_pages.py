@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db
-from hub.records import assessments, events
+from hub.records.events import assessments
+from hub.records.events import services as events
 from hub.records.models import Event, EventStatus, Outcome
-from hub.records.speakers import create_speaker
+from hub.records.speakers.services import create_speaker
 from tests.records.test_events import (
     REVIEW,
     World,

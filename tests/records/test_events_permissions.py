@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db
-from hub.records import assessments, decisions, events
+from hub.records.events import assessments, decisions
+from hub.records.events import services as events
 from tests.conftest import page_html
 from tests.records.test_events import REVIEW, World, advance, all_no, build_world, event_data
 

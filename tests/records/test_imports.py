@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from audit.models import AuditEntry, AuditEntrySubject
 from audit.services import subject_pseudonym
 from core.db import db
-from hub.records import imports, search
+from hub.records import imports
 from hub.records.models import (
     Event,
     EventStatus,
@@ -20,6 +20,7 @@ from hub.records.models import (
     SpeakerAlias,
     SpeakerName,
 )
+from hub.records.speakers import search
 
 SPEAKERS_CSV = """display_name,aliases,distribution,retention_until,topics
 Dr Ember Quillfeather,E. Quillfeather;Ember Q. Vane,internal,2031-07-31,lanterns;Poetry

@@ -28,7 +28,7 @@ from pypdf import PdfReader
 
 from agreements.fields import EXISTENCE_ONLY, FIELDS, Level, Shape
 from core.db import db
-from hub.records import sharing
+from hub.records import shareable
 from hub.records.models import EventSpeaker
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
@@ -244,14 +244,14 @@ def test_nothing_withheld_or_unmasked_reaches_any_surface(
                 source_url=values["statement_url"],
             )
             speakers_made.append(speaker)
-            held = dict(sharing.speaker(speaker).values)
+            held = dict(shareable.speaker(speaker).values)
             hidden += _hidden_values("speaker", levels["speaker"], held)
             if levels["speaker"] in (None, EXISTENCE_ONLY) or (
                 levels["speaker"]["affiliations"] in HIDDEN
             ):
                 hidden += list(values["affiliation"])  # each part, as typed
             hidden += _hidden_values(
-                "assertion", levels["assertion"], dict(sharing.assertion(statement).values)
+                "assertion", levels["assertion"], dict(shareable.assertion(statement).values)
             )
         event = new_event(
             owner,
@@ -271,9 +271,9 @@ def test_nothing_withheld_or_unmasked_reaches_any_surface(
             conditions=happening["conditions"],
             lawful_speech_finding=happening["lawful_speech_finding"],
         )
-        hidden += _hidden_values("event", levels["event"], dict(sharing.event(event).values))
+        hidden += _hidden_values("event", levels["event"], dict(shareable.event(event).values))
         hidden += _hidden_values(
-            "decision", levels["decision"], dict(sharing.decision(decision).values)
+            "decision", levels["decision"], dict(shareable.decision(decision).values)
         )
         agreement, _ = make_agreement(
             [owner, recipient],

@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import Base, db
 from core.errors import PermissionDenied
-from hub.records import advisory, retention, returns, speakers
+from hub.records import retention
+from hub.records.advisory import returns
+from hub.records.advisory import services as advisory
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
@@ -41,6 +43,7 @@ from hub.records.models import (
     TriageQuestion,
     TriageResponse,
 )
+from hub.records.speakers import services as speakers
 from tests.records.test_advisory import build_world, make_event, route
 from tests.records.test_returns import decide
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
-from hub.records import returns
+from hub.records.advisory import returns
 from hub.records.models import Decision, Distribution, EventStatus, Outcome, ReasonCategory
 from tests.conftest import actor_of
 from tests.records.test_advisory import make_event

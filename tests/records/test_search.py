@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from core.db import db
 from core.errors import PermissionDenied
-from hub.records import search, speakers
 from hub.records.models import SpeakerName
+from hub.records.speakers import search
+from hub.records.speakers import services as speakers
 from tests.records.test_speakers import speaker_world
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=14)

@@ -12,7 +12,9 @@ from agreements import services as agreements
 from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import NotFound
-from hub.records import assertions, shared, speakers
+from hub.records.sharing import services as shared
+from hub.records.speakers import assertions
+from hub.records.speakers import services as speakers
 from partners.models import InboxMessage
 from tests.agreements.conftest import rule
 from tests.conftest import actor_of

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db, utcnow
-from hub.records import assertions, speakers
 from hub.records.models import (
     AdvisoryRating,
     Audience,
@@ -37,6 +36,8 @@ from hub.records.models import (
     Rating,
     VenueKind,
 )
+from hub.records.speakers import assertions
+from hub.records.speakers import services as speakers
 from partners import notifications
 from partners.models import InboxMessage
 from tests.agreement_factories import rule

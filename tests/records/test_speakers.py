@@ -20,7 +20,6 @@ from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
-from hub.records import assertions, ratings, search, speakers
 from hub.records.models import (
     AdvisoryRequest,
     AliasKind,
@@ -38,6 +37,8 @@ from hub.records.models import (
     SpeakerRole,
     VenueKind,
 )
+from hub.records.speakers import assertions, ratings, search
+from hub.records.speakers import services as speakers
 from tests.conftest import actor_of
 
 # --- shared helpers ---------------------------------------------------------------------

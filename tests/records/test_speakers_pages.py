@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from core.db import db, utcnow
-from hub.records import assertions
 from hub.records.models import (
     AssertionStatus,
     EventStatus,
@@ -21,6 +20,7 @@ from hub.records.models import (
     Speaker,
     SpeakerRole,
 )
+from hub.records.speakers import assertions
 from tests.records.test_speakers import (
     appear,
     assertion_data,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from audit.models import AuditEntry
 from core.db import db
-from hub.records import assertions
+from hub.records.speakers import assertions
 from tests.records.test_speakers import ROLES, assertion_data, days, new_speaker
 from tests.records.test_speakers_pages import date_fields, speaker_form
 

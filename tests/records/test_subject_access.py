@@ -17,7 +17,7 @@ from audit import services as audit
 from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from hub.records import advisory, assertions, speakers, subject_access
+from hub.records.advisory import services as advisory
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
@@ -25,6 +25,9 @@ from hub.records.models import (
     Distribution,
     Rating,
 )
+from hub.records.speakers import assertions
+from hub.records.speakers import services as speakers
+from hub.records.subject_access import services as subject_access
 from tests.conftest import csrf_from
 from tests.records.test_shared_pages import (
     ASSERTION_LEVELS,

@@ -1,1 +1,0 @@
-"""The institution workflow over the JSON API."""

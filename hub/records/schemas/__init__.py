@@ -1,1 +1,0 @@
-"""API schemas for the institution workflow."""

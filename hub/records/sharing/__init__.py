@@ -1,0 +1,1 @@
+"""Partners' records through agreements: search across organisations, a record, the inbox."""

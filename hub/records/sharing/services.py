@@ -1,0 +1,369 @@
+"""Partners' records, seen through agreements: cross-organisation search and record views.
+
+Every read here of another organisation's record goes through `agreements.services.disclose`;
+candidates for a search are looked up only among organisations whose agreements could disclose
+something to the actor for the stated purpose, and totals count only what would be disclosed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from agreements import services as agreements
+from agreements.policy import Disclosed, ShareableRecord
+from audit import services as audit
+from audit.actions import SPEAKER_SEARCH
+from core.db import db
+from core.errors import NotFound, PermissionDenied
+from core.security import Actor
+from hub.records import permissions, shareable
+from hub.records.models import (
+    AdvisoryRating,
+    AssertionStatus,
+    Decision,
+    Event,
+    EventSpeaker,
+    RecordStatus,
+    Speaker,
+)
+from hub.records.speakers import search
+from partners.models import Organisation
+
+#: Every absent or refused partner record answers with these words (the disclosure path's
+#: own): a different message for a refusal would tell the asker that the record exists.
+NOT_FOUND = agreements.NOT_FOUND
+
+#: What `shareable.speaker` reads, loaded with the speakers in a few statements rather than one
+#: per speaker and relationship (search builds up to PARTNER_CANDIDATES of them to count).
+SHAREABLE_SPEAKER = (
+    selectinload(Speaker.aliases),
+    selectinload(Speaker.affiliations),
+    selectinload(Speaker.topics),
+    selectinload(Speaker.sources),
+    selectinload(Speaker.appearances).joinedload(EventSpeaker.event),
+)
+
+#: How many partner candidates a search considers before disclosure (the ranking is by name).
+PARTNER_CANDIDATES = 200
+
+
+@dataclass
+class SearchResult:
+    """One speaker found: the actor's own record, or what a partner's agreement discloses."""
+
+    speaker_id: str
+    owner_org_id: str
+    owner_name: str
+    #: Place in the whole result list, best first (1-based).
+    rank: int
+    #: The name similarity, for the actor's own records only: a partner hit's score would be
+    #: computed against names the recipient may not see in full, and would let a searcher
+    #: confirm a masked name letter by letter.
+    score: float | None
+    own: bool
+    data: dict[str, Any]
+    disclosed_under: dict[str, Any] | None = None
+    existence_only: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "speaker_id": self.speaker_id,
+            "owner_org_id": self.owner_org_id,
+            "owner": self.owner_name,
+            "rank": self.rank,
+            "score": round(self.score, 3) if self.score is not None else None,
+            "own": self.own,
+            "existence_only": self.existence_only,
+            "data": self.data,
+            "disclosed_under": self.disclosed_under,
+        }
+
+
+@dataclass
+class SearchPage:
+    """A page of results and the number of results the actor may see in all."""
+
+    results: list[SearchResult]
+    total: int
+    purpose: str | None
+    partners_searched: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def require_reader(actor: Actor, action: str) -> None:
+    if not permissions.can_read_shared(actor):
+        raise PermissionDenied(
+            "You cannot see speaker records.",
+            reason="role_required",
+            audit={"action": action, "resource_type": "speaker"},
+        )
+
+
+def org_names(ids: Iterable[str]) -> dict[str, str]:
+    keys = [uuid.UUID(i) for i in set(ids)]
+    if not keys:
+        return {}
+    return {
+        str(o.id): o.name
+        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
+    }
+
+
+def partner_candidates(
+    providers: set[str], query: search.NameQuery, limit: int
+) -> list[search.Candidate]:
+    session = db.session()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows: list[search.Candidate] = []
+    for provider in sorted(providers):
+        org = uuid.UUID(provider)
+        found = (
+            search.postgres_candidates(session, org, query, limit)
+            if postgresql
+            else search.sqlite_candidates(session, org, query, limit)
+        )
+        rows.extend(search.Candidate(*row, source="partner") for row in found)
+    return rows
+
+
+def _in_full(
+    page: list[tuple[float, SearchResult | search.SpeakerMatch | ShareableRecord]],
+) -> list[tuple[float, Any]]:
+    """The page's partner hits as whole shareable records (its own hits stay as they are)."""
+    wanted = [uuid.UUID(item.id) for _s, item in page if isinstance(item, ShareableRecord)]
+    if not wanted:
+        return page
+    loaded = {
+        str(s.id): s
+        for s in db.session.scalars(
+            sa.select(Speaker).where(Speaker.id.in_(wanted)).options(*SHAREABLE_SPEAKER)
+        )
+    }
+    whole: list[tuple[float, Any]] = []
+    for score, item in page:
+        if isinstance(item, ShareableRecord):
+            if item.id not in loaded:  # gone since it was counted
+                continue
+            item = shareable.speaker(loaded[item.id], matched_field=item.matched_field)
+        whole.append((score, item))
+    return whole
+
+
+def search_speakers(
+    actor: Actor, query: str, purpose: str | None, *, limit: int = 20, offset: int = 0
+) -> SearchPage:
+    """The actor's own speakers and, for a stated purpose, partners' speakers as their
+    agreements disclose them, best match first. Without a purpose only own records are
+    searched; a partner's record found by a name its schedule withholds is left out."""
+    require_reader(actor, "speaker.search")
+    parsed = search.NameQuery.parse(query)
+    reads_own = permissions.can_read(actor, actor.org_id)
+    own = search.search_speakers(actor, query, limit=100) if reads_own and not parsed.empty else []
+    results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
+    partner_matches: list[search.SpeakerMatch] = []
+    providers: set[str] = set()
+    if purpose is not None and not parsed.empty:
+        agreements.check_purpose(actor, purpose, "speaker.search")
+        providers = agreements.providers_for(actor, "speaker", purpose) - {actor.org_id}
+        candidates = partner_candidates(providers, parsed, PARTNER_CANDIDATES)
+        partner_matches = [
+            m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
+        ][:PARTNER_CANDIDATES]
+    # Totals count only what would be disclosed, decided from each match's owner, distribution
+    # and matched name; only the page shown is loaded in full and disclosed (audited).
+    headers = (
+        {
+            row.id: row
+            for row in db.session.execute(
+                sa.select(
+                    Speaker.id, Speaker.owner_org_id, Speaker.distribution, Speaker.display_name
+                ).where(
+                    Speaker.id.in_([m.speaker_id for m in partner_matches]),
+                    Speaker.status == RecordStatus.ACTIVE,
+                )
+            )
+        }
+        if partner_matches
+        else {}
+    )
+    records = []
+    for match in partner_matches:
+        row = headers.get(match.speaker_id)
+        if row is None:
+            continue
+        matched_field = "display_name" if match.matched_name == row.display_name else "aliases"
+        records.append((match.score, shareable.speaker_header(row, matched_field)))
+    visible = (
+        agreements.would_disclose(actor, [r for _s, r in records], purpose) if records else set()
+    )
+    for score, record in records:
+        if record.id in visible:
+            results.append((score, record))
+    results.sort(key=lambda item: -item[0])
+    total = len(results)
+    counted = results[offset : offset + limit]
+    page = _in_full(counted)
+    total -= len(counted) - len(page)  # any erased between counting and loading
+    owners = org_names(
+        item.owner_org_id if isinstance(item, ShareableRecord) else str(item.owner_org_id)
+        for _score, item in page
+    )
+    to_disclose = [item for _score, item in page if isinstance(item, ShareableRecord)]
+    disclosed = (
+        {d.id: d for d in agreements.disclose(actor, to_disclose, purpose, audit_refusals=False)}
+        if to_disclose
+        else {}
+    )
+    shown: list[SearchResult] = []
+    for score, item in page:
+        rank = offset + len(shown) + 1
+        if isinstance(item, ShareableRecord):
+            d = disclosed.get(item.id)
+            if d is None:  # the agreement ended between counting and showing
+                total -= 1
+                continue
+            shown.append(
+                SearchResult(
+                    d.id,
+                    d.owner_org_id,
+                    owners.get(d.owner_org_id, ""),
+                    rank,
+                    None,
+                    False,
+                    d.data,
+                    d.disclosed_under,
+                    d.existence_only,
+                )
+            )
+        else:
+            shown.append(
+                SearchResult(
+                    str(item.speaker_id),
+                    str(item.owner_org_id),
+                    owners.get(str(item.owner_org_id), ""),
+                    rank,
+                    score,
+                    True,
+                    {"display_name": item.display_name, "matched_name": item.matched_name},
+                )
+            )
+    audit.record(
+        actor,
+        SPEAKER_SEARCH,
+        "granted",
+        resource_type="speaker",
+        purpose=purpose,
+        results=total,
+        partners=len(providers),
+    )
+    return SearchPage(shown, total, purpose, len(providers))
+
+
+# --- one partner record, with what hangs off it ------------------------------------------
+
+
+@dataclass
+class SharedSpeaker:
+    """A partner's speaker record as disclosed, with its disclosed statements and ratings."""
+
+    speaker: Disclosed
+    owner_name: str
+    assertions: list[Disclosed]
+    ratings: list[Disclosed]
+    appearances: list[Disclosed]
+
+
+def _load(model: type, record_id: str) -> Any:
+    try:
+        return db.session.get(model, uuid.UUID(str(record_id)))
+    except ValueError:
+        return None
+
+
+def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> SharedSpeaker:
+    """A partner's speaker, as far as an agreement in force discloses it for `purpose`."""
+    require_reader(actor, "disclosure")
+    agreements.check_purpose(actor, purpose, "disclosure")
+    speaker = _load(Speaker, speaker_id)
+    if speaker is None or speaker.status != RecordStatus.ACTIVE:
+        raise NotFound(NOT_FOUND)
+    disclosed = agreements.disclose_one(actor, shareable.speaker(speaker), purpose)
+    statements = [
+        shareable.assertion(a)
+        for a in speaker.assertions
+        if a.owner_org_id == speaker.owner_org_id and a.status != AssertionStatus.WITHDRAWN
+    ]
+    ratings = [shareable.rating(r) for r in speaker.ratings]
+    event_ids = disclosed.data.get("appearances") or []
+    events = [
+        shareable.event(e)
+        for e in (
+            _load(Event, i) for i in event_ids if isinstance(i, str) and not i.startswith("psn:")
+        )
+        if e is not None and e.erased_at is None
+    ]
+    owner = db.session.get(Organisation, speaker.owner_org_id)
+    # One pass through the sharing path for everything listed with the speaker (one lookup of
+    # the agreements in force), sorted back by record type.
+    related = agreements.disclose(
+        actor, [*statements, *ratings, *events], purpose, audit_refusals=False
+    )
+    return SharedSpeaker(
+        speaker=disclosed,
+        owner_name=owner.name if owner else "",
+        assertions=[d for d in related if d.record_type == "assertion"],
+        ratings=[d for d in related if d.record_type == "advisory_rating"],
+        appearances=[d for d in related if d.record_type == "event"],
+    )
+
+
+@dataclass
+class SharedEvent:
+    """A partner's event as disclosed, with its disclosed decision."""
+
+    event: Disclosed
+    owner_name: str
+    decisions: list[Disclosed]
+
+
+def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEvent:
+    """A partner's event and its standing decision, as an agreement discloses them."""
+    require_reader(actor, "disclosure")
+    agreements.check_purpose(actor, purpose, "disclosure")
+    event = _load(Event, event_id)
+    if event is None or event.erased_at is not None:
+        raise NotFound(NOT_FOUND)
+    disclosed = agreements.disclose_one(actor, shareable.event(event), purpose)
+    standing = [d for d in event.decisions if not d.superseded_by_appeal]
+    owner = db.session.get(Organisation, event.owner_org_id)
+    return SharedEvent(
+        event=disclosed,
+        owner_name=owner.name if owner else "",
+        decisions=agreements.disclose(
+            actor, [shareable.decision(d) for d in standing], purpose, audit_refusals=False
+        ),
+    )
+
+
+def shared_decision(actor: Actor, decision_id: str, purpose: str | None) -> Disclosed:
+    """One partner decision by id."""
+    require_reader(actor, "disclosure")
+    decision = _load(Decision, decision_id)
+    if decision is None:
+        raise NotFound(NOT_FOUND)
+    return agreements.disclose_one(actor, shareable.decision(decision), purpose)
+
+
+def shared_rating(actor: Actor, rating_id: str, purpose: str | None) -> Disclosed:
+    """One advisory rating by id (police share ratings with coordinators, for instance)."""
+    require_reader(actor, "disclosure")
+    rating = _load(AdvisoryRating, rating_id)
+    if rating is None:
+        raise NotFound(NOT_FOUND)
+    return agreements.disclose_one(actor, shareable.rating(rating), purpose)

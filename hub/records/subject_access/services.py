@@ -1,0 +1,847 @@
+"""Subject access: a DPO's pack of everything the organisation holds about one speaker, every
+disclosure of it to another organisation, and every refused attempt to see it.
+
+Each controller answers its own requests: a DPO builds packs only for speaker records their
+own organisation owns, and the pack lists only the disclosures that organisation made (from
+the audit log, found by the speaker's subject pseudonym). Organisations that received the data,
+or hold their own records (police ratings), are named so the requester can be directed to them.
+
+The DPO records an exemption note per item; the notes go straight into the generated JSON or
+PDF and are not stored (only the generation is, as an audit entry holding counts, not notes):
+a regenerated pack needs its notes entered again.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fpdf import FPDF
+from fpdf.enums import XPos
+
+from agreements.models import Agreement
+from audit import queries as audit_queries
+from audit import services as audit
+from audit.actions import SUBJECT_ACCESS_PREPARE
+from audit.models import AuditEntry
+from core.db import db, utcnow
+from core.errors import PermissionDenied
+from core.security import Actor
+from core.validation import LOCAL_ZONE, Checker
+from hub.records.events import decisions
+from hub.records.events import services as events
+from hub.records.models import (
+    EVENT_STATUS_LABELS,
+    OUTCOME_LABELS,
+    AdvisoryRequest,
+    Assertion,
+    Event,
+    EventSpeaker,
+    Speaker,
+    SpeakerMerge,
+)
+from hub.records.speakers import assertions, ratings, search
+from hub.records.speakers import services as speakers
+from partners.models import Organisation
+
+#: Only a data protection officer answers subject access requests.
+SUBJECT_ACCESS_ROLES = ("dpo",)
+DEFAULT_NOTE = "No exemption applied"
+MAX_NOTE = 2000
+FORMATS = {"json": "application/json", "pdf": "application/pdf"}
+
+SECTIONS = {
+    "record": "The speaker record",
+    "statements": "Statements about the speaker, with their history",
+    "ratings": "Advisory ratings on the speaker",
+    "appearances": "Appearances at events, with their outcomes",
+    "advisory": "Advisory requests about the speaker",
+    "disclosures": "Disclosures to other organisations",
+    "refusals": "Refused attempts to see the record",
+}
+
+ACTION_LABELS = {
+    "disclosure": "Shared under a data-sharing agreement",
+    "advisory.read": "Seen through an advisory request",
+    "advisory.list": "Listed in advisory requests",
+}
+
+
+@dataclass(frozen=True)
+class PackItem:
+    """One thing held (or one disclosure or refusal), which gets its own exemption note."""
+
+    key: str
+    section: str
+    title: str
+    rows: list[tuple[str, str]]
+    data: dict[str, Any]
+
+
+@dataclass
+class Pack:
+    """Everything a subject access response about one speaker record lists."""
+
+    speaker_id: str
+    controller: str
+    controller_contact: str
+    items: list[PackItem]
+    recipients: list[tuple[str, str]] = field(default_factory=list)
+    other_controllers: list[tuple[str, str]] = field(default_factory=list)
+    merged_ids: list[str] = field(default_factory=list)
+
+    def section(self, name: str) -> list[PackItem]:
+        """The items of one section, in order."""
+        return [item for item in self.items if item.section == name]
+
+
+@dataclass(frozen=True)
+class Export:
+    """A generated pack, ready to download."""
+
+    filename: str
+    mimetype: str
+    body: bytes
+
+
+# --- permission -------------------------------------------------------------------------
+
+
+def can_answer(actor: Actor) -> bool:
+    """A DPO of an organisation answers subject access requests about its own records."""
+    return (
+        actor.kind == "person"
+        and actor.org_id is not None
+        and actor.has_role(*SUBJECT_ACCESS_ROLES)
+    )
+
+
+def require_dpo(actor: Actor, action: str) -> None:
+    """Refuse (403, audited) anyone who is not a data protection officer."""
+    if not can_answer(actor):
+        raise PermissionDenied(
+            "Only your organisation's data protection officer answers subject access requests.",
+            reason="role_required",
+            audit={"action": action, "resource_type": "speaker"},
+        )
+
+
+def find_speakers(actor: Actor, query: str, limit: int = 20) -> list[Any]:
+    """The DPO's own organisation's speakers whose name is like `query`."""
+    require_dpo(actor, "subject_access.search")
+    return search.search_speakers(actor, query, limit=limit)
+
+
+# --- presentation of values -------------------------------------------------------------
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    """A date or moment as ISO 8601 (moments in UTC, with Z)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def long_date(value: date | datetime | None) -> str:
+    """3 March 2026 (a moment as its UK local date and time)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        local = value.astimezone(LOCAL_ZONE)
+        return f"{local.day} {local:%B %Y}, {local:%H:%M}"
+    return f"{value.day} {value:%B %Y}"
+
+
+def _label(labels: Mapping[Any, str], value: Any) -> str:
+    """A coded value's label (or the code in words)."""
+    if value is None:
+        return ""
+    return labels.get(value, str(getattr(value, "value", value)).replace("_", " "))
+
+
+def _yes(value: bool) -> str:
+    """Yes or No."""
+    return "Yes" if value else "No"
+
+
+# --- building the pack ------------------------------------------------------------------
+
+
+def _merged_ids(speaker: Speaker) -> list[str]:
+    """Every record merged (directly or through others) into this one."""
+    found: list[str] = []
+    frontier = [speaker.id]
+    while frontier:
+        merged = list(
+            db.session.scalars(
+                sa.select(SpeakerMerge.merged_id).where(SpeakerMerge.kept_id.in_(frontier))
+            )
+        )
+        merged = [m for m in merged if str(m) not in found]
+        found.extend(str(m) for m in merged)
+        frontier = merged
+    return found
+
+
+def _speaker_item(speaker: Speaker, merged: list[str]) -> PackItem:
+    """The speaker record with every field, and the records merged into it."""
+    merges = speakers.merges_into(speaker)
+    merged_names = speakers.merged_record_names(merges)
+    data = {
+        "id": str(speaker.id),
+        "display_name": speaker.display_name,
+        "aliases": [{"name": a.name, "kind": a.kind.value} for a in speaker.aliases],
+        "affiliations": [
+            {"organisation_name": a.organisation_name, "role": a.role} for a in speaker.affiliations
+        ],
+        "topics": [t.topic for t in speaker.topics],
+        "sources": [
+            {"url": s.url, "title": s.title, "retrieved_on": _iso(s.retrieved_on)}
+            for s in speaker.sources
+        ],
+        "distribution": speaker.distribution.value,
+        "status": speaker.status.value,
+        "retention_until": _iso(speaker.retention_until),
+        "created_at": _iso(speaker.created_at),
+        "updated_at": _iso(speaker.updated_at),
+        "merged_from": [
+            {
+                "id": str(m.merged_id),
+                "display_name": merged_names.get(str(m.merged_id), ""),
+                "merged_at": _iso(m.merged_at),
+                "reason": m.reason,
+            }
+            for m in merges
+        ],
+        "all_merged_record_ids": merged,
+    }
+    rows = [
+        ("Name", speaker.display_name),
+        (
+            "Other names",
+            "; ".join(
+                f"{a.name} ({_label(speakers.ALIAS_KIND_LABELS, a.kind)})" for a in speaker.aliases
+            ),
+        ),
+        (
+            "Affiliations",
+            "; ".join(
+                f"{a.organisation_name} ({a.role})" if a.role else a.organisation_name
+                for a in speaker.affiliations
+            ),
+        ),
+        ("Topics", "; ".join(t.topic for t in speaker.topics)),
+        (
+            "Sources",
+            "; ".join(
+                f"{s.url}"
+                + (f" ({s.title})" if s.title else "")
+                + f", read {long_date(s.retrieved_on)}"
+                for s in speaker.sources
+            ),
+        ),
+        ("Sharing", _label(speakers.DISTRIBUTION_LABELS, speaker.distribution)),
+        ("Kept until", long_date(speaker.retention_until)),
+        ("Recorded", long_date(speaker.created_at)),
+        ("Last changed", long_date(speaker.updated_at)),
+    ]
+    for m in merges:
+        rows.append(
+            (
+                "Merged from",
+                f"{merged_names.get(str(m.merged_id), '')} on {long_date(m.merged_at)}"
+                + (f": {m.reason}" if m.reason else ""),
+            )
+        )
+    return PackItem("speaker", "record", "The speaker record", rows, data)
+
+
+def _statement_item(statement: Assertion, number: int) -> PackItem:
+    """A statement with its revision history."""
+    revisions = [
+        {
+            "version": r.version,
+            "status": r.status.value,
+            "text": r.text,
+            "reason": r.reason,
+            "changed_at": _iso(r.changed_at),
+        }
+        for r in statement.revisions
+    ]
+    data = {
+        "id": str(statement.id),
+        "kind": statement.kind.value,
+        "text": statement.text,
+        "source": statement.source,
+        "source_url": statement.source_url,
+        "stated_on": _iso(statement.stated_on),
+        "confidence": statement.confidence.value,
+        "status": statement.status.value,
+        "special_category": statement.special_category,
+        "criminal_offence": statement.criminal_offence,
+        "review_by": _iso(statement.review_by),
+        "distribution": statement.distribution.value,
+        "version": statement.version,
+        "recorded_at": _iso(statement.created_at),
+        "revisions": revisions,
+    }
+    rows = [
+        ("Statement", statement.text),
+        ("Fact or opinion", _label(assertions.KIND_LABELS, statement.kind)),
+        (
+            "Source",
+            statement.source + (f" ({statement.source_url})" if statement.source_url else ""),
+        ),
+        ("Date of the statement", long_date(statement.stated_on)),
+        ("Confidence", _label(assertions.CONFIDENCE_LABELS, statement.confidence)),
+        ("Status", _label(assertions.STATUS_LABELS, statement.status)),
+        ("Special-category data", _yes(statement.special_category)),
+        ("Criminal-offence data", _yes(statement.criminal_offence)),
+        ("Review by", long_date(statement.review_by)),
+        ("Sharing", _label(speakers.DISTRIBUTION_LABELS, statement.distribution)),
+    ]
+    for r in statement.revisions:
+        rows.append(
+            (
+                f"Version {r.version}",
+                f"{_label(assertions.STATUS_LABELS, r.status)}, {long_date(r.changed_at)}: "
+                f"{r.text}" + (f" (reason: {r.reason})" if r.reason else ""),
+            )
+        )
+    return PackItem(f"statement-{statement.id}", "statements", f"Statement {number}", rows, data)
+
+
+def _rating_item(rating: ratings.RatingView, number: int) -> PackItem:
+    """An advisory rating on the speaker, with its issuer: the organisation's own in full, a
+    police answer as the organisation received it (the rating, never the police's rationale,
+    which the police hold and answer for as their own record)."""
+    data = {
+        "id": str(rating.id),
+        "issued_by": rating.issuer_name,
+        "rating": rating.rating.value,
+        "issued_on": _iso(rating.issued_on),
+        "expires_on": _iso(rating.expires_on),
+    }
+    rows = [
+        ("Issued by", rating.issuer_name),
+        ("Rating", _label(ratings.RATING_LABELS, rating.rating)),
+    ]
+    if rating.rationale is not None:
+        data["rationale"] = rating.rationale
+        rows.append(("Rationale", rating.rationale))
+    else:
+        rows.append(("Rationale", f"Held by {rating.issuer_name}; ask them for it."))
+    rows += [
+        ("Issued on", long_date(rating.issued_on)),
+        ("Expires on", long_date(rating.expires_on)),
+    ]
+    return PackItem(f"rating-{rating.id}", "ratings", f"Advisory rating {number}", rows, data)
+
+
+def _appearance_item(event: Event, link: EventSpeaker) -> PackItem:
+    """An appearance at one of the organisation's events, with its outcome."""
+    standing = [
+        {
+            "outcome": d.outcome.value,
+            "decided_on": _iso(d.decided_on),
+            "rationale": d.rationale,
+            "conditions": d.conditions,
+            "reason_category": d.reason_category.value if d.reason_category else None,
+            "lawful_speech_finding": d.lawful_speech_finding,
+            "superseded_by_appeal": d.superseded_by_appeal,
+        }
+        for d in event.decisions
+    ]
+    report = event.report
+    data = {
+        "event_id": str(event.id),
+        "title": event.title,
+        "starts_at": _iso(event.starts_at),
+        "ends_at": _iso(event.ends_at),
+        "venue_kind": event.venue_kind.value,
+        "venue_place": event.venue_place,
+        "role": link.role.value,
+        "status": event.status.value,
+        "outcome": event.outcome.value if event.outcome else None,
+        "decisions": standing,
+        "report": (
+            {"conditions_held": report.conditions_held.value, "incidents": report.incidents}
+            if report
+            else None
+        ),
+    }
+    rows = [
+        ("Event", event.title),
+        ("Starts", long_date(event.starts_at)),
+        (
+            "Venue",
+            _label(events.VENUE_KIND_LABELS, event.venue_kind)
+            + (f", {event.venue_place}" if event.venue_place else ""),
+        ),
+        ("Part", _label(speakers.ROLE_LABELS, link.role)),
+        ("Status", _label(EVENT_STATUS_LABELS, event.status)),
+        ("Outcome", _label(OUTCOME_LABELS, event.outcome) or "Not decided"),
+    ]
+    for d in event.decisions:
+        outcome = _label(OUTCOME_LABELS, d.outcome)
+        text = f"{outcome} on {long_date(d.decided_on)}: {d.rationale}"
+        if d.conditions:
+            text += f" Conditions: {d.conditions}"
+        if d.reason_category:
+            text += f" Reason: {_label(decisions.REASON_CATEGORY_LABELS, d.reason_category)}."
+        if d.lawful_speech_finding:
+            text += f" Finding on lawful speech: {d.lawful_speech_finding}"
+        if d.superseded_by_appeal:
+            text += " (replaced on appeal)"
+        rows.append(("Decision", text))
+    if report:
+        rows.append(
+            (
+                "After the event",
+                _label(events.CONDITIONS_HELD_LABELS, report.conditions_held)
+                + (f". {report.incidents}" if report.incidents else ""),
+            )
+        )
+    return PackItem(
+        f"appearance-{event.id}", "appearances", f"Appearance: {event.title}", rows, data
+    )
+
+
+def _advisory_item(request: AdvisoryRequest, names: Mapping[str, str], number: int) -> PackItem:
+    """An advisory request the organisation made about the speaker."""
+    # The routing note is written between the coordinator and police: not this controller's.
+    data = {
+        "id": str(request.id),
+        "question": request.question,
+        "status": request.status.value,
+        "submitted_at": _iso(request.submitted_at),
+        "due_on": _iso(request.due_on),
+        "coordinator": names.get(str(request.coordinator_org_id), ""),
+        "police": names.get(str(request.police_org_id), "") if request.police_org_id else None,
+        "routed_at": _iso(request.routed_at),
+        "answered_at": _iso(request.answered_at),
+        "decline_reason": request.decline_reason or None,
+        "rating_id": str(request.rating_id) if request.rating_id else None,
+    }
+    rows = [
+        ("Question", request.question),
+        ("Status", str(request.status.value).replace("_", " ").capitalize()),
+        ("Sent", long_date(request.submitted_at)),
+        ("Sent to", names.get(str(request.coordinator_org_id), "")),
+    ]
+    if request.police_org_id:
+        rows.append(("Routed to", names.get(str(request.police_org_id), "")))
+    if request.answered_at:
+        rows.append(("Answered", long_date(request.answered_at)))
+    if request.decline_reason:
+        rows.append(("Declined because", request.decline_reason))
+    return PackItem(f"advisory-{request.id}", "advisory", f"Advisory request {number}", rows, data)
+
+
+def _moment(time_ms: int) -> datetime:
+    """An audit entry's time as a UTC moment."""
+    return datetime.fromtimestamp(time_ms / 1000, tz=UTC)
+
+
+def _json_list(text: str | None) -> list[str]:
+    """A JSON array column as a list."""
+    return list(json.loads(text)) if text else []
+
+
+def _disclosure_item(
+    entry: AuditEntry, names: Mapping[str, str], agreements: Mapping[str, Agreement]
+) -> PackItem:
+    """One disclosure to another organisation, from its audit entry."""
+    recipient = names.get(entry.actor_org or "", "An organisation no longer in the hub")
+    agreement = agreements.get(entry.agreement_id or "")
+    under = (
+        {
+            "agreement_id": entry.agreement_id,
+            "reference": agreement.reference if agreement else None,
+            "version": entry.agreement_version,
+        }
+        if entry.agreement_id
+        else None
+    )
+    fields = _json_list(entry.fields)
+    details = json.loads(entry.details) if entry.details else {}
+    when = _moment(entry.time_ms)
+    data = {
+        "audit_entry": entry.uuid,
+        "when": _iso(when),
+        "to": recipient,
+        "to_organisation_id": entry.actor_org,
+        "how": entry.action,
+        "record_type": entry.resource_type,
+        "record_ids": _json_list(entry.resource_ids),
+        "agreement": under,
+        "purpose": entry.purpose,
+        "fields": fields,
+        "existence_only": details.get("level") == "existence_only",
+    }
+    if under:
+        agreement_text = f"{under['reference'] or entry.agreement_id} version {under['version']}"
+    else:
+        agreement_text = "None (the advisory request route)"
+    rows = [
+        ("When", long_date(when)),
+        ("To", recipient),
+        ("How", ACTION_LABELS.get(entry.action, entry.action)),
+        ("Record", str(entry.resource_type or "").replace("_", " ")),
+        ("Agreement", agreement_text),
+        ("Purpose", entry.purpose or ""),
+        (
+            "Fields",
+            "Only that the record exists, and whom to contact"
+            if data["existence_only"]
+            else ", ".join(fields) or "None",
+        ),
+    ]
+    title = f"Disclosure to {recipient}, {long_date(when)}"
+    return PackItem(f"disclosure-{entry.seq}", "disclosures", title, rows, data)
+
+
+def _refusal_item(entry: AuditEntry, names: Mapping[str, str]) -> PackItem:
+    """One refused attempt to see the record, from its audit entry."""
+    who = names.get(entry.actor_org or "", "Someone not signed in")
+    when = _moment(entry.time_ms)
+    data = {
+        "audit_entry": entry.uuid,
+        "when": _iso(when),
+        "by_organisation": who,
+        "action": entry.action,
+        "reason": entry.reason,
+        "record_type": entry.resource_type,
+        "purpose": entry.purpose,
+    }
+    rows = [
+        ("When", long_date(when)),
+        ("By", who),
+        ("What was tried", entry.action),
+        ("Why it was refused", str(entry.reason or "").replace("_", " ")),
+    ]
+    if entry.purpose:
+        rows.append(("Purpose stated", entry.purpose))
+    title = f"Refused: {entry.action} by {who}, {long_date(when)}"
+    return PackItem(f"refusal-{entry.seq}", "refusals", title, rows, data)
+
+
+def _org_names(ids: Iterable[Any]) -> dict[str, str]:
+    """Organisation names by id (malformed ids ignored)."""
+    keys = set()
+    for value in ids:
+        try:
+            keys.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not keys:
+        return {}
+    return {
+        str(o.id): o.name
+        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
+    }
+
+
+def build_pack(actor: Actor, speaker_id: str, *, action: str = SUBJECT_ACCESS_PREPARE) -> Pack:
+    """Everything held about a speaker record the DPO's organisation owns, its disclosures to
+    other organisations and the refusals about it. Another organisation's record is not found
+    (each controller answers its own requests)."""
+    require_dpo(actor, action)
+    speaker = speakers.get_speaker(actor, speaker_id, action=action)
+    own = str(speaker.owner_org_id)
+    merged = _merged_ids(speaker)
+    record_ids = [str(speaker.id), *merged]
+    record_keys = [uuid.UUID(i) for i in record_ids]
+    pseudonyms = [audit.subject_pseudonym("speaker", i) for i in record_ids]
+
+    items = [_speaker_item(speaker, merged)]
+    statements = db.session.scalars(
+        sa.select(Assertion)
+        .where(
+            Assertion.speaker_id.in_(record_keys), Assertion.owner_org_id == speaker.owner_org_id
+        )
+        .order_by(Assertion.created_at, Assertion.id)
+    )
+    items += [_statement_item(s, n) for n, s in enumerate(statements, 1)]
+
+    rating_views = list(reversed(ratings.ratings_on(actor, record_keys)))
+    items += [_rating_item(r, n) for n, r in enumerate(rating_views, 1)]
+
+    appearances = db.session.execute(
+        sa.select(Event, EventSpeaker)
+        .join(EventSpeaker, EventSpeaker.event_id == Event.id)
+        .where(
+            EventSpeaker.speaker_id.in_(record_keys),
+            Event.owner_org_id == speaker.owner_org_id,
+            Event.erased_at.is_(None),
+        )
+        .order_by(Event.starts_at, Event.id)
+    )
+    items += [_appearance_item(event, link) for event, link in appearances]
+
+    requests = list(
+        db.session.scalars(
+            sa.select(AdvisoryRequest)
+            .where(
+                AdvisoryRequest.speaker_id.in_(record_keys),
+                AdvisoryRequest.requesting_org_id == speaker.owner_org_id,
+            )
+            .order_by(AdvisoryRequest.submitted_at)
+        )
+    )
+    disclosed = audit_queries.entries_about(pseudonyms, own, refusals=False)
+    refused = {e.seq: e for e in audit_queries.entries_about(pseudonyms, own, refusals=True)}
+    # Reads of another organisation's record carry its id, not a subject.
+    refused.update({e.seq: e for e in audit_queries.refusals_naming("speaker", record_ids, own)})
+    refusals = [refused[seq] for seq in sorted(refused)]
+    names = _org_names(
+        [own]
+        + [r.coordinator_org_id for r in requests]
+        + [r.police_org_id for r in requests if r.police_org_id]
+        + [e.actor_org for e in disclosed + refusals if e.actor_org]
+    )
+    items += [_advisory_item(r, names, n) for n, r in enumerate(requests, 1)]
+    agreement_ids = set()
+    for e in disclosed:
+        try:
+            agreement_ids.add(uuid.UUID(e.agreement_id or ""))
+        except ValueError:
+            continue
+    agreements = {
+        str(a.id): a
+        for a in (
+            db.session.scalars(sa.select(Agreement).where(Agreement.id.in_(agreement_ids)))
+            if agreement_ids
+            else []
+        )
+    }
+    items += [_disclosure_item(e, names, agreements) for e in disclosed]
+    items += [_refusal_item(e, names) for e in refusals]
+
+    owner = db.session.get(Organisation, speaker.owner_org_id)
+    contacts = _contacts({e.actor_org for e in disclosed if e.actor_org})
+    issuers = _contacts({str(r.issuer_org_id) for r in rating_views} - {own})
+    return Pack(
+        speaker_id=str(speaker.id),
+        controller=owner.name if owner else "",
+        controller_contact=owner.dp_contact_email if owner else "",
+        items=items,
+        recipients=contacts,
+        other_controllers=issuers,
+        merged_ids=merged,
+    )
+
+
+def _contacts(ids: set[str]) -> list[tuple[str, str]]:
+    """(name, data-protection contact) of organisations, by name."""
+    keys = [uuid.UUID(i) for i in ids]
+    if not keys:
+        return []
+    return sorted(
+        (o.name, o.dp_contact_email)
+        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
+    )
+
+
+# --- exemption notes and generation -----------------------------------------------------
+
+
+def note_field(item: PackItem) -> str:
+    """The form field holding an item's exemption note."""
+    return f"note-{item.key}"
+
+
+def read_notes(pack: Pack, data: Mapping[str, Any]) -> dict[str, str]:
+    """One exemption note per item (or ValidationFailed naming every item without one)."""
+    check = Checker(data)
+    notes = {
+        item.key: check.text(
+            note_field(item),
+            f"the exemption note for {item.title[:1].lower()}{item.title[1:]} "
+            f"(or '{DEFAULT_NOTE}')",
+            max_length=MAX_NOTE,
+        )
+        for item in pack.items
+    }
+    check.raise_if_any()
+    return notes
+
+
+def generate(
+    actor: Actor, speaker_id: str, data: Mapping[str, Any], export_format: str
+) -> tuple[Pack, Export]:
+    """Build the pack with the DPO's exemption notes, audit the generation (counts only, never
+    the notes), and render it as JSON or PDF."""
+    action = "subject_access.generate"
+    pack = build_pack(actor, speaker_id, action=action)
+    check = Checker({"format": export_format})
+    chosen = check.text("format", "the format of the pack (json or pdf)", max_length=10)
+    if chosen and chosen not in FORMATS:
+        check.add("format", "Choose the format of the pack: JSON or PDF.")
+    check.raise_if_any()
+    notes = read_notes(pack, data)
+    now = utcnow()
+    audit.record(
+        actor,
+        action,
+        "granted",
+        resource_type="speaker",
+        resource_ids=[pack.speaker_id, *pack.merged_ids],
+        resource_org=actor.org_id,
+        subjects=[("speaker", pack.speaker_id)],
+        format=chosen,
+        items=len(pack.items),
+        disclosures=len(pack.section("disclosures")),
+        exemptions=sum(1 for note in notes.values() if note != DEFAULT_NOTE),
+    )
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    filename = f"subject-access-{pack.speaker_id[:8]}-{stamp}.{chosen}"
+    body = pack_json(pack, notes, now) if chosen == "json" else pack_pdf(pack, notes, now)
+    return pack, Export(filename, FORMATS[chosen], body)
+
+
+EXPLANATION = (
+    "This pack lists everything {controller} holds about this speaker in the Prevent "
+    "Information Sharing Hub, every disclosure of it to another organisation (when, to whom, "
+    "under which agreement and which fields), and every refused attempt to see it. Each "
+    "organisation is the controller of its own records and answers requests about them: the "
+    "organisations named as recipients, or as holding their own records, can be asked directly."
+)
+
+
+def pack_json(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
+    """The pack as JSON (exact text; every item with its exemption note)."""
+    body = {
+        "subject_access_pack": {
+            "controller": {"name": pack.controller, "contact": pack.controller_contact},
+            "generated_at": _iso(now),
+            "speaker_id": pack.speaker_id,
+            "merged_record_ids": pack.merged_ids,
+            "explanation": EXPLANATION.format(controller=pack.controller),
+            "sections": {
+                name: [
+                    {
+                        "key": item.key,
+                        "title": item.title,
+                        "data": item.data,
+                        "exemption_note": notes[item.key],
+                    }
+                    for item in pack.section(name)
+                ]
+                for name in SECTIONS
+            },
+            "recipients": [{"name": n, "contact": c} for n, c in pack.recipients],
+            "other_controllers": [{"name": n, "contact": c} for n, c in pack.other_controllers],
+        }
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False).encode()
+
+
+#: Typographic marks the PDF core fonts lack, and their plain forms.
+_PLAIN = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2022": "*",
+    "\u2026": "...",
+    "\u00a0": " ",
+}
+
+
+def latin1(text: Any) -> str:
+    """Text the PDF core fonts can draw (Latin-1 only): typographic marks become plain ones,
+    accents outside Latin-1 are dropped, anything else becomes '?' (the JSON keeps it exact)."""
+    out: list[str] = []
+    for char in str(text):
+        if char in _PLAIN:
+            out.append(_PLAIN[char])
+        elif char in "\n" or 32 <= ord(char) < 127 or 160 <= ord(char) < 256:
+            out.append(char)
+        elif ord(char) < 32 or 127 <= ord(char) < 160:
+            out.append(" " if char == "\t" else "")
+        else:
+            plain = "".join(
+                c
+                for c in unicodedata.normalize("NFKD", char)
+                if not unicodedata.combining(c) and 32 <= ord(c) < 256
+            )
+            out.append(plain or "?")
+    return "".join(out)
+
+
+class _PackPdf(FPDF):
+    """A4 portrait, Helvetica, page numbers in the footer."""
+
+    def __init__(self, footer_text: str) -> None:
+        """A4 portrait with 18 mm margins."""
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.footer_text = latin1(footer_text)
+        self.set_margins(18, 18, 18)
+        self.set_auto_page_break(auto=True, margin=18)
+
+    def footer(self) -> None:
+        """The footer line with the page number."""
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.cell(0, 6, f"{self.footer_text} - page {self.page_no()}", align="C")
+
+    def text_block(self, text: str, size: int = 10, style: str = "") -> None:
+        """A paragraph in Helvetica, made safe for the core fonts."""
+        self.set_font("Helvetica", style, size)
+        self.multi_cell(0, size * 0.5, latin1(text), align="L", new_x=XPos.LMARGIN)
+        self.ln(1)
+
+
+def pack_pdf(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
+    """The pack as a PDF: each section, each item's details and its exemption note."""
+    pdf = _PackPdf(f"Subject access pack - {pack.controller}")
+    pdf.set_title("Subject access pack")
+    pdf.set_creator("Prevent Information Sharing Hub")
+    pdf.add_page()
+    pdf.text_block("Subject access pack", 18, "B")
+    pdf.text_block(f"Controller: {pack.controller} ({pack.controller_contact})")
+    pdf.text_block(f"Generated: {long_date(now)}")
+    pdf.text_block(f"Speaker record: {pack.speaker_id}")
+    pdf.text_block(EXPLANATION.format(controller=pack.controller), 9)
+    pdf.text_block(
+        "Characters the PDF cannot show are replaced with '?'; the JSON pack holds the exact text.",
+        8,
+        "I",
+    )
+    for name, heading in SECTIONS.items():
+        items = pack.section(name)
+        pdf.ln(2)
+        pdf.text_block(heading, 14, "B")
+        if not items:
+            pdf.text_block("None.", 10)
+            continue
+        for item in items:
+            pdf.text_block(item.title, 11, "B")
+            for label, value in item.rows:
+                if value:
+                    pdf.text_block(f"{label}: {value}", 9)
+            pdf.text_block(f"Exemption: {notes[item.key]}", 9, "I")
+            pdf.ln(1)
+    pdf.ln(2)
+    pdf.text_block("Organisations that received this data", 14, "B")
+    if pack.recipients:
+        for org_name, contact in pack.recipients:
+            pdf.text_block(f"{org_name} - {contact}", 10)
+    else:
+        pdf.text_block("None.", 10)
+    if pack.other_controllers:
+        pdf.text_block("Organisations holding their own records about this speaker", 14, "B")
+        for org_name, contact in pack.other_controllers:
+            pdf.text_block(f"{org_name} - {contact}", 10)
+    return bytes(pdf.output())
