@@ -27,6 +27,7 @@ from hub.records.models import (
 )
 from hub.records.speakers import assertions
 from hub.records.speakers import services as speakers
+from hub.records.subject_access import documents as subject_access_documents
 from hub.records.subject_access import services as subject_access
 from tests.conftest import csrf_from
 from tests.records.test_shared_pages import (
@@ -350,7 +351,7 @@ def test_a_missing_note_is_shown_in_the_error_summary_and_nothing_is_generated(w
 def test_an_unknown_format_is_refused(world):
     pack = dpo_pack(world)
     with pytest.raises(ValidationFailed) as refused:
-        subject_access.generate(
+        subject_access_documents.generate(
             world.actor("owner", "dpo"), str(world.speaker.id), default_notes(pack), "docx"
         )
     assert "format" in refused.value.errors

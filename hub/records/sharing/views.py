@@ -35,6 +35,7 @@ from hub.records.events import services as events
 from hub.records.models import EVENT_STATUS_LABELS, OUTCOME_LABELS
 from hub.records.sharing import services as shared
 from hub.records.speakers import assertions, ratings
+from hub.records.subject_access import documents as subject_access_documents
 from hub.records.subject_access import services as subject_access
 from partners import notifications
 from partners.models import InboxMessage
@@ -523,7 +524,9 @@ def subject_access_pack(speaker_id: str) -> Any:
         return _pack_page(pack, values)
     form = request.form.to_dict()
     try:
-        pack, export = subject_access.generate(actor, speaker_id, form, form.get("format", ""))
+        pack, export = subject_access_documents.generate(
+            actor, speaker_id, form, form.get("format", "")
+        )
     except ValidationFailed as exc:
         _audit_refusal(exc)
         pack = subject_access.build_pack(actor, speaker_id)

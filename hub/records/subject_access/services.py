@@ -14,7 +14,6 @@ a regenerated pack needs its notes entered again.
 from __future__ import annotations
 
 import json
-import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,15 +21,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from fpdf import FPDF
-from fpdf.enums import XPos
 
 from agreements.models import Agreement
 from audit import queries as audit_queries
 from audit import services as audit
 from audit.actions import SUBJECT_ACCESS_PREPARE
 from audit.models import AuditEntry
-from core.db import db, utcnow
+from core.db import db
 from core.errors import PermissionDenied
 from core.security import Actor
 from core.validation import LOCAL_ZONE, Checker
@@ -54,7 +51,6 @@ from partners.models import Organisation
 SUBJECT_ACCESS_ROLES = ("dpo",)
 DEFAULT_NOTE = "No exemption applied"
 MAX_NOTE = 2000
-FORMATS = {"json": "application/json", "pdf": "application/pdf"}
 
 SECTIONS = {
     "record": "The speaker record",
@@ -101,15 +97,6 @@ class Pack:
         return [item for item in self.items if item.section == name]
 
 
-@dataclass(frozen=True)
-class Export:
-    """A generated pack, ready to download."""
-
-    filename: str
-    mimetype: str
-    body: bytes
-
-
 # --- permission -------------------------------------------------------------------------
 
 
@@ -141,7 +128,7 @@ def find_speakers(actor: Actor, query: str, limit: int = 20) -> list[Any]:
 # --- presentation of values -------------------------------------------------------------
 
 
-def _iso(value: date | datetime | None) -> str | None:
+def iso(value: date | datetime | None) -> str | None:
     """A date or moment as ISO 8601 (moments in UTC, with Z)."""
     if value is None:
         return None
@@ -204,19 +191,19 @@ def _speaker_item(speaker: Speaker, merged: list[str]) -> PackItem:
         ],
         "topics": [t.topic for t in speaker.topics],
         "sources": [
-            {"url": s.url, "title": s.title, "retrieved_on": _iso(s.retrieved_on)}
+            {"url": s.url, "title": s.title, "retrieved_on": iso(s.retrieved_on)}
             for s in speaker.sources
         ],
         "distribution": speaker.distribution.value,
         "status": speaker.status.value,
-        "retention_until": _iso(speaker.retention_until),
-        "created_at": _iso(speaker.created_at),
-        "updated_at": _iso(speaker.updated_at),
+        "retention_until": iso(speaker.retention_until),
+        "created_at": iso(speaker.created_at),
+        "updated_at": iso(speaker.updated_at),
         "merged_from": [
             {
                 "id": str(m.merged_id),
                 "display_name": merged_names.get(str(m.merged_id), ""),
-                "merged_at": _iso(m.merged_at),
+                "merged_at": iso(m.merged_at),
                 "reason": m.reason,
             }
             for m in merges
@@ -272,7 +259,7 @@ def _statement_item(statement: Assertion, number: int) -> PackItem:
             "status": r.status.value,
             "text": r.text,
             "reason": r.reason,
-            "changed_at": _iso(r.changed_at),
+            "changed_at": iso(r.changed_at),
         }
         for r in statement.revisions
     ]
@@ -282,15 +269,15 @@ def _statement_item(statement: Assertion, number: int) -> PackItem:
         "text": statement.text,
         "source": statement.source,
         "source_url": statement.source_url,
-        "stated_on": _iso(statement.stated_on),
+        "stated_on": iso(statement.stated_on),
         "confidence": statement.confidence.value,
         "status": statement.status.value,
         "special_category": statement.special_category,
         "criminal_offence": statement.criminal_offence,
-        "review_by": _iso(statement.review_by),
+        "review_by": iso(statement.review_by),
         "distribution": statement.distribution.value,
         "version": statement.version,
-        "recorded_at": _iso(statement.created_at),
+        "recorded_at": iso(statement.created_at),
         "revisions": revisions,
     }
     rows = [
@@ -327,8 +314,8 @@ def _rating_item(rating: ratings.RatingView, number: int) -> PackItem:
         "id": str(rating.id),
         "issued_by": rating.issuer_name,
         "rating": rating.rating.value,
-        "issued_on": _iso(rating.issued_on),
-        "expires_on": _iso(rating.expires_on),
+        "issued_on": iso(rating.issued_on),
+        "expires_on": iso(rating.expires_on),
     }
     rows = [
         ("Issued by", rating.issuer_name),
@@ -351,7 +338,7 @@ def _appearance_item(event: Event, link: EventSpeaker) -> PackItem:
     standing = [
         {
             "outcome": d.outcome.value,
-            "decided_on": _iso(d.decided_on),
+            "decided_on": iso(d.decided_on),
             "rationale": d.rationale,
             "conditions": d.conditions,
             "reason_category": d.reason_category.value if d.reason_category else None,
@@ -364,8 +351,8 @@ def _appearance_item(event: Event, link: EventSpeaker) -> PackItem:
     data = {
         "event_id": str(event.id),
         "title": event.title,
-        "starts_at": _iso(event.starts_at),
-        "ends_at": _iso(event.ends_at),
+        "starts_at": iso(event.starts_at),
+        "ends_at": iso(event.ends_at),
         "venue_kind": event.venue_kind.value,
         "venue_place": event.venue_place,
         "role": link.role.value,
@@ -422,12 +409,12 @@ def _advisory_item(request: AdvisoryRequest, names: Mapping[str, str], number: i
         "id": str(request.id),
         "question": request.question,
         "status": request.status.value,
-        "submitted_at": _iso(request.submitted_at),
-        "due_on": _iso(request.due_on),
+        "submitted_at": iso(request.submitted_at),
+        "due_on": iso(request.due_on),
         "coordinator": names.get(str(request.coordinator_org_id), ""),
         "police": names.get(str(request.police_org_id), "") if request.police_org_id else None,
-        "routed_at": _iso(request.routed_at),
-        "answered_at": _iso(request.answered_at),
+        "routed_at": iso(request.routed_at),
+        "answered_at": iso(request.answered_at),
         "decline_reason": request.decline_reason or None,
         "rating_id": str(request.rating_id) if request.rating_id else None,
     }
@@ -476,7 +463,7 @@ def _disclosure_item(
     when = _moment(entry.time_ms)
     data = {
         "audit_entry": entry.uuid,
-        "when": _iso(when),
+        "when": iso(when),
         "to": recipient,
         "to_organisation_id": entry.actor_org,
         "how": entry.action,
@@ -515,7 +502,7 @@ def _refusal_item(entry: AuditEntry, names: Mapping[str, str]) -> PackItem:
     when = _moment(entry.time_ms)
     data = {
         "audit_entry": entry.uuid,
-        "when": _iso(when),
+        "when": iso(when),
         "by_organisation": who,
         "action": entry.action,
         "reason": entry.reason,
@@ -651,7 +638,7 @@ def _contacts(ids: set[str]) -> list[tuple[str, str]]:
     )
 
 
-# --- exemption notes and generation -----------------------------------------------------
+# --- exemption notes -----------------------------------------------------
 
 
 def note_field(item: PackItem) -> str:
@@ -673,175 +660,3 @@ def read_notes(pack: Pack, data: Mapping[str, Any]) -> dict[str, str]:
     }
     check.raise_if_any()
     return notes
-
-
-def generate(
-    actor: Actor, speaker_id: str, data: Mapping[str, Any], export_format: str
-) -> tuple[Pack, Export]:
-    """Build the pack with the DPO's exemption notes, audit the generation (counts only, never
-    the notes), and render it as JSON or PDF."""
-    action = "subject_access.generate"
-    pack = build_pack(actor, speaker_id, action=action)
-    check = Checker({"format": export_format})
-    chosen = check.text("format", "the format of the pack (json or pdf)", max_length=10)
-    if chosen and chosen not in FORMATS:
-        check.add("format", "Choose the format of the pack: JSON or PDF.")
-    check.raise_if_any()
-    notes = read_notes(pack, data)
-    now = utcnow()
-    audit.record(
-        actor,
-        action,
-        "granted",
-        resource_type="speaker",
-        resource_ids=[pack.speaker_id, *pack.merged_ids],
-        resource_org=actor.org_id,
-        subjects=[("speaker", pack.speaker_id)],
-        format=chosen,
-        items=len(pack.items),
-        disclosures=len(pack.section("disclosures")),
-        exemptions=sum(1 for note in notes.values() if note != DEFAULT_NOTE),
-    )
-    stamp = now.strftime("%Y%m%d-%H%M%S")
-    filename = f"subject-access-{pack.speaker_id[:8]}-{stamp}.{chosen}"
-    body = pack_json(pack, notes, now) if chosen == "json" else pack_pdf(pack, notes, now)
-    return pack, Export(filename, FORMATS[chosen], body)
-
-
-EXPLANATION = (
-    "This pack lists everything {controller} holds about this speaker in the Prevent "
-    "Information Sharing Hub, every disclosure of it to another organisation (when, to whom, "
-    "under which agreement and which fields), and every refused attempt to see it. Each "
-    "organisation is the controller of its own records and answers requests about them: the "
-    "organisations named as recipients, or as holding their own records, can be asked directly."
-)
-
-
-def pack_json(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
-    """The pack as JSON (exact text; every item with its exemption note)."""
-    body = {
-        "subject_access_pack": {
-            "controller": {"name": pack.controller, "contact": pack.controller_contact},
-            "generated_at": _iso(now),
-            "speaker_id": pack.speaker_id,
-            "merged_record_ids": pack.merged_ids,
-            "explanation": EXPLANATION.format(controller=pack.controller),
-            "sections": {
-                name: [
-                    {
-                        "key": item.key,
-                        "title": item.title,
-                        "data": item.data,
-                        "exemption_note": notes[item.key],
-                    }
-                    for item in pack.section(name)
-                ]
-                for name in SECTIONS
-            },
-            "recipients": [{"name": n, "contact": c} for n, c in pack.recipients],
-            "other_controllers": [{"name": n, "contact": c} for n, c in pack.other_controllers],
-        }
-    }
-    return json.dumps(body, indent=2, ensure_ascii=False).encode()
-
-
-#: Typographic marks the PDF core fonts lack, and their plain forms.
-_PLAIN = {
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2022": "*",
-    "\u2026": "...",
-    "\u00a0": " ",
-}
-
-
-def latin1(text: Any) -> str:
-    """Text the PDF core fonts can draw (Latin-1 only): typographic marks become plain ones,
-    accents outside Latin-1 are dropped, anything else becomes '?' (the JSON keeps it exact)."""
-    out: list[str] = []
-    for char in str(text):
-        if char in _PLAIN:
-            out.append(_PLAIN[char])
-        elif char in "\n" or 32 <= ord(char) < 127 or 160 <= ord(char) < 256:
-            out.append(char)
-        elif ord(char) < 32 or 127 <= ord(char) < 160:
-            out.append(" " if char == "\t" else "")
-        else:
-            plain = "".join(
-                c
-                for c in unicodedata.normalize("NFKD", char)
-                if not unicodedata.combining(c) and 32 <= ord(c) < 256
-            )
-            out.append(plain or "?")
-    return "".join(out)
-
-
-class _PackPdf(FPDF):
-    """A4 portrait, Helvetica, page numbers in the footer."""
-
-    def __init__(self, footer_text: str) -> None:
-        """A4 portrait with 18 mm margins."""
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.footer_text = latin1(footer_text)
-        self.set_margins(18, 18, 18)
-        self.set_auto_page_break(auto=True, margin=18)
-
-    def footer(self) -> None:
-        """The footer line with the page number."""
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.cell(0, 6, f"{self.footer_text} - page {self.page_no()}", align="C")
-
-    def text_block(self, text: str, size: int = 10, style: str = "") -> None:
-        """A paragraph in Helvetica, made safe for the core fonts."""
-        self.set_font("Helvetica", style, size)
-        self.multi_cell(0, size * 0.5, latin1(text), align="L", new_x=XPos.LMARGIN)
-        self.ln(1)
-
-
-def pack_pdf(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
-    """The pack as a PDF: each section, each item's details and its exemption note."""
-    pdf = _PackPdf(f"Subject access pack - {pack.controller}")
-    pdf.set_title("Subject access pack")
-    pdf.set_creator("Prevent Information Sharing Hub")
-    pdf.add_page()
-    pdf.text_block("Subject access pack", 18, "B")
-    pdf.text_block(f"Controller: {pack.controller} ({pack.controller_contact})")
-    pdf.text_block(f"Generated: {long_date(now)}")
-    pdf.text_block(f"Speaker record: {pack.speaker_id}")
-    pdf.text_block(EXPLANATION.format(controller=pack.controller), 9)
-    pdf.text_block(
-        "Characters the PDF cannot show are replaced with '?'; the JSON pack holds the exact text.",
-        8,
-        "I",
-    )
-    for name, heading in SECTIONS.items():
-        items = pack.section(name)
-        pdf.ln(2)
-        pdf.text_block(heading, 14, "B")
-        if not items:
-            pdf.text_block("None.", 10)
-            continue
-        for item in items:
-            pdf.text_block(item.title, 11, "B")
-            for label, value in item.rows:
-                if value:
-                    pdf.text_block(f"{label}: {value}", 9)
-            pdf.text_block(f"Exemption: {notes[item.key]}", 9, "I")
-            pdf.ln(1)
-    pdf.ln(2)
-    pdf.text_block("Organisations that received this data", 14, "B")
-    if pack.recipients:
-        for org_name, contact in pack.recipients:
-            pdf.text_block(f"{org_name} - {contact}", 10)
-    else:
-        pdf.text_block("None.", 10)
-    if pack.other_controllers:
-        pdf.text_block("Organisations holding their own records about this speaker", 14, "B")
-        for org_name, contact in pack.other_controllers:
-            pdf.text_block(f"{org_name} - {contact}", 10)
-    return bytes(pdf.output())
