@@ -28,7 +28,7 @@ from agreements import services as agreements
 from audit import services as audit
 from audit.actions import FEDERATION_PEER_SEARCH, FEDERATION_SEARCH
 from core.errors import PermissionDenied, ValidationFailed
-from core.security import Actor
+from core.security import Actor, ActorKind
 from hub.federation import services as peers
 from hub.federation.models import PeerHub
 from hub.records import permissions
@@ -267,7 +267,7 @@ def _search_peer(
 def _require_person_reader(actor: Actor) -> None:
     # Only people search across hubs: a partner system (or a peer hub's client) searching here
     # would let one hub's search fan out again from another.
-    if actor.kind != "person" or not permissions.can_read_shared(actor):
+    if actor.kind != ActorKind.PERSON or not permissions.can_read_shared(actor):
         raise PermissionDenied(
             "You cannot search speaker records across hubs.",
             reason="role_required",

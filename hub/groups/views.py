@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from agreements.purposes import PURPOSES
+from audit.actions import GROUP_ATTENDEE_ADD, GROUP_CREATE, GROUP_LEAVE
 from core.errors import ValidationFailed
 from core.request import current_actor, signed_in_required
 from hub.groups import actions, dashboard, membership, permissions, services
@@ -69,8 +70,7 @@ def _cadence_options() -> list[tuple[str, str]]:
 def new() -> Any:
     """Convene a working group (regional coordinators)."""
     actor = current_actor()
-    if not permissions.can_create_group(actor):
-        services.create_group(actor, {})  # refused and audited by the service
+    permissions.require(actor, GROUP_CREATE)
     values: dict[str, Any] = {"region": dashboard.region_of(actor), "cadence": "quarterly"}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -276,8 +276,7 @@ def leave(group_id: str) -> Any:
     """Take the person's organisation out of the group (access ends at once)."""
     actor = current_actor()
     group = services.get_group(actor, group_id)
-    if not permissions.can_leave(actor, group):
-        membership.leave(actor, group)  # refused and audited by the service
+    permissions.require(actor, GROUP_LEAVE, group)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         done, errors = attempt(lambda: membership.leave(actor, group))
@@ -325,15 +324,8 @@ def attendees(group_id: str) -> Any:
             flash(f"{person.name} is now a named attendee.", "success")
             return redirect(url_for("groups.attendees", group_id=group.id))
     choices = membership.attendee_choices(actor, group)
-    if (
-        not choices
-        and request.method == "GET"
-        and not any(
-            permissions.can_name_attendees(actor, group, o)
-            for o in permissions.member_org_ids(group)
-        )
-    ):
-        membership.add_attendee(actor, group, {})  # refused and audited by the service
+    if not choices and request.method == "GET":
+        permissions.require(actor, GROUP_ATTENDEE_ADD, group)
     options = [("", "Choose a person")] + [
         (str(p.id), f"{p.name}, {p.organisation.name}") for p in choices
     ]
