@@ -223,7 +223,7 @@ def create_draft(actor: Actor, data: dict[str, Any]) -> Agreement:
         lineage_id=uuid.uuid4(),
         version=1,
         status=AgreementStatus.DRAFT,
-        created_by_id=_person_id(actor),
+        created_by_id=actor.person_id,
     )
     _apply_content(agreement, clean)
     _log(agreement, actor, "Drafted.")
@@ -264,9 +264,6 @@ def update_draft(actor: Actor, agreement: Agreement, data: dict[str, Any]) -> Ag
         agreement=ref(agreement),
     )
     return agreement
-
-
-_person_id = permissions.person_uuid
 
 
 def propose(actor: Actor, agreement: Agreement) -> Agreement:
@@ -357,7 +354,7 @@ def approve(
     if party.approved_at is not None and party.approved_hash == agreement.content_hash:
         raise _clash("agreement.approve", ALREADY_APPROVED, agreement, reason="already_approved")
     party.approved_at = utcnow()
-    party.approved_by_id = _person_id(actor)
+    party.approved_by_id = actor.person_id
     party.approved_hash = agreement.content_hash
     _log(agreement, actor, "Approved for one party.")
     audit_record(
@@ -459,7 +456,7 @@ def suspend(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
         )
     agreement.status = AgreementStatus.SUSPENDED
     agreement.suspended_at = utcnow()
-    agreement.suspended_by_id = _person_id(actor)
+    agreement.suspended_by_id = actor.person_id
     agreement.suspension_reason = reason.strip()
     _log(agreement, actor, "Suspended.")
     db.session.flush()
@@ -518,7 +515,7 @@ def terminate(actor: Actor, agreement: Agreement, reason: str) -> Agreement:
         )
     agreement.status = AgreementStatus.TERMINATED
     agreement.terminated_at = utcnow()
-    agreement.terminated_by_id = _person_id(actor)
+    agreement.terminated_by_id = actor.person_id
     agreement.termination_reason = reason.strip()
     _log(agreement, actor, "Terminated.")
     db.session.flush()
@@ -562,7 +559,7 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
         lineage_id=agreement.lineage_id,
         version=(latest or 1) + 1,
         status=AgreementStatus.DRAFT,
-        created_by_id=_person_id(actor),
+        created_by_id=actor.person_id,
     )
     _apply_content(draft, dict(agreement.content))
     _log(draft, actor, f"Amendment of version {agreement.version} started.")

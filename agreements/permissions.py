@@ -8,7 +8,6 @@ so that a refusal can say which of the two stood in the way.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from agreements.models import Agreement, AgreementParty, AgreementStatus
@@ -146,8 +145,3 @@ def abilities(actor: Actor, agreement: Agreement) -> dict[str, bool]:
     can["edit"] = can.pop("update")
     can["download"] = agreement.signed_note is not None
     return can
-
-
-def person_uuid(actor: Actor) -> uuid.UUID | None:
-    """The person behind an actor, for the agreement's change log (None for the operator)."""
-    return actor.person_id

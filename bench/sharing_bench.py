@@ -295,6 +295,7 @@ def baseline_search(
     from hub.records.models import RecordStatus, Speaker
     from hub.records.sharing import services as shared
     from hub.records.speakers import search
+    from partners.services import organisation_names
 
     shared.require_reader(actor, "speaker.search")
     parsed = search.NameQuery.parse(query)
@@ -308,7 +309,7 @@ def baseline_search(
     results.sort(key=lambda item: -item[0])
     total = len(results)
     page = results[:limit]
-    owners = shared.org_names(str(m.owner_org_id) for _s, m in page)
+    owners = organisation_names(str(m.owner_org_id) for _s, m in page)
     wanted = [m.speaker_id for _s, m in page if m.source == "partner"]
     speakers = (
         {

@@ -106,6 +106,34 @@ def _configure_sqlite(engine: Engine) -> None:
 
 log = logging.getLogger(__name__)
 
+#: How a statement that changes data starts (a CTE may hold one: counted as a write).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "WITH", "MERGE", "REPLACE")
+
+
+def _track_writes(engine: Engine) -> None:
+    """Mark a connection's transaction once it runs a statement that changes data, so that the
+    edge commits only transactions that wrote (a read-only request just ends its own)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip()[:7].upper().startswith(_WRITES):
+            conn.info["hub_wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _clear(conn: sa.Connection) -> None:
+        conn.info.pop("hub_wrote", None)
+
+
+def wrote(session: Session) -> bool:
+    """Whether the session's transaction has changed anything (pending objects, a flush, or a
+    statement that writes)."""
+    if not session.in_transaction():
+        return False
+    if session.new or session.dirty or session.deleted:
+        return True
+    return bool(session.connection().info.get("hub_wrote"))
+
 
 @dataclass(frozen=True)
 class Deadlines:
@@ -221,6 +249,7 @@ def make_engine(url: str, deadlines: Deadlines | None = None, **kwargs: Any) -> 
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, **kwargs)
         _configure_sqlite(engine)
+        _track_writes(engine)
         return engine
     statement_ms = int(deadlines.statement * 1000)
     connect_args = {
@@ -239,6 +268,7 @@ def make_engine(url: str, deadlines: Deadlines | None = None, **kwargs: Any) -> 
     connect_args.update(kwargs.pop("connect_args", {}))
     engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
     _configure_postgresql(engine, deadlines)
+    _track_writes(engine)
     return engine
 
 

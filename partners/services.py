@@ -69,6 +69,23 @@ def get_organisation(slug: str) -> Organisation:
     return organisation
 
 
+def organisation_names(ids: Iterable[Any]) -> dict[str, str]:
+    """Organisations' names by id (as strings; ids that are not ids are ignored). The partner
+    directory shows them to everyone signed in."""
+    keys = set()
+    for value in ids:
+        try:
+            keys.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not keys:
+        return {}
+    rows = db.session.execute(
+        sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(keys))
+    )
+    return {str(key): name for key, name in rows}
+
+
 def list_organisations(actor: Actor) -> list[Organisation]:
     """The partner directory, by name."""
     permissions.require(actor, "organisation.list")

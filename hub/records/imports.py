@@ -36,7 +36,7 @@ from audit import services as audit
 from audit.actions import EVENT_IMPORT, SPEAKER_IMPORT
 from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
-from core.security import Actor
+from core.security import Actor, ActorKind
 from core.validation import Checker
 from hub.records import permissions
 from hub.records.events import services as events
@@ -411,7 +411,7 @@ def _insert_speakers(
     actor: Actor, rows: list[dict[str, Any]], progress: Progress
 ) -> list[uuid.UUID]:
     owner = uuid.UUID(actor.org_id)
-    creator = events.person_id(actor)
+    creator = actor.person_id
     now = utcnow()
     import_id = str(uuid.uuid4())
     ids: list[uuid.UUID] = []
@@ -575,7 +575,7 @@ def import_actor(org: Any, person: Any = None) -> Actor:
         return signin.actor_for(person)
     role = "events_officer" if org.kind in permissions.HOST_KINDS else "prevent_lead"
     return Actor(
-        kind="system",
+        kind=ActorKind.SYSTEM,
         label="cli-import",
         org_id=str(org.id),
         org_slug=org.slug,

@@ -10,19 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, utcnow
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    # Short strings with a CHECK constraint: portable, readable in SQL, stable in migrations.
-    return sa.Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from core.db import Base, enum_column, utcnow
 
 
 def _owner() -> Mapped[uuid.UUID]:
@@ -60,10 +48,10 @@ class Speaker(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     owner_org_id: Mapped[uuid.UUID] = _owner()
-    distribution: Mapped[Distribution] = mapped_column(_enum(Distribution, "distribution"))
+    distribution: Mapped[Distribution] = mapped_column(enum_column(Distribution, "distribution"))
     display_name: Mapped[str] = mapped_column(sa.String(200))
     status: Mapped[RecordStatus] = mapped_column(
-        _enum(RecordStatus, "record_status"), default=RecordStatus.ACTIVE
+        enum_column(RecordStatus, "record_status"), default=RecordStatus.ACTIVE
     )
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("speakers.id"))
     retention_until: Mapped[date]
@@ -114,7 +102,7 @@ class SpeakerAlias(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     speaker_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("speakers.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
-    kind: Mapped[AliasKind] = mapped_column(_enum(AliasKind, "alias_kind"))
+    kind: Mapped[AliasKind] = mapped_column(enum_column(AliasKind, "alias_kind"))
 
     speaker: Mapped[Speaker] = relationship(back_populates="aliases")
 
@@ -225,17 +213,19 @@ class Assertion(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     speaker_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("speakers.id"), index=True)
     owner_org_id: Mapped[uuid.UUID] = _owner()
-    distribution: Mapped[Distribution] = mapped_column(_enum(Distribution, "distribution"))
-    kind: Mapped[AssertionKind] = mapped_column(_enum(AssertionKind, "assertion_kind"))
+    distribution: Mapped[Distribution] = mapped_column(enum_column(Distribution, "distribution"))
+    kind: Mapped[AssertionKind] = mapped_column(enum_column(AssertionKind, "assertion_kind"))
     text: Mapped[str] = mapped_column(sa.Text)
     source: Mapped[str] = mapped_column(sa.Text)
     source_url: Mapped[str | None] = mapped_column(sa.String(2000))
     stated_on: Mapped[date]
-    confidence: Mapped[Confidence] = mapped_column(_enum(Confidence, "confidence"))
+    confidence: Mapped[Confidence] = mapped_column(enum_column(Confidence, "confidence"))
     special_category: Mapped[bool] = mapped_column(default=False)
     criminal_offence: Mapped[bool] = mapped_column(default=False)
     review_by: Mapped[date]
-    status: Mapped[AssertionStatus] = mapped_column(_enum(AssertionStatus, "assertion_status"))
+    status: Mapped[AssertionStatus] = mapped_column(
+        enum_column(AssertionStatus, "assertion_status")
+    )
     version: Mapped[int] = mapped_column(default=1)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -257,7 +247,9 @@ class AssertionRevision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     assertion_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("assertions.id"), index=True)
     version: Mapped[int]
-    status: Mapped[AssertionStatus] = mapped_column(_enum(AssertionStatus, "assertion_status"))
+    status: Mapped[AssertionStatus] = mapped_column(
+        enum_column(AssertionStatus, "assertion_status")
+    )
     text: Mapped[str] = mapped_column(sa.Text)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     changed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
@@ -284,8 +276,8 @@ class AdvisoryRating(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     speaker_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("speakers.id"), index=True)
     owner_org_id: Mapped[uuid.UUID] = _owner()  # the issuer
-    distribution: Mapped[Distribution] = mapped_column(_enum(Distribution, "distribution"))
-    rating: Mapped[Rating] = mapped_column(_enum(Rating, "rating"))
+    distribution: Mapped[Distribution] = mapped_column(enum_column(Distribution, "distribution"))
+    rating: Mapped[Rating] = mapped_column(enum_column(Rating, "rating"))
     rationale: Mapped[str] = mapped_column(sa.Text)
     issued_on: Mapped[date]
     expires_on: Mapped[date]
@@ -372,26 +364,28 @@ class Event(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     owner_org_id: Mapped[uuid.UUID] = _owner()  # the host organisation
-    distribution: Mapped[Distribution] = mapped_column(_enum(Distribution, "distribution"))
-    organiser_type: Mapped[OrganiserType] = mapped_column(_enum(OrganiserType, "organiser_type"))
+    distribution: Mapped[Distribution] = mapped_column(enum_column(Distribution, "distribution"))
+    organiser_type: Mapped[OrganiserType] = mapped_column(
+        enum_column(OrganiserType, "organiser_type")
+    )
     organiser_name: Mapped[str] = mapped_column(sa.String(200), default="")
     title: Mapped[str] = mapped_column(sa.String(300))
     synopsis: Mapped[str] = mapped_column(sa.Text, default="")
     tags: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    venue_kind: Mapped[VenueKind] = mapped_column(_enum(VenueKind, "venue_kind"))
+    venue_kind: Mapped[VenueKind] = mapped_column(enum_column(VenueKind, "venue_kind"))
     venue_place: Mapped[str] = mapped_column(sa.String(300), default="")
     branded_or_funded: Mapped[bool] = mapped_column(default=False)
-    audience: Mapped[Audience] = mapped_column(_enum(Audience, "audience"))
+    audience: Mapped[Audience] = mapped_column(enum_column(Audience, "audience"))
     expected_size: Mapped[int]
     chair_name: Mapped[str] = mapped_column(sa.String(200), default="")
     recorded: Mapped[bool] = mapped_column(default=False)
     streamed: Mapped[bool] = mapped_column(default=False)
     status: Mapped[EventStatus] = mapped_column(
-        _enum(EventStatus, "event_status"), default=EventStatus.DRAFT, index=True
+        enum_column(EventStatus, "event_status"), default=EventStatus.DRAFT, index=True
     )
-    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome, "outcome"))
+    outcome: Mapped[Outcome | None] = mapped_column(enum_column(Outcome, "outcome"))
     designated: Mapped[bool] = mapped_column(default=False)
     senior_officer_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     submitted_at: Mapped[datetime | None]
@@ -451,7 +445,7 @@ class EventSpeaker(Base):
         sa.ForeignKey("speakers.id"), primary_key=True, index=True
     )
     role: Mapped[SpeakerRole] = mapped_column(
-        _enum(SpeakerRole, "speaker_role"), default=SpeakerRole.SPEAKER
+        enum_column(SpeakerRole, "speaker_role"), default=SpeakerRole.SPEAKER
     )
 
     event: Mapped[Event] = relationship(back_populates="speakers")
@@ -465,8 +459,10 @@ class EventStatusChange(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("events.id"), index=True)
-    from_status: Mapped[EventStatus | None] = mapped_column(_enum(EventStatus, "from_event_status"))
-    to_status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "to_event_status"))
+    from_status: Mapped[EventStatus | None] = mapped_column(
+        enum_column(EventStatus, "from_event_status")
+    )
+    to_status: Mapped[EventStatus] = mapped_column(enum_column(EventStatus, "to_event_status"))
     changed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str] = mapped_column(sa.Text, default="")
@@ -490,7 +486,7 @@ class PostEventReport(Base):
 
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("events.id"), primary_key=True)
     conditions_held: Mapped[ConditionsHeld] = mapped_column(
-        _enum(ConditionsHeld, "conditions_held")
+        enum_column(ConditionsHeld, "conditions_held")
     )
     incidents: Mapped[str] = mapped_column(sa.Text, default="")
     reported_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
@@ -528,25 +524,25 @@ class RiskAssessment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("events.id"), unique=True)
     self_assessment: Mapped[StageStatus] = mapped_column(
-        _enum(StageStatus, "self_assessment_status"), default=StageStatus.NOT_STARTED
+        enum_column(StageStatus, "self_assessment_status"), default=StageStatus.NOT_STARTED
     )
     self_assessed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     self_assessed_at: Mapped[datetime | None]
     local_review: Mapped[StageStatus] = mapped_column(
-        _enum(StageStatus, "local_review_status"), default=StageStatus.NOT_STARTED
+        enum_column(StageStatus, "local_review_status"), default=StageStatus.NOT_STARTED
     )
     reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     reviewed_at: Mapped[datetime | None]
     review_notes: Mapped[str] = mapped_column(sa.Text, default="")
     escalation: Mapped[StageStatus] = mapped_column(
-        _enum(StageStatus, "escalation_status"), default=StageStatus.NOT_NEEDED
+        enum_column(StageStatus, "escalation_status"), default=StageStatus.NOT_NEEDED
     )
     escalation_reason: Mapped[str] = mapped_column(sa.Text, default="")
     escalated_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     escalated_at: Mapped[datetime | None]
     likelihood: Mapped[int | None]
     impact: Mapped[int | None]
-    rating: Mapped[RiskRating | None] = mapped_column(_enum(RiskRating, "risk_rating"))
+    rating: Mapped[RiskRating | None] = mapped_column(enum_column(RiskRating, "risk_rating"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     event: Mapped[Event] = relationship(back_populates="assessment")
@@ -594,9 +590,9 @@ class TriageAnswer(Base):
         sa.ForeignKey("risk_assessments.id"), primary_key=True
     )
     question: Mapped[TriageQuestion] = mapped_column(
-        _enum(TriageQuestion, "triage_question"), primary_key=True
+        enum_column(TriageQuestion, "triage_question"), primary_key=True
     )
-    answer: Mapped[TriageResponse] = mapped_column(_enum(TriageResponse, "triage_response"))
+    answer: Mapped[TriageResponse] = mapped_column(enum_column(TriageResponse, "triage_response"))
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
     assessment: Mapped[RiskAssessment] = relationship(back_populates="answers")
@@ -633,11 +629,11 @@ class Mitigation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(sa.ForeignKey("risk_assessments.id"), index=True)
-    type: Mapped[MitigationType] = mapped_column(_enum(MitigationType, "mitigation_type"))
+    type: Mapped[MitigationType] = mapped_column(enum_column(MitigationType, "mitigation_type"))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     owner_name: Mapped[str] = mapped_column(sa.String(200))
     status: Mapped[MitigationStatus] = mapped_column(
-        _enum(MitigationStatus, "mitigation_status"), default=MitigationStatus.PROPOSED
+        enum_column(MitigationStatus, "mitigation_status"), default=MitigationStatus.PROPOSED
     )
 
     assessment: Mapped[RiskAssessment] = relationship(back_populates="mitigations")
@@ -667,12 +663,12 @@ class Decision(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     event_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("events.id"), index=True)
     owner_org_id: Mapped[uuid.UUID] = _owner()
-    distribution: Mapped[Distribution] = mapped_column(_enum(Distribution, "distribution"))
-    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
+    distribution: Mapped[Distribution] = mapped_column(enum_column(Distribution, "distribution"))
+    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "outcome"))
     rationale: Mapped[str] = mapped_column(sa.Text)
     conditions: Mapped[str] = mapped_column(sa.Text, default="")
     reason_category: Mapped[ReasonCategory | None] = mapped_column(
-        _enum(ReasonCategory, "reason_category")
+        enum_column(ReasonCategory, "reason_category")
     )
     lawful_speech_finding: Mapped[str] = mapped_column(sa.Text, default="")
     decided_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
@@ -696,7 +692,7 @@ class MitigationConsidered(Base):
 
     decision_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("decisions.id"), primary_key=True)
     type: Mapped[MitigationType] = mapped_column(
-        _enum(MitigationType, "mitigation_type"), primary_key=True
+        enum_column(MitigationType, "mitigation_type"), primary_key=True
     )
     why_insufficient: Mapped[str] = mapped_column(sa.Text)
 
@@ -724,7 +720,7 @@ class Appeal(Base):
     lodged_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[date]
     outcome: Mapped[AppealOutcome] = mapped_column(
-        _enum(AppealOutcome, "appeal_outcome"), default=AppealOutcome.PENDING
+        enum_column(AppealOutcome, "appeal_outcome"), default=AppealOutcome.PENDING
     )
     rationale: Mapped[str] = mapped_column(sa.Text, default="")
     decided_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
@@ -765,7 +761,7 @@ class AdvisoryRequest(Base):
     event_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("events.id"))
     question: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[AdvisoryStatus] = mapped_column(
-        _enum(AdvisoryStatus, "advisory_status"), default=AdvisoryStatus.SUBMITTED, index=True
+        enum_column(AdvisoryStatus, "advisory_status"), default=AdvisoryStatus.SUBMITTED, index=True
     )
     submitted_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from core.security import Actor
+from core.security import Actor, ActorKind
 
 #: Roles that may read their own organisation's records.
 READERS = ("events_officer", "prevent_lead", "dpo", "auditor", "org_admin")
@@ -29,14 +29,14 @@ def holds(actor: Actor, roles: tuple[str, ...]) -> bool:
     it may make is the scope its endpoint requires (`core.access.require_scope`), checked
     at the edge, so here it holds what a client can hold at all (never a power kept for people:
     see `can_decide`, `is_coordinator`)."""
-    if actor.kind == "client":
+    if actor.kind == ActorKind.CLIENT:
         return True
     return actor.has_role(*roles)
 
 
 def is_reader(actor: Actor) -> bool:
     """May read (some of) its own organisation's records at all."""
-    return actor.kind == "system" or holds(actor, READERS)
+    return actor.kind == ActorKind.SYSTEM or holds(actor, READERS)
 
 
 def _same_org(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
@@ -47,8 +47,8 @@ def _same_org(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
 
 def can_read_shared(actor: Actor) -> bool:
     """May ask for partners' records at all (what is disclosed is the agreements' business)."""
-    return actor.kind == "system" or (
-        actor.kind in {"person", "client"}
+    return actor.kind == ActorKind.SYSTEM or (
+        actor.kind in {ActorKind.PERSON, ActorKind.CLIENT}
         and actor.org_id is not None
         and holds(actor, SHARED_READERS)
     )
@@ -56,8 +56,8 @@ def can_read_shared(actor: Actor) -> bool:
 
 def can_read(actor: Actor, owner_org_id: uuid.UUID | str | None) -> bool:
     """Staff of the owning organisation with a records role."""
-    return actor.kind in {"person", "client", "system"} and (
-        actor.kind == "system" or (_same_org(actor, owner_org_id) and is_reader(actor))
+    return actor.kind in {ActorKind.PERSON, ActorKind.CLIENT, ActorKind.SYSTEM} and (
+        actor.kind == ActorKind.SYSTEM or (_same_org(actor, owner_org_id) and is_reader(actor))
     )
 
 
@@ -88,7 +88,7 @@ def can_decide(
     senior_officer_id: uuid.UUID | str | None,
 ) -> bool:
     """A designated event is decided by its named senior officer; others by a Prevent lead."""
-    if not _same_org(actor, owner_org_id) or actor.kind == "client":
+    if not _same_org(actor, owner_org_id) or actor.kind == ActorKind.CLIENT:
         return False
     if designated:
         return senior_officer_id is not None and actor.id == str(senior_officer_id)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, g, request
 
 from audit.services import actor_reference
-from core.db import db, utcnow
+from core.db import db, utcnow, wrote
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor
 from core.security import ActorKind
@@ -118,11 +118,12 @@ def replay_idempotent_request() -> Response | None:
 
 def commit_request() -> None:
     """After a page (or any other non-API view) returned: commit the request's one
-    transaction, whatever the page's status. A refusal the page answered itself was already
+    transaction if it wrote anything, whatever the page's status (a read-only page just ends
+    its transaction at teardown). A refusal the page answered itself was already
     rolled back and audited (`audit.refusals.keep_refusal`); what the page did after it, such
     as counting a failed sign-in towards the lockout, stands."""
     session = db.session()
-    if session.in_transaction():
+    if wrote(session):
         session.commit()
 
 

@@ -64,6 +64,7 @@ def _any_column(table: str) -> str:
     return {
         "audit_entries": "action",
         "audit_entry_subjects": "pseudonym",
+        "audit_entry_resources": "resource_id",
         "audit_leaves": "idx",
         "audit_tree_nodes": "hash",
         "audit_checkpoints": "note",

@@ -30,7 +30,7 @@ from hub.groups.models import AgendaItem, Meeting, MinutesStatus, WorkingGroup
 from hub.groups.services import PURPOSE, coverage, parse_id, require_manager
 from hub.records import shareable
 from hub.records.models import Event, EventStatus, RecordStatus, Speaker
-from partners.models import Organisation
+from partners.services import organisation_names
 
 #: Events offered as cases: from this long ago onwards (and every event still to come).
 CASE_WINDOW = timedelta(days=180)
@@ -112,23 +112,11 @@ def case_choices(actor: Actor, group: WorkingGroup) -> list[CaseChoice]:
     shown = agreements.disclose(
         actor, [c for c in candidates if c.id in visible], PURPOSE, audit_refusals=False
     )
-    names = _org_names({d.owner_org_id for d in shown})
+    names = organisation_names({d.owner_org_id for d in shown})
     return [
         CaseChoice(f"{d.record_type}:{d.id}", _label(d, names.get(d.owner_org_id, "")))
         for d in shown
     ]
-
-
-def _org_names(ids: set[str]) -> dict[str, str]:
-    keys = [uuid.UUID(i) for i in ids]
-    if not keys:
-        return {}
-    return {
-        str(org_id): name
-        for org_id, name in db.session.execute(
-            sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(keys))
-        )
-    }
 
 
 def add_agenda_item(actor: Actor, meeting: Meeting, data: dict[str, Any]) -> AgendaItem:

@@ -436,7 +436,7 @@ def submit_request(actor: Actor, data: dict[str, Any]) -> AdvisoryRequest:
         event_id=event.id if event else None,
         question=question,
         status=AdvisoryStatus.SUBMITTED,
-        submitted_by_id=_person_id(actor),
+        submitted_by_id=actor.person_id,
         submitted_at=now,
         due_on=add_working_days(now.astimezone(LOCAL_ZONE).date(), DUE_WORKING_DAYS),
     )
@@ -470,7 +470,7 @@ def route_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any]) 
     request.status = AdvisoryStatus.ROUTED
     request.police_org_id = team.id
     request.routing_note = note
-    request.routed_by_id = _person_id(actor)
+    request.routed_by_id = actor.person_id
     request.routed_at = utcnow()
     db.session.flush()
     audit.record(
@@ -497,7 +497,7 @@ def decline_request(
     check.raise_if_any()
     request.status = AdvisoryStatus.DECLINED
     request.decline_reason = reason
-    request.routed_by_id = _person_id(actor)
+    request.routed_by_id = actor.person_id
     request.routed_at = utcnow()
     db.session.flush()
     audit.record(
@@ -525,7 +525,7 @@ def answer_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any])
     )
     request.status = AdvisoryStatus.ANSWERED
     request.rating_id = rating_row.id
-    request.answered_by_id = _person_id(actor)
+    request.answered_by_id = actor.person_id
     request.answered_at = utcnow()
     db.session.flush()
     audit.record(
@@ -591,10 +591,6 @@ REFUSALS = {
     "decline": "Only the regional coordinator the request was sent to can decline it.",
     "answer": "Only the Prevent lead of the police team the request was routed to can answer it.",
 }
-
-
-def _person_id(actor: Actor) -> uuid.UUID | None:
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
 
 
 # --- what each party is shown -------------------------------------------------------------

@@ -35,7 +35,6 @@ from hub.records.events.services import (
     deny,
     ensure_assessment,
     move,
-    person_id,
     record_change,
 )
 from hub.records.models import (
@@ -288,7 +287,7 @@ def save_self_assessment(actor: Actor, event: Event, data: dict[str, Any]) -> Ri
             row.answer, row.detail = answer, detail
             changed.append(question.value)
     assessment.self_assessment = StageStatus.COMPLETED
-    assessment.self_assessed_by_id = person_id(actor)
+    assessment.self_assessed_by_id = actor.person_id
     assessment.self_assessed_at = utcnow()
     db.session.flush()
     record_change(actor, "assessment.update", event, changed, stage="self_assessment")
@@ -330,7 +329,7 @@ def save_local_review(actor: Actor, event: Event, data: dict[str, Any]) -> RiskA
     assessment.rating = rating_for(likelihood, impact)
     assessment.review_notes = notes
     assessment.local_review = StageStatus.COMPLETED
-    assessment.reviewed_by_id = person_id(actor)
+    assessment.reviewed_by_id = actor.person_id
     assessment.reviewed_at = utcnow()
     if event.status == EventStatus.SUBMITTED:
         move(actor, event, EventStatus.UNDER_REVIEW)
@@ -365,7 +364,7 @@ def senior_officer_choices(actor: Actor, event: Event) -> list[Person]:
     query = sa.select(Person).where(
         Person.organisation_id == event.owner_org_id, Person.status == Status.ACTIVE
     )
-    me = person_id(actor)
+    me = actor.person_id
     if me is not None:
         query = query.where(Person.id != me)
     return list(db.session.scalars(query.order_by(Person.name)))
@@ -405,7 +404,7 @@ def escalate(actor: Actor, event: Event, data: dict[str, Any]) -> RiskAssessment
     event.senior_officer_id = officer.id
     assessment.escalation = StageStatus.COMPLETED
     assessment.escalation_reason = reason
-    assessment.escalated_by_id = person_id(actor)
+    assessment.escalated_by_id = actor.person_id
     assessment.escalated_at = utcnow()
     move(actor, event, EventStatus.ESCALATED)
     record_change(

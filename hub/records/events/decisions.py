@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from core.db import db, utcnow
+from core.documents import long_date
 from core.errors import NotFound
 from core.security import Actor
 from core.validation import Checker
@@ -30,7 +31,6 @@ from hub.records.events.services import (
     local_date,
     local_today,
     move,
-    person_id,
     record_change,
 )
 from hub.records.models import (
@@ -63,11 +63,6 @@ APPEAL_OUTCOME_LABELS = {
     AppealOutcome.VARIED: "Varied",
 }
 DECIDED_APPEAL_OUTCOMES = (AppealOutcome.UPHELD, AppealOutcome.OVERTURNED, AppealOutcome.VARIED)
-
-
-def long_date(day: date) -> str:
-    """A date as people read it: 3 March 2026."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def current_decision(event: Event) -> Decision | None:
@@ -199,7 +194,7 @@ def _new_decision(actor: Actor, event: Event, values: dict[str, Any], rationale:
         conditions=values["conditions"],
         reason_category=values["reason_category"],
         lawful_speech_finding=values["lawful_speech_finding"],
-        decided_by_id=person_id(actor),
+        decided_by_id=actor.person_id,
         decided_on=on,
         decided_at=utcnow(),
     )
@@ -332,7 +327,7 @@ def lodge_appeal(actor: Actor, event: Event, data: dict[str, Any]) -> Appeal:
     check.raise_if_any()
     appeal = Appeal(
         grounds=grounds,
-        lodged_by_id=person_id(actor),
+        lodged_by_id=actor.person_id,
         lodged_at=utcnow(),
         deadline=deadline or default_appeal_deadline(),
         outcome=AppealOutcome.PENDING,
@@ -430,7 +425,7 @@ def decide_appeal(actor: Actor, event: Event, appeal: Appeal, data: dict[str, An
     assert outcome is not None
     appeal.outcome = outcome
     appeal.rationale = rationale
-    appeal.decided_by_id = person_id(actor)
+    appeal.decided_by_id = actor.person_id
     appeal.decided_at = utcnow()
     new_decision = None
     if values is not None:

@@ -21,7 +21,7 @@ from audit import services as audit
 from audit.actions import EVENT_READ
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.security import Actor
+from core.security import Actor, ActorKind
 from core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions
 from hub.records.models import (
@@ -134,11 +134,6 @@ EVENT_FIELDS = (
 # --- small helpers ----------------------------------------------------------------------
 
 
-def person_id(actor: Actor) -> uuid.UUID | None:
-    """The person behind the actor (None for the hub itself or a client)."""
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
-
-
 def local_today() -> date:
     """Today's date in England and Wales."""
     return utcnow().astimezone(LOCAL_ZONE).date()
@@ -152,7 +147,7 @@ def local_date(moment: datetime) -> date:
 def is_named_officer(actor: Actor, event: Event) -> bool:
     """The actor is the senior officer this event was escalated to."""
     return (
-        actor.kind == "person"
+        actor.kind == ActorKind.PERSON
         and event.senior_officer_id is not None
         and actor.id == str(event.senior_officer_id)
         and actor.org_id == str(event.owner_org_id)
@@ -229,7 +224,7 @@ def list_events(
     hosts = actor.org_kind in permissions.HOST_KINDS
     if hosts and permissions.can_read(actor, actor.org_id):
         query = query.where(Event.owner_org_id == uuid.UUID(actor.org_id))
-    elif hosts and actor.kind == "person" and _named_anywhere(actor):
+    elif hosts and actor.kind == ActorKind.PERSON and _named_anywhere(actor):
         query = query.where(
             Event.owner_org_id == uuid.UUID(actor.org_id),
             Event.senior_officer_id == uuid.UUID(actor.id),
@@ -475,7 +470,7 @@ def create_event(actor: Actor, data: dict[str, Any]) -> Event:
     event = Event(
         owner_org_id=uuid.UUID(actor.org_id),
         status=EventStatus.DRAFT,
-        created_by_id=person_id(actor),
+        created_by_id=actor.person_id,
         **given.values,
     )
     event.assessment = RiskAssessment()
@@ -485,7 +480,7 @@ def create_event(actor: Actor, data: dict[str, Any]) -> Event:
         EventStatusChange(
             from_status=None,
             to_status=EventStatus.DRAFT,
-            changed_by_id=person_id(actor),
+            changed_by_id=actor.person_id,
             changed_at=utcnow(),
         )
     )
@@ -616,7 +611,7 @@ def move(actor: Actor, event: Event, target: EventStatus, note: str = "") -> Eve
     change = EventStatusChange(
         from_status=event.status,
         to_status=target,
-        changed_by_id=person_id(actor),
+        changed_by_id=actor.person_id,
         changed_at=utcnow(),
         note=note,
     )
@@ -744,7 +739,7 @@ def record_report(actor: Actor, event: Event, data: dict[str, Any]) -> PostEvent
     report = PostEventReport(
         conditions_held=held,
         incidents=incidents,
-        reported_by_id=person_id(actor),
+        reported_by_id=actor.person_id,
         reported_at=utcnow(),
     )
     event.report = report

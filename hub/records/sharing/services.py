@@ -8,7 +8,6 @@ something to the actor for the stated purpose, and totals count only what would 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +33,7 @@ from hub.records.models import (
 )
 from hub.records.speakers import search
 from partners.models import Organisation
+from partners.services import organisation_names
 
 #: Every absent or refused partner record answers with these words (the disclosure path's
 #: own): a different message for a refusal would tell the asker that the record exists.
@@ -103,16 +103,6 @@ def require_reader(actor: Actor, action: str) -> None:
             reason="role_required",
             audit={"action": action, "resource_type": "speaker"},
         )
-
-
-def org_names(ids: Iterable[str]) -> dict[str, str]:
-    keys = [uuid.UUID(i) for i in set(ids)]
-    if not keys:
-        return {}
-    return {
-        str(o.id): o.name
-        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
-    }
 
 
 def partner_candidates(
@@ -210,7 +200,7 @@ def search_speakers(
     counted = results[offset : offset + limit]
     page = _in_full(counted)
     total -= len(counted) - len(page)  # any erased between counting and loading
-    owners = org_names(
+    owners = organisation_names(
         item.owner_org_id if isinstance(item, ShareableRecord) else str(item.owner_org_id)
         for _score, item in page
     )

@@ -29,7 +29,7 @@ from hub.records.models import (
     RecordStatus,
     Speaker,
 )
-from hub.records.speakers.services import person_id, require_reader
+from hub.records.speakers.services import require_reader
 from partners import notifications
 
 #: A statement must be reviewed at least this often: a review date is after the statement's
@@ -225,7 +225,7 @@ def create_assertion(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) ->
         review_by=review_by,
         status=AssertionStatus.ACTIVE,
         version=1,
-        created_by_id=person_id(actor),
+        created_by_id=actor.person_id,
     )
     assertion.revisions.append(
         AssertionRevision(
@@ -233,7 +233,7 @@ def create_assertion(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) ->
             status=AssertionStatus.ACTIVE,
             text=text,
             reason="Recorded.",
-            changed_by_id=person_id(actor),
+            changed_by_id=actor.person_id,
         )
     )
     db.session.add(assertion)
@@ -293,7 +293,7 @@ def _revise(
             status=status,
             text=text,
             reason=reason,
-            changed_by_id=person_id(actor),
+            changed_by_id=actor.person_id,
         )
     )
 

@@ -28,7 +28,6 @@ from hub.records.models import (
     RecordStatus,
     Speaker,
 )
-from hub.records.speakers.services import person_id
 from partners.models import Organisation
 
 #: A rating is advice for a time: it expires within two years of being issued.
@@ -115,7 +114,7 @@ def issue_rating(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> Adv
         rationale=rationale,
         issued_on=today,
         expires_on=expires_on,
-        issued_by_id=person_id(actor),
+        issued_by_id=actor.person_id,
     )
     db.session.add(issued)
     db.session.flush()

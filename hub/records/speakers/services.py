@@ -106,11 +106,6 @@ def _not_found(action: str, speaker: Speaker) -> NotFound:
     )
 
 
-def person_id(actor: Actor) -> uuid.UUID | None:
-    """The acting person's id (None for the hub itself and for partner systems)."""
-    return uuid.UUID(actor.id) if actor.kind == "person" and actor.id else None
-
-
 def require_reader(actor: Actor, action: str = SPEAKER_READ) -> None:
     """Refuse (403, audited) anyone whose roles do not let them read speaker records at all."""
     if not permissions.is_reader(actor):
@@ -441,7 +436,7 @@ def create_speaker(actor: Actor, data: Mapping[str, Any]) -> Speaker:
         display_name=clean["display_name"],
         retention_until=clean["retention_until"],
         status=RecordStatus.ACTIVE,
-        created_by_id=person_id(actor),
+        created_by_id=actor.person_id,
     )
     changed = _apply(speaker, clean)
     db.session.add(speaker)
@@ -565,9 +560,7 @@ def merge_speakers(actor: Actor, keep: Speaker, merge: Speaker, reason: str) -> 
             )
 
     summary = MergeSummary(
-        SpeakerMerge(
-            kept_id=keep.id, merged_id=merge.id, merged_by_id=person_id(actor), reason=text
-        )
+        SpeakerMerge(kept_id=keep.id, merged_id=merge.id, merged_by_id=actor.person_id, reason=text)
     )
     _merge_names(keep, merge, summary)
     _merge_details(keep, merge, summary)

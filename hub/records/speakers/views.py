@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +16,9 @@ from werkzeug.datastructures import MultiDict
 from audit.actions import ASSERTION_CREATE, SPEAKER_MERGE, SPEAKER_READ
 from audit.refusals import keep_refusal
 from core.db import db, utcnow
+from core.documents import long_date
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor, signed_in_required
-from core.validation import LOCAL_ZONE
 from hub.records import permissions
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
@@ -54,15 +54,6 @@ DATE_PARTS = ("day", "month", "year")
 
 
 # --- presentation helpers ---------------------------------------------------------------
-
-
-def long_date(day: date | datetime | None) -> str:
-    """A date as GOV.UK writes it: 3 March 2026 (UK local date for a moment)."""
-    if day is None:
-        return ""
-    if isinstance(day, datetime):
-        day = day.astimezone(LOCAL_ZONE).date()
-    return f"{day.day} {day:%B %Y}"
 
 
 def people_names(ids: Iterable[Any]) -> dict[str, str]:

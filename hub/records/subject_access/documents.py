@@ -5,17 +5,14 @@ fonts' Latin-1, with the characters they cannot draw replaced)."""
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fpdf import FPDF
-from fpdf.enums import XPos
-
 from audit import services as audit
 from core.db import utcnow
+from core.documents import DocumentPdf
 from core.security import Actor
 from core.validation import Checker
 from hub.records.subject_access.services import (
@@ -111,75 +108,20 @@ def pack_json(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
 
 
 #: Typographic marks the PDF core fonts lack, and their plain forms.
-_PLAIN = {
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2022": "*",
-    "\u2026": "...",
-    "\u00a0": " ",
-}
-
-
-def latin1(text: Any) -> str:
-    """Text the PDF core fonts can draw (Latin-1 only): typographic marks become plain ones,
-    accents outside Latin-1 are dropped, anything else becomes '?' (the JSON keeps it exact)."""
-    out: list[str] = []
-    for char in str(text):
-        if char in _PLAIN:
-            out.append(_PLAIN[char])
-        elif char in "\n" or 32 <= ord(char) < 127 or 160 <= ord(char) < 256:
-            out.append(char)
-        elif ord(char) < 32 or 127 <= ord(char) < 160:
-            out.append(" " if char == "\t" else "")
-        else:
-            plain = "".join(
-                c
-                for c in unicodedata.normalize("NFKD", char)
-                if not unicodedata.combining(c) and 32 <= ord(c) < 256
-            )
-            out.append(plain or "?")
-    return "".join(out)
-
-
-class _PackPdf(FPDF):
-    """A4 portrait, Helvetica, page numbers in the footer."""
-
-    def __init__(self, footer_text: str) -> None:
-        """A4 portrait with 18 mm margins."""
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.footer_text = latin1(footer_text)
-        self.set_margins(18, 18, 18)
-        self.set_auto_page_break(auto=True, margin=18)
-
-    def footer(self) -> None:
-        """The footer line with the page number."""
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.cell(0, 6, f"{self.footer_text} - page {self.page_no()}", align="C")
-
-    def text_block(self, text: str, size: int = 10, style: str = "") -> None:
-        """A paragraph in Helvetica, made safe for the core fonts."""
-        self.set_font("Helvetica", style, size)
-        self.multi_cell(0, size * 0.5, latin1(text), align="L", new_x=XPos.LMARGIN)
-        self.ln(1)
 
 
 def pack_pdf(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
     """The pack as a PDF: each section, each item's details and its exemption note."""
-    pdf = _PackPdf(f"Subject access pack - {pack.controller}")
+    pdf = DocumentPdf(f"Subject access pack - {pack.controller}")
     pdf.set_title("Subject access pack")
     pdf.set_creator("Prevent Information Sharing Hub")
     pdf.add_page()
-    pdf.text_block("Subject access pack", 18, "B")
-    pdf.text_block(f"Controller: {pack.controller} ({pack.controller_contact})")
-    pdf.text_block(f"Generated: {long_date(now)}")
-    pdf.text_block(f"Speaker record: {pack.speaker_id}")
-    pdf.text_block(EXPLANATION.format(controller=pack.controller), 9)
-    pdf.text_block(
+    pdf.paragraph("Subject access pack", 18, "B")
+    pdf.paragraph(f"Controller: {pack.controller} ({pack.controller_contact})")
+    pdf.paragraph(f"Generated: {long_date(now)}")
+    pdf.paragraph(f"Speaker record: {pack.speaker_id}")
+    pdf.paragraph(EXPLANATION.format(controller=pack.controller), 9)
+    pdf.paragraph(
         "Characters the PDF cannot show are replaced with '?'; the JSON pack holds the exact text.",
         8,
         "I",
@@ -187,26 +129,26 @@ def pack_pdf(pack: Pack, notes: Mapping[str, str], now: datetime) -> bytes:
     for name, heading in SECTIONS.items():
         items = pack.section(name)
         pdf.ln(2)
-        pdf.text_block(heading, 14, "B")
+        pdf.paragraph(heading, 14, "B")
         if not items:
-            pdf.text_block("None.", 10)
+            pdf.paragraph("None.", 10)
             continue
         for item in items:
-            pdf.text_block(item.title, 11, "B")
+            pdf.paragraph(item.title, 11, "B")
             for label, value in item.rows:
                 if value:
-                    pdf.text_block(f"{label}: {value}", 9)
-            pdf.text_block(f"Exemption: {notes[item.key]}", 9, "I")
+                    pdf.paragraph(f"{label}: {value}", 9)
+            pdf.paragraph(f"Exemption: {notes[item.key]}", 9, "I")
             pdf.ln(1)
     pdf.ln(2)
-    pdf.text_block("Organisations that received this data", 14, "B")
+    pdf.paragraph("Organisations that received this data", 14, "B")
     if pack.recipients:
         for org_name, contact in pack.recipients:
-            pdf.text_block(f"{org_name} - {contact}", 10)
+            pdf.paragraph(f"{org_name} - {contact}", 10)
     else:
-        pdf.text_block("None.", 10)
+        pdf.paragraph("None.", 10)
     if pack.other_controllers:
-        pdf.text_block("Organisations holding their own records about this speaker", 14, "B")
+        pdf.paragraph("Organisations holding their own records about this speaker", 14, "B")
         for org_name, contact in pack.other_controllers:
-            pdf.text_block(f"{org_name} - {contact}", 10)
+            pdf.paragraph(f"{org_name} - {contact}", 10)
     return bytes(pdf.output())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,10 +27,12 @@ from audit import queries as audit_queries
 from audit import services as audit
 from audit.actions import SUBJECT_ACCESS_PREPARE
 from audit.models import AuditEntry
+from core import documents
 from core.db import db
+from core.documents import long_moment
 from core.errors import PermissionDenied
-from core.security import Actor
-from core.validation import LOCAL_ZONE, Checker
+from core.security import Actor, ActorKind
+from core.validation import Checker
 from hub.records.events import decisions
 from hub.records.events import services as events
 from hub.records.models import (
@@ -46,6 +48,7 @@ from hub.records.models import (
 from hub.records.speakers import assertions, ratings, search
 from hub.records.speakers import services as speakers
 from partners.models import Organisation
+from partners.services import organisation_names
 
 #: Only a data protection officer answers subject access requests.
 SUBJECT_ACCESS_ROLES = ("dpo",)
@@ -103,7 +106,7 @@ class Pack:
 def can_answer(actor: Actor) -> bool:
     """A DPO of an organisation answers subject access requests about its own records."""
     return (
-        actor.kind == "person"
+        actor.kind == ActorKind.PERSON
         and actor.org_id is not None
         and actor.has_role(*SUBJECT_ACCESS_ROLES)
     )
@@ -139,12 +142,7 @@ def iso(value: date | datetime | None) -> str | None:
 
 def long_date(value: date | datetime | None) -> str:
     """3 March 2026 (a moment as its UK local date and time)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        local = value.astimezone(LOCAL_ZONE)
-        return f"{local.day} {local:%B %Y}, {local:%H:%M}"
-    return f"{value.day} {value:%B %Y}"
+    return long_moment(value) if isinstance(value, datetime) else documents.long_date(value)
 
 
 def _label(labels: Mapping[Any, str], value: Any) -> str:
@@ -521,22 +519,6 @@ def _refusal_item(entry: AuditEntry, names: Mapping[str, str]) -> PackItem:
     return PackItem(f"refusal-{entry.seq}", "refusals", title, rows, data)
 
 
-def _org_names(ids: Iterable[Any]) -> dict[str, str]:
-    """Organisation names by id (malformed ids ignored)."""
-    keys = set()
-    for value in ids:
-        try:
-            keys.add(uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    if not keys:
-        return {}
-    return {
-        str(o.id): o.name
-        for o in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(keys)))
-    }
-
-
 def build_pack(actor: Actor, speaker_id: str, *, action: str = SUBJECT_ACCESS_PREPARE) -> Pack:
     """Everything held about a speaker record the DPO's organisation owns, its disclosures to
     other organisations and the refusals about it. Another organisation's record is not found
@@ -589,7 +571,7 @@ def build_pack(actor: Actor, speaker_id: str, *, action: str = SUBJECT_ACCESS_PR
     # Reads of another organisation's record carry its id, not a subject.
     refused.update({e.seq: e for e in audit_queries.refusals_naming("speaker", record_ids, own)})
     refusals = [refused[seq] for seq in sorted(refused)]
-    names = _org_names(
+    names = organisation_names(
         [own]
         + [r.coordinator_org_id for r in requests]
         + [r.police_org_id for r in requests if r.police_org_id]
