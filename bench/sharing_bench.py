@@ -37,6 +37,14 @@ import sqlalchemy as sa
 
 from bench import search_bench
 from bench.common import SERVER_URL, Suite, agreement_body, fresh_database, median, percentile
+from bench.sharing_scene import (
+    AGREEMENTS,
+    PROFILES,
+    SEARCHER,
+    check_minimised,
+    expected_covers,
+    require,
+)
 
 SPEAKERS = int(os.environ.get("BENCH_SHARING_SPEAKERS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_SHARING_ROUNDS", "6"))
@@ -44,86 +52,10 @@ PER_ROUND = int(os.environ.get("BENCH_SHARING_QUERIES", "25"))
 WARM_UP = 30
 PROFILED = 20
 ORGS = 20
-SEARCHER = 0  # the searching organisation's index
 PURPOSE = "speaker_due_diligence"
 TARGET = 70.0
 DATABASE = "hub_bench_sharing"
 SEED = 11
-
-#: What a schedule entry gives the searcher, by name (None: existence only). "withheld" is
-#: spelt out where it matters; the agreement's validation drops it, as for any schedule.
-PROFILES: dict[str, dict[str, str] | None] = {
-    "full": {
-        "display_name": "full",
-        "aliases": "full",
-        "affiliations": "full",
-        "topics": "full",
-        "sources": "full",
-        "appearances": "full",
-    },
-    "masked": {
-        "display_name": "masked",
-        "aliases": "masked",
-        "affiliations": "masked",
-        "topics": "full",
-        "sources": "masked",
-    },
-    "pseudonymised": {
-        "display_name": "pseudonymised",
-        "aliases": "pseudonymised",
-        "topics": "full",
-        "appearances": "pseudonymised",
-    },
-    "aliases_withheld": {
-        "display_name": "full",
-        "aliases": "withheld",
-        "topics": "full",
-        "sources": "masked",
-    },
-    "names_only": {"display_name": "full"},
-    "existence_only": None,
-}
-
-#: (reference, type, parties, [(provider, recipient, profile)]): ten agreements, eight with
-#: the searcher (organisation 0). Providers 1, 2, 3 and 5 are covered by two agreements each,
-#: so the one giving most is used; 11-13 show agreements that give the searcher nothing.
-AGREEMENTS: list[tuple[str, str, list[int], list[tuple[int, int, str]]]] = [
-    ("BENCH-SHARE-01", "reciprocal", [0, 1, 2, 3],
-     [(1, 0, "full"), (2, 0, "masked"), (3, 0, "pseudonymised"),
-      (0, 1, "names_only"), (0, 2, "names_only"), (0, 3, "names_only")]),
-    ("BENCH-SHARE-02", "reciprocal", [0, 1, 4],
-     [(1, 0, "masked"), (4, 0, "aliases_withheld"), (0, 1, "names_only"), (0, 4, "names_only")]),
-    ("BENCH-SHARE-03", "one_way", [5, 0], [(5, 0, "existence_only")]),
-    ("BENCH-SHARE-04", "reciprocal", [0, 5, 6],
-     [(5, 0, "masked"), (6, 0, "full"), (0, 5, "names_only"), (0, 6, "names_only")]),
-    ("BENCH-SHARE-05", "one_way", [7, 0], [(7, 0, "pseudonymised")]),
-    ("BENCH-SHARE-06", "one_way", [8, 0], [(8, 0, "existence_only")]),
-    ("BENCH-SHARE-07", "reciprocal", [0, 2, 9],
-     [(2, 0, "names_only"), (9, 0, "masked"), (0, 2, "names_only"), (0, 9, "names_only")]),
-    ("BENCH-SHARE-08", "reciprocal", [0, 3, 10],
-     [(3, 0, "existence_only"), (10, 0, "full"), (0, 3, "names_only"), (0, 10, "names_only")]),
-    ("BENCH-SHARE-09", "reciprocal", [11, 12], [(11, 12, "full"), (12, 11, "full")]),
-    ("BENCH-SHARE-10", "one_way", [0, 13], [(0, 13, "full")]),
-]  # fmt: skip
-
-
-def _given(profile: str) -> dict[str, str]:
-    return {k: v for k, v in (PROFILES[profile] or {}).items() if v != "withheld"}
-
-
-def expected_covers() -> dict[int, tuple[str, str]]:
-    """For each provider to the searcher: the (reference, profile) that should be used, worked
-    out here independently of the service: not existence-only first, then most fields."""
-    best: dict[int, tuple[tuple[bool, int], str, str]] = {}
-    for reference, _kind, _parties, schedule in AGREEMENTS:
-        for provider, recipient, profile in schedule:
-            if recipient != SEARCHER:
-                continue
-            rank = (PROFILES[profile] is not None, len(_given(profile)))
-            if provider not in best or rank > best[provider][0]:
-                best[provider] = (rank, reference, profile)
-    return {p: (ref, prof) for p, (_r, ref, prof) in best.items()}
-
 
 # --- set-up -------------------------------------------------------------------------------
 
@@ -389,64 +321,6 @@ class Paths:
         return time.perf_counter() - started
 
 
-# --- minimisation check -------------------------------------------------------------------
-
-
-def _require(condition: bool, detail: Any = "") -> None:
-    """An assertion that `python -O` does not strip."""
-    if not condition:
-        raise AssertionError(detail)
-
-
-def check_minimised(app: Any, shown: list[Any], org_ids: list[uuid.UUID]) -> dict[str, int]:
-    """Every partner result the full path returned against the record as held: disclosed under
-    the agreement expected for its provider, only the fields that agreement gives, each at its
-    level (full values equal, masked ones masked, pseudonymised ones pseudonyms), and nothing of
-    the display name in what is masked, pseudonymised or existence-only. Counts by profile."""
-    from agreements.policy import MASK
-    from core.db import db
-    from hub.records import shareable
-    from hub.records.models import Speaker
-
-    index = {str(o): n for n, o in enumerate(org_ids)}
-    expected = expected_covers()
-    counts: dict[str, int] = {}
-    with app.app_context():
-        for result in shown:
-            provider = index[result.owner_org_id]
-            reference, profile = expected[provider]
-            _require(result.disclosed_under["reference"] == reference, (result, reference))
-            speaker = db.session.get(Speaker, uuid.UUID(result.speaker_id))
-            held = shareable.speaker(speaker).values
-            data = result.data
-            if PROFILES[profile] is None:
-                _require(result.existence_only and set(data) == {"owner", "contact"}, result)
-            else:
-                levels = _given(profile)
-                _require(set(data) == {f for f in levels if f in held}, (result, levels))
-                for name, level in levels.items():
-                    value, raw = data[name], held[name]
-                    items = value if isinstance(value, list) else [value]
-                    raws = raw if isinstance(raw, list) else [raw]
-                    _require(len(items) == len(raws), (name, value, raw))
-                    if level == "full":
-                        _require(items == raws, (name, value, raw))
-                    elif level == "masked":
-                        for item, original in zip(items, raws, strict=True):
-                            _require(MASK in item and item != original, (name, item, original))
-                    elif level == "pseudonymised":
-                        _require(all(i.startswith("psn:") for i in items), (name, value))
-            if profile != "full" and profile != "aliases_withheld":
-                _require(speaker.display_name not in repr(data), (speaker.display_name, data))
-            if profile == "aliases_withheld":
-                _require("aliases" not in data, data)
-            counts[profile] = counts.get(profile, 0) + 1
-        db.session.rollback()
-    for profile in ("full", "masked", "pseudonymised", "existence_only"):
-        _require(bool(counts.get(profile)), f"no {profile} result was checked: {counts}")
-    return counts
-
-
 # --- where the time goes -----------------------------------------------------------------
 
 
@@ -620,7 +494,7 @@ def run() -> Suite:
             seconds["total"] = time.perf_counter() - started
         db.session.remove()
         expected = expected_covers()
-        _require(providers == {str(org_ids[p]) for p in expected}, "providers differ from the plan")
+        require(providers == {str(org_ids[p]) for p in expected}, "providers differ from the plan")
         searched = {SEARCHER, *expected}
         pool = [s for s in sample if s.org in searched]
         wanted = WARM_UP + ROUNDS * PER_ROUND + PROFILED
@@ -681,9 +555,9 @@ def run() -> Suite:
             entries = db.session.scalar(sa.text("SELECT count(*) FROM audit_entries"))
             db.session.rollback()
         db.session.remove()
-        _require(audited.get("disclosure", 0) == paths.disclosed, (audited, paths.disclosed))
+        require(audited.get("disclosure", 0) == paths.disclosed, (audited, paths.disclosed))
         asked_full = WARM_UP + timed_count + 2 * PROFILED
-        _require(audited.get("speaker.search", 0) == asked_full, audited)
+        require(audited.get("speaker.search", 0) == asked_full, audited)
     finally:
         db.session.remove()
         engine.dispose()
