@@ -68,11 +68,12 @@ class Disclosed:
 # --- field transformations --------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value as JSON holds it (dates as ISO strings, tuples as lists)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -93,7 +94,7 @@ def mask_url(value: str) -> str:
 def pseudonym(key: bytes, record_type: str, field_name: str, value: Any) -> str:
     """HMAC-SHA256 of a value under the agreement's key: equal values give equal pseudonyms
     within one agreement, and nothing links them across agreements."""
-    text = unicodedata.normalize("NFKC", str(_plain(value))).casefold().strip()
+    text = unicodedata.normalize("NFKC", str(plain(value))).casefold().strip()
     digest = hmac.new(key, f"{record_type}\x1f{field_name}\x1f{text}".encode(), hashlib.sha256)
     return "psn:" + digest.hexdigest()[:24]
 
@@ -124,7 +125,7 @@ def transform(
     if value is None:
         return None
     if level == Level.FULL:
-        return _plain(value)
+        return plain(value)
     if level == Level.GENERALISED:
         return generalise(value, shape)
     if level == Level.PSEUDONYMISED:

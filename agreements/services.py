@@ -34,7 +34,7 @@ from agreements.lifecycle import (  # noqa: F401  (the lifecycle is part of this
     update_draft,
 )
 from agreements.models import Agreement, AgreementParty, AgreementPurpose, AgreementStatus
-from agreements.policy import Disclosed, ShareableRecord, project
+from agreements.policy import Disclosed, ShareableRecord, plain, project
 from agreements.purposes import PURPOSES
 from audit.actions import DISCLOSURE
 from audit.services import record as audit_record
@@ -378,6 +378,4 @@ def disclose_one(
 
 
 def _own(record: ShareableRecord) -> dict[str, Any]:
-    from agreements.policy import _plain
-
-    return {name: _plain(value) for name, value in record.values.items()}
+    return {name: plain(value) for name, value in record.values.items()}

@@ -264,7 +264,7 @@ def _search_peer(
 # --- the search ---------------------------------------------------------------------------------
 
 
-def _require_person_reader(actor: Actor) -> None:
+def require_person_reader(actor: Actor) -> None:
     # Only people search across hubs: a partner system (or a peer hub's client) searching here
     # would let one hub's search fan out again from another.
     if actor.kind != ActorKind.PERSON or not permissions.can_read_shared(actor):
@@ -301,7 +301,7 @@ def _origin_slugs(active: list[PeerHub]) -> dict[str, str]:
 def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: int = 20):
     """Search speakers here and at every active peer hub for `purpose`, merging what arrives
     within the deadline (best match first); one audit entry per peer called."""
-    _require_person_reader(actor)
+    require_person_reader(actor)
     query = (query or "").strip()
     if not query:
         raise ValidationFailed(

@@ -26,7 +26,7 @@ def _keep_refusal(exc: HubError) -> None:
 def speakers() -> Any:
     """Search speakers here and at peer hubs, for a stated purpose."""
     actor = current_actor()
-    search._require_person_reader(actor)
+    search.require_person_reader(actor)
     submitted = "q" in request.args or "purpose" in request.args
     query = (request.args.get("q") or "").strip()
     purpose = (request.args.get("purpose") or "").strip()
