@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated database per test run (SQLite or PostgreSQL), a savepoint per test,
-factories for organisations and people, and a client that signs in through the real pages."""
+factories for organisations and people (records: tests/factories.py; agreements:
+tests/agreement_factories.py), and a client that signs in through the real pages."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from audit.models import AuditEntry
 from core import migrations
 from core.db import db
 from core.security import Actor
 from partners import services, signin
 from partners.models import Organisation, Person
 
-pytest_plugins = ["tests.agreement_factories"]
+pytest_plugins = ["tests.agreement_factories", "tests.factories"]
 
 TEST_PASSWORD = "correct horse battery staple"
 POSTGRES_ENV = "HUB_TEST_DATABASE"
@@ -262,6 +264,23 @@ def answer_advisory(make_org, make_person):
 def actor_of(person: Person) -> Actor:
     """The Actor a person acts as once signed in."""
     return signin.actor_for(person)
+
+
+# --- the audit log, as tests read it -----------------------------------------------------
+
+
+def audit_entries(action: str, since: int = 0, outcome: str | None = None) -> list[AuditEntry]:
+    """Entries with `action` (and `outcome`, if given) written after sequence number `since`,
+    oldest first."""
+    query = sa.select(AuditEntry).where(AuditEntry.action == action, AuditEntry.seq > since)
+    if outcome is not None:
+        query = query.where(AuditEntry.outcome == outcome)
+    return list(db.session.scalars(query.order_by(AuditEntry.seq)))
+
+
+def last_seq() -> int:
+    """The newest audit sequence number (to find what a step wrote)."""
+    return db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
 
 
 # --- clients -----------------------------------------------------------------------------

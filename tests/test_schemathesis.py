@@ -34,12 +34,11 @@ from partners import services
 from partners.oauth import clients
 from tests.conftest import actor_of, app_config, dispose_database, fresh_database_url
 from tests.oauth_helpers import ISSUER, jwks_of, new_key, token_form
-from tests.partners.test_api_http import _person, seed_world
-from tests.records.test_shared_pages import (
-    new_decision,
-    new_event,
+from tests.partners.live_hub import new_person, seed_world
+from tests.records.worlds import (
+    decided_partner_event,
     new_partner_speaker,
-    new_statement,
+    new_partner_statement,
 )
 
 #: Generated inputs per operation (after the documented examples).
@@ -114,12 +113,14 @@ def hub(database_server, tmp_path_factory) -> Iterator[Hub]:
         migrations.upgrade(url)
         world = seed_world()
         organisation = services.get_organisation("brackenmoor")
-        admin = _person(organisation, ["org_admin"])
-        officer = actor_of(_person(organisation, ["events_officer"]))
+        admin = new_person(organisation, ["org_admin"])
+        officer = actor_of(new_person(organisation, ["events_officer"]))
         speaker = new_partner_speaker(officer, "Professor Tobias Wrenfield")
-        statement = new_statement(officer, speaker)
-        event = new_event(organisation, speaker, "Tides and their keepers")
-        decision = new_decision(event)
+        statement = new_partner_statement(officer, speaker)
+        lead = actor_of(new_person(organisation, ["prevent_lead"]))
+        event, decision = decided_partner_event(
+            officer, lead, speaker, title="Tides and their keepers"
+        )
         client, _ = clients.register_client(
             actor_of(admin),
             organisation,

@@ -13,9 +13,9 @@ import pytest
 from core.db import db, utcnow
 from hub.groups import membership, services
 from hub.records.models import Audience, Distribution, Event, EventSpeaker, OrganiserType, VenueKind
-from hub.records.speakers import services as speakers
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
+from tests.factories import local_moment
 
 PURPOSE = "working_group_case_review"
 SPEAKER_NAME = "Dr Ember Quillfeather"
@@ -37,8 +37,9 @@ class World:
         return actor_of(self.people[who])
 
 
-def make_event(org, speaker=None, title: str = "Lanterns and Liberty", **overrides) -> Event:
-    """An event row made directly (the events service belongs to the records package)."""
+def event_row(org, speaker=None, title: str = "Lanterns and Liberty", **overrides) -> Event:
+    """An event row as stored, for the dashboard's tests of designated, past and decided events
+    (their states and dates are set directly; the world's own event is made by `make_event`)."""
     start = overrides.pop("starts_at", datetime(2027, 3, 3, 18, 0, tzinfo=UTC))
     values = {
         "owner_org_id": org.id,
@@ -92,7 +93,7 @@ def group_schedule(world: World, members=("coordinator", "uni_b", "police")) -> 
 
 
 @pytest.fixture
-def world(make_org, make_person, make_agreement) -> World:
+def world(make_org, make_person, make_agreement, make_speaker, make_event) -> World:
     orgs = {
         "coordinator": make_org(kind="regional_coordinator"),
         "uni_a": make_org(kind="university"),
@@ -122,16 +123,26 @@ def world(make_org, make_person, make_agreement) -> World:
         "hub_auditor": make_person(orgs["hub"], ["auditor", "dpo"]),
     }
     found = World(orgs, people)
-    found.speaker = speakers.create_speaker(
-        actor_of(people["a_events"]),
-        {
-            "display_name": SPEAKER_NAME,
-            "aliases": ["Ember Quillfeather-Vane"],
-            "topics": ["folk history"],
-            "distribution": "shareable",
-        },
+    found.speaker = make_speaker(
+        by=people["a_events"],
+        name=SPEAKER_NAME,
+        aliases=["Ember Quillfeather-Vane"],
+        topics=["folk history"],
+        distribution="shareable",
     )
-    found.event = make_event(orgs["uni_a"], found.speaker, starts_at=utcnow() + timedelta(days=20))
+    found.event = make_event(
+        by=people["a_events"],
+        speakers=[found.speaker],
+        title="Lanterns and Liberty",
+        synopsis="A talk about lantern-making in the northern fells",
+        organiser_name="Lantern Society",
+        venue_place="Hall 3",
+        audience="internal",
+        expected_size="80",
+        distribution="shareable",
+        starts_at=local_moment(20, 18),
+        ends_at=local_moment(20, 20),
+    )
     members = [orgs[k] for k in ("coordinator", "uni_a", "uni_b", "police")]
     found.agreement, _ = make_agreement(
         members, group_schedule(found), purposes=[PURPOSE], reference="TEST-WG-1", kind="one_way"

@@ -21,7 +21,7 @@ from hub.records.models import Decision, Distribution, EventStatus, Outcome, Rea
 from hub.records.speakers import services as speakers
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
-from tests.groups.conftest import PURPOSE, SPEAKER_NAME, audit_entries, make_event
+from tests.groups.conftest import PURPOSE, SPEAKER_NAME, audit_entries, event_row
 
 MASKED = {"display_name": "masked"}
 
@@ -64,9 +64,9 @@ def test_live_agreements_with_their_review_dates(world, make_agreement):
 
 def test_designated_events_only_as_far_as_agreements_disclose_them(world):
     shown = _designate(world.event)
-    _designate(make_event(world.orgs["uni_c"], title="Unshared", starts_at=utcnow() + timedelta(5)))
-    make_event(world.orgs["uni_a"], title="Not designated", starts_at=utcnow() + timedelta(9))
-    _designate(make_event(world.orgs["uni_a"], title="Past", starts_at=utcnow() - timedelta(9)))
+    _designate(event_row(world.orgs["uni_c"], title="Unshared", starts_at=utcnow() + timedelta(5)))
+    event_row(world.orgs["uni_a"], title="Not designated", starts_at=utcnow() + timedelta(9))
+    _designate(event_row(world.orgs["uni_a"], title="Past", starts_at=utcnow() - timedelta(9)))
     board = _board(world)
     assert [e.record.id for e in board.events] == [str(shown.id)]
     [event] = board.events
@@ -90,7 +90,7 @@ def test_an_unknown_purpose_is_refused(world):
 def _second_record(world, who_org, make_person, name=SPEAKER_NAME, days=30):
     officer = actor_of(make_person(world.orgs[who_org], ["events_officer"]))
     speaker = speakers.create_speaker(officer, {"display_name": name, "distribution": "shareable"})
-    make_event(world.orgs[who_org], speaker, starts_at=utcnow() + timedelta(days=days))
+    event_row(world.orgs[who_org], speaker, starts_at=utcnow() + timedelta(days=days))
     return speaker
 
 
@@ -193,8 +193,8 @@ def test_the_regional_return_by_month_adds_up_to_the_annual_return(world):
         ("uni_a", "approved", date(2027, 8, 1), None),  # the next academic year
     ]
     for org, outcome, on, reason in cases:
-        _decide(make_event(orgs[org], title=f"{outcome} {on}"), outcome, on, reason)
-    replaced = make_event(orgs["uni_a"], title="Appealed")
+        _decide(event_row(orgs[org], title=f"{outcome} {on}"), outcome, on, reason)
+    replaced = event_row(orgs["uni_a"], title="Appealed")
     _decide(replaced, "rejected", date(2026, 11, 2), "other", superseded=True)
     monthly = dashboard.monthly_return(world.actor("coord"), "academic", 2026)
     annual = returns.annual_return(world.actor("coord"), "academic", 2026)
@@ -213,7 +213,7 @@ def test_the_regional_return_by_month_adds_up_to_the_annual_return(world):
 def test_a_small_regions_return_is_withheld_month_by_month_too(make_org, make_person):
     coordinator_org = make_org(kind="regional_coordinator", region="Smallshire")
     lonely = make_org(kind="university", region="Smallshire")
-    _decide(make_event(lonely, title="Only one"), "approved", date(2026, 9, 1))
+    _decide(event_row(lonely, title="Only one"), "approved", date(2026, 9, 1))
     coordinator = actor_of(make_person(coordinator_org, ["coordinator"]))
     monthly = dashboard.monthly_return(coordinator, "academic", 2026)
     assert monthly.suppressed

@@ -2,8 +2,7 @@
 called with httpx2 as a partner system would. The worked example runs end to end against it
 and verifies its own query's audit entry; every refusal answers the right status and body
 (OAuth JSON errors at the token endpoint, RFC 9457 problems on the API) and is audited.
-
-`live_hub` and `seed_world` are shared with the openid-client test.
+The hub and its seed are in tests/partners/live_hub.py (the `live_hub` fixture: conftest).
 """
 
 from __future__ import annotations
@@ -15,21 +14,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 import sqlalchemy as sa
-from flask import Flask
-from werkzeug.serving import make_server
 
 from agreements import services as agreements
 from agreements.models import AgreementKey
 from audit import log
-from audit import services as audit_services
 from audit.models import AuditEntry
 from core.db import db
 from core.security import Actor
@@ -38,196 +32,19 @@ from partners import services
 from partners.models import OAuthClient, Status
 from partners.oauth import clients
 from tests.agreement_factories import agreement_data, rule
-from tests.conftest import actor_of, app_config, dispose_database, fresh_database_url
-from tests.oauth_helpers import assertion, dpop_proof, jwks_of, new_key, token_form
-from tests.records.test_shared_pages import DECISION_LEVELS, EVENT_LEVELS, new_decision, new_event
+from tests.conftest import actor_of
+from tests.oauth_helpers import assertion, dpop_proof, new_key, token_form
+from tests.partners.live_hub import (
+    PURPOSE,
+    ROOT,
+    SPEAKER_NAME,
+    Partner,
+    new_person,
+    on_behalf,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "partner_client.py"
-PURPOSE = "speaker_due_diligence"
-SPEAKER_NAME = "Dr Ember Quillfeather"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-# --- the world: two universities under an agreement, and partner clients ------------------------
-
-
-@dataclass
-class Partner:
-    """A registered client: its id, its private key, the organisation it acts for."""
-
-    client_id: str
-    key: Any
-    org_slug: str
-    admin_id: str
-
-
-@dataclass
-class World:
-    """What `seed_world` made."""
-
-    speaker_id: str = ""
-    event_id: str = ""
-    decision_id: str = ""
-    agreement_id: str = ""
-    owner_org_id: str = ""
-    recipient_org_id: str = ""
-    partners: dict[str, Partner] = field(default_factory=dict)
-
-
-def _org(name: str, slug: str) -> Any:
-    return services.create_organisation(
-        Actor.system("test"),
-        {
-            "name": name,
-            "slug": slug,
-            "kind": "university",
-            "region": "Testshire",
-            "dp_contact_name": "Data Protection Desk",
-            "dp_contact_email": f"dpo@{slug}.example",
-        },
-    )
-
-
-def _person(org: Any, roles: list[str]) -> Any:
-    n = uuid.uuid4().hex[:8]
-    return services.create_person(
-        Actor.system("test"),
-        org,
-        {"name": f"Person {n}", "email": f"p{n}@{org.slug}.example", "roles": roles},
-    ).person
-
-
-def _partner(org: Any, admin: Any, *, scopes: str, dpop_bound: bool = False) -> Partner:
-    key = new_key()
-    client, _ = clients.register_client(
-        actor_of(admin),
-        org,
-        {
-            "name": f"System {uuid.uuid4().hex[:6]}",
-            "jwks": jwks_of(key),
-            "scopes": scopes.split(),
-            "dpop_bound": dpop_bound,
-        },
-    )
-    return Partner(client.client_id, key, org.slug, str(admin.id))
-
-
-def seed_world() -> World:
-    """Fellwater shares its speakers, events and decisions with Brackenmoor for due diligence
-    (one speaker, on one decided event); Brackenmoor's systems are the partner clients (plus a
-    third organisation's, to be suspended). Call in an app context; commits."""
-    world = World()
-    owner = _org("Fellwater University", "fellwater")
-    recipient = _org("Brackenmoor University", "brackenmoor")
-    other = _org("Thistledown College", "thistledown")
-    officer = _person(owner, ["events_officer"])
-    speaker = speakers.create_speaker(
-        actor_of(officer),
-        {
-            "display_name": SPEAKER_NAME,
-            "aliases": [{"name": "Embre Quilfeather", "kind": "alias"}],
-            "distribution": "shareable",
-        },
-    )
-    event = new_event(owner, speaker)
-    decision = new_decision(event)
-    signatories = [_person(org, ["signatory", "dpo"]) for org in (owner, recipient)]
-    parties = [
-        {
-            "organisation_id": str(org.id),
-            "role": "controller",
-            "designated_person": "Designated Person",
-            "signatory_id": str(person.id),
-        }
-        for org, person in zip((owner, recipient), signatories, strict=True)
-    ]
-    schedule = [
-        rule(owner, recipient, "speaker", {"display_name": "full", "aliases": "masked"}),
-        rule(owner, recipient, "event", EVENT_LEVELS),
-        rule(owner, recipient, "decision", DECISION_LEVELS),
-    ]
-    data = agreement_data(parties, schedule, kind="one_way", purposes=[PURPOSE])
-    agreement = agreements.create_draft(actor_of(signatories[0]), data)
-    agreements.propose(actor_of(signatories[0]), agreement)
-    for signatory in signatories:
-        agreements.approve(
-            actor_of(signatory),
-            agreement,
-            content_hash=agreement.content_hash,
-            reauthenticated_at=datetime.now(UTC),
-        )
-    admin = _person(recipient, ["org_admin"])
-    other_admin = _person(other, ["org_admin"])
-    world.speaker_id, world.agreement_id = str(speaker.id), str(agreement.id)
-    world.event_id, world.decision_id = str(event.id), str(decision.id)
-    world.owner_org_id, world.recipient_org_id = str(owner.id), str(recipient.id)
-    world.partners = {
-        "reader": _partner(recipient, admin, scopes="speakers:read audit:read audit:verify"),
-        "dpop": _partner(
-            recipient, admin, scopes="speakers:read audit:read audit:verify", dpop_bound=True
-        ),
-        "doomed": _partner(recipient, admin, scopes="speakers:read"),
-        "elsewhere": _partner(other, other_admin, scopes="speakers:read"),
-    }
-    db.session.commit()
-    return world
-
-
-@dataclass
-class LiveHub:
-    """A hub served over HTTP on loopback, its app (for looking into its database) and world."""
-
-    app: Flask
-    url: str
-    world: World
-
-    def entries(self, request_id: str) -> list[AuditEntry]:
-        """The audit entries written for one request (by the `X-Request-Id` it was sent with)."""
-        with self.app.app_context():
-            rows = list(
-                db.session.scalars(
-                    sa.select(AuditEntry)
-                    .where(AuditEntry.request_id == request_id)
-                    .order_by(AuditEntry.seq)
-                )
-            )
-            return rows  # the session closes with the context; loaded rows stay readable
-
-    def change(self, action: Any) -> None:
-        """Change the hub's data directly (suspensions), committed."""
-        with self.app.app_context():
-            action()
-            db.session.commit()
-
-
-@pytest.fixture(scope="module")
-def live_hub(database_server, tmp_path_factory) -> Iterator[LiveHub]:
-    """One hub for the module, seeded, served by werkzeug in a thread; its base URL (the OAuth
-    issuer, and what DPoP proofs name) is the address it is served at."""
-    from core import migrations
-    from hub.app import create_app
-
-    base = tmp_path_factory.mktemp("live")
-    url = fresh_database_url(database_server, base, "partner_http")
-    app = create_app(app_config(url, base / "instance"))
-    with app.app_context():
-        migrations.upgrade(url)
-        world = seed_world()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    address = f"http://127.0.0.1:{server.server_port}"
-    app.config["HUB_SETTINGS"].base_url = address
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveHub(app, address, world)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
-        dispose_database(database_server, url)
 
 
 @pytest.fixture
@@ -293,12 +110,6 @@ def _denied(live_hub, request_id: str, action: str, reason: str | None = None) -
     return entry
 
 
-def _on_behalf(live_hub, value: str) -> str:
-    """How the live hub's log names the member of staff the reader's calls are made for."""
-    with live_hub.app.app_context():
-        return audit_services.on_behalf_of_pseudonym(live_hub.world.recipient_org_id, value)
-
-
 def _api(http, method: str, path: str, headers: dict[str, str]) -> tuple[httpx2.Response, str]:
     request_id = _rid()
     response = http.request(method, path, headers={**headers, "X-Request-Id": request_id})
@@ -350,7 +161,7 @@ def test_the_example_client_verifies_its_own_query_in_the_audit_log(live_hub, tm
     assert entry["request_id"] == report["request_id"]
     assert entry["actor"] == f"client:{partner.client_id}"
     assert entry["purpose"] == PURPOSE
-    assert entry["on_behalf_of"] == _on_behalf(live_hub, "staff-4711")  # never as sent
+    assert entry["on_behalf_of"] == on_behalf(live_hub, "staff-4711")  # never as sent
     assert SPEAKER_NAME not in json.dumps(entry)  # the log holds ids, never names
     [disclosure] = report["disclosures"]
     assert disclosure["resource_ids"] == [live_hub.world.speaker_id]
@@ -540,7 +351,7 @@ def test_a_shared_read_is_disclosed_and_audited_with_purpose_and_member_of_staff
     assert body["owner"] == "Fellwater University"
     assert body["speaker"]["data"] == {"display_name": SPEAKER_NAME, "aliases": ["E••• Q•••"]}
     [disclosure] = [e for e in live_hub.entries(request_id) if e.action == "disclosure"]
-    assert disclosure.on_behalf_of == _on_behalf(live_hub, "staff-4711")
+    assert disclosure.on_behalf_of == on_behalf(live_hub, "staff-4711")
     assert disclosure.purpose == PURPOSE
     assert disclosure.actor == f"client:{live_hub.world.partners['reader'].client_id}"
 
@@ -667,12 +478,12 @@ def _fresh_agreement(live_hub) -> tuple[str, str]:
     def make() -> None:
         owner = services.get_organisation("fellwater")
         recipient = services.get_organisation("brackenmoor")
-        officer = _person(owner, ["events_officer"])
+        officer = new_person(owner, ["events_officer"])
         speaker = speakers.create_speaker(
             actor_of(officer),
             {"display_name": "Professor Tobias Wrenfield", "distribution": "shareable"},
         )
-        signatories = [_person(org, ["signatory", "dpo"]) for org in (owner, recipient)]
+        signatories = [new_person(org, ["signatory", "dpo"]) for org in (owner, recipient)]
         parties = [
             {
                 "organisation_id": str(org.id),
@@ -713,7 +524,6 @@ def test_two_first_disclosures_at_once_share_one_agreement_key(live_hub):
     """Two requests disclosing under a new agreement at once (seen under load with gunicorn
     threads), made certain: the first's transaction holds the new key uncommitted while the
     second looks for it."""
-    import threading
 
     from agreements import lifecycle
     from agreements.models import Agreement

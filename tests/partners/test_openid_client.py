@@ -16,12 +16,7 @@ from audit.models import AuditEntry
 from core.db import db
 from partners.models import OAuthClient
 from tests.oauth_helpers import jwks_of, new_key
-from tests.partners.test_api_http import (  # noqa: F401 (live_hub: a fixture)
-    ROOT,
-    SPEAKER_NAME,
-    _on_behalf,
-    live_hub,
-)
+from tests.partners.live_hub import ROOT, SPEAKER_NAME, on_behalf
 
 SCRIPT = Path(__file__).with_name("openid_client.mjs")
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -44,7 +39,7 @@ def _run_node(*args: str) -> dict:
 
 
 @pytest.fixture
-def private_jwk(live_hub):  # noqa: F811 (the imported fixture)
+def private_jwk(live_hub):
     """The private JWK of a partner client, as the node script takes it."""
 
     def of(name: str, kind: str = "Ed25519") -> tuple[str, str]:
@@ -67,7 +62,7 @@ def private_jwk(live_hub):  # noqa: F811 (the imported fixture)
 
 @pytest.mark.parametrize("kind", ["Ed25519", "P-256"])
 def test_openid_client_gets_a_token_with_private_key_jwt_and_calls_the_api(
-    live_hub,  # noqa: F811
+    live_hub,
     private_jwk,
     kind,
 ):
@@ -90,12 +85,12 @@ def test_openid_client_gets_a_token_with_private_key_jwt_and_calls_the_api(
     [entry] = [
         e
         for e in _client_entries(live_hub, client_id)
-        if e.action == "disclosure" and e.on_behalf_of == _on_behalf(live_hub, staff)
+        if e.action == "disclosure" and e.on_behalf_of == on_behalf(live_hub, staff)
     ]
     assert entry.purpose == "speaker_due_diligence"
 
 
-def test_openid_client_with_a_dpop_bound_token(live_hub, private_jwk):  # noqa: F811
+def test_openid_client_with_a_dpop_bound_token(live_hub, private_jwk):
     client_id, jwk = private_jwk("dpop")
     result = _run_node(live_hub.url, client_id, jwk, "dpop")
     assert result["token_type"].lower() == "dpop"
@@ -103,7 +98,7 @@ def test_openid_client_with_a_dpop_bound_token(live_hub, private_jwk):  # noqa: 
     assert result["search"]["status"] == 200 and result["search"]["body"]["total"] == 1
 
 
-def _client_entries(live_hub, client_id: str) -> list[AuditEntry]:  # noqa: F811
+def _client_entries(live_hub, client_id: str) -> list[AuditEntry]:
     with live_hub.app.app_context():
         return list(
             db.session.scalars(

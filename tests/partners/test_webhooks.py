@@ -627,17 +627,18 @@ def test_only_admins_withdraw_on_the_page(client, subscribed, make_person):
 # --- wired into the records and the API edge ---------------------------------------------
 
 
-def test_an_answered_advisory_request_queues_advisory_answered(make_org, make_person, receiver):
-    from tests.records.test_advisory import answer, build_world, route, submit
-
-    world = build_world(make_org, make_person)
-    admin = make_person(world.orgs["uni"], ["org_admin"])
+def test_an_answered_advisory_request_queues_advisory_answered(
+    make_org, make_person, make_speaker, answer_advisory, receiver
+):
+    uni = make_org(kind="university")
+    admin = make_person(uni, ["org_admin"])
     subscription = webhooks.subscribe(
-        actor_of(admin),
-        world.orgs["uni"],
-        {"url": receiver.url, "events": ["advisory.answered"]},
+        actor_of(admin), uni, {"url": receiver.url, "events": ["advisory.answered"]}
     )
-    request = answer(world, route(world, submit(world)))
+    asker = make_person(uni, ["events_officer"])
+    police = make_person(make_org(kind="police_prevent"), ["prevent_lead"])
+    speaker = make_speaker(by=asker, name="Dr Ember Quillfeather")
+    request = answer_advisory(asker, speaker, police, rating="amber")
     [delivery] = _deliveries(subscription)
     data = json.loads(delivery.payload)["data"]
     assert data == {
@@ -652,22 +653,33 @@ def test_an_answered_advisory_request_queues_advisory_answered(make_org, make_pe
 
 
 def test_a_corrected_statement_reaches_the_recipients_webhook_with_its_id(
-    make_org, make_person, make_agreement, receiver
+    make_org, make_person, make_speaker, make_statement, make_agreement, receiver
 ):
-    from tests.records.test_shared import PURPOSE, _agree
-    from tests.records.test_shared import world as world_fixture
-
-    world = world_fixture.__wrapped__(make_org, make_person)
-    admin = make_person(world.reader_org, ["org_admin"])
+    owner, reader_org = make_org(), make_org()
+    owner_officer = make_person(owner, ["events_officer"])
+    reader = make_person(reader_org, ["events_officer"])
+    admin = make_person(reader_org, ["org_admin"])
     subscription = webhooks.subscribe(
-        actor_of(admin), world.reader_org, {"url": receiver.url, "events": ["assertion.corrected"]}
+        actor_of(admin), reader_org, {"url": receiver.url, "events": ["assertion.corrected"]}
     )
-    speaker = world.speaker("Ember Quillfeather")
-    statement = world.statement(speaker)
-    _agree(make_agreement, world, {"display_name": "full"}, assertion_fields={"text": "full"})
-    shared.shared_speaker(actor_of(world.reader), str(speaker.id), PURPOSE)
+    speaker = make_speaker(by=owner_officer, name="Ember Quillfeather", distribution="shareable")
+    statement = make_statement(
+        speaker,
+        by=owner_officer,
+        text="Spoke at the Northshire lantern fair in 2025.",
+        distribution="shareable",
+    )
+    make_agreement(
+        [owner, reader_org],
+        [
+            rule(owner, reader_org, "speaker", {"display_name": "full"}),
+            rule(owner, reader_org, "assertion", {"text": "full"}),
+        ],
+        kind="one_way",
+    )
+    shared.shared_speaker(actor_of(reader), str(speaker.id), "speaker_due_diligence")
     assertions.correct_assertion(
-        actor_of(world.owner_officer),
+        actor_of(owner_officer),
         statement,
         {"text": "Spoke at the Northshire lantern fair in 2024.", "reason": "Wrong year"},
     )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from audit.models import AuditEntry
 from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.records.advisory import services as advisory
@@ -18,140 +16,26 @@ from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
     AdvisoryStatus,
-    Audience,
-    Distribution,
-    Event,
-    OrganiserType,
     Rating,
-    VenueKind,
 )
 from hub.records.speakers import services as speakers
 from hub.records.working_days import add_working_days, is_working_day
-from tests.conftest import actor_of
-
-SPEAKER_NAME = "Dr Ember Quillfeather"
-ALIAS = "E. Quillfeather-Vane"
-EVENT_SYNOPSIS = "A talk about lantern-making in the northern fells"
-
-
-@dataclass
-class World:
-    """A region with two universities, its coordinator and police team, and outsiders."""
-
-    orgs: dict
-    people: dict
-    speaker: object
-    event: object
-
-    def actor(self, who: str):
-        return actor_of(self.people[who])
-
-
-def make_event(org, title: str = "Lanterns and Liberty", **overrides) -> Event:
-    """An event row made directly (the events service belongs to another module)."""
-    start = datetime(2027, 3, 3, 18, 0, tzinfo=UTC)
-    values = {
-        "owner_org_id": org.id,
-        "distribution": Distribution.INTERNAL,
-        "organiser_type": OrganiserType.SOCIETY,
-        "organiser_name": "Lantern Society",
-        "title": title,
-        "synopsis": EVENT_SYNOPSIS,
-        "starts_at": start,
-        "ends_at": start + timedelta(hours=2),
-        "venue_kind": VenueKind.ON_CAMPUS,
-        "venue_place": "Hall 3",
-        "audience": Audience.INTERNAL,
-        "expected_size": 80,
-        "retention_until": date(2033, 1, 1),
-    }
-    values.update(overrides)
-    event = Event(**values)
-    db.session.add(event)
-    db.session.flush()
-    return event
-
-
-def build_world(make_org, make_person) -> World:
-    """Everyone the permission matrix needs, in region Testshire unless said otherwise."""
-    uni = make_org(kind="university")
-    other_uni = make_org(kind="university")
-    coordinator_org = make_org(kind="regional_coordinator")
-    far_coordinator_org = make_org(kind="regional_coordinator", region="Farshire")
-    police = make_org(kind="police_prevent")
-    far_police = make_org(kind="police_prevent", region="Farshire")
-    hub = make_org(kind="hub")
-    people = {
-        "requester": make_person(uni, ["events_officer"]),
-        "uni_lead": make_person(uni, ["prevent_lead"]),
-        "dpo": make_person(uni, ["dpo"]),
-        "coordinator": make_person(coordinator_org, ["coordinator"]),
-        "other_coordinator": make_person(far_coordinator_org, ["coordinator"]),
-        "police": make_person(police, ["prevent_lead"]),
-        "other_police": make_person(far_police, ["prevent_lead"]),
-        "other_uni": make_person(other_uni, ["events_officer", "prevent_lead"]),
-        "auditor": make_person(hub, ["auditor", "dpo"]),
-    }
-    speaker = speakers.create_speaker(
-        actor_of(people["requester"]), {"display_name": SPEAKER_NAME, "aliases": [ALIAS]}
-    )
-    event = make_event(uni)
-    return World(
-        orgs={
-            "uni": uni,
-            "other_uni": other_uni,
-            "coordinator": coordinator_org,
-            "far_coordinator": far_coordinator_org,
-            "police": police,
-            "far_police": far_police,
-            "hub": hub,
-        },
-        people=people,
-        speaker=speaker,
-        event=event,
-    )
+from tests.conftest import actor_of, audit_entries
+from tests.records.worlds import (
+    ALIAS,
+    EVENT_SYNOPSIS,
+    SPEAKER_NAME,
+    AdvisoryWorld,
+    advisory_event,
+    answer,
+    route,
+    submit,
+)
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
-
-
-def submit(world: World, **overrides) -> AdvisoryRequest:
-    data = {
-        "speaker_id": str(world.speaker.id),
-        "event_id": str(world.event.id),
-        "question": "Is there anything we should know before this talk?",
-    }
-    data.update(overrides)
-    return advisory.submit_request(world.actor("requester"), data)
-
-
-def route(world: World, request: AdvisoryRequest, team=None) -> AdvisoryRequest:
-    team = team or world.orgs["police"]
-    return advisory.route_request(
-        world.actor("coordinator"),
-        request,
-        {"police_org_id": str(team.id), "routing_note": "Please advise on the speaker."},
-    )
-
-
-def answer(world: World, request: AdvisoryRequest, **overrides) -> AdvisoryRequest:
-    data = {
-        "rating": "amber",
-        "rationale": "Proceed with an independent chair.",
-        "expires_on": (advisory.local_today() + timedelta(days=180)).isoformat(),
-    }
-    data.update(overrides)
-    return advisory.answer_request(world.actor("police"), request, data)
-
-
-def entries(action: str) -> list[AuditEntry]:
-    return list(
-        db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
-        )
-    )
+def world(advisory_world) -> AdvisoryWorld:
+    return advisory_world
 
 
 # --- the journey --------------------------------------------------------------------------
@@ -163,7 +47,7 @@ def test_submit_finds_the_regions_coordinator_and_sets_the_due_date(world):
     assert request.status == AdvisoryStatus.SUBMITTED
     assert request.due_on == add_working_days(advisory.local_today(), 10)
     assert is_working_day(request.due_on)
-    [entry] = entries("advisory.submit")
+    [entry] = audit_entries("advisory.submit")
     assert entry.resource_org == str(world.orgs["uni"].id)
     assert json.loads(entry.resource_ids) == [str(request.id)]
     assert SPEAKER_NAME not in entry.leaf.decode()
@@ -182,8 +66,8 @@ def test_route_then_answer_creates_a_rating_owned_by_the_police(world):
     assert rating.rating == Rating.RED
     assert rating.issued_on == advisory.local_today()
     for action in ("advisory.submit", "advisory.route", "advisory.answer"):
-        assert len(entries(action)) == 1, action
-    assert json.loads(entries("advisory.answer")[0].resource_ids) == sorted(
+        assert len(audit_entries(action)) == 1, action
+    assert json.loads(audit_entries("advisory.answer")[0].resource_ids) == sorted(
         [str(request.id), str(rating.id)]
     )
 
@@ -195,7 +79,7 @@ def test_decline_records_the_reason_the_institution_sees(world):
     assert request.status == AdvisoryStatus.DECLINED
     view = advisory.describe(world.actor("requester"), request)
     assert view.decline_reason == "Ask your own police."
-    assert len(entries("advisory.decline")) == 1
+    assert len(audit_entries("advisory.decline")) == 1
 
 
 def test_withdraw_before_the_answer_and_not_after(world):
@@ -245,7 +129,7 @@ def test_another_organisations_speaker_is_not_found_and_the_refusal_is_audited(w
 
 
 def test_another_organisations_event_is_not_found(world):
-    theirs = make_event(world.orgs["other_uni"])
+    theirs = advisory_event(world.actor("other_uni"))
     with pytest.raises(NotFound, match="no such event") as caught:
         submit(world, event_id=str(theirs.id))
     assert caught.value.audit["action"] == "event.read"
@@ -392,14 +276,14 @@ def test_the_routing_note_is_hidden_from_the_requester_and_ids_from_the_others(w
 def test_coordinator_reads_are_audited_as_disclosures_with_field_names(world):
     request = submit(world)
     advisory.get_request(world.actor("coordinator"), request.id)
-    [entry] = entries("advisory.read")
+    [entry] = audit_entries("advisory.read")
     assert entry.actor == f"person:{world.people['coordinator'].id}"
     assert entry.resource_org == str(world.orgs["uni"].id)
     assert "speaker.display_name" in json.loads(entry.fields)
     assert "event.title" in json.loads(entry.fields)
     assert SPEAKER_NAME not in entry.leaf.decode()
     advisory.get_request(world.actor("requester"), request.id)
-    assert len(entries("advisory.read")) == 1  # the owner's own read is not a disclosure
+    assert len(audit_entries("advisory.read")) == 1  # the owner's own read is not a disclosure
 
 
 def test_pages_show_the_coordinator_the_minimum(world, client):

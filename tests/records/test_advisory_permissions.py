@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import db
 from hub.records.advisory import services as advisory
-from hub.records.speakers import services as speakers
 from tests.conftest import page_html
-from tests.records.test_advisory import SPEAKER_NAME, build_world, route, submit
+from tests.records.worlds import SPEAKER_NAME, route, submit
 
 ACTORS = [
     "requester",
@@ -37,17 +36,14 @@ LISTERS = set(ACTORS) - {"auditor"}
 
 
 @pytest.fixture
-def world(make_org, make_person):
-    world = build_world(make_org, make_person)
+def world(advisory_world, make_speaker):
+    world = advisory_world
     world.submitted = submit(world)
-    second = speakers.create_speaker(
-        world.actor("requester"), {"display_name": "Professor Tobias Wrenfield"}
-    )
+    requester = world.people["requester"]
+    second = make_speaker(by=requester, name="Professor Tobias Wrenfield")
     world.second_speaker = second
     world.routed = route(world, submit(world, speaker_id=str(second.id), event_id=""))
-    third = speakers.create_speaker(world.actor("requester"), {"display_name": "Ms Ivy Loam"})
-    world.third_speaker = third
-    db.session.flush()
+    world.third_speaker = make_speaker(by=requester, name="Ms Ivy Loam")
     return world
 
 

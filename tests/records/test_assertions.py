@@ -24,19 +24,13 @@ from hub.records.models import (
 )
 from hub.records.speakers import assertions, ratings
 from hub.records.speakers import services as speakers
-from tests.records.test_speakers import (
-    assertion_data,
-    audit_entries,
-    days,
-    last_seq,
-    new_speaker,
-    speaker_world,
-)
+from tests.conftest import audit_entries, last_seq
+from tests.factories import assertion_data, days, new_speaker
 
 
 @pytest.fixture
-def world(make_org, make_person):
-    return speaker_world(make_org, make_person)
+def world(speaker_world):
+    return speaker_world
 
 
 @pytest.fixture

@@ -20,22 +20,16 @@ from hub.records.models import (
     TriageQuestion,
     TriageResponse,
 )
-from tests.records.test_events import (
-    REVIEW,
-    World,
-    advance,
-    all_no,
-    audit_entries,
-    build_world,
-    last_seq,
-)
+from tests.conftest import audit_entries, last_seq
+from tests.factories import REVIEW, all_no
+from tests.records.worlds import EventWorld, advance
 
 R = RiskRating
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
 # --- banding ----------------------------------------------------------------------------
@@ -218,7 +212,7 @@ def test_local_review_only_while_submitted_or_under_review(world, stage):
 # --- escalation -------------------------------------------------------------------------
 
 
-def _escalation(world: World, who: str = "senior_officer", reason: str = "Contested topic."):
+def _escalation(world: EventWorld, who: str = "senior_officer", reason: str = "Contested topic."):
     return {"senior_officer_id": str(world.people[who].id), "escalation_reason": reason}
 
 

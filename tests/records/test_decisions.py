@@ -25,20 +25,14 @@ from hub.records.models import (
     ReasonCategory,
 )
 from hub.records.working_days import add_working_days
-from tests.records.test_events import (
-    World,
-    advance,
-    all_no,
-    audit_entries,
-    build_world,
-    event_data,
-    last_seq,
-)
+from tests.conftest import audit_entries, last_seq
+from tests.factories import all_no, event_data
+from tests.records.worlds import EventWorld, advance
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
 def today() -> str:
@@ -368,7 +362,7 @@ def test_mitigations_in_place_suggest_approval_with_conditions(world):
 # --- appeals ----------------------------------------------------------------------------
 
 
-def _decided_by_lead(world: World, **overrides):
+def _decided_by_lead(world: EventWorld, **overrides):
     event = advance(world, "under_review")
     data = {"outcome": "approved_with_conditions", "conditions": "A chair.", "rationale": "R"}
     decisions.record_decision(

@@ -1,27 +1,18 @@
 """Events: creating and changing drafts, speakers chosen or added by name, lead time, bad input,
-the post-event report, and the audit of each change.
-
-The helpers at the top (`build_world`, `event_data`, `advance`) are shared by the other events
-test modules.
-"""
+the post-event report, and the audit of each change."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from audit.models import AuditEntry
-from core.db import db, utcnow
+from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.security import Actor
 from core.validation import LOCAL_ZONE
-from hub.records.events import assessments, decisions
 from hub.records.events import services as events
 from hub.records.models import (
     ConditionsHeld,
@@ -30,143 +21,16 @@ from hub.records.models import (
     EventStatus,
     Outcome,
     Speaker,
-    TriageQuestion,
 )
 from hub.records.speakers.services import create_speaker
-from tests.conftest import actor_of
-
-# --- shared helpers ---------------------------------------------------------------------
-
-
-def local_moment(days: float, hour: int = 18) -> str:
-    """A UK local date and time `days` from now, as a person types it (2026-03-14T18:30)."""
-    day = (utcnow() + timedelta(days=days)).astimezone(LOCAL_ZONE).date()
-    return f"{day.isoformat()}T{hour:02d}:30"
-
-
-def event_data(**overrides: Any) -> dict[str, Any]:
-    """A complete, valid draft event a month away."""
-    data: dict[str, Any] = {
-        "organiser_type": "society",
-        "organiser_name": "Debating Society",
-        "title": "Debate: the future of the high street",
-        "synopsis": "A debate with two invited speakers and questions from the floor.",
-        "tags": ["debate", "economics"],
-        "starts_at": local_moment(30, 18),
-        "ends_at": local_moment(30, 20),
-        "venue_kind": "on_campus",
-        "venue_place": "Great Hall",
-        "branded_or_funded": "yes",
-        "audience": "public",
-        "expected_size": "120",
-        "chair_name": "Dr Chair Person",
-        "recorded": "yes",
-        "streamed": "no",
-    }
-    data.update(overrides)
-    return data
-
-
-def all_no() -> dict[str, str]:
-    """Self-assessment answers: no to every triage question."""
-    return {q.value: "no" for q in TriageQuestion}
-
-
-REVIEW = {"likelihood": "2", "impact": "3", "review_notes": "Routine debate; a chair is enough."}
-
-
-@dataclass
-class World:
-    """Two universities and the other kinds of organisation, with people in every role."""
-
-    orgs: dict[str, Any]
-    people: dict[str, Any]
-
-    def actor(self, who: str) -> Actor:
-        return actor_of(self.people[who])
-
-
-def build_world(make_org, make_person) -> World:
-    """University A (every role, two Prevent leads and a senior officer), university B,
-    a coordinator and a police Prevent team."""
-    a = make_org(kind="university")
-    b = make_org(kind="university")
-    region = make_org(kind="regional_coordinator")
-    police = make_org(kind="police_prevent")
-    people = {
-        "events_officer": make_person(a, ["events_officer"]),
-        "prevent_lead": make_person(a, ["prevent_lead"]),
-        "second_lead": make_person(a, ["prevent_lead"]),
-        "dpo": make_person(a, ["dpo"]),
-        "auditor": make_person(a, ["auditor"]),
-        "org_admin": make_person(a, ["org_admin"]),
-        "senior_officer": make_person(a, ["signatory"]),
-        "b_events_officer": make_person(b, ["events_officer"]),
-        "b_prevent_lead": make_person(b, ["prevent_lead"]),
-        "coordinator": make_person(region, ["coordinator"]),
-        "police_prevent_lead": make_person(police, ["prevent_lead"]),
-    }
-    return World({"a": a, "b": b, "region": region, "police": police}, people)
-
-
-def advance(world: World, to: str, **overrides: Any) -> Event:
-    """A new event of university A taken through the workflow up to stage `to`: draft,
-    assessed, submitted, under_review, escalated, decided (approved with conditions)."""
-    order = ["draft", "assessed", "submitted", "under_review", "escalated", "decided"]
-    event = events.create_event(world.actor("events_officer"), event_data(**overrides))
-    stop = order.index(to)
-    if stop >= 1:
-        assessments.save_self_assessment(world.actor("events_officer"), event, all_no())
-    if stop >= 2:
-        events.change_status(world.actor("events_officer"), event, {"status": "submitted"})
-    if stop >= 3:
-        assessments.save_local_review(world.actor("prevent_lead"), event, REVIEW)
-    if stop >= 4:
-        assessments.escalate(
-            world.actor("prevent_lead"),
-            event,
-            {
-                "senior_officer_id": str(world.people["senior_officer"].id),
-                "escalation_reason": "A large public audience and a contested topic.",
-            },
-        )
-    if stop >= 5:
-        decider = "senior_officer" if stop >= 4 else "prevent_lead"
-        decisions.record_decision(
-            world.actor(decider),
-            event,
-            {
-                "outcome": "approved_with_conditions",
-                "conditions": "An independent chair.",
-                "rationale": "Lawful debate; the chair keeps it orderly.",
-                "decided_on": events.local_today().isoformat(),
-            },
-        )
-    return event
-
-
-def audit_entries(action: str, since: int = 0) -> list[AuditEntry]:
-    """Entries with `action` written after sequence number `since`."""
-    return list(
-        db.session.scalars(
-            sa.select(AuditEntry)
-            .where(AuditEntry.action == action, AuditEntry.seq > since)
-            .order_by(AuditEntry.seq)
-        )
-    )
-
-
-def last_seq() -> int:
-    """The newest audit sequence number (to find what a step wrote)."""
-    return db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
-
-
-# --- tests ------------------------------------------------------------------------------
+from tests.conftest import audit_entries, last_seq
+from tests.factories import event_data, local_moment
+from tests.records.worlds import EventWorld, advance
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
 def test_create_event_records_a_draft_with_history_and_assessment(world):

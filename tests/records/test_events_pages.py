@@ -15,24 +15,17 @@ from hub.records.events import assessments
 from hub.records.events import services as events
 from hub.records.models import Event, EventStatus, Outcome
 from hub.records.speakers.services import create_speaker
-from tests.records.test_events import (
-    REVIEW,
-    World,
-    advance,
-    all_no,
-    build_world,
-    event_data,
-    last_seq,
-    local_moment,
-)
+from tests.conftest import last_seq
+from tests.factories import REVIEW, all_no, event_data, local_moment
+from tests.records.worlds import EventWorld, advance
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
-def signed_in(new_client, world: World, who: str):
+def signed_in(new_client, world: EventWorld, who: str):
     client = new_client()
     client.sign_in(world.people[who])
     return client

@@ -21,7 +21,8 @@ from core.db import db
 from hub.records.events import assessments, decisions
 from hub.records.events import services as events
 from tests.conftest import page_html
-from tests.records.test_events import REVIEW, World, advance, all_no, build_world, event_data
+from tests.factories import REVIEW, all_no, event_data
+from tests.records.worlds import EventWorld, advance
 
 ACTORS = [
     "events_officer",
@@ -157,7 +158,7 @@ MATRIX = [
 ]  # fmt: skip
 
 
-def _stage(world: World, stage: str | None) -> dict[str, str]:
+def _stage(world: EventWorld, stage: str | None) -> dict[str, str]:
     """Make university A's event for a row; returns the placeholders for its path."""
     if stage is None:
         return {}
@@ -197,8 +198,8 @@ def _expected(row: Row, who: str) -> int:
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
 @pytest.mark.parametrize("who", ACTORS)

@@ -32,13 +32,12 @@ from hub.records import shareable
 from hub.records.models import EventSpeaker
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
-from tests.records.test_shared_pages import (
+from tests.factories import stored_decision, stored_event
+from tests.records.worlds import (
     OTHER_PURPOSE,
     PURPOSE,
-    new_decision,
-    new_event,
     new_partner_speaker,
-    new_statement,
+    new_partner_statement,
 )
 
 HIDDEN = {Level.WITHHELD, Level.MASKED, Level.PSEUDONYMISED}
@@ -236,7 +235,7 @@ def test_nothing_withheld_or_unmasked_reaches_any_surface(
                 topics=values["topics"],
                 sources=[{"url": values["source"], "title": "", "retrieved_on": "2025-01-02"}],
             )
-            statement = new_statement(
+            statement = new_partner_statement(
                 officer,
                 speaker,
                 text=values["statement_text"],
@@ -253,7 +252,7 @@ def test_nothing_withheld_or_unmasked_reaches_any_surface(
             hidden += _hidden_values(
                 "assertion", levels["assertion"], dict(shareable.assertion(statement).values)
             )
-        event = new_event(
+        event = stored_event(
             owner,
             speakers_made[0],
             title=happening["title"],
@@ -265,7 +264,7 @@ def test_nothing_withheld_or_unmasked_reaches_any_surface(
         for extra in speakers_made[1:]:
             db.session.add(EventSpeaker(event_id=event.id, speaker_id=extra.id))
         db.session.flush()
-        decision = new_decision(
+        decision = stored_decision(
             event,
             rationale=happening["rationale"],
             conditions=happening["conditions"],

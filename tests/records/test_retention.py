@@ -15,37 +15,27 @@ from core.errors import PermissionDenied
 from hub.records import retention
 from hub.records.advisory import returns
 from hub.records.advisory import services as advisory
+from hub.records.events import assessments
+from hub.records.events import services as events
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
     Assertion,
-    AssertionKind,
     AssertionRevision,
-    AssertionStatus,
-    Confidence,
     Decision,
-    Distribution,
     Event,
-    EventSpeaker,
-    EventStatusChange,
-    Mitigation,
     MitigationConsidered,
     MitigationType,
     RecordStatus,
-    RiskAssessment,
     Speaker,
     SpeakerAffiliation,
     SpeakerName,
     SpeakerSource,
     SpeakerTopic,
-    StageStatus,
-    TriageAnswer,
     TriageQuestion,
-    TriageResponse,
 )
-from hub.records.speakers import services as speakers
-from tests.records.test_advisory import build_world, make_event, route
-from tests.records.test_returns import decide
+from tests.factories import all_no, past_decision
+from tests.records.worlds import route
 
 NAME = "Dr Ottoline Marrowgate"
 ALIAS = "Ottie Marrowgate-Vane"
@@ -54,34 +44,31 @@ PAST = date(2020, 1, 1)
 
 
 @pytest.fixture
-def world(make_org, make_person):
+def world(advisory_world, make_speaker, make_statement, make_event):
     """A speaker and an event past retention (with everything hanging off them), and a kept
-    speaker and event; an answered advisory request about the erased speaker."""
-    world = build_world(make_org, make_person)
+    speaker and event; an answered advisory request about the erased speaker. Everything is
+    recorded through the services; then the clock moves on past the two records' retention
+    dates, and the decisions are dated in the 2025 academic year (see `past_decision`)."""
+    world = advisory_world
+    requester = world.people["requester"]
     officer = world.actor("requester")
-    gone = speakers.create_speaker(officer, {"display_name": NAME, "aliases": [ALIAS]})
-    kept = speakers.create_speaker(officer, {"display_name": "Professor Tobias Wrenfield"})
-    gone.affiliations.append(SpeakerAffiliation(organisation_name="Marrowgate Trust"))
-    gone.sources.append(
-        SpeakerSource(url="https://example.org/marrowgate", retrieved_on=date(2025, 1, 2))
+    gone = make_speaker(
+        by=requester,
+        name=NAME,
+        aliases=[ALIAS],
+        affiliations=[{"organisation_name": "Marrowgate Trust"}],
+        sources=[{"url": "https://example.org/marrowgate", "retrieved_on": "2025-01-02"}],
+        topics=["lanterns"],
     )
-    gone.topics.append(SpeakerTopic(topic="lanterns"))
-    assertion = Assertion(
-        speaker_id=gone.id,
-        owner_org_id=gone.owner_org_id,
-        distribution=Distribution.INTERNAL,
-        kind=AssertionKind.FACT,
+    kept = make_speaker(by=requester, name="Professor Tobias Wrenfield")
+    assertion = make_statement(
+        gone,
+        by=requester,
         text="Marrowgate spoke at Lanternwick Hall in 2024.",
         source="Lanternwick Hall programme",
-        stated_on=date(2024, 5, 1),
-        confidence=Confidence.HIGH,
-        review_by=date(2026, 5, 1),
-        status=AssertionStatus.ACTIVE,
+        source_url="",
+        stated_on="2024-05-01",
     )
-    assertion.revisions.append(
-        AssertionRevision(version=1, status=AssertionStatus.ACTIVE, text=assertion.text)
-    )
-    db.session.add(assertion)
     request = route(
         world,
         advisory.submit_request(
@@ -98,29 +85,31 @@ def world(make_org, make_person):
         },
     )
     old_event = make_event(
-        world.orgs["uni"],
+        by=requester,
         title="An evening with Marrowgate",
         venue_place="Lanternwick Hall",
         chair_name="Corvin Ashgrove",
-        retention_until=PAST,
+        speakers=[kept],
     )
-    old_event.speakers.append(EventSpeaker(speaker_id=kept.id))
-    old_event.status_changes.append(
-        EventStatusChange(to_status="submitted", note="Corvin Ashgrove asked")
+    unsure = TriageQuestion.UNLAWFUL_SPEECH
+    assessments.save_self_assessment(
+        officer,
+        old_event,
+        {
+            **all_no(),
+            unsure.value: "unsure",
+            assessments.detail_key(unsure): "Marrowgate's earlier talk drew complaints",
+        },
     )
-    assessment = RiskAssessment(event_id=old_event.id, self_assessment=StageStatus.COMPLETED)
-    assessment.answers.append(
-        TriageAnswer(
-            question=TriageQuestion.UNLAWFUL_SPEECH,
-            answer=TriageResponse.UNSURE,
-            detail="Marrowgate's earlier talk drew complaints",
-        )
+    assessments.add_mitigation(
+        officer,
+        old_event,
+        {"type": "independent_chair", "owner_name": "Corvin Ashgrove", "status": "agreed"},
     )
-    assessment.mitigations.append(
-        Mitigation(type=MitigationType.INDEPENDENT_CHAIR, owner_name="Corvin Ashgrove")
+    events.change_status(
+        officer, old_event, {"status": "submitted", "note": "Corvin Ashgrove asked"}
     )
-    db.session.add(assessment)
-    decision = decide(old_event, "rejected", date(2025, 10, 1), "prevent")
+    decision = past_decision(old_event, "rejected", date(2025, 10, 1), "prevent")
     decision.rationale = "Marrowgate could not be mitigated at Lanternwick Hall"
     decision.lawful_speech_finding = "Likely unlawful"
     decision.considered.append(
@@ -128,12 +117,11 @@ def world(make_org, make_person):
             type=MitigationType.INDEPENDENT_CHAIR, why_insufficient="Corvin Ashgrove unavailable"
         )
     )
-    kept_event = make_event(world.orgs["uni"], title="Kept event")
-    kept_event.speakers.append(EventSpeaker(speaker_id=kept.id))
-    decide(kept_event, "approved", date(2025, 10, 2))
-    db.session.flush()
-    # Past retention now (the service refuses a past date at creation, rightly).
+    kept_event = make_event(by=requester, title="Kept event", speakers=[kept])
+    past_decision(kept_event, "approved", date(2025, 10, 2))
+    # Past retention now (the services refuse a past date, rightly): the clock has moved on.
     gone.retention_until = PAST
+    old_event.retention_until = PAST
     db.session.flush()
     world.gone, world.kept, world.old_event, world.kept_event = gone, kept, old_event, kept_event
     world.request, world.assertion = request, assertion

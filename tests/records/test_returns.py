@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -14,35 +14,20 @@ from audit.models import AuditEntry
 from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
 from hub.records.advisory import returns
-from hub.records.models import Decision, Distribution, EventStatus, Outcome, ReasonCategory
 from tests.conftest import actor_of
-from tests.records.test_advisory import make_event
+from tests.factories import past_decision
 
 
-def decide(event, outcome, on: date, reason=None, superseded=False) -> Decision:
-    """A decision row made directly (what the decisions service stores)."""
-    decision = Decision(
-        event_id=event.id,
-        owner_org_id=event.owner_org_id,
-        distribution=Distribution.INTERNAL,
-        outcome=Outcome(outcome),
-        rationale="Recorded for the test.",
-        reason_category=ReasonCategory(reason) if reason else None,
-        decided_on=on,
-        decided_at=datetime(on.year, on.month, on.day, 12, tzinfo=UTC),
-        superseded_by_appeal=superseded,
-    )
-    event.status = EventStatus.DECIDED
-    event.outcome = Outcome(outcome)
-    db.session.add(decision)
-    db.session.flush()
-    return decision
+@pytest.fixture
+def decided_event(make_event):
+    """decided_event(org, outcome, on, reason=None): an event of `org` decided on `on`."""
 
+    def factory(org, outcome, on: date, reason=None):
+        event = make_event(org, title=f"{outcome} {on}")
+        past_decision(event, outcome, on, reason)
+        return event
 
-def decided_event(org, outcome, on: date, reason=None):
-    event = make_event(org, title=f"{outcome} {on}")
-    decide(event, outcome, on, reason)
-    return event
+    return factory
 
 
 @pytest.fixture
@@ -55,7 +40,7 @@ def officer(uni, make_person):
     return actor_of(make_person(uni, ["events_officer"]))
 
 
-def test_counts_by_outcome_and_reason_with_postponed_apart(uni, officer, make_org):
+def test_counts_by_outcome_and_reason_with_postponed_apart(uni, officer, make_org, decided_event):
     on = date(2025, 11, 3)
     for outcome, reason, times in [
         ("approved", None, 3),
@@ -84,32 +69,32 @@ def test_counts_by_outcome_and_reason_with_postponed_apart(uni, officer, make_or
         ("calendar", 2026, ["2026-01-01", "2026-07-31"]),
     ],
 )
-def test_period_boundaries(uni, officer, basis, year, counted):
+def test_period_boundaries(uni, officer, basis, year, counted, decided_event):
     days = ["2025-07-31", "2025-08-01", "2025-12-31", "2026-01-01", "2026-07-31"]
     for day in days:
         decided_event(uni, "approved", date.fromisoformat(day))
     assert returns.annual_return(officer, basis, year).approved == len(counted)
 
 
-def test_a_decision_replaced_on_appeal_counts_once_as_its_replacement(uni, officer):
+def test_a_decision_replaced_on_appeal_counts_once_as_its_replacement(uni, officer, make_event):
     event = make_event(uni)
-    decide(event, "rejected", date(2025, 9, 1), "prevent", superseded=True)
-    decide(event, "approved_with_conditions", date(2025, 9, 20))
+    past_decision(event, "rejected", date(2025, 9, 1), "prevent", superseded=True)
+    past_decision(event, "approved_with_conditions", date(2025, 9, 20))
     result = returns.annual_return(officer, "academic", 2025)
     assert result.rejected_total == 0
     assert result.approved_with_conditions == 1
     assert result.decided_total == 1
 
 
-def test_a_later_decision_on_the_same_event_replaces_a_postponement(uni, officer):
+def test_a_later_decision_on_the_same_event_replaces_a_postponement(uni, officer, make_event):
     event = make_event(uni)
-    decide(event, "postponed", date(2025, 9, 1))
-    decide(event, "approved", date(2025, 10, 1))
+    past_decision(event, "postponed", date(2025, 9, 1))
+    past_decision(event, "approved", date(2025, 10, 1))
     result = returns.annual_return(officer, "academic", 2025)
     assert (result.postponed, result.approved) == (0, 1)
 
 
-def test_coordinators_see_the_regional_sum_only(make_org, make_person):
+def test_coordinators_see_the_regional_sum_only(make_org, make_person, decided_event):
     coordinator = actor_of(
         make_person(make_org(kind="regional_coordinator", region="Sumshire"), ["coordinator"])
     )
@@ -136,7 +121,9 @@ def test_coordinators_see_the_regional_sum_only(make_org, make_person):
     assert details["basis"] == "regional_aggregate" and details["institutions"] == 3
 
 
-def test_a_region_below_the_threshold_shows_no_figures(make_org, make_person, client):
+def test_a_region_below_the_threshold_shows_no_figures(
+    make_org, make_person, client, decided_event
+):
     person = make_person(make_org(kind="regional_coordinator", region="Tinyshire"), ["coordinator"])
     only = make_org(kind="university", region="Tinyshire", name="Solitary University")
     make_org(kind="students_union", region="Tinyshire", name="Solitary Students' Union")
@@ -151,7 +138,7 @@ def test_a_region_below_the_threshold_shows_no_figures(make_org, make_person, cl
     assert "Solitary University" not in page
 
 
-def test_the_page_names_its_basis_and_the_csv_matches(uni, make_person, client):
+def test_the_page_names_its_basis_and_the_csv_matches(uni, make_person, client, decided_event):
     decided_event(uni, "approved", date(2026, 3, 1))
     decided_event(uni, "rejected", date(2026, 3, 2), "health_and_safety")
     client.sign_in(make_person(uni, ["dpo"]))
@@ -177,7 +164,7 @@ def test_bad_year_is_shown_in_the_error_summary(uni, make_person, client):
     assert client.api("GET", "/api/v1/advisory/annual-return?basis=fiscal").status_code == 422
 
 
-def test_the_api_gives_the_counts(uni, make_person, client):
+def test_the_api_gives_the_counts(uni, make_person, client, decided_event):
     decided_event(uni, "approved", date(2025, 8, 1))
     client.sign_in(make_person(uni, ["prevent_lead"]))
     body = client.api("GET", "/api/v1/advisory/annual-return?year=2025").get_json()

@@ -17,7 +17,6 @@ from core.errors import PermissionDenied
 from hub.records.models import SpeakerName
 from hub.records.speakers import search
 from hub.records.speakers import services as speakers
-from tests.records.test_speakers import speaker_world
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=14)
 WORDS = st.lists(WORD, min_size=1, max_size=4).map(" ".join)
@@ -27,8 +26,8 @@ LENIENT = settings(
 
 
 @pytest.fixture
-def world(make_org, make_person):
-    return speaker_world(make_org, make_person)
+def world(speaker_world):
+    return speaker_world
 
 
 def is_postgres() -> bool:

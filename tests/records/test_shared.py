@@ -3,63 +3,73 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from agreements import services as agreements
 from audit.models import AuditEntry
-from core.db import db, utcnow
+from core.db import db
 from core.errors import NotFound
 from hub.records.sharing import services as shared
 from hub.records.speakers import assertions
-from hub.records.speakers import services as speakers
 from partners.models import InboxMessage
-from tests.agreements.conftest import rule
+from tests.agreement_factories import rule
 from tests.conftest import actor_of
+from tests.factories import days
 
 PURPOSE = "speaker_due_diligence"
 
 
+@dataclass
+class World:
+    """An owner university sharing with a reader university, and an outsider."""
+
+    owner: Any
+    reader_org: Any
+    outsider_org: Any
+    owner_officer: Any
+    reader: Any
+    outsider: Any
+    make_speaker: Any
+    make_statement: Any
+
+    def speaker(self, name, aliases=(), **extra):
+        return self.make_speaker(
+            by=self.owner_officer,
+            name=name,
+            aliases=list(aliases),
+            **{"topics": ["lantern-making"], "distribution": "shareable", **extra},
+        )
+
+    def statement(self, speaker, text="Spoke at the Northshire lantern fair in 2025."):
+        return self.make_statement(
+            speaker,
+            by=self.owner_officer,
+            text=text,
+            source="Fair programme",
+            source_url="",
+            stated_on=days(-30),
+            distribution="shareable",
+            review_by=days(300),
+        )
+
+
 @pytest.fixture
-def world(make_org, make_person):
-    class World:
-        owner = make_org()
-        reader_org = make_org()
-        outsider_org = make_org()
-        owner_officer = make_person(owner, ["events_officer"])
-        reader = make_person(reader_org, ["events_officer"])
-        outsider = make_person(outsider_org, ["events_officer"])
-
-        def speaker(self, name, aliases=(), **extra):
-            return speakers.create_speaker(
-                actor_of(self.owner_officer),
-                {
-                    "display_name": name,
-                    "aliases": list(aliases),
-                    "topics": ["lantern-making"],
-                    "distribution": "shareable",
-                    **extra,
-                },
-            )
-
-        def statement(self, speaker, text="Spoke at the Northshire lantern fair in 2025."):
-            return assertions.create_assertion(
-                actor_of(self.owner_officer),
-                speaker,
-                {
-                    "kind": "fact",
-                    "text": text,
-                    "source": "Fair programme",
-                    "stated_on": (utcnow().date() - timedelta(days=30)).isoformat(),
-                    "confidence": "high",
-                    "distribution": "shareable",
-                    "review_by": (utcnow().date() + timedelta(days=300)).isoformat(),
-                },
-            )
-
-    return World()
+def world(make_org, make_person, make_speaker, make_statement) -> World:
+    owner, reader_org, outsider_org = make_org(), make_org(), make_org()
+    return World(
+        owner,
+        reader_org,
+        outsider_org,
+        owner_officer=make_person(owner, ["events_officer"]),
+        reader=make_person(reader_org, ["events_officer"]),
+        outsider=make_person(outsider_org, ["events_officer"]),
+        make_speaker=make_speaker,
+        make_statement=make_statement,
+    )
 
 
 def _agree(make_agreement, world, speaker_fields, *, assertion_fields=None, existence=False):

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.records.test_shared_pages import (
+from tests.records.worlds import (
     MATRIX,
     OTHER_PURPOSE,
     PURPOSE,
@@ -18,14 +18,13 @@ from tests.records.test_shared_pages import (
     add_region,
     entries,
     expected_status,
-    sharing_world,
     signed_in,
 )
 
 
 @pytest.fixture
-def world(make_org, make_person, make_agreement):
-    return sharing_world(make_org, make_person, make_agreement)
+def world(sharing_world):
+    return sharing_world
 
 
 @pytest.fixture

@@ -1,266 +1,51 @@
 """Pages of partners' records through agreements: the cross-organisation speaker search (with
 and without a purpose, existence-only hits, counts and pages, the CSV of a page), a partner's
 speaker and event as disclosed, the purpose question, refusals that look like absence, the
-inbox with mark-as-read, and the permission matrix over roles and organisations.
-
-`SharingWorld` / `sharing_world` are shared by the API, subject access and property tests.
-"""
+inbox with mark-as-read, and the permission matrix over roles and organisations."""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
-import re
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from audit.models import AuditEntry
 from core.db import db, utcnow
 from hub.records.models import (
     AdvisoryRating,
-    Audience,
-    Decision,
     Distribution,
-    Event,
-    EventSpeaker,
-    EventStatus,
-    OrganiserType,
-    Outcome,
     Rating,
-    VenueKind,
 )
 from hub.records.speakers import assertions
-from hub.records.speakers import services as speakers
 from partners import notifications
 from partners.models import InboxMessage
 from tests.agreement_factories import rule
-from tests.conftest import actor_of
-
-PURPOSE = "speaker_due_diligence"
-OTHER_PURPOSE = "event_risk_assessment"
-ROLES = (
-    "events_officer",
-    "prevent_lead",
-    "dpo",
-    "auditor",
-    "org_admin",
-    "signatory",
-    "coordinator",
+from tests.records.worlds import (
+    MATRIX,
+    OTHER_PURPOSE,
+    PURPOSE,
+    READER_ROLES,
+    SPEAKER_LEVELS,
+    SharingWorld,
+    add_region,
+    entries,
+    expected_status,
+    main_of,
+    new_partner_speaker,
+    new_partner_statement,
+    page_text,
+    page_text_of,
+    signed_in,
+    speaker_path,
 )
-READER_ROLES = {"events_officer", "prevent_lead", "dpo", "auditor", "org_admin", "coordinator"}
-
-#: The schedule the world's agreement gives the recipient.
-SPEAKER_LEVELS = {
-    "display_name": "full",
-    "aliases": "masked",
-    "topics": "pseudonymised",
-    "sources": "masked",
-    "appearances": "full",
-}  # affiliations withheld
-ASSERTION_LEVELS = {
-    "kind": "full",
-    "text": "masked",
-    "source": "full",
-    "stated_on": "generalised",
-    "status": "full",
-}  # source_url, confidence, review_by withheld
-EVENT_LEVELS = {
-    "title": "full",
-    "starts_at": "generalised",
-    "outcome": "full",
-    "expected_size": "generalised",
-    "speakers": "full",
-}  # synopsis, venue_place, organiser_name withheld
-DECISION_LEVELS = {"outcome": "full", "decided_on": "full", "event": "full"}  # rationale withheld
-
-
-def days(n: int) -> str:
-    return (utcnow().date() + timedelta(days=n)).isoformat()
-
-
-@dataclass
-class SharingWorld:
-    """An owner university sharing with a recipient university under one agreement; an
-    outsider university with no agreement; people in any role, made on demand."""
-
-    orgs: dict[str, Any]
-    make_person: Any
-    people: dict[tuple[str, str], Any] = field(default_factory=dict)
-    speaker: Any = None
-    statement: Any = None
-    event: Any = None
-    decision: Any = None
-    agreement: Any = None
-
-    def person(self, org: str, role: str = "events_officer") -> Any:
-        key = (org, role)
-        if key not in self.people:
-            self.people[key] = self.make_person(self.orgs[org], [role])
-        return self.people[key]
-
-    def actor(self, org: str = "owner", role: str = "events_officer") -> Any:
-        return actor_of(self.person(org, role))
-
-
-def new_partner_speaker(actor: Any, name: str, **overrides: Any) -> Any:
-    """A shareable speaker of `actor`'s organisation."""
-    data: dict[str, Any] = {
-        "display_name": name,
-        "aliases": [{"name": "Embre Quilfeather", "kind": "alias"}],
-        "affiliations": [{"organisation_name": "Lanternwick Society", "role": "Trustee"}],
-        "topics": ["lantern-making", "tidal astronomy"],
-        "sources": [
-            {
-                "url": "https://lanternwick.example/people/ember",
-                "title": "Trustees",
-                "retrieved_on": days(-3),
-            }
-        ],
-        "distribution": "shareable",
-    }
-    data.update(overrides)
-    return speakers.create_speaker(actor, data)
-
-
-def new_statement(actor: Any, speaker: Any, **overrides: Any) -> Any:
-    """A shareable statement about `speaker`."""
-    data: dict[str, Any] = {
-        "kind": "fact",
-        "text": "Spoke at the Northshire lantern fair about tidal calendars.",
-        "source": "Fair programme",
-        "source_url": "https://fair.example/programme",
-        "stated_on": days(-40),
-        "confidence": "high",
-        "distribution": "shareable",
-        "review_by": days(300),
-    }
-    data.update(overrides)
-    return assertions.create_assertion(actor, speaker, data)
-
-
-def new_event(owner: Any, speaker: Any, title: str = "Lanterns and tides", **values: Any) -> Event:
-    """A decided, shareable event of `owner` with `speaker` on it."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
-    data = {
-        "owner_org_id": owner.id,
-        "distribution": Distribution.SHAREABLE,
-        "organiser_type": OrganiserType.SOCIETY,
-        "organiser_name": "Lantern Society of Fellwater",
-        "title": title,
-        "synopsis": "A talk on the moon's pull, with a glowing finale.",
-        "starts_at": start,
-        "ends_at": start + timedelta(hours=2),
-        "venue_kind": VenueKind.ON_CAMPUS,
-        "venue_place": "Brindlewood Hall",
-        "audience": Audience.PUBLIC,
-        "expected_size": 137,
-        "status": EventStatus.DECIDED,
-        "outcome": Outcome.APPROVED_WITH_CONDITIONS,
-        "retention_until": start.date() + timedelta(days=2000),
-    }
-    data.update(values)
-    event = Event(**data)
-    db.session.add(event)
-    db.session.flush()
-    db.session.add(EventSpeaker(event_id=event.id, speaker_id=speaker.id))
-    db.session.flush()
-    return event
-
-
-def new_decision(event: Event, **values: Any) -> Decision:
-    """The standing decision on `event`."""
-    data = {
-        "event_id": event.id,
-        "owner_org_id": event.owner_org_id,
-        "distribution": Distribution.SHAREABLE,
-        "outcome": Outcome.APPROVED_WITH_CONDITIONS,
-        "rationale": "Quorate panel judged the glowing finale safe with stewards.",
-        "conditions": "Stewards at each exit.",
-        "decided_on": utcnow().date() - timedelta(days=25),
-    }
-    data.update(values)
-    decision = Decision(**data)
-    db.session.add(decision)
-    db.session.flush()
-    return decision
-
-
-def schedule_for(world: SharingWorld, *, speaker_entry: dict | None = None) -> list[dict]:
-    owner, recipient = world.orgs["owner"], world.orgs["recipient"]
-    return [
-        speaker_entry or rule(owner, recipient, "speaker", SPEAKER_LEVELS),
-        rule(owner, recipient, "assertion", ASSERTION_LEVELS),
-        rule(owner, recipient, "event", EVENT_LEVELS),
-        rule(owner, recipient, "decision", DECISION_LEVELS),
-    ]
-
-
-def sharing_world(make_org, make_person, make_agreement, **agreement_options: Any) -> SharingWorld:
-    """Build the world: a speaker with a statement and a decided event, shared one way."""
-    world = SharingWorld(
-        {
-            "owner": make_org(kind="university", name="Fellwater University"),
-            "recipient": make_org(kind="university", name="Brackenmoor University"),
-            "outsider": make_org(kind="university", name="Thistledown College"),
-        },
-        make_person,
-    )
-    officer = world.actor("owner")
-    world.speaker = new_partner_speaker(officer, "Ember Quillfeather")
-    world.statement = new_statement(officer, world.speaker)
-    world.event = new_event(world.orgs["owner"], world.speaker)
-    world.decision = new_decision(world.event)
-    world.agreement, _ = make_agreement(
-        [world.orgs["owner"], world.orgs["recipient"]],
-        schedule_for(world),
-        kind="one_way",
-        **agreement_options,
-    )
-    return world
 
 
 @pytest.fixture
-def world(make_org, make_person, make_agreement) -> SharingWorld:
-    return sharing_world(make_org, make_person, make_agreement)
-
-
-def signed_in(
-    new_client, world: SharingWorld, org: str = "recipient", role: str = "events_officer"
-):
-    client = new_client()
-    client.sign_in(world.person(org, role))
-    return client
-
-
-def page_text(response) -> str:
-    """A page's text as a person reads it (tags dropped, entities decoded, spaces squeezed)."""
-    text = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
-    return re.sub(r"\s+", " ", html.unescape(text))
-
-
-def main_of(response) -> str:
-    """The main content of a page, as text."""
-    body = response.get_data(as_text=True)
-    return page_text_of(body[body.index("<main") : body.index("</main>")])
-
-
-def entries(action: str, outcome: str | None = None) -> list[AuditEntry]:
-    query = sa.select(AuditEntry).where(AuditEntry.action == action)
-    if outcome:
-        query = query.where(AuditEntry.outcome == outcome)
-    return list(db.session.scalars(query.order_by(AuditEntry.seq)))
-
-
-def speaker_path(world: SharingWorld, purpose: str | None = PURPOSE) -> str:
-    path = f"/shared/speakers/{world.speaker.id}"
-    return f"{path}?purpose={purpose}" if purpose else path
+def world(sharing_world) -> SharingWorld:
+    return sharing_world
 
 
 # --- search -----------------------------------------------------------------------------
@@ -302,10 +87,6 @@ def test_own_records_link_to_their_own_page_beside_partner_hits(world, new_clien
     assert f'href="/speakers/{mine.id}"' in body
     assert f'href="/shared/speakers/{world.speaker.id}?purpose={PURPOSE}"' in body
     assert "2 results for" in page_text_of(body)
-
-
-def page_text_of(body: str) -> str:
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 
 def test_existence_only_hit_names_the_holder_and_whom_to_contact(
@@ -519,7 +300,7 @@ def test_suspension_ends_access_at_once(world, new_client):
 
 
 def test_an_internal_statement_is_never_shown(world, new_client):
-    new_statement(
+    new_partner_statement(
         world.actor("owner"), world.speaker, text="Kept inside Fellwater.", distribution="internal"
     )
     client = signed_in(new_client, world)
@@ -568,39 +349,6 @@ def test_partner_event_without_agreement_or_purpose(world, new_client):
 
 
 # --- permission matrix ------------------------------------------------------------------
-
-UNIVERSITY_ROLES = tuple(r for r in ROLES if r != "coordinator")
-#: (organisation, role): each role at the recipient, a university with no agreement and the
-#: owner; and a regional coordinator that is also a recipient, as coordinator and as DPO.
-MATRIX = [(org, role) for org in ("recipient", "outsider", "owner") for role in UNIVERSITY_ROLES]
-MATRIX += [("region", "coordinator"), ("region", "dpo")]
-
-
-def add_region(world: SharingWorld, make_org, make_agreement) -> None:
-    """A regional coordinator the owner also shares with (its own agreement)."""
-    region = make_org(kind="regional_coordinator")
-    world.orgs["region"] = region
-    owner = world.orgs["owner"]
-    make_agreement(
-        [owner, region],
-        [
-            rule(owner, region, "speaker", SPEAKER_LEVELS),
-            rule(owner, region, "event", EVENT_LEVELS),
-        ],
-        kind="one_way",
-        reference="TEST-DSA-2",
-    )
-
-
-def expected_status(org: str, role: str) -> int:
-    """What a partner record's page answers each (organisation, role)."""
-    if role not in READER_ROLES:
-        return 403
-    if org in {"recipient", "region"}:
-        return 200
-    if org == "owner":
-        return 302  # to the record's own page
-    return 404
 
 
 @pytest.mark.parametrize(("org", "role"), MATRIX)
@@ -704,7 +452,7 @@ def test_an_existence_only_speaker_still_shows_what_other_schedules_give(
         {"owner": make_org(name="Fellwater University"), "recipient": make_org()}, make_person
     )
     world.speaker = new_partner_speaker(world.actor("owner"), "Ember Quillfeather")
-    world.statement = new_statement(world.actor("owner"), world.speaker)
+    world.statement = new_partner_statement(world.actor("owner"), world.speaker)
     owner, recipient = world.orgs["owner"], world.orgs["recipient"]
     make_agreement(
         [owner, recipient],

@@ -1,169 +1,43 @@
 """Speakers: creating and changing records with provenance, reading them (own organisation
-only), past appearances, and merging two records of the same person with the history kept.
-
-The helpers at the top (`SpeakerWorld`, `speaker_world`, `new_speaker`, `audit_entries`) are
-shared by the other speaker test modules.
-"""
+only), past appearances, and merging two records of the same person with the history kept."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from audit.models import AuditEntry
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from core.security import Actor
+from hub.records.advisory import services as advisory
 from hub.records.models import (
     AdvisoryRequest,
     AliasKind,
-    Audience,
     Distribution,
-    Event,
     EventSpeaker,
     EventStatus,
-    OrganiserType,
     Outcome,
     RecordStatus,
     Speaker,
     SpeakerMerge,
     SpeakerName,
     SpeakerRole,
-    VenueKind,
 )
 from hub.records.speakers import assertions, ratings, search
 from hub.records.speakers import services as speakers
-from tests.conftest import actor_of
-
-# --- shared helpers ---------------------------------------------------------------------
-
-ROLES = ("events_officer", "prevent_lead", "dpo", "auditor", "org_admin", "signatory")
-
-
-@dataclass
-class SpeakerWorld:
-    """University A with a person in every role, university B, a coordinator, police."""
-
-    orgs: dict[str, Any]
-    people: dict[str, Any]
-
-    def actor(self, who: str) -> Actor:
-        return actor_of(self.people[who])
-
-
-def speaker_world(make_org, make_person) -> SpeakerWorld:
-    """Build the organisations and people the speaker tests use."""
-    a = make_org(kind="university")
-    b = make_org(kind="university")
-    region = make_org(kind="regional_coordinator")
-    police = make_org(kind="police_prevent")
-    people = {role: make_person(a, [role]) for role in ROLES}
-    people.update(
-        {
-            "b_events_officer": make_person(b, ["events_officer"]),
-            "b_prevent_lead": make_person(b, ["prevent_lead"]),
-            "b_dpo": make_person(b, ["dpo"]),
-            "coordinator": make_person(region, ["coordinator"]),
-            "police_prevent_lead": make_person(police, ["prevent_lead"]),
-        }
-    )
-    return SpeakerWorld({"a": a, "b": b, "region": region, "police": police}, people)
-
-
-def days(n: int) -> str:
-    """The ISO date `n` days from today (negative: in the past)."""
-    return (utcnow().date() + timedelta(days=n)).isoformat()
-
-
-def new_speaker(actor: Actor, name: str = "Dr Ember Quillfeather", **overrides: Any) -> Speaker:
-    """A speaker with an alias of each kind, an affiliation, a source and topics."""
-    data: dict[str, Any] = {
-        "display_name": name,
-        "aliases": [
-            {"name": "Ember Quilfeather", "kind": "alias"},
-            {"name": "Emba Kwilfether", "kind": "transliteration"},
-        ],
-        "affiliations": [{"organisation_name": "Fellwater Institute", "role": "Fellow"}],
-        "sources": [
-            {
-                "url": "https://news.example/quillfeather",
-                "title": "Profile",
-                "retrieved_on": days(-3),
-            }
-        ],
-        "topics": ["urban planning", "heritage"],
-        "distribution": "shareable",
-    }
-    data.update(overrides)
-    return speakers.create_speaker(actor, data)
-
-
-def assertion_data(**overrides: Any) -> dict[str, Any]:
-    """A complete, valid statement."""
-    data: dict[str, Any] = {
-        "kind": "fact",
-        "text": "Spoke at the Fellwater Heritage Forum.",
-        "source": "Forum programme",
-        "source_url": "https://forum.example/programme",
-        "stated_on": days(-30),
-        "confidence": "high",
-        "special_category": False,
-        "criminal_offence": False,
-        "review_by": days(365),
-    }
-    data.update(overrides)
-    return data
-
-
-def make_event(
-    owner: Any, title: str = "Heritage lecture", days_ahead: int = -10, **values: Any
-) -> Event:
-    """An event of `owner` (built directly: the events service is tested elsewhere)."""
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days_ahead)
-    event = Event(
-        owner_org_id=owner.id,
-        distribution=Distribution.SHAREABLE,
-        organiser_type=OrganiserType.STAFF,
-        title=title,
-        starts_at=start,
-        ends_at=start + timedelta(hours=2),
-        venue_kind=VenueKind.ON_CAMPUS,
-        audience=Audience.PUBLIC,
-        expected_size=80,
-        retention_until=start.date() + timedelta(days=2000),
-        **values,
-    )
-    db.session.add(event)
-    db.session.flush()
-    return event
-
-
-def appear(event: Event, speaker: Speaker, role: SpeakerRole = SpeakerRole.SPEAKER) -> None:
-    """Put `speaker` on `event`."""
-    db.session.add(EventSpeaker(event_id=event.id, speaker_id=speaker.id, role=role))
-    db.session.flush()
-
-
-def audit_entries(action: str, since: int = 0) -> list[AuditEntry]:
-    """Entries with `action` written after sequence number `since`."""
-    return list(
-        db.session.scalars(
-            sa.select(AuditEntry)
-            .where(AuditEntry.action == action, AuditEntry.seq > since)
-            .order_by(AuditEntry.seq)
-        )
-    )
-
-
-def last_seq() -> int:
-    """The newest audit sequence number (to find what a step wrote)."""
-    return db.session.scalar(sa.select(sa.func.max(AuditEntry.seq))) or 0
+from tests.conftest import audit_entries, last_seq
+from tests.factories import (
+    assertion_data,
+    days,
+    give_role,
+    hold_in_the_past,
+    local_moment,
+    new_speaker,
+)
+from tests.records.worlds import SpeakerWorld
 
 
 def names_of(speaker: Speaker) -> set[str]:
@@ -176,8 +50,8 @@ def names_of(speaker: Speaker) -> set[str]:
 
 
 @pytest.fixture
-def world(make_org, make_person) -> SpeakerWorld:
-    return speaker_world(make_org, make_person)
+def world(speaker_world) -> SpeakerWorld:
+    return speaker_world
 
 
 # --- creating ---------------------------------------------------------------------------
@@ -321,19 +195,22 @@ def test_a_malformed_id_is_simply_not_found(world):
         speakers.get_speaker(world.actor("events_officer"), "not-a-uuid")
 
 
-def test_appearances_come_from_the_owners_events_with_outcomes(world):
+def test_appearances_come_from_the_owners_events_with_outcomes(world, make_event):
     actor = world.actor("events_officer")
     speaker = new_speaker(actor)
     old = make_event(
-        world.orgs["a"],
-        "Heritage lecture",
-        -40,
-        status=EventStatus.DECIDED,
-        outcome=Outcome.APPROVED_WITH_CONDITIONS,
+        world.orgs["a"], by=actor, title="Heritage lecture", speakers=[speaker], stage="decided"
     )
-    upcoming = make_event(world.orgs["a"], "Planning debate", 20)
-    appear(old, speaker, SpeakerRole.PANELLIST)
-    appear(upcoming, speaker)
+    hold_in_the_past(old, 40)
+    make_event(
+        world.orgs["a"],
+        by=actor,
+        title="Planning debate",
+        starts_at=local_moment(20, 18),
+        ends_at=local_moment(20, 20),
+        speakers=[speaker],
+    )
+    give_role(old, speaker, SpeakerRole.PANELLIST)
     seen = speakers.appearances(speaker)
     assert [(a.title, a.role, a.outcome) for a in seen] == [
         ("Planning debate", SpeakerRole.SPEAKER, None),
@@ -396,7 +273,7 @@ def test_another_organisations_writer_cannot_change_a_speaker(world):
 
 
 @pytest.fixture
-def pair(world):
+def pair(world, make_event):
     """Two records of the same person at university A, each with things attached."""
     officer = world.actor("events_officer")
     keep = new_speaker(officer)
@@ -416,11 +293,22 @@ def pair(world):
         distribution="internal",
         retention_until=days(3000),
     )
-    shared_event = make_event(world.orgs["a"], "Heritage lecture", -40)
-    own_event = make_event(world.orgs["a"], "Housing forum", -5)
-    appear(shared_event, keep, SpeakerRole.CHAIR)
-    appear(shared_event, merge, SpeakerRole.SPEAKER)
-    appear(own_event, merge, SpeakerRole.PANELLIST)
+    shared_event = make_event(
+        by=officer,
+        title="Heritage lecture",
+        starts_at=local_moment(-40, 18),
+        ends_at=local_moment(-40, 20),
+        speakers=[keep, merge],
+    )
+    own_event = make_event(
+        by=officer,
+        title="Housing forum",
+        starts_at=local_moment(-5, 18),
+        ends_at=local_moment(-5, 20),
+        speakers=[merge],
+    )
+    give_role(shared_event, keep, SpeakerRole.CHAIR)
+    give_role(own_event, merge, SpeakerRole.PANELLIST)
     statement = assertions.create_assertion(officer, merge, assertion_data())
     assertions.correct_assertion(
         officer, statement, {"text": "Chaired the forum.", "reason": "Programme re-read."}
@@ -430,15 +318,9 @@ def pair(world):
         merge,
         {"rating": "green", "rationale": "No concerns known.", "expires_on": days(200)},
     )
-    request = AdvisoryRequest(
-        requesting_org_id=world.orgs["a"].id,
-        coordinator_org_id=world.orgs["region"].id,
-        speaker_id=merge.id,
-        question="Anything known?",
-        due_on=utcnow().date() + timedelta(days=14),
+    request = advisory.submit_request(
+        officer, {"speaker_id": str(merge.id), "question": "Anything known?"}
     )
-    db.session.add(request)
-    db.session.flush()
     return {
         "keep": keep,
         "merge": merge,

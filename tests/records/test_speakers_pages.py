@@ -14,25 +14,24 @@ import sqlalchemy as sa
 from core.db import db, utcnow
 from hub.records.models import (
     AssertionStatus,
-    EventStatus,
-    Outcome,
     RecordStatus,
     Speaker,
     SpeakerRole,
 )
 from hub.records.speakers import assertions
-from tests.records.test_speakers import (
-    appear,
+from tests.factories import (
     assertion_data,
-    make_event,
+    date_fields,
+    give_role,
+    hold_in_the_past,
     new_speaker,
-    speaker_world,
+    speaker_form,
 )
 
 
 @pytest.fixture
-def world(make_org, make_person):
-    return speaker_world(make_org, make_person)
+def world(speaker_world):
+    return speaker_world
 
 
 def signed_in(new_client, world, who="events_officer"):
@@ -40,37 +39,6 @@ def signed_in(new_client, world, who="events_officer"):
     client = new_client()
     client.sign_in(world.people[who])
     return client
-
-
-def date_fields(name: str, days_ahead: int) -> dict[str, str]:
-    """The GOV.UK date input boxes for a date `days_ahead` from today."""
-    day = utcnow().date() + timedelta(days=days_ahead)
-    return {
-        f"{name}-day": str(day.day),
-        f"{name}-month": str(day.month),
-        f"{name}-year": str(day.year),
-    }
-
-
-def speaker_form(**overrides: str) -> dict[str, str]:
-    """A filled-in speaker form."""
-    data = {
-        "display_name": "Professor Tobias Wrenfield",
-        "aliases-0-name": "Tobias Renfield",
-        "aliases-0-kind": "transliteration",
-        "aliases-1-name": "",
-        "aliases-1-kind": "alias",
-        "affiliations-0-organisation_name": "Ashcombe College",
-        "affiliations-0-role": "Lecturer",
-        "sources-0-url": "https://college.example/wrenfield",
-        "sources-0-title": "Staff page",
-        **date_fields("sources-0-retrieved_on", -2),
-        "topics": "rivers\nbridges",
-        "distribution": "shareable",
-        **date_fields("retention_until", 900),
-    }
-    data.update(overrides)
-    return data
 
 
 def text_of(response) -> str:
@@ -181,7 +149,7 @@ def test_changing_a_speaker(new_client, world):
 
 
 def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(
-    new_client, world, answer_advisory
+    new_client, world, answer_advisory, make_event
 ):
     officer = world.actor("events_officer")
     speaker = new_speaker(officer)
@@ -201,14 +169,14 @@ def test_the_page_shows_statements_with_flags_history_ratings_and_appearances(
     old.rating.expires_on = utcnow().date() - timedelta(days=1)
     answer_advisory(asker, speaker, police, rationale="Past events drew protests.")
     event = make_event(
-        world.orgs["a"],
-        "Heritage lecture",
-        -20,
-        status=EventStatus.DECIDED,
-        outcome=Outcome.APPROVED,
+        by=officer,
+        title="Heritage lecture",
+        speakers=[speaker],
+        stage="decided",
+        decision={"outcome": "approved"},
     )
-    appear(event, speaker, SpeakerRole.PANELLIST)
-    db.session.flush()
+    hold_in_the_past(event, 20)
+    give_role(event, speaker, SpeakerRole.PANELLIST)
     page = text_of(signed_in(new_client, world, "auditor").get(f"/speakers/{speaker.id}"))
     assert "Opinion" in page and "Disputed" in page
     assert "Special-category data" in page and "Article 9" in page

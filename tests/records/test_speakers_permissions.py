@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from audit.models import AuditEntry
 from core.db import db
 from hub.records.speakers import assertions
-from tests.records.test_speakers import ROLES, assertion_data, days, new_speaker
-from tests.records.test_speakers_pages import date_fields, speaker_form
+from tests.factories import assertion_data, date_fields, days, new_speaker, speaker_form
+from tests.records.worlds import ROLES
 
 OWN = {role: ("a", role) for role in ROLES}
 OTHER = {f"b_{role}": ("b", role) for role in ROLES}

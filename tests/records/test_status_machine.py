@@ -18,24 +18,16 @@ from core.errors import Conflict, HubError, PermissionDenied, ValidationFailed
 from hub.records.events import assessments, decisions
 from hub.records.events import services as events
 from hub.records.models import Event, EventStatus, Outcome
-from tests.records.test_events import (
-    REVIEW,
-    World,
-    advance,
-    all_no,
-    audit_entries,
-    build_world,
-    event_data,
-    last_seq,
-    local_moment,
-)
+from tests.conftest import audit_entries, last_seq
+from tests.factories import REVIEW, all_no, event_data, local_moment
+from tests.records.worlds import EventWorld, advance
 
 S = EventStatus
 
 
 @pytest.fixture
-def world(make_org, make_person) -> World:
-    return build_world(make_org, make_person)
+def world(event_world) -> EventWorld:
+    return event_world
 
 
 def test_happy_path_records_each_step_with_who_and_when(world):
@@ -240,7 +232,7 @@ def _next_step(event: Event, outcome: Outcome, escalate: bool) -> tuple:
     return ("decide", None, outcome)
 
 
-def _act(world: World, event: Event, action: tuple) -> None:
+def _act(world: EventWorld, event: Event, action: tuple) -> None:
     if action[0] == "next":
         action = _next_step(event, *action[2:])
     kind, who, *args = action

@@ -30,7 +30,7 @@ from hub.records.speakers import services as speakers
 from hub.records.subject_access import documents as subject_access_documents
 from hub.records.subject_access import services as subject_access
 from tests.conftest import csrf_from
-from tests.records.test_shared_pages import (
+from tests.records.worlds import (
     ASSERTION_LEVELS,
     EVENT_LEVELS,
     PURPOSE,
@@ -38,18 +38,17 @@ from tests.records.test_shared_pages import (
     entries,
     new_partner_speaker,
     page_text,
-    sharing_world,
     signed_in,
     speaker_path,
 )
 
 
 @pytest.fixture
-def world(make_org, make_person, make_agreement, new_client):
+def world(sharing_world, make_org, new_client):
     """The sharing world, after the recipient opened the speaker's page (real disclosures), an
     outsider was refused, a statement was corrected, police rated the speaker at the owner's
     request."""
-    world = sharing_world(make_org, make_person, make_agreement)
+    world = sharing_world
     signed_in(new_client, world).get(speaker_path(world))
     signed_in(new_client, world, org="outsider").get(speaker_path(world))
     assertions.correct_assertion(
@@ -60,6 +59,8 @@ def world(make_org, make_person, make_agreement, new_client):
     police = make_org(kind="police_prevent", name="Northshire Police Prevent")
     region = make_org(kind="regional_coordinator", name="Northshire Prevent Coordinator")
     world.orgs.update(police=police, region=region)
+    # The police's rating and the answered request as stored, without the disclosures that
+    # routing and answering record: each test below adds the disclosures it is about.
     today = utcnow().date()
     world.rating = AdvisoryRating(
         speaker_id=world.speaker.id,
