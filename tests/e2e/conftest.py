@@ -1,9 +1,11 @@
 """Browser journeys: a real hub served by gunicorn on a free port, driven by Debian's Chromium.
 
-The server runs in its own process against a fresh SQLite database seeded with the demo
-region, so every request commits for real (the root conftest's per-test rollback is not used:
-no fixture here asks for `app`). Each journey signs in as its own demo person, so TOTP time
-steps, which the hub accepts once per person, never collide.
+Each journey file gets a hub of its own: a server in its own process against a fresh SQLite
+database seeded with the demo region, so every request commits for real (the root conftest's
+per-test rollback is not used: no fixture here asks for `app`), and no journey sees what
+another file's journeys changed, whichever order the files run in, alone or together. Within
+a file each journey signs in as its own demo person, so TOTP time steps, which the hub
+accepts once per person, never collide.
 """
 
 from __future__ import annotations
@@ -161,9 +163,10 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pa
     pytest.fail(f"the hub did not answer /healthz in {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
-    """The hub served by gunicorn (1 worker, 4 threads) on 127.0.0.1, seeded with the demo."""
+    """The journey file's own hub, served by gunicorn (1 worker, 4 threads) on 127.0.0.1 and
+    seeded with the demo (its people's TOTP secrets are new for each hub)."""
     base = tmp_path_factory.mktemp("e2e")
     instance = base / "instance"
     database_url = f"sqlite:///{base / 'hub.sqlite3'}"

@@ -2,13 +2,12 @@
 officer searches for one of the University of Northshire's speakers for speaker due diligence
 and sees exactly the fields the demo agreement NSH-DSA-2026-01 schedules for Ravensmoor, each
 minimised as scheduled. Ravensmoor's DPO suspends the agreement, and the very next search and
-the same record's page show nothing of Northshire's. Lifting the suspension restores the view
-(and leaves the demo as other journeys expect it).
+the same record's page show nothing of Northshire's. Lifting the suspension restores the view.
 
 Speaker due diligence between the two universities is covered by NSH-DSA-2026-01 alone in the
 demo (the working group's agreement names only case review), so suspending it must stop it.
-The agreement journey later makes a second agreement for the same purpose, so this file's name
-sorts it first among the journeys, which share one server."""
+The hub is this file's own, freshly seeded (tests/e2e/conftest.py): the second agreement for the
+same purpose that the agreement journey makes is in that journey's hub, not this one."""
 
 from __future__ import annotations
 
