@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 PROJECT = Path(__file__).resolve().parents[1]
 #: The functions that may end a request's transaction.
-EDGE = {"commit_request", "commit_api_request", "keep_refusal", "load_signed_in_person"}
+EDGE = {"commit_request", "commit_api_request", "keep", "load_signed_in_person"}
 
 
 def _committer() -> str:

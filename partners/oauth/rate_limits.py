@@ -23,8 +23,7 @@ from flask import Flask, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
-from audit import services as audit
-from core.db import db
+from audit.refusals import keep
 from core.extensions import limiter, limits_off
 from core.security import Actor
 from partners.oauth import server
@@ -134,23 +133,16 @@ def audit_throttled(limit: RequestLimit) -> None:
     keyed_by = "client" if "/client:" in limit.key else "address"
     claimed = claimed_client_id() if keyed_by == "client" else None
     reference = server.claimed_client_reference(claimed)
-    db.session.rollback()
-    try:
-        audit.record(
-            Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
-            request.endpoint or "oauth",
-            "denied",
-            reason="rate_limited",
-            resource_type="oauth_client",
-            resource_ids=[reference] if reference else [],
-            keyed_by=keyed_by,
-            limit=str(limit.limit),
-            refused_unrecorded=refused - 1,
-        )
-        db.session.commit()
-    except Exception:  # the refusal stands whether or not it could be recorded
-        db.session.rollback()
-        log.exception("could not audit a rate-limited %s", request.endpoint)
+    keep(
+        Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
+        request.endpoint or "oauth",
+        "rate_limited",
+        resource_type="oauth_client",
+        resource_ids=[reference] if reference else [],
+        keyed_by=keyed_by,
+        limit=str(limit.limit),
+        refused_unrecorded=refused - 1,
+    )
 
 
 def oauth_endpoint(view: F) -> F:

@@ -6,8 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from audit import services as audit
-from core.db import db
+from audit.refusals import keep
 from core.security import Actor
 from partners import signing_keys as keys
 from partners.oauth import dpop, rate_limits, server
@@ -27,12 +26,11 @@ def _audit_failure(action: str, response: Any) -> None:
     claimed = server.claimed_client_reference(
         g.get("oauth_client_id") or rate_limits.claimed_client_id()
     )
-    db.session.rollback()  # an assertion or proof spent on it stays spent (oauth.replay)
-    audit.record(
+    # An assertion or proof spent on the refused request stays spent (`oauth.replay`).
+    keep(
         Actor.anonymous(request_id=g.get("request_id"), remote_addr=request.remote_addr),
         action,
-        "denied",
-        reason=error[:80],
+        error[:80],
         resource_type="oauth_client",
         resource_ids=[claimed] if claimed else [],
         detail=g.get("oauth_refusal_reason", ""),

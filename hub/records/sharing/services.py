@@ -158,9 +158,15 @@ def search_speakers(
     results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
     partner_matches: list[search.SpeakerMatch] = []
     providers: set[str] = set()
-    if purpose is not None and not parsed.empty:
-        agreements.check_purpose(actor, purpose, "speaker.search")
-        providers = agreements.providers_for(actor, "speaker", purpose) - {actor.org_id}
+    # One sharing session for the whole search: the purpose checked and the agreements in
+    # force loaded once for the providers, the totals and the page's disclosures.
+    sharing = (
+        agreements.sharing(actor, purpose, SPEAKER_SEARCH)
+        if purpose is not None and not parsed.empty
+        else None
+    )
+    if sharing is not None:
+        providers = sharing.providers("speaker") - {actor.org_id}
         candidates = partner_candidates(providers, parsed, PARTNER_CANDIDATES)
         partner_matches = [
             m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
@@ -189,9 +195,7 @@ def search_speakers(
             continue
         matched_field = "display_name" if match.matched_name == row.display_name else "aliases"
         records.append((match.score, shareable.speaker_header(row, matched_field)))
-    visible = (
-        agreements.would_disclose(actor, [r for _s, r in records], purpose) if records else set()
-    )
+    visible = sharing.would_disclose([r for _s, r in records]) if sharing is not None else set()
     for score, record in records:
         if record.id in visible:
             results.append((score, record))
@@ -206,8 +210,8 @@ def search_speakers(
     )
     to_disclose = [item for _score, item in page if isinstance(item, ShareableRecord)]
     disclosed = (
-        {d.id: d for d in agreements.disclose(actor, to_disclose, purpose, audit_refusals=False)}
-        if to_disclose
+        {d.id: d for d in sharing.disclose(to_disclose, audit_refusals=False)}
+        if sharing is not None and to_disclose
         else {}
     )
     shown: list[SearchResult] = []
@@ -279,11 +283,11 @@ def _load(model: type, record_id: str) -> Any:
 def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> SharedSpeaker:
     """A partner's speaker, as far as an agreement in force discloses it for `purpose`."""
     require_reader(actor, "disclosure")
-    agreements.check_purpose(actor, purpose, "disclosure")
+    sharing = agreements.sharing(actor, purpose)
     speaker = _load(Speaker, speaker_id)
     if speaker is None or speaker.status != RecordStatus.ACTIVE:
         raise NotFound(NOT_FOUND)
-    disclosed = agreements.disclose_one(actor, shareable.speaker(speaker), purpose)
+    disclosed = sharing.disclose_one(shareable.speaker(speaker))
     statements = [
         shareable.assertion(a)
         for a in speaker.assertions
@@ -301,9 +305,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     owner = db.session.get(Organisation, speaker.owner_org_id)
     # One pass through the sharing path for everything listed with the speaker (one lookup of
     # the agreements in force), sorted back by record type.
-    related = agreements.disclose(
-        actor, [*statements, *ratings, *events], purpose, audit_refusals=False
-    )
+    related = sharing.disclose([*statements, *ratings, *events], audit_refusals=False)
     return SharedSpeaker(
         speaker=disclosed,
         owner_name=owner.name if owner else "",
@@ -325,19 +327,17 @@ class SharedEvent:
 def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEvent:
     """A partner's event and its standing decision, as an agreement discloses them."""
     require_reader(actor, "disclosure")
-    agreements.check_purpose(actor, purpose, "disclosure")
+    sharing = agreements.sharing(actor, purpose)
     event = _load(Event, event_id)
     if event is None or event.erased_at is not None:
         raise NotFound(NOT_FOUND)
-    disclosed = agreements.disclose_one(actor, shareable.event(event), purpose)
+    disclosed = sharing.disclose_one(shareable.event(event))
     standing = [d for d in event.decisions if not d.superseded_by_appeal]
     owner = db.session.get(Organisation, event.owner_org_id)
     return SharedEvent(
         event=disclosed,
         owner_name=owner.name if owner else "",
-        decisions=agreements.disclose(
-            actor, [shareable.decision(d) for d in standing], purpose, audit_refusals=False
-        ),
+        decisions=sharing.disclose([shareable.decision(d) for d in standing], audit_refusals=False),
     )
 
 
