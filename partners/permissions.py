@@ -8,10 +8,6 @@ in one place whichever door it comes through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from audit.actions import (
     ORGANISATION_CREATE,
     ORGANISATION_UPDATE,
@@ -19,7 +15,7 @@ from audit.actions import (
     PERSON_ENROLMENT_LINK,
     PERSON_UPDATE,
 )
-from core.errors import PermissionDenied
+from core.rules import Rule, Rules
 from core.security import Actor, ActorKind
 from partners.models import Organisation
 
@@ -52,83 +48,56 @@ def can_view_people(actor: Actor, organisation: Organisation) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What allows an action, and what its refusal tells the person refused."""
-
-    allows: Callable[[Actor, Organisation | None], bool]
-    refusal: str
-
-
 _HUB_ADMINS = "Only hub administrators can {}."
 _ORG_ADMINS = "Only this organisation's administrators can {}."
 
-RULES: dict[str, Rule] = {
-    "organisation.list": Rule(
-        lambda actor, _org: can_view_directory(actor), "You cannot view the directory."
-    ),
-    ORGANISATION_CREATE: Rule(
-        lambda actor, _org: can_manage_organisations(actor), _HUB_ADMINS.format("add organisations")
-    ),
-    ORGANISATION_UPDATE: Rule(
-        lambda actor, _org: can_manage_organisations(actor),
-        _HUB_ADMINS.format("edit organisations"),
-    ),
-    **dict.fromkeys(
-        ("organisation.suspend", "organisation.reactivate"),
-        Rule(
+RULES = Rules(
+    {
+        "organisation.list": Rule(
+            lambda actor, _org: can_view_directory(actor), "You cannot view the directory."
+        ),
+        ORGANISATION_CREATE: Rule(
             lambda actor, _org: can_manage_organisations(actor),
-            _HUB_ADMINS.format("suspend or reactivate organisations"),
+            _HUB_ADMINS.format("add organisations"),
         ),
-    ),
-    "person.list": Rule(
-        lambda actor, org: org is not None and can_view_people(actor, org),
-        "You cannot see another organisation's people.",
-    ),
-    PERSON_CREATE: Rule(
-        lambda actor, org: org is not None and can_manage_people(actor, org),
-        _ORG_ADMINS.format("add people"),
-    ),
-    PERSON_UPDATE: Rule(
-        lambda actor, org: org is not None and can_manage_people(actor, org),
-        _ORG_ADMINS.format("change its people"),
-    ),
-    **dict.fromkeys(
-        ("person.suspend", "person.reactivate"),
-        Rule(
+        ORGANISATION_UPDATE: Rule(
+            lambda actor, _org: can_manage_organisations(actor),
+            _HUB_ADMINS.format("edit organisations"),
+        ),
+        **dict.fromkeys(
+            ("organisation.suspend", "organisation.reactivate"),
+            Rule(
+                lambda actor, _org: can_manage_organisations(actor),
+                _HUB_ADMINS.format("suspend or reactivate organisations"),
+            ),
+        ),
+        "person.list": Rule(
+            lambda actor, org: org is not None and can_view_people(actor, org),
+            "You cannot see another organisation's people.",
+        ),
+        PERSON_CREATE: Rule(
             lambda actor, org: org is not None and can_manage_people(actor, org),
-            _ORG_ADMINS.format("suspend its people"),
+            _ORG_ADMINS.format("add people"),
         ),
-    ),
-    PERSON_ENROLMENT_LINK: Rule(
-        lambda actor, org: org is not None and can_manage_people(actor, org),
-        _ORG_ADMINS.format("do this"),
-    ),
-}
+        PERSON_UPDATE: Rule(
+            lambda actor, org: org is not None and can_manage_people(actor, org),
+            _ORG_ADMINS.format("change its people"),
+        ),
+        **dict.fromkeys(
+            ("person.suspend", "person.reactivate"),
+            Rule(
+                lambda actor, org: org is not None and can_manage_people(actor, org),
+                _ORG_ADMINS.format("suspend its people"),
+            ),
+        ),
+        PERSON_ENROLMENT_LINK: Rule(
+            lambda actor, org: org is not None and can_manage_people(actor, org),
+            _ORG_ADMINS.format("do this"),
+        ),
+    },
+    resource_type="organisation",
+)
 
 
-def allows(actor: Actor, action: str, organisation: Organisation | None = None) -> bool:
-    """Whether `actor` may take `action` (on `organisation`'s directory entry or people)."""
-    return RULES[action].allows(actor, organisation)
-
-
-def require(
-    actor: Actor,
-    action: str,
-    organisation: Organisation | None = None,
-    *,
-    resource_type: str = "organisation",
-    resource_id: Any = None,
-) -> None:
-    """Refuse `action` (403, audited at the edge) unless `actor` may take it."""
-    rule = RULES[action]
-    if not rule.allows(actor, organisation):
-        raise PermissionDenied(
-            rule.refusal,
-            reason="not_permitted",
-            audit={
-                "action": action,
-                "resource_type": resource_type,
-                "resource_ids": [str(resource_id)] if resource_id else [],
-            },
-        )
+allows = RULES.allows
+require = RULES.require

@@ -10,12 +10,9 @@ scope for groups, so every predicate is false for them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from audit.actions import GROUP_ATTENDEE_ADD, GROUP_CREATE, GROUP_LEAVE, MEETING_AGENDA_ADD
-from core.errors import PermissionDenied
+from core.rules import Rule, Rules
 from core.security import Actor, ActorKind
 from hub.groups.models import GroupAction, MembershipStatus, WorkingGroup
 from hub.records import permissions as records_permissions
@@ -162,64 +159,35 @@ def can_see_regional_dashboard(actor: Actor) -> bool:
 # --- the rules by action: what the services enforce and the pages ask -------------------
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What allows an action on a group (None: no group yet), and what its refusal says."""
-
-    allows: Callable[[Actor, WorkingGroup | None], bool]
-    refusal: str
-
-
 def _names_attendees(actor: Actor, group: WorkingGroup | None) -> bool:
     return group is not None and any(
         can_name_attendees(actor, group, org_id) for org_id in member_org_ids(group)
     )
 
 
-RULES: dict[str, Rule] = {
-    GROUP_CREATE: Rule(
-        lambda actor, _group: can_create_group(actor),
-        "Only regional coordinators convene working groups.",
-    ),
-    GROUP_LEAVE: Rule(
-        lambda actor, group: group is not None and can_leave(actor, group),
-        "Only a member organisation's administrator can take it out.",
-    ),
-    GROUP_ATTENDEE_ADD: Rule(_names_attendees, "You cannot name attendees for this group."),
-    MEETING_AGENDA_ADD: Rule(
-        lambda actor, group: (
-            group is not None and (is_manager(actor, group) or can_add_case(actor, group))
+RULES = Rules(
+    {
+        GROUP_CREATE: Rule(
+            lambda actor, _group: can_create_group(actor),
+            "Only regional coordinators convene working groups.",
         ),
-        "Only the group's convenor and coordinators, and member organisations' Prevent leads, "
-        "add to the agenda.",
-    ),
-}
+        GROUP_LEAVE: Rule(
+            lambda actor, group: group is not None and can_leave(actor, group),
+            "Only a member organisation's administrator can take it out.",
+        ),
+        GROUP_ATTENDEE_ADD: Rule(_names_attendees, "You cannot name attendees for this group."),
+        MEETING_AGENDA_ADD: Rule(
+            lambda actor, group: (
+                group is not None and (is_manager(actor, group) or can_add_case(actor, group))
+            ),
+            "Only the group's convenor and coordinators, and member organisations' Prevent leads, "
+            "add to the agenda.",
+        ),
+    },
+    resource_type="working_group",
+    names_target=True,
+)
 
 
-def allows(actor: Actor, action: str, group: WorkingGroup | None = None) -> bool:
-    """Whether `actor` may take `action` (on `group`)."""
-    return RULES[action].allows(actor, group)
-
-
-def require(
-    actor: Actor,
-    action: str,
-    group: WorkingGroup | None = None,
-    *,
-    resource_type: str = "working_group",
-    resource_id: Any = None,
-) -> None:
-    """Refuse `action` (403, audited at the edge) unless `actor` may take it; the refusal
-    names `resource_id` (default: the group's)."""
-    rule = RULES[action]
-    if not rule.allows(actor, group):
-        named = resource_id if resource_id is not None else (group.id if group else None)
-        raise PermissionDenied(
-            rule.refusal,
-            reason="not_permitted",
-            audit={
-                "action": action,
-                "resource_type": resource_type,
-                "resource_ids": [str(named)] if named else [],
-            },
-        )
+allows = RULES.allows
+require = RULES.require
