@@ -25,7 +25,7 @@ from audit.models import (
     AuditPending,
     AuditTreeNode,
 )
-from core.db import db, is_unavailable, utcnow
+from core.db import SQLITE_BUSY_MS, db, is_unavailable, utcnow
 from core.keys import instance_secret
 
 log = logging.getLogger(__name__)
@@ -388,7 +388,7 @@ def integrate_opportunistically(engine: sa.Engine) -> TreeHead | None:
                     session.commit()
             finally:
                 if sqlite:
-                    raw.execute("PRAGMA busy_timeout = 10000")
+                    raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
             return head
     except sa.exc.OperationalError as exc:
         log.info("audit integration deferred: %s", exc.orig)

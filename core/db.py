@@ -6,6 +6,7 @@ import enum
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -79,6 +80,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: How long an SQLite connection waits for a lock another connection holds.
+SQLITE_BUSY_MS = 10_000
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Put the database in WAL mode. On a new file, connections that arrive together all try to
+    switch it at once and SQLite answers all but one "database is locked" at once, without
+    waiting (its busy handler is not asked for this lock): try again until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout, and transactions the hub controls itself."""
 
@@ -88,10 +108,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # that a writer can ask for BEGIN IMMEDIATE (see `begin` below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

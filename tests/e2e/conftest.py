@@ -104,6 +104,9 @@ def _seed(
             "password_time_cost": 1,
             "password_memory_kib": 8,
             "ratelimit_storage_uri": "memory://",
+            # The server integrates the demo's audit entries when it starts; this process
+            # keeps no integrator thread of its own on the database.
+            "audit_integrate_after_commit": False,
         }
     )
     with app.app_context():
