@@ -197,7 +197,9 @@ def disclosure_statistics(
     }
     if pairs and agreement.approved_at is not None:
         start = max(agreement.starts_at, agreement.approved_at)
-        end = min(agreement.ends_at, agreement.terminated_at or now, now)
+        # The term ends before its end (or termination); what is counted ends with `now`,
+        # the refusal made in this very millisecond included.
+        end = min(agreement.ends_at, agreement.terminated_at or agreement.ends_at)
         refused = db.session.execute(
             sa.select(
                 AuditEntry.resource_org, AuditEntry.actor_org, AuditEntry.reason, sa.func.count()
@@ -209,6 +211,7 @@ def disclosure_statistics(
                 AuditEntry.actor_org.in_({r for _, r in pairs}),
                 AuditEntry.time_ms >= _ms(start),
                 AuditEntry.time_ms < _ms(end),
+                AuditEntry.time_ms <= _ms(now),
             )
             .group_by(AuditEntry.resource_org, AuditEntry.actor_org, AuditEntry.reason)
         ).all()

@@ -105,6 +105,26 @@ def test_statistics_count_disclosures_by_recipient_record_type_and_month(
     assert register.disclosure_statistics(other).total == 1
 
 
+def test_statistics_count_a_refusal_made_in_the_same_millisecond_as_now(
+    orgs, reciprocal, make_person
+):
+    """Counting up to `now` includes what happened at `now` (a fast machine records a refusal
+    and asks for the statistics within one millisecond)."""
+    a, b, _c = orgs
+    agreement, _ = reciprocal
+    reader_b = actor_of(make_person(b, ["events_officer"]))
+    internal = ShareableRecord("speaker", str(uuid.uuid4()), str(a.id), "internal", {})
+    assert agreements.disclose(reader_b, [internal], PURPOSE) == []
+    refused_at = db.session.scalar(
+        sa.select(AuditEntry.time_ms)
+        .where(AuditEntry.outcome == "denied")
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    )
+    now = datetime.fromtimestamp(refused_at / 1000, UTC)
+    assert register.disclosure_statistics(agreement, now).refusals == 1
+
+
 @pytest.mark.parametrize(
     ("moment", "month"),
     [
