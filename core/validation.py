@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from core.errors import ValidationFailed
 
 E = TypeVar("E", bound=enum.Enum)
+T = TypeVar("T")
 
 #: Times people type are UK local times; the hub stores UTC.
 LOCAL_ZONE = ZoneInfo("Europe/London")
@@ -116,6 +117,21 @@ class Checker:
             allowed = ", ".join(str(member.value) for member in enum_cls)
             self.add(key, f"Choose {label} from: {allowed}.")
             return None
+
+    def one_of(
+        self, key: str, options: Mapping[str, T], label: str, *, refusal: str = ""
+    ) -> T | None:
+        """One of `options` picked by its key (a select or radios whose options are records, such
+        as people): "Choose {label}." when nothing was picked, `refusal` (or "Choose {label} from
+        the list.") when the key is not one of them."""
+        value = self._raw(key)
+        if self._missing(value):
+            self.add(key, f"Choose {label}.")
+            return None
+        chosen = options.get(str(value))
+        if chosen is None:
+            self.add(key, refusal or f"Choose {label} from the list.")
+        return chosen
 
     def choices(
         self, key: str, enum_cls: type[E], label: str, *, required: bool = False

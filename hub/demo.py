@@ -98,7 +98,12 @@ PEOPLE = [
         ["prevent_lead"],
     ),
     ("university-of-northshire", "Dara Protheroe", "dpo@uni-northshire.example", ["dpo"]),
-    ("university-of-northshire", "Simone Sayle", "signatory@uni-northshire.example", ["signatory"]),
+    (
+        "university-of-northshire",
+        "Simone Sayle",
+        "signatory@uni-northshire.example",
+        ["signatory", "senior_officer"],
+    ),
     ("university-of-northshire", "Aldous Checkley", "auditor@uni-northshire.example", ["auditor"]),
     ("ravensmoor-university", "Rhodri Vance", "admin@ravensmoor.example", ["org_admin"]),
     ("ravensmoor-university", "Rosa Quill", "events@ravensmoor.example", ["events_officer"]),

@@ -50,6 +50,7 @@ class Role(enum.StrEnum):
     DPO = "dpo"
     AUDITOR = "auditor"
     SIGNATORY = "signatory"
+    SENIOR_OFFICER = "senior_officer"
 
 
 ROLE_LABELS = {
@@ -60,6 +61,7 @@ ROLE_LABELS = {
     Role.DPO: "Data protection officer",
     Role.AUDITOR: "Auditor",
     Role.SIGNATORY: "Agreement signatory",
+    Role.SENIOR_OFFICER: "Senior officer",
 }
 
 ROLE_DESCRIPTIONS = {
@@ -70,6 +72,7 @@ ROLE_DESCRIPTIONS = {
     Role.DPO: "Review who accessed what, answer subject access requests, suspend sharing.",
     Role.AUDITOR: "Read and verify the audit log.",
     Role.SIGNATORY: "Approve data-sharing agreements on your organisation's behalf.",
+    Role.SENIOR_OFFICER: "Decide designated events escalated to you by name.",
 }
 
 _ALL_KINDS = frozenset(OrganisationKind)
@@ -85,6 +88,7 @@ ROLE_KINDS: dict[Role, frozenset[OrganisationKind]] = {
     Role.PREVENT_LEAD: _INSTITUTIONS
     | {OrganisationKind.POLICE_PREVENT, OrganisationKind.LOCAL_AUTHORITY},
     Role.COORDINATOR: frozenset({OrganisationKind.REGIONAL_COORDINATOR}),
+    Role.SENIOR_OFFICER: _INSTITUTIONS,
 }
 
 

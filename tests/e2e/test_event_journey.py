@@ -175,7 +175,7 @@ def test_event_from_draft_to_approval_with_conditions(new_context, sign_in_as):
     expect_error_summary(
         lead,
         {
-            "#senior_officer_id": "Enter the senior officer who will decide.",
+            "#senior_officer_id": "Choose the senior officer who will decide.",
             "#escalation_reason": "Enter the reason for escalating.",
         },
     )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.db import db
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from hub.records.events import assessments
 from hub.records.events import services as events
@@ -20,6 +21,7 @@ from hub.records.models import (
     TriageQuestion,
     TriageResponse,
 )
+from partners.models import PersonRole, Role
 from tests.conftest import audit_entries, last_seq
 from tests.factories import REVIEW, all_no
 from tests.records.worlds import EventWorld, advance
@@ -230,21 +232,27 @@ def test_escalation_names_the_senior_officer_and_designates_the_event(world):
     assert "Contested" not in entry.leaf.decode()
 
 
-def test_senior_officer_choices_are_the_host_organisation_less_the_escalator(world):
+def test_senior_officer_choices_are_the_host_organisations_senior_officers(world):
     event = advance(world, "under_review")
     choices = assessments.senior_officer_choices(world.actor("prevent_lead"), event)
-    ids = {str(p.id) for p in choices}
-    assert str(world.people["senior_officer"].id) in ids
-    assert str(world.people["dpo"].id) in ids
-    assert str(world.people["prevent_lead"].id) not in ids
-    assert str(world.people["b_prevent_lead"].id) not in ids
+    assert [str(p.id) for p in choices] == [str(world.people["senior_officer"].id)]
+
+
+def test_a_senior_officer_escalating_is_never_offered_to_themselves(world):
+    world.people["prevent_lead"].role_grants.append(PersonRole(role=Role.SENIOR_OFFICER))
+    db.session.flush()
+    event = advance(world, "under_review")
+    choices = assessments.senior_officer_choices(world.actor("prevent_lead"), event)
+    assert str(world.people["prevent_lead"].id) not in {str(p.id) for p in choices}
+    assert str(world.people["senior_officer"].id) in {str(p.id) for p in choices}
 
 
 @pytest.mark.parametrize(
     ("who", "message"),
     [
         ("prevent_lead", "Name a senior officer other than yourself."),
-        ("b_prevent_lead", "Choose the senior officer from the people at your organisation."),
+        ("dpo", "Choose a senior officer of your organisation."),
+        ("b_prevent_lead", "Choose a senior officer of your organisation."),
     ],
 )
 def test_escalation_refuses_a_person_who_cannot_be_named(world, who, message):
@@ -260,7 +268,7 @@ def test_escalation_needs_a_reason_and_an_officer(world):
     with pytest.raises(ValidationFailed) as caught:
         assessments.escalate(world.actor("prevent_lead"), event, {})
     assert caught.value.errors == {
-        "senior_officer_id": ["Enter the senior officer who will decide."],
+        "senior_officer_id": ["Choose the senior officer who will decide."],
         "escalation_reason": ["Enter the reason for escalating."],
     }
 

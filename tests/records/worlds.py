@@ -97,7 +97,7 @@ def event_world(make_org, make_person) -> EventWorld:
         "dpo": make_person(a, ["dpo"]),
         "auditor": make_person(a, ["auditor"]),
         "org_admin": make_person(a, ["org_admin"]),
-        "senior_officer": make_person(a, ["signatory"]),
+        "senior_officer": make_person(a, ["signatory", "senior_officer"]),
         "b_events_officer": make_person(b, ["events_officer"]),
         "b_prevent_lead": make_person(b, ["prevent_lead"]),
         "coordinator": make_person(region, ["coordinator"]),

@@ -50,7 +50,7 @@ from hub.records.models import (
     TriageQuestion,
     TriageResponse,
 )
-from partners.models import Person, Status
+from partners.models import Person, PersonRole, Role, Status
 
 #: The questions as the organiser reads them (DOMAIN.md, "Triage and risk assessment").
 QUESTION_TEXT = {
@@ -359,10 +359,16 @@ def save_local_review(actor: Actor, event: Event, data: dict[str, Any]) -> RiskA
 
 
 def senior_officer_choices(actor: Actor, event: Event) -> list[Person]:
-    """The people of the host organisation who can be named to decide the event (not the
-    person escalating it)."""
-    query = sa.select(Person).where(
-        Person.organisation_id == event.owner_org_id, Person.status == Status.ACTIVE
+    """The people who can be named to decide the event: active senior officers of the host
+    organisation, never the person escalating it."""
+    query = (
+        sa.select(Person)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(
+            Person.organisation_id == event.owner_org_id,
+            Person.status == Status.ACTIVE,
+            PersonRole.role == Role.SENIOR_OFFICER,
+        )
     )
     me = actor.person_id
     if me is not None:
@@ -385,19 +391,17 @@ def escalate(actor: Actor, event: Event, data: dict[str, Any]) -> RiskAssessment
     guard_escalation(actor, event)
     assessment = ensure_assessment(event)
     check = Checker(data)
-    chosen = check.text("senior_officer_id", "the senior officer who will decide", max_length=64)
+    officer = check.one_of(
+        "senior_officer_id",
+        {str(p.id): p for p in senior_officer_choices(actor, event)},
+        "the senior officer who will decide",
+        refusal=(
+            "Name a senior officer other than yourself."
+            if data.get("senior_officer_id") == actor.id
+            else "Choose a senior officer of your organisation."
+        ),
+    )
     reason = check.text("escalation_reason", "the reason for escalating", max_length=10_000)
-    officer = None
-    if chosen:
-        choices = {str(p.id): p for p in senior_officer_choices(actor, event)}
-        officer = choices.get(chosen)
-        if officer is None:
-            message = (
-                "Name a senior officer other than yourself."
-                if chosen == actor.id
-                else "Choose the senior officer from the people at your organisation."
-            )
-            check.add("senior_officer_id", message)
     check.raise_if_any()
     assert officer is not None
     event.designated = True
