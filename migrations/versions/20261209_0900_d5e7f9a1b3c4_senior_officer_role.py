@@ -15,7 +15,15 @@ down_revision: str | None = "c4d6e8f0a2b3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-BEFORE = ("org_admin", "events_officer", "prevent_lead", "coordinator", "dpo", "auditor", "signatory")
+BEFORE = (
+    "org_admin",
+    "events_officer",
+    "prevent_lead",
+    "coordinator",
+    "dpo",
+    "auditor",
+    "signatory",
+)
 AFTER = (*BEFORE, "senior_officer")
 
 
