@@ -13,6 +13,7 @@ from audit.actions import (
     ORGANISATION_UPDATE,
     PERSON_CREATE,
     PERSON_ENROLMENT_LINK,
+    PERSON_UNLOCK,
     PERSON_UPDATE,
 )
 from core.rules import Rule, Rules
@@ -93,6 +94,10 @@ RULES = Rules(
         PERSON_ENROLMENT_LINK: Rule(
             lambda actor, org: org is not None and can_manage_people(actor, org),
             _ORG_ADMINS.format("do this"),
+        ),
+        PERSON_UNLOCK: Rule(
+            lambda actor, org: org is not None and can_manage_people(actor, org),
+            _ORG_ADMINS.format("unlock its people's sign-in"),
         ),
     },
     resource_type="organisation",

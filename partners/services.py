@@ -20,6 +20,7 @@ from audit.actions import (
     PERSON_CREATE,
     PERSON_ENROLMENT_LINK,
     PERSON_ROLES_CHANGE,
+    PERSON_UNLOCK,
     PERSON_UPDATE,
 )
 from core import validation
@@ -27,7 +28,7 @@ from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
 from core.validation import Checker
-from partners import permissions
+from partners import lockout, permissions
 from partners.models import (
     ROLE_KINDS,
     EnrolmentToken,
@@ -361,6 +362,25 @@ def set_person_status(actor: Actor, person: Person, status: Status) -> Person:
     return person
 
 
+def unlock_person(actor: Actor, person: Person) -> bool:
+    """Lift a sign-in lock before it runs out (an administrator who knows it is the person);
+    whether there was one. Audited either way, with the outcome."""
+    permissions.require(
+        actor, PERSON_UNLOCK, person.organisation, resource_type="person", resource_id=person.id
+    )
+    was_locked = lockout.lift(person)
+    audit.record(
+        actor,
+        PERSON_UNLOCK,
+        "granted",
+        resource_type="person",
+        resource_ids=[str(person.id)],
+        subjects=[("person", str(person.id))],
+        lock="lifted" if was_locked else "none",
+    )
+    return was_locked
+
+
 def issue_enrolment_link(actor: Actor, person: Person) -> str:
     """A fresh one-time link for a person to (re)set their password and second factor."""
     permissions.require(
@@ -416,8 +436,11 @@ def token_hash(token: str) -> str:
 
 
 def _new_enrolment_token(person: Person) -> str:
+    """A one-time link's token; it replaces any earlier link and lifts a sign-in lock, since the
+    person will choose a new password and set up their authenticator again."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    lockout.lift(person)
     # A new link replaces any earlier unused one.
     db.session.execute(
         sa.update(EnrolmentToken)

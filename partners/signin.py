@@ -22,6 +22,7 @@ from core.db import db, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.keys import FieldCipher
 from core.security import Actor, ActorKind
+from partners import lockout
 from partners.models import (
     EnrolmentToken,
     Organisation,
@@ -192,7 +193,7 @@ def authenticate_password(actor: Actor, email: str, password: str) -> SignInResu
         normalised = normalise_email(raw)
     except ValidationFailed:
         normalised = raw
-    key = token_hash("sign-in:" + normalised)
+    key = lockout.password_key(normalised)
     subjects = [("account", normalised)]
     now = utcnow()
     throttle = _throttle_for(key)
@@ -429,7 +430,7 @@ def verify_second_factor(actor: Actor, person: Person, code: str) -> SignInResul
 
 def _check_second_factor(actor: Actor, person: Person, code: str, action: str) -> SignInResult:
     """The second-factor check, its failures counted per person and audited as `action`."""
-    key = token_hash(f"mfa:{person.id}")
+    key = lockout.code_key(person.id)
     now = utcnow()
     throttle = _throttle_for(key)
     subjects = [("person", str(person.id))]
@@ -490,7 +491,7 @@ def reauthenticate(
     subjects = [("person", str(person.id))]
     if asks_password:
         now = utcnow()
-        throttle = _throttle_for(token_hash("sign-in:" + person.email))
+        throttle = _throttle_for(lockout.password_key(person.email))
         waiting = _waiting(throttle, now)
         if waiting is None and not _password_matches(person.password_hash, password):
             _register_failure(throttle, now)

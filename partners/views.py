@@ -18,7 +18,7 @@ from audit.actions import ORGANISATION_CREATE, ORGANISATION_UPDATE, PERSON_CREAT
 from audit.refusals import keep_refusal
 from core.errors import Conflict, ValidationFailed
 from core.request import current_actor, signed_in_required
-from partners import permissions, services
+from partners import lockout, permissions, services
 from partners.identity import services as identity
 from partners.models import (
     ORGANISATION_KIND_LABELS,
@@ -96,13 +96,15 @@ def organisation(slug: str) -> Any:
     actor = current_actor()
     org = services.get_organisation(slug)
     people = services.list_people(actor, org) if permissions.can_view_people(actor, org) else None
+    can_manage_people = permissions.can_manage_people(actor, org)
     return render_template(
         "partners/organisation.html",
         org=org,
         people=people,
+        locks=lockout.locked_out(people) if people and can_manage_people else {},
         kind_label=ORGANISATION_KIND_LABELS[org.kind],
         can_manage_org=permissions.can_manage_organisations(actor),
-        can_manage_people=permissions.can_manage_people(actor, org),
+        can_manage_people=can_manage_people,
         organisation_sign_in=identity.provider_for_organisation(org.slug) is not None,
         page_title=org.name,
     )
@@ -256,6 +258,18 @@ def person_status(person_id: str) -> Any:
         return redirect(url_for("partners.organisation", slug=person.organisation.slug))
     word = "suspended and signed out" if status == Status.SUSPENDED else "reactivated"
     flash(f"{person.name} has been {word}.", "success")
+    return redirect(url_for("partners.organisation", slug=person.organisation.slug))
+
+
+@blueprint.post("/people/<person_id>/unlock")
+@signed_in_required
+def person_unlock(person_id: str) -> Any:
+    """Lift a person's sign-in lock before it runs out."""
+    person = services.get_person(person_id)
+    if services.unlock_person(current_actor(), person):
+        flash(f"{person.name} can sign in again.", "success")
+    else:
+        flash(f"{person.name} was not locked out.", "success")
     return redirect(url_for("partners.organisation", slug=person.organisation.slug))
 
 
