@@ -25,6 +25,7 @@ from audit import permissions as audit_permissions
 from audit import services as audit
 from audit.actions import SIGN_OUT
 from audit.refusals import keep_refusal
+from core.documents import long_date, long_moment
 from core.errors import ValidationFailed
 from core.extensions import sign_in_limit
 from core.request import current_actor, safe_next, signed_in_required
@@ -34,6 +35,7 @@ from hub.records import permissions as records_permissions
 from hub.records.advisory import returns
 from hub.records.advisory import services as advisory
 from hub.records.subject_access import services as subject_access
+from hub.web import queues
 from partners import signin
 from partners.models import ORGANISATION_KIND_LABELS, ROLE_DESCRIPTIONS, ROLE_LABELS, Role
 
@@ -54,6 +56,8 @@ def _layout_context() -> dict[str, Any]:
         "navigation": _navigation(),
         "environment_tag": "Demo" if settings.is_development else "Beta",
         "role_labels": {r.value: label for r, label in ROLE_LABELS.items()},
+        "long_date": long_date,
+        "long_moment": long_moment,
     }
 
 
@@ -70,20 +74,20 @@ def _navigation() -> list[dict[str, Any]]:
         )
     )
     if actor.has_role("org_admin"):
-        items.append(("People", url_for("partners.organisation", slug=actor.org_slug)))
+        items.append((queues.PEOPLE, url_for("partners.organisation", slug=actor.org_slug)))
     if actor.has_role(*records_permissions.READERS) and actor.org_kind != "hub":
         items.append(("Speakers", url_for("speakers.index")))
     if records_permissions.can_read_shared(actor) and actor.org_kind != "hub":
         items.append(("Partners' speakers", url_for("shared.search")))
     if actor.org_kind in records_permissions.HOST_KINDS and actor.has_role(
-        *records_permissions.READERS
+        *records_permissions.READERS, Role.SENIOR_OFFICER
     ):
-        items.append(("Events", url_for("events.index")))
+        items.append((queues.EVENTS, url_for("events.index")))
     if advisory.can_list(actor):
-        items.append(("Advisory requests", url_for("advisory.index")))
+        items.append((queues.ADVISORY, url_for("advisory.index")))
     if returns.can_view(actor):
         items.append(("Annual return", url_for("returns.annual_return")))
-    items.append(("Agreements", url_for("agreements.index")))
+    items.append((queues.AGREEMENTS, url_for("agreements.index")))
     if actor.org_kind != "hub":
         items.append(("Working groups", url_for("groups.index")))
     if group_permissions.can_see_regional_dashboard(actor):
@@ -93,13 +97,15 @@ def _navigation() -> list[dict[str, Any]]:
     if audit_permissions.can_read_log(actor):
         items.append(("Audit log", url_for("audit.home")))
     if actor.org_id:
-        items.append(("Inbox", url_for("shared.inbox")))
+        items.append((queues.INBOX, url_for("shared.inbox")))
     items.append(("Your account", url_for("web.account")))
     path = request.path
+    waiting = queues.counts(actor)
     return [
         {
             "text": text,
             "href": href,
+            "count": waiting.get(text, 0),
             "active": path == href or (href != "/" and path.startswith(href)),
         }
         for text, href in items
@@ -318,12 +324,16 @@ def dashboard() -> Any:
     actor = current_actor()
     roles = [Role(r) for r in sorted(actor.roles)]
     abilities = [(ROLE_LABELS[r], ROLE_DESCRIPTIONS[r]) for r in roles]
+    work = queues.queues_for(actor)
+    acting = queues.acting_on_advisory(actor)
     return render_template(
         "web/dashboard.html",
         person=g.person,
         abilities=abilities,
         tasks=_tasks(actor),
-        advisory_items=advisory.dashboard_items(actor),
+        work=work,
+        waiting=queues.waiting(work),
+        advisory_items=[i for i in advisory.dashboard_items(actor) if i.id not in acting],
         review_items=agreements_lifecycle.due_reviews(actor),
         group_actions=group_actions.dashboard_actions(actor),
         kind_label=ORGANISATION_KIND_LABELS[g.person.organisation.kind],
@@ -365,7 +375,8 @@ def _tasks(actor: Any) -> list[tuple[str, str]]:
     if audit_permissions.can_read_log(actor):
         tasks.append(("Review who accessed what in the audit log", url_for("audit.home")))
         tasks.append(("Check for unusual access", url_for("audit.activity")))
-        tasks.append(("Answer a subject access request", url_for("audit.subject")))
+    if subject_access.can_answer(actor):
+        tasks.append(("Answer a subject access request", url_for("shared.subject_access_index")))
     tasks.append(("Browse the partner directory", url_for("partners.directory")))
     tasks.append(("Manage your sign-in settings", url_for("web.account")))
     return tasks

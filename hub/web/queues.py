@@ -1,0 +1,262 @@
+"""Each role's work, brought to them: the queues a dashboard opens with, and the counts the
+navigation shows beside the section each queue belongs to.
+
+A queue lists what is waiting for the signed-in person to act on, not everything they may see:
+the senior officer's decisions, the Prevent lead's local reviews, the events officer's drafts,
+the police's and the coordinator's advisory requests, the signatory's approvals, the DPO's
+suspended agreements, the administrator's locked-out people. The domains answer what waits
+(`hub.records.events.queues`, `advisory`, `agreements`, `partners.lockout`); this module only
+puts their answers into words and links, once, for the dashboard and the navigation alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import g, url_for
+
+from agreements import lifecycle as agreements_lifecycle
+from agreements import permissions as agreements_permissions
+from agreements.models import AgreementStatus
+from core.documents import long_date
+from core.security import Actor, ActorKind
+from hub.records import permissions as records_permissions
+from hub.records.advisory import services as advisory
+from hub.records.events import queues as event_queues
+from hub.records.events.services import local_date, local_today
+from hub.records.models import EVENT_STATUS_LABELS, Event
+from partners import lockout, notifications
+from partners import permissions as partner_permissions
+from partners.models import Person
+
+#: The navigation section each queue's count is shown beside (its link text in `_navigation`).
+EVENTS, ADVISORY, AGREEMENTS, PEOPLE, INBOX = (
+    "Events",
+    "Advisory requests",
+    "Agreements",
+    "People",
+    "Inbox",
+)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing waiting: what it is, where to act on it, and by when."""
+
+    title: str
+    href: str
+    status: str = ""
+    due_on: date | None = None
+    overdue: bool = False
+
+    @property
+    def due_text(self) -> str:
+        return long_date(self.due_on) if self.due_on else ""
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    """A heading, its items (soonest first), and where the whole list lives."""
+
+    key: str
+    heading: str
+    section: str
+    items: list[WorkItem]
+    due_label: str = "Due by"
+    more: tuple[str, str] | None = None  # (link text, href) for the full list
+    actions: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+def _event_item(event: Event, href: str, today: date) -> WorkItem:
+    starts = local_date(event.starts_at)
+    return WorkItem(
+        title=event.title,
+        href=href,
+        status=EVENT_STATUS_LABELS[event.status],
+        due_on=starts,
+        overdue=starts < today,
+    )
+
+
+def _decisions(actor: Actor) -> WorkQueue | None:
+    events = event_queues.decisions_waiting(actor)
+    if not events:
+        return None
+    today = local_today()
+    return WorkQueue(
+        key="decisions",
+        heading="Decisions waiting for you",
+        section=EVENTS,
+        due_label="Decide before",
+        items=[_event_item(e, url_for("events.decision", event_id=e.id), today) for e in events],
+    )
+
+
+def _reviews(actor: Actor) -> WorkQueue | None:
+    events = event_queues.reviews_waiting(actor)
+    if not events:
+        return None
+    today = local_today()
+    return WorkQueue(
+        key="local-reviews",
+        heading="Events waiting for local review",
+        section=EVENTS,
+        due_label="Event starts",
+        items=[_event_item(e, url_for("events.assessment", event_id=e.id), today) for e in events],
+        more=("All events", url_for("events.index")),
+    )
+
+
+def _drafts(actor: Actor) -> WorkQueue | None:
+    if actor.kind != ActorKind.PERSON or not records_permissions.can_host_events(actor):
+        return None
+    today = local_today()
+    events = event_queues.drafts(actor)
+    return WorkQueue(
+        key="drafts",
+        heading="Draft events",
+        section=EVENTS,
+        due_label="Event starts",
+        items=[_event_item(e, url_for("events.show", event_id=e.id), today) for e in events],
+        actions=[("Record an event", url_for("events.new"))],
+    )
+
+
+def acting_on_advisory(actor: Actor) -> set[str]:
+    """Ids of the open advisory requests whose next step is the actor's (routing, answering)."""
+    return {
+        str(request.id)
+        for request in advisory.open_for(actor)
+        if advisory.can_route(actor, request) or advisory.can_answer(actor, request)
+    }
+
+
+def _advisory(actor: Actor) -> WorkQueue | None:
+    acting = acting_on_advisory(actor)
+    if not acting:
+        return None
+    items = [
+        WorkItem(
+            title=f"Request from {item.requesting_org}",
+            href=url_for("advisory.detail", request_id=item.id),
+            status=item.status_label,
+            due_on=item.due_on,
+            overdue=item.overdue,
+        )
+        for item in advisory.dashboard_items(actor)
+        if item.id in acting
+    ]
+    heading = (
+        "Advisory requests to route"
+        if actor.org_kind == "regional_coordinator"
+        else "Advisory requests to answer"
+    )
+    return WorkQueue(
+        key="advisory",
+        heading=heading,
+        section=ADVISORY,
+        items=items,
+        more=("All advisory requests", url_for("advisory.index")),
+    )
+
+
+def _agreements(actor: Actor) -> list[WorkQueue]:
+    if actor.kind != ActorKind.PERSON:
+        return []
+    approvals, suspensions = [], []
+    for agreement in agreements_lifecycle.list_agreements(actor):
+        href = url_for("agreements.show", agreement_id=agreement.id)
+        title = f"{agreement.reference}: {agreement.title}"
+        party = agreements_permissions.signing_party(actor, agreement)
+        if (
+            agreement.status == AgreementStatus.PROPOSED
+            and party is not None
+            and party.approved_at is None
+        ):
+            approvals.append(WorkItem(title=title, href=href, status="Proposed"))
+        if agreement.status == AgreementStatus.SUSPENDED and actor.has_role("dpo"):
+            can_lift = agreements_permissions.can_resume(actor, agreement)
+            status = "Suspended by you" if can_lift else "Suspended by another party"
+            suspensions.append(WorkItem(title=title, href=href, status=status))
+    queues = []
+    if approvals:
+        queues.append(
+            WorkQueue("approvals", "Agreements waiting for your approval", AGREEMENTS, approvals)
+        )
+    if suspensions:
+        queues.append(
+            WorkQueue(
+                "suspensions", "Suspended agreements: nothing is shared", AGREEMENTS, suspensions
+            )
+        )
+    return queues
+
+
+def _locked_out(actor: Actor) -> WorkQueue | None:
+    person: Person | None = g.get("person")
+    if person is None or not partner_permissions.can_manage_people(actor, person.organisation):
+        return None
+    people = [p for p in person.organisation.people if p.id != person.id]
+    locks = lockout.locked_out(people)
+    if not locks:
+        return None
+    href = url_for("partners.organisation", slug=person.organisation.slug)
+    return WorkQueue(
+        key="locked-out",
+        heading="People locked out of signing in",
+        section=PEOPLE,
+        due_label="Locked until",
+        items=[
+            WorkItem(title=p.name, href=href, status="Locked out", due_on=None)
+            for p in people
+            if p.id in locks
+        ],
+    )
+
+
+_PROVIDERS: tuple[Callable[[Actor], WorkQueue | list[WorkQueue] | None], ...] = (
+    _decisions,
+    _reviews,
+    _advisory,
+    _agreements,
+    _locked_out,
+    _drafts,
+)
+
+
+def queues_for(actor: Actor) -> list[WorkQueue]:
+    """The actor's queues in the order a dashboard shows them (cached for the request)."""
+    cached = g.get("_work_queues")
+    if cached is not None:
+        return cached
+    found: list[WorkQueue] = []
+    for provider in _PROVIDERS:
+        answer = provider(actor)
+        if answer is None:
+            continue
+        found.extend(answer if isinstance(answer, list) else [answer])
+    g._work_queues = found
+    return found
+
+
+def counts(actor: Actor) -> dict[str, int]:
+    """Items waiting per navigation section, with the unread inbox messages."""
+    totals: dict[str, int] = {}
+    for queue in queues_for(actor):
+        totals[queue.section] = totals.get(queue.section, 0) + queue.count
+    if actor.org_id:
+        unread = len(notifications.inbox(actor, unread_only=True))
+        if unread:
+            totals[INBOX] = unread
+    return {section: n for section, n in totals.items() if n}
+
+
+def waiting(queues: Iterable[WorkQueue]) -> int:
+    """How many things wait in all the queues together."""
+    return sum(queue.count for queue in queues)
