@@ -27,6 +27,12 @@ ACTIVITY_DAYS = 30
 BASELINE_DAYS = 28
 SPIKE_MINIMUM = 20
 SPIKE_DEVIATIONS = 3
+#: A rule that compares a day with the organisation's own history needs that history first: at
+#: least this many days with entries among the BASELINE_DAYS before the day ...
+BASELINE_ACTIVE_DAYS = 7
+#: ... and its threshold is never below this many entries a day (so a quiet history's
+#: "threshold 0.3" does not make every ordinary day unusual).
+THRESHOLD_FLOOR = 10.0
 OUT_OF_HOURS_MINIMUM = 10
 OUT_OF_HOURS_START = 20  # 20:00 UTC ...
 OUT_OF_HOURS_END = 7  # ... to 07:00 UTC
@@ -40,8 +46,10 @@ EXPORT_COUNT_KEYS = ("count", "records", "rows", "returned")
 RULES = {
     "spike": (
         f"An organisation made more entries on one day than its daily average over the "
-        f"previous {BASELINE_DAYS} days plus {SPIKE_DEVIATIONS} standard deviations, and at "
-        f"least {SPIKE_MINIMUM} entries that day."
+        f"previous {BASELINE_DAYS} days plus {SPIKE_DEVIATIONS} standard deviations (and never "
+        f"fewer than {THRESHOLD_FLOOR:.0f}), and at least {SPIKE_MINIMUM} entries that day. "
+        f"It needs a baseline: an organisation with entries on fewer than "
+        f"{BASELINE_ACTIVE_DAYS} of those {BASELINE_DAYS} days is not compared yet."
     ),
     "out_of_hours": (
         f"One person or system made {OUT_OF_HOURS_MINIMUM} or more entries within one clock "
@@ -99,6 +107,15 @@ class Flag:
     actor: str | None = None
     hour: int | None = None
     detail: str = ""
+    #: What tells two flags of one rule, day and actor apart (a single export's entry seq).
+    ref: str = ""
+
+    @property
+    def key(self) -> str:
+        """The flag's identity, stable while its count grows during the day: what a review
+        of it is kept under."""
+        parts = (self.rule, self.day, self.organisation, self.actor, self.hour, self.ref)
+        return ":".join("-" if part is None or part == "" else str(part) for part in parts)
 
 
 def day_of(day_number: int) -> date:
@@ -106,10 +123,22 @@ def day_of(day_number: int) -> date:
     return EPOCH + timedelta(days=day_number)
 
 
+def baseline_threshold(history: Sequence[int]) -> float | None:
+    """The count above which a day is unusual against `history` (the days before it, oldest
+    first, days without entries as 0): the mean plus SPIKE_DEVIATIONS population standard
+    deviations, never below THRESHOLD_FLOOR; None while the history has fewer than
+    BASELINE_ACTIVE_DAYS days with entries (no baseline yet, so nothing is unusual).
+
+    The one place the baseline rule is written; `spike_flags` applies it."""
+    if sum(1 for count in history if count > 0) < BASELINE_ACTIVE_DAYS:
+        return None
+    mean = statistics.fmean(history)
+    return max(THRESHOLD_FLOOR, mean + SPIKE_DEVIATIONS * statistics.pstdev(history))
+
+
 def spike_flags(counts: Iterable[DailyCount], days: Sequence[int]) -> list[Flag]:
-    """Days in `days` on which an organisation's count is far above its own baseline: more
-    than the mean plus SPIKE_DEVIATIONS population standard deviations of the BASELINE_DAYS
-    before it (days without entries count as 0), and at least SPIKE_MINIMUM."""
+    """Days in `days` on which an organisation's count is far above its own baseline
+    (`baseline_threshold` of the BASELINE_DAYS before it), and at least SPIKE_MINIMUM."""
     by_org: dict[str | None, dict[int, int]] = defaultdict(dict)
     for row in counts:
         by_org[row.organisation][row.day] = by_org[row.organisation].get(row.day, 0) + row.count
@@ -120,9 +149,9 @@ def spike_flags(counts: Iterable[DailyCount], days: Sequence[int]) -> list[Flag]
             if count < SPIKE_MINIMUM:
                 continue
             history = [per_day.get(d, 0) for d in range(day - BASELINE_DAYS, day)]
-            mean = statistics.fmean(history)
-            threshold = mean + SPIKE_DEVIATIONS * statistics.pstdev(history)
-            if count > threshold:
+            threshold = baseline_threshold(history)
+            if threshold is not None and count > threshold:
+                mean = statistics.fmean(history)
                 flags.append(
                     Flag(
                         "spike",
@@ -176,6 +205,7 @@ def bulk_export_flags(exports: Iterable[ExportEvent]) -> list[Flag]:
                     event.records,
                     actor=event.actor,
                     detail=f"one export of {event.records:,} records (entry {event.seq})",
+                    ref=str(event.seq),
                 )
             )
     for (actor, organisation, day), n in per_day.items():

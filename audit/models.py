@@ -211,3 +211,35 @@ class AuditVerification(Base):
     first_bad_index: Mapped[int | None] = mapped_column(sa.BigInteger)
     summary: Mapped[str] = mapped_column(sa.Text)
     triggered_by: Mapped[str] = mapped_column(sa.String(80))
+
+
+class AuditSavedFilter(Base):
+    """A reviewer's named filter of the log (the query string of the entries page), so that a
+    daily look is one click. Not part of the log: a reviewer changes or deletes their own."""
+
+    __tablename__ = "audit_saved_filters"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    person_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("people.id"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    query: Mapped[str] = mapped_column(sa.String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("person_id", "name"),)
+
+
+class AuditFlagReview(Base):
+    """A reviewer's note that they looked into one unusual-access flag (`audit.activity.Flag`,
+    by its key). The note is free text, so it lives here, outside the log: the log records
+    only that the review happened and this row's id (action `audit.flag.review`)."""
+
+    __tablename__ = "audit_flag_reviews"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    flag_key: Mapped[str] = mapped_column(sa.String(200), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(40))
+    # The reviewer's organisation: its reviewers (and the hub's) see the review.
+    organisation_id: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    reviewed_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("people.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str] = mapped_column(sa.Text)

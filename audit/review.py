@@ -17,12 +17,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
-from audit import log, merkle, notes, permissions
+from audit import links, log, merkle, notes, permissions
 from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
-from audit.actions import AUDIT_REVIEW, AUDIT_VERIFY
+from audit.actions import AUDIT_REVIEW, AUDIT_VERIFY, in_words
 from audit.models import (
     AuditCheckpoint,
     AuditEntry,
@@ -40,7 +41,6 @@ RECEIPT_BATCH = 200  # indexes per query for receipts (keeps SQLite under its pa
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
 OUTCOMES = ("granted", "denied", "failed")
-TEXT_LIMIT = 80  # agreement ids and purposes are at most this long in the log
 
 #: Kinds of subject a reviewer can look up, as `audit.services.record(subjects=...)` names them.
 #: Speakers are not in the hub yet: for now the DPO types the speaker's identifier as the
@@ -147,6 +147,10 @@ class FilterOptions:
     people: list[tuple[str, str]]
     organisations: list[tuple[str, str]]
     actions: list[str]
+    #: Agreements named by visible entries, as (id, "NSH-DSA-... vN: title").
+    agreements: list[tuple[str, str]] = ()  # type: ignore[assignment]
+    #: Purposes the hub knows (and any other recorded in visible entries), as (code, words).
+    purposes: list[tuple[str, str]] = ()  # type: ignore[assignment]
 
 
 def filter_options(actor: Actor) -> FilterOptions:
@@ -178,7 +182,54 @@ def filter_options(actor: Actor) -> FilterOptions:
             .order_by(AuditEntry.action)
         )
     )
-    return FilterOptions(people=people, organisations=organisations, actions=actions)
+    agreement_ids = list(
+        session.scalars(
+            sa.select(AuditEntry.agreement_id)
+            .where(permissions.visible_entries(actor), AuditEntry.agreement_id.is_not(None))
+            .distinct()
+        )
+    )
+    labels = links.agreement_labels(agreement_ids)
+    agreements = sorted(
+        ((i, agreement_text(labels.get(i))) for i in agreement_ids),
+        key=lambda choice: choice[1],
+    )
+    recorded = session.scalars(
+        sa.select(AuditEntry.purpose)
+        .where(permissions.visible_entries(actor), AuditEntry.purpose.is_not(None))
+        .distinct()
+    )
+    known = purposes_in_words()
+    purposes = [(code, words) for code, words in known.items()] + sorted(
+        (code, code) for code in set(recorded) - set(known)
+    )
+    return FilterOptions(
+        people=people,
+        organisations=organisations,
+        actions=sorted(actions, key=in_words),
+        agreements=agreements,
+        purposes=purposes,
+    )
+
+
+def agreement_text(label: links.AgreementLabel | None) -> str:
+    """An agreement as a choice or cell reads: its reference and version (and title)."""
+    if label is None:
+        return "An agreement no longer in the hub"
+    return f"{label.reference} v{label.version}: {label.title}"
+
+
+def purposes_in_words() -> dict[str, str]:
+    """The purposes the hub knows, code to words (given by the application: `HUB_PURPOSES`)."""
+    known = current_app.config.get("HUB_PURPOSES", {})
+    return dict(known) if isinstance(known, Mapping) else {code: code for code in known}
+
+
+def purpose_words(code: str | None) -> str | None:
+    """A recorded purpose in words (the code itself when the hub has no words for it)."""
+    if code is None:
+        return None
+    return purposes_in_words().get(code, code)
 
 
 def _parse_day(raw: str) -> date:
@@ -212,12 +263,10 @@ def parse_filter(
     if outcome is not None and outcome not in OUTCOMES:
         errors["outcome"] = ["Choose granted, denied or failed."]
     agreement, purpose = text("agreement"), text("purpose")
-    for name, value, label in (
-        ("agreement", agreement, "Agreement id"),
-        ("purpose", purpose, "Purpose"),
-    ):
-        if value is not None and len(value) > TEXT_LIMIT:
-            errors[name] = [f"{label} must be {TEXT_LIMIT} characters or fewer."]
+    if agreement is not None and agreement not in {value for value, _ in options.agreements}:
+        errors["agreement"] = ["Choose an agreement from the list."]
+    if purpose is not None and purpose not in {value for value, _ in options.purposes}:
+        errors["purpose"] = ["Choose a purpose from the list."]
     days: dict[str, date | None] = {}
     for name, label in (("date_from", "start"), ("date_to", "end")):
         raw = text(name)
@@ -360,6 +409,19 @@ class EntryRow:
     purpose: str | None
     agreement_id: str | None
     agreement_version: int | None
+    # What the pages show instead of codes and ids (see `_rows`).
+    action_words: str = ""
+    who: str = ""
+    resource_words: str = ""
+    resource_links: tuple[str | None, ...] = ()
+    agreement: links.AgreementLabel | None = None
+    purpose_words: str | None = None
+    fields: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        """How the list and the entry's own page name the entry (the same words, one number)."""
+        return f"Entry {self.seq}: {self.action_words}"
 
 
 @dataclass(frozen=True)
@@ -397,7 +459,7 @@ def list_entries(
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
     ).all()
-    return EntryPage(rows=_rows(actor, results), total=total, page=page, pages=pages)
+    return EntryPage(rows=entry_rows(actor, results), total=total, page=page, pages=pages)
 
 
 def refusal_reasons(actor: Actor, entry_filter: EntryFilter) -> list[tuple[str, int]]:
@@ -417,13 +479,33 @@ def _json_list(value: str | None) -> list[str]:
     return [str(item) for item in json.loads(value)] if value else []
 
 
-def _rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
-    """(entry, index) results as rows, with the names this reviewer may see, in two queries."""
+def who_acted(reference: str, name: str | None, organisation_name: str | None) -> str:
+    """The actor of an entry in words: a person's name, else what kind of actor it was (a log
+    reference such as `person:<uuid>` is for the entry's own page, not the list)."""
+    kind, _, ident = reference.partition(":")
+    if name:
+        return name
+    if kind == "person":
+        return "A person no longer in the hub"
+    if kind == "client":
+        return "A partner system" + (f" of {organisation_name}" if organisation_name else "")
+    if kind == "system":
+        return f"The hub itself ({ident.replace('-', ' ')})" if ident else "The hub itself"
+    if kind == "anonymous":
+        return "Someone not signed in"
+    return kind.replace("_", " ").capitalize()
+
+
+def entry_rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
+    """(entry, index) results as rows, with names in place of ids: people and organisations
+    (every actor of an entry the reviewer may see is named), agreements by reference, purposes
+    and actions in words, records as links."""
     entries = [(entry, idx) for entry, idx in results]
-    actor_names = actor_names_for(actor, [entry.actor for entry, _ in entries])
+    actor_names = names_of_people([entry.actor for entry, _ in entries])
     org_names = organisation_names(
         [o for entry, _ in entries for o in (entry.actor_org, entry.resource_org)]
     )
+    agreements = links.agreement_labels(entry.agreement_id for entry, _ in entries)
     return [
         EntryRow(
             seq=entry.seq,
@@ -443,6 +525,18 @@ def _rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
             purpose=entry.purpose,
             agreement_id=entry.agreement_id,
             agreement_version=entry.agreement_version,
+            action_words=in_words(entry.action),
+            who=who_acted(
+                entry.actor, actor_names.get(entry.actor), org_names.get(entry.actor_org or "")
+            ),
+            resource_words=links.record_words(entry.resource_type),
+            resource_links=tuple(
+                links.record_url(entry.resource_type, rid, entry.resource_org)
+                for rid in _json_list(entry.resource_ids)
+            ),
+            agreement=agreements.get(entry.agreement_id or ""),
+            purpose_words=purpose_words(entry.purpose),
+            fields=tuple(_json_list(entry.fields)),
         )
         for entry, idx in entries
     ]
@@ -466,6 +560,24 @@ def _as_uuid(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value) if value else None
     except ValueError:
         return None
+
+
+def names_of_people(references: Iterable[str]) -> dict[str, str]:
+    """Names for `person:<id>` references, for entries the reviewer may already see: whoever
+    acted in an entry a DPO may see is named to them (who touched their organisation's data is
+    what they review), while the person filter offers only `_nameable_people`."""
+    ids = {}
+    for reference in set(references):
+        kind, _, ident = reference.partition(":")
+        parsed = _as_uuid(ident) if kind == "person" else None
+        if parsed is not None:
+            ids[parsed] = reference
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(_PEOPLE.c.id, _PEOPLE.c.name).where(_PEOPLE.c.id.in_(list(ids)))
+    )
+    return {ids[row.id]: row.name for row in rows}
 
 
 def actor_names_for(actor: Actor, references: Iterable[str]) -> dict[str, str]:
@@ -540,7 +652,7 @@ def get_entry(actor: Actor, seq: int) -> EntryDetail:
     parsed = audit.parse_leaf(entry.leaf)
     on_behalf_of = parsed.get("on_behalf_of")
     return EntryDetail(
-        row=_rows(actor, [result])[0],
+        row=entry_rows(actor, [result])[0],
         leaf_fields=[(key, format_leaf_value(parsed[key])) for key in sorted(parsed)],
         leaf_hash=entry.leaf_hash.hex(),
         on_behalf_of=on_behalf_of,

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from audit import activity as access_activity
-from audit import log, permissions, review
+from audit import explain as explanations
+from audit import flag_reviews, log, permissions, review, saved_filters
+from audit.actions import in_words, is_access
 from audit.refusals import keep_refusal
 from core.db import UTCDateTime, db, utcnow
 from core.errors import ValidationFailed
@@ -107,11 +109,14 @@ def _page_links(endpoint: str, args: Mapping[str, str], page: int, pages: int) -
 
 
 def _choices(options: review.FilterOptions, *, with_outcome: bool) -> dict[str, Any]:
-    """The filter form's select options, each led by its "any" choice."""
+    """The filter form's select options, each led by its "any" choice (actions, agreements and
+    purposes in words)."""
     return {
         "person": [("", "Anyone"), *options.people],
         "organisation": [("", "Any organisation"), *options.organisations],
-        "action": [("", "Any action"), *((action, action) for action in options.actions)],
+        "action": [("", "Any action"), *((a, in_words(a)) for a in options.actions)],
+        "agreement": [("", "Any agreement"), *options.agreements],
+        "purpose": [("", "Any purpose"), *options.purposes],
         "outcome": [("", "Any outcome"), *((o, o.capitalize()) for o in review.OUTCOMES)]
         if with_outcome
         else [],
@@ -189,6 +194,22 @@ def _entry_list(
         context["export_args"] = args
         if refusals_only:
             context["reasons"] = review.refusal_reasons(actor, entry_filter)
+        if page != "subject":
+            context["saved"] = [
+                (
+                    saved,
+                    url_for(
+                        "audit.refusals"
+                        if saved_filters.query_args(saved).get("view") == "refusals"
+                        else "audit.home",
+                        **{k: v for k, v in saved_filters.query_args(saved).items() if k != "view"},
+                    ),
+                )
+                for saved in saved_filters.saved_filters(actor)
+            ]
+            context["save_url"] = (
+                url_for("audit.save_filter", **args) if entry_filter.names() else None
+            )
     review.record_review(
         actor,
         page=page,
@@ -224,13 +245,110 @@ def subject() -> Any:
 @blueprint.get("/entries/<int:seq>")
 @signed_in_required
 def entry(seq: int) -> Any:
-    """One entry: every field of its leaf, its leaf hash, index and receipt."""
+    """One entry: who, what, which record and agreement, every field of its leaf, its leaf
+    hash, index and receipt."""
     actor = current_actor()
     detail = review.get_entry(actor, seq)
     review.record_review(actor, page="entry", resource_ids=[str(seq)])
     return render_template(
-        "audit/entry.html", detail=detail, row=detail.row, page_title=f"Audit entry {seq}"
+        "audit/entry.html",
+        detail=detail,
+        row=detail.row,
+        explainable=is_access(detail.row.action),
+        page_title=detail.row.title,
     )
+
+
+@blueprint.get("/entries/<int:seq>/explain")
+@signed_in_required
+def explain(seq: int) -> Any:
+    """Explain an access: who, under which agreement and purpose, which fields, and what else
+    that person read that day."""
+    actor = current_actor()
+    found = explanations.explain(actor, seq)
+    person = found.row.actor.partition(":")[2] if found.row.actor.startswith("person:") else None
+    options = review.filter_options(actor)
+    same_day_args = None
+    if person and person in {value for value, _ in options.people}:
+        same_day_args = {"person": person, "date_from": found.day, "date_to": found.day}
+    return render_template(
+        "audit/explain.html",
+        found=found,
+        row=found.row,
+        same_day_args=same_day_args,
+        page_title=f"Explain this access: {found.row.title}",
+    )
+
+
+# --- saved filters ----------------------------------------------------------------------
+
+
+@blueprint.route("/saved-filters/new", methods=["GET", "POST"])
+@signed_in_required
+def save_filter() -> Any:
+    """Name the filters in use and keep them, to come back to in one click."""
+    actor = current_actor()
+    review.require_reviewer(actor, "audit.filter.save")
+    options = review.filter_options(actor)
+    source = request.form if request.method == "POST" else request.args
+    entry_filter, errors = review.parse_filter(
+        source, options, refusals_only=source.get("view") == "refusals"
+    )
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    form_errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            saved_filters.save_filter(actor, request.form, entry_filter)
+        except ValidationFailed as exc:
+            keep_refusal(actor, exc)
+            form_errors = exc.errors
+        else:
+            flash("Filter saved. It is listed under Saved filters.", "success")
+            args = entry_filter.query_args()
+            target = "audit.refusals" if args.pop("view", None) else "audit.home"
+            return redirect(url_for(target, **args))
+    return render_template(
+        "audit/save_filter.html",
+        entry_filter=entry_filter,
+        described=_describe_filter(entry_filter, options),
+        args=entry_filter.query_args(),
+        errors=form_errors,
+        name=request.form.get("name", "") if request.method == "POST" else "",
+        page_title="Save these filters",
+    ), (422 if form_errors else 200)
+
+
+@blueprint.post("/saved-filters/<filter_id>/delete")
+@signed_in_required
+def delete_filter(filter_id: str) -> Any:
+    """Delete one of your saved filters."""
+    actor = current_actor()
+    saved_filters.delete_filter(actor, filter_id)
+    flash("Saved filter deleted.", "success")
+    return redirect(url_for("audit.home"))
+
+
+def _describe_filter(
+    entry_filter: review.EntryFilter, options: review.FilterOptions
+) -> list[tuple[str, str]]:
+    """The filters in use, in words, as (what, value) pairs."""
+    f = entry_filter
+    people, orgs = dict(options.people), dict(options.organisations)
+    agreements, purposes = dict(options.agreements), dict(options.purposes)
+    described = [
+        ("Person", people.get(f.person_id or "")),
+        ("Organisation that acted", orgs.get(f.organisation_id or "")),
+        ("Action", in_words(f.action) if f.action else None),
+        ("Outcome", f.outcome.capitalize() if f.outcome else None),
+        ("Agreement", agreements.get(f.agreement_id or "")),
+        ("Purpose", purposes.get(f.purpose or "")),
+        ("From (UTC)", f.date_from.isoformat() if f.date_from else None),
+        ("To (UTC)", f.date_to.isoformat() if f.date_to else None),
+        ("Subject", "One subject (by pseudonym)" if f.pseudonym else None),
+        ("Page", "Refusals only" if f.refusals_only else None),
+    ]
+    return [(what, value) for what, value in described if value]
 
 
 # --- exports ----------------------------------------------------------------------------
@@ -393,24 +511,37 @@ def _series(
 
 
 def _flag_view(
-    flag: access_activity.Flag, org_labels: Mapping[str | None, str], actor_names: Mapping[str, str]
+    flag: access_activity.Flag,
+    org_labels: Mapping[str | None, str],
+    actor_names: Mapping[str, str],
+    filterable: Mapping[str, str],
+    reviews: Mapping[str, list[flag_reviews.ReviewShown]],
 ) -> dict[str, Any]:
-    """A flag with names and a link to the entries behind it (where the reviewer may filter)."""
+    """A flag with names, a link to the entries behind it (where the reviewer may filter),
+    its reviews and the link to mark it reviewed."""
     day = access_activity.day_of(flag.day).isoformat()
     link = None
     if flag.actor is None and flag.organisation is not None:
         link = url_for("audit.home", organisation=flag.organisation, date_from=day, date_to=day)
-    elif flag.actor is not None and flag.actor in actor_names:
+    elif flag.actor is not None and flag.actor in filterable:
         person = flag.actor.partition(":")[2]
         link = url_for("audit.home", person=person, date_from=day, date_to=day)
+    actor_name = None
+    if flag.actor is not None:
+        actor_name = review.who_acted(
+            flag.actor, actor_names.get(flag.actor), org_labels.get(flag.organisation)
+        )
     return {
+        "key": flag.key,
         "day": day,
         "count": flag.count,
         "organisation": org_labels.get(flag.organisation, flag.organisation or NO_ORGANISATION),
         "actor": flag.actor,
-        "actor_name": actor_names.get(flag.actor or ""),
+        "actor_name": actor_name,
         "detail": flag.detail,
         "link": link,
+        "reviews": reviews.get(flag.key, []),
+        "review_url": url_for("audit.review_flag", flag=flag.key),
     }
 
 
@@ -426,7 +557,10 @@ def activity() -> Any:
     )
     labels = {org: names.get(org or "", org or NO_ORGANISATION) for org in result.organisations}
     org_labels = {None: NO_ORGANISATION, **names}
-    actor_names = review.actor_names_for(actor, [f.actor for f in flagged if f.actor])
+    flag_actors = [f.actor for f in flagged if f.actor]
+    actor_names = review.names_of_people(flag_actors)
+    filterable = review.actor_names_for(actor, flag_actors)
+    reviews = flag_reviews.reviews_of(actor, [f.key for f in flagged])
     series = _series(result, labels)
     days = [access_activity.day_of(day).isoformat() for day in result.days]
     table = [
@@ -437,7 +571,10 @@ def activity() -> Any:
             "rule": access_activity.RULES[rule],
             "title": RULE_TITLES[rule],
             "key": rule,
-            "items": [_flag_view(f, org_labels, actor_names) for f in result.flags[rule]],
+            "items": [
+                _flag_view(f, org_labels, actor_names, filterable, reviews)
+                for f in result.flags[rule]
+            ],
         }
         for rule in access_activity.RULES
     ]
@@ -453,6 +590,49 @@ def activity() -> Any:
         last_day=days[-1],
         page_title="Activity and unusual access",
     )
+
+
+@blueprint.route("/flags/review", methods=["GET", "POST"])
+@signed_in_required
+def review_flag() -> Any:
+    """Mark an unusual-access flag reviewed, with a note of what you found (the note is kept
+    beside the log, never in it)."""
+    actor = current_actor()
+    key = (request.values.get("flag") or "").strip()
+    flag = flag_reviews.find_flag(actor, key)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            flag_reviews.review_flag(actor, key, request.form)
+        except ValidationFailed as exc:
+            keep_refusal(actor, exc)
+            errors = exc.errors
+        else:
+            flash("Flag marked as reviewed. Your note is kept with the flag.", "success")
+            return redirect(url_for("audit.activity") + f"#flags-{flag.rule}")
+    names = review.organisation_names([flag.organisation])
+    organisation = names.get(flag.organisation or "", NO_ORGANISATION)
+    actor_name = (
+        review.who_acted(
+            flag.actor, review.names_of_people([flag.actor]).get(flag.actor), organisation
+        )
+        if flag.actor
+        else None
+    )
+    review.record_review(actor, page="flag_review", rule=flag.rule)
+    return render_template(
+        "audit/review_flag.html",
+        flag=flag,
+        title=RULE_TITLES[flag.rule],
+        rule=access_activity.RULES[flag.rule],
+        day=access_activity.day_of(flag.day).isoformat(),
+        organisation=organisation,
+        actor_name=actor_name,
+        reviews=flag_reviews.reviews_of(actor, [flag.key]).get(flag.key, []),
+        errors=errors,
+        note=request.form.get("note", "") if request.method == "POST" else "",
+        page_title="Mark a flag as reviewed",
+    ), (422 if errors else 200)
 
 
 # --- integrity --------------------------------------------------------------------------

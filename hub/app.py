@@ -97,6 +97,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     openapi.init_app(app, api)
 
     _register_blueprints(app)
+    _register_audit_links(app)
     _register_request_hooks(app)
     api_rate_limits.init_app(app)
     _register_error_handlers(app)
@@ -199,3 +200,61 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli.audit_group)
     app.cli.add_command(agreements_cli.agreements_group)
     app.cli.add_command(federation_cli.federation_group)
+
+
+def _register_audit_links(app: Flask) -> None:
+    """Tell the audit review pages (which may not import the domains above them) how records
+    and agreements are named and where their pages are (`audit.links`)."""
+    import sqlalchemy as sa
+    from flask import url_for
+
+    from agreements.fields import FIELDS
+    from agreements.models import Agreement
+    from audit import links
+    from core.request import current_actor
+
+    def agreement_labels(ids: Any) -> dict[str, links.AgreementLabel]:
+        parsed = {}
+        for value in ids:
+            try:
+                parsed[uuid.UUID(value)] = value
+            except ValueError:
+                continue
+        rows = db.session.execute(
+            sa.select(Agreement.id, Agreement.reference, Agreement.version, Agreement.title).where(
+                Agreement.id.in_(list(parsed))
+            )
+        )
+        return {
+            parsed[row.id]: links.AgreementLabel(
+                row.reference,
+                row.version,
+                row.title,
+                url_for("agreements.show", agreement_id=str(row.id)),
+            )
+            for row in rows
+        }
+
+    def field_label(kind: str, name: str) -> str | None:
+        spec = FIELDS.get(kind, {}).get(name)
+        return spec.label if spec is not None else None
+
+    links.register_agreements(app, agreement_labels)
+    links.register_field_labels(app, field_label)
+
+    def record_link(endpoint: str, argument: str, shared: str | None) -> links.RecordLink:
+        def link(record_id: str, owner_org: str | None) -> str:
+            # Another organisation's record is seen through the sharing pages.
+            mine = owner_org is None or owner_org == current_actor().org_id
+            return url_for(endpoint if mine or shared is None else shared, **{argument: record_id})
+
+        return link
+
+    for kind, words, endpoint, argument, shared in (
+        ("speaker", "Speaker", "speakers.show", "speaker_id", "shared.speaker"),
+        ("event", "Event", "events.show", "event_id", "shared.event"),
+        ("advisory_request", "Advisory request", "advisory.detail", "request_id", None),
+        ("working_group", "Working group", "groups.show", "group_id", None),
+        ("agreement", "Agreement", "agreements.show", "agreement_id", None),
+    ):
+        links.register_record(app, kind, words, record_link(endpoint, argument, shared))
