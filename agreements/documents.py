@@ -20,7 +20,14 @@ import sqlalchemy as sa
 from flask import render_template
 
 from agreements.content import LAWFUL_BASIS_KEYS, PURPOSES, SECTIONS
-from agreements.fields import EXISTENCE_ONLY, RECORD_TYPES, Category, Level
+from agreements.fields import (
+    EXISTENCE_ONLY,
+    LEVEL_LABELS,
+    LEVEL_MEANINGS,
+    RECORD_TYPES,
+    Category,
+    Level,
+)
 from agreements.models import Agreement, AgreementType, EffectiveState, PartyRole
 from core.db import db, utcnow
 from core.documents import DocumentPdf, latin1, long_date, long_moment
@@ -88,24 +95,6 @@ STATE_COLOURS = {
     EffectiveState.SUSPENDED: "red",
     EffectiveState.TERMINATED: "red",
     EffectiveState.SUPERSEDED: "grey",
-}
-
-LEVEL_LABELS = {
-    Level.FULL.value: "Full",
-    Level.MASKED.value: "Masked",
-    Level.PSEUDONYMISED.value: "Pseudonymised",
-    Level.GENERALISED.value: "Generalised",
-    Level.WITHHELD.value: "Withheld",
-    EXISTENCE_ONLY: "Existence only",
-}
-
-LEVEL_MEANINGS = {
-    Level.FULL.value: "the value as recorded",
-    Level.MASKED.value: "initials only; for web addresses, the site only",
-    Level.PSEUDONYMISED.value: "a keyed hash: equal values match within this agreement only",
-    Level.GENERALISED.value: "dates to their month, numbers to size bands",
-    Level.WITHHELD.value: "never disclosed",
-    EXISTENCE_ONLY: "a hit says only that the owner holds a record, and whom to contact",
 }
 
 CATEGORY_LABELS = {

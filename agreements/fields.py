@@ -25,6 +25,35 @@ class Level(enum.StrEnum):
 #: to contact.
 EXISTENCE_ONLY = "existence_only"
 
+#: What each level is called and what it does, written once here beside the levels: the
+#: agreement's pages and signed document show them to the parties, and a partner's record shows
+#: them as the key to what the recipient sees. Lower case, no names and plain ASCII apart from
+#: the words themselves: templates capitalise the first letter (and lower the rest) and the
+#: PDF's font has no bullet.
+LEVEL_LABELS = {
+    Level.FULL.value: "Full",
+    Level.MASKED.value: "Masked",
+    Level.PSEUDONYMISED.value: "Pseudonymised",
+    Level.GENERALISED.value: "Generalised",
+    Level.WITHHELD.value: "Withheld",
+    EXISTENCE_ONLY: "Existence only",
+}
+LEVEL_MEANINGS = {
+    Level.FULL.value: "the value as recorded",
+    Level.MASKED.value: (
+        "initials only, each word cut to its first letter; a web address is not shown at all, "
+        "not even its site"
+    ),
+    Level.PSEUDONYMISED.value: (
+        "a code in place of the value: the same value gets the same code in every record "
+        "shared under this agreement, so records can be matched without seeing it, and no "
+        "other agreement gets the same code"
+    ),
+    Level.GENERALISED.value: "dates to their month, numbers to size bands (such as 101-250)",
+    Level.WITHHELD.value: "never disclosed",
+    EXISTENCE_ONLY: "a hit says only that the owner holds a record, and whom to contact",
+}
+
 
 class Shape(enum.StrEnum):
     """What kind of value a field holds (decides masking and generalising)."""

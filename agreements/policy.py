@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from agreements.fields import EXISTENCE_ONLY, FIELDS, Level, Shape
 
@@ -86,9 +85,10 @@ def mask_text(value: str) -> str:
 
 
 def mask_url(value: str) -> str:
-    """The site only: "https://example.org/a/b" -> "example.org/•••"."""
-    host = urlsplit(value).hostname or ""
-    return f"{host}/{MASK}" if host else MASK
+    """Nothing of the address: "https://example.org/a/b" -> "•••". A masked web address says
+    only that the record cites one; its host alone (a person's own site, a forum, a local
+    group's page) can identify them, so it is not kept either (see LEVEL_MEANINGS)."""
+    return MASK
 
 
 def pseudonym(key: bytes, record_type: str, field_name: str, value: Any) -> str:

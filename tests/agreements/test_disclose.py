@@ -78,7 +78,7 @@ def test_fields_at_their_scheduled_levels(pair, make_agreement):
     [result] = agreements.disclose(actor, [speaker_record(provider)], PURPOSE)
     assert result.data["display_name"] == "Ember Quillfeather"
     assert result.data["aliases"] == ["E••• Q•••"]
-    assert result.data["sources"] == ["lanterns.example/•••"]
+    assert result.data["sources"] == ["•••"]  # nothing of the address, not even its site
     assert result.data["topics"][0].startswith("psn:")
     assert "affiliations" not in result.data
     assert result.disclosed_under["reference"] == "TEST-DSA-1"
