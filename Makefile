@@ -41,12 +41,17 @@ migrate: $(BIN)/.installed ## Apply database migrations
 seed: migrate ## Seed the demo region if the hub is empty
 	$(FLASK) hub seed-demo --if-empty
 
-run: $(BIN)/.installed assets seed ## Set up everything and serve the demo on 127.0.0.1:$(PORT)
+# `make run` serves on PORT; every step of it (seeding, which keeps the address in
+# instance/demo-credentials.txt, and the first start, which names the audit log's origin after
+# it) uses that address unless HUB_BASE_URL says otherwise.
+run: export HUB_BASE_URL ?= http://127.0.0.1:$(PORT)
+run: $(BIN)/.installed assets migrate ## Set up everything and serve the demo on 127.0.0.1:$(PORT)
+	@$(FLASK) hub seed-demo --if-empty >/dev/null
 	@echo
-	@cat instance/demo-credentials.txt 2>/dev/null || true
+	@$(FLASK) hub demo-credentials
 	@echo
-	@echo "Serving the hub at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
-	HUB_BASE_URL=$${HUB_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	@echo "Serving the hub at $$HUB_BASE_URL/  (Ctrl-C to stop)"
+	$(BIN)/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
 demo-code: $(BIN)/.installed ## Print the current TOTP code of a demo account: make demo-code EMAIL=...
 	@$(FLASK) hub demo-code "$(EMAIL)"

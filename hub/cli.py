@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from audit import log as audit_log
 from core import migrations
 from core.cli import CliInputError, translate_errors
 from core.db import db, transaction
@@ -54,6 +55,22 @@ def seed_demo(if_empty: bool) -> None:
     path = demo.write_credentials(settings.instance_path, text)
     click.echo(text)
     click.echo(f"(kept in {path})")
+
+
+@hub_group.command("demo-credentials")
+def demo_credentials() -> None:
+    """Print the demo's sign-in details for the address the hub is served on (HUB_BASE_URL),
+    keeping that address in instance/demo-credentials.txt, and the audit log's origin."""
+    settings = current_app.config["HUB_SETTINGS"]
+    text = demo.readdress_credentials(settings.instance_path, settings.base_url)
+    if text is None:
+        click.echo("No demo sign-in details here: seed the demo with `make seed`.")
+        return
+    click.echo(text)
+    origin = audit_log.origin()
+    click.echo(f"Audit log origin: {origin}")
+    if origin != settings.origin:
+        click.echo("  (the log keeps the origin it was created with; a log's origin never changes)")
 
 
 @hub_group.command("demo-code")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,13 +253,20 @@ def _demo_password() -> str:
     return "-".join(secrets.choice(words) for _ in range(3)) + f"-{secrets.randbelow(90) + 10}"
 
 
+def _open_line(base_url: str) -> str:
+    return f"Open {base_url.rstrip('/')}/ and sign in with any account below."
+
+
+OPEN_LINE = re.compile(r"^Open \S+ and sign in with any account below\.$", re.MULTILINE)
+
+
 def credentials_text(base_url: str, password: str, accounts: list[DemoAccount]) -> str:
     """The sign-in details `make run` prints (and keeps in instance/demo-credentials.txt)."""
     lines = [
         "Prevent Information Sharing Hub: demo region",
         DEMO_BANNER,
         "",
-        f"Open {base_url.rstrip('/')}/ and sign in with any account below.",
+        _open_line(base_url),
         f"Password for every demo account: {password}",
         "Second factor: add the TOTP secret to an authenticator app, or print the current",
         "code with:  make demo-code EMAIL=<email>",
@@ -273,9 +281,25 @@ def credentials_text(base_url: str, password: str, accounts: list[DemoAccount]) 
     return "\n".join(lines) + "\n"
 
 
-def write_credentials(instance_path: Path, text: str) -> Path:
+def credentials_path(instance_path: Path | str) -> Path:
+    """Where the demo's sign-in details are kept (git-ignored)."""
+    return Path(instance_path) / "demo-credentials.txt"
+
+
+def write_credentials(instance_path: Path | str, text: str) -> Path:
     """Keep the demo sign-in details in instance/ (git-ignored), readable by the owner only."""
-    path = Path(instance_path) / "demo-credentials.txt"
+    path = credentials_path(instance_path)
     path.touch(mode=0o600)
     path.write_text(text)
     return path
+
+
+def readdress_credentials(instance_path: Path | str, base_url: str) -> str | None:
+    """The kept sign-in details, their address changed to `base_url` (the hub may be served on
+    another port than when it was seeded); None when the demo was never seeded here."""
+    path = credentials_path(instance_path)
+    if not path.exists():
+        return None
+    text = OPEN_LINE.sub(_open_line(base_url), path.read_text(), count=1)
+    write_credentials(instance_path, text)
+    return text

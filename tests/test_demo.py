@@ -74,3 +74,30 @@ def test_credentials_text_lists_every_account(seeded):
     assert password in text and demo.DEMO_BANNER in text
     for account in accounts:
         assert account.email in text and account.totp_secret in text
+
+
+def test_demo_credentials_follow_the_address_the_hub_is_served_on(app, cli, seeded):
+    """`make run PORT=...` after an earlier run on another port: the kept details, and what is
+    printed, name the address served now; the audit log's origin is printed as it is."""
+    password, accounts = seeded
+    settings = app.config["HUB_SETTINGS"]
+    demo.write_credentials(
+        settings.instance_path, demo.credentials_text("http://127.0.0.1:8000", password, accounts)
+    )
+    settings.base_url = "http://127.0.0.1:8123"
+    try:
+        result = cli.invoke(args=["hub", "demo-credentials"])
+    finally:
+        settings.base_url = "http://127.0.0.1:8000"
+    assert result.exit_code == 0, result.output
+    assert "Open http://127.0.0.1:8123/ and sign in" in result.output
+    assert "Audit log origin: " in result.output
+    kept = demo.credentials_path(settings.instance_path).read_text()
+    assert "http://127.0.0.1:8123/" in kept and "8000" not in kept
+    assert password in kept and all(a.email in kept for a in accounts)
+
+
+def test_demo_credentials_say_when_there_are_none(app, cli):
+    demo.credentials_path(app.config["HUB_SETTINGS"].instance_path).unlink(missing_ok=True)
+    result = cli.invoke(args=["hub", "demo-credentials"])
+    assert result.exit_code == 0 and "make seed" in result.output
