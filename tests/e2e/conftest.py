@@ -167,9 +167,12 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], log: Pa
 
 
 @pytest.fixture(scope="module")
-def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+def live_hub(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveHub]:
     """The journey file's own hub, served by gunicorn (1 worker, 4 threads) on 127.0.0.1 and
-    seeded with the demo (its people's TOTP secrets are new for each hub)."""
+    seeded with the demo (its people's TOTP secrets are new for each hub). A journey file may
+    set `SERVER_SETTINGS` (HUB_* variables) for its hub, e.g. a lower lockout threshold."""
     base = tmp_path_factory.mktemp("e2e")
     instance = base / "instance"
     database_url = f"sqlite:///{base / 'hub.sqlite3'}"
@@ -193,7 +196,8 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=_server_environment(database_url, instance, secret_key, base_url),
+            env=_server_environment(database_url, instance, secret_key, base_url)
+            | getattr(request.module, "SERVER_SETTINGS", {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
