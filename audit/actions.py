@@ -115,6 +115,9 @@ SPEAKER_SEARCH = "speaker.search"
 SPEAKER_UPDATE = "speaker.update"
 
 SUBJECT_ACCESS_PREPARE = "subject_access.prepare"
+SUBJECT_ACCESS_REQUEST_CLOSE = "subject_access.request.close"
+SUBJECT_ACCESS_REQUEST_LINK = "subject_access.request.link"
+SUBJECT_ACCESS_REQUEST_RECORD = "subject_access.request.record"
 
 WEBHOOK_READ = "webhook.read"
 WEBHOOK_SUBSCRIBE = "webhook.subscribe"
@@ -222,6 +225,7 @@ WORDS = {
     PERSON_ENROLMENT_LINK: "Enrolment link issued",
     PERSON_PASSWORD_SET: "Password set",
     PERSON_ROLES_CHANGE: "Person's roles changed",
+    PERSON_UNLOCK: "Sign-in lock lifted",
     PERSON_UPDATE: "Person changed",
     PURGE_EVENT: "Event deleted at the end of retention",
     PURGE_RUN: "Retention purge run",
@@ -238,6 +242,9 @@ WORDS = {
     SPEAKER_SEARCH: "Speakers searched",
     SPEAKER_UPDATE: "Speaker changed",
     SUBJECT_ACCESS_PREPARE: "Subject access pack prepared",
+    SUBJECT_ACCESS_REQUEST_CLOSE: "Subject access request closed",
+    SUBJECT_ACCESS_REQUEST_LINK: "Subject access request linked to a speaker",
+    SUBJECT_ACCESS_REQUEST_RECORD: "Subject access request recorded",
     WEBHOOK_READ: "Webhook subscriptions viewed",
     WEBHOOK_SUBSCRIBE: "Webhook subscribed",
     WEBHOOK_WITHDRAW: "Webhook withdrawn",

@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from hub.records.sharing import views as shared_views
     from hub.records.speakers import api as speakers_api
     from hub.records.speakers import views as speakers_views
+    from hub.records.subject_access import views as subject_access_views
     from hub.web import health, views
     from partners import api as partners_api
     from partners import api_notifications
@@ -142,7 +143,13 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(client_pages.blueprint)
     app.register_blueprint(audit_views.blueprint)
     app.register_blueprint(agreements_views.blueprint)
-    for records_blueprint in (speakers_views, events_views, advisory_views, shared_views):
+    for records_blueprint in (
+        speakers_views,
+        events_views,
+        advisory_views,
+        shared_views,
+        subject_access_views,
+    ):
         app.register_blueprint(records_blueprint.blueprint)
     for records_api in (speakers_api, events_api, advisory_api, shared_api):
         api.register_blueprint(records_api.blueprint)

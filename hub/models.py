@@ -54,6 +54,7 @@ from hub.records.models import (
     SpeakerName,
     SpeakerSource,
     SpeakerTopic,
+    SubjectAccessRequest,
     TriageAnswer,
 )
 from hub.web.models import IdempotentRequest
@@ -137,6 +138,7 @@ __all__ = [
     "SpeakerName",
     "SpeakerSource",
     "SpeakerTopic",
+    "SubjectAccessRequest",
     "TokenSigningKey",
     "TriageAnswer",
     "UsedJti",

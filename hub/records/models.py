@@ -777,3 +777,49 @@ class AdvisoryRequest(Base):
     speaker: Mapped[Speaker] = relationship()
     event: Mapped[Event | None] = relationship()
     rating: Mapped[AdvisoryRating | None] = relationship()
+
+
+class SubjectAccessStatus(enum.StrEnum):
+    """Where a subject access request stands."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+
+
+SUBJECT_ACCESS_STATUS_LABELS = {
+    SubjectAccessStatus.OPEN: "Open",
+    SubjectAccessStatus.ANSWERED: "Answered",
+    SubjectAccessStatus.WITHDRAWN: "Withdrawn",
+}
+
+
+class SubjectAccessRequest(Base):
+    """A subject access request an organisation received (UK GDPR Article 15), with the date
+    the answer is due, and the speaker record it turned out to concern."""
+
+    __tablename__ = "subject_access_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("organisations.id"), index=True
+    )
+    # The DPO's own case reference, in their words: kept here, never in the audit log.
+    reference: Mapped[str] = mapped_column(sa.String(64))
+    received_on: Mapped[date]
+    due_on: Mapped[date]
+    speaker_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("speakers.id"))
+    status: Mapped[SubjectAccessStatus] = mapped_column(
+        enum_column(SubjectAccessStatus, "subject_access_status"),
+        default=SubjectAccessStatus.OPEN,
+    )
+    recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("people.id"))
+    closed_at: Mapped[datetime | None]
+
+    speaker: Mapped[Speaker | None] = relationship()
+
+    __table_args__ = (
+        sa.Index("ix_subject_access_requests_open", "organisation_id", "status", "due_on"),
+    )

@@ -27,16 +27,19 @@ from hub.records.advisory import services as advisory
 from hub.records.events import queues as event_queues
 from hub.records.events.services import local_date, local_today
 from hub.records.models import EVENT_STATUS_LABELS, Event
+from hub.records.subject_access import requests as sar_register
+from hub.records.subject_access import services as subject_access
 from partners import lockout, notifications
 from partners import permissions as partner_permissions
 from partners.models import Person
 
 #: The navigation section each queue's count is shown beside (its link text in `_navigation`).
-EVENTS, ADVISORY, AGREEMENTS, PEOPLE, INBOX = (
+EVENTS, ADVISORY, AGREEMENTS, PEOPLE, SUBJECT_ACCESS, INBOX = (
     "Events",
     "Advisory requests",
     "Agreements",
     "People",
+    "Subject access",
     "Inbox",
 )
 
@@ -198,6 +201,30 @@ def _agreements(actor: Actor) -> list[WorkQueue]:
     return queues
 
 
+def _subject_access(actor: Actor) -> WorkQueue | None:
+    if not subject_access.can_answer(actor):
+        return None
+    today = local_today()
+    return WorkQueue(
+        key="subject-access",
+        heading="Subject access requests to answer",
+        section=SUBJECT_ACCESS,
+        due_label="Answer by",
+        items=[
+            WorkItem(
+                title=item.reference,
+                href=url_for("subject_access.show", request_id=item.id),
+                status="Speaker found" if item.speaker_id else "Speaker not found yet",
+                due_on=item.due_on,
+                overdue=sar_register.is_overdue(item, today),
+            )
+            for item in sar_register.list_requests(actor, open_only=True)
+        ],
+        actions=[("Record a request", url_for("subject_access.new"))],
+        more=("All requests", url_for("subject_access.index")),
+    )
+
+
 def _locked_out(actor: Actor) -> WorkQueue | None:
     person: Person | None = g.get("person")
     if person is None or not partner_permissions.can_manage_people(actor, person.organisation):
@@ -224,6 +251,7 @@ _PROVIDERS: tuple[Callable[[Actor], WorkQueue | list[WorkQueue] | None], ...] = 
     _decisions,
     _reviews,
     _advisory,
+    _subject_access,
     _agreements,
     _locked_out,
     _drafts,

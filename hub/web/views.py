@@ -93,7 +93,7 @@ def _navigation() -> list[dict[str, Any]]:
     if group_permissions.can_see_regional_dashboard(actor):
         items.append(("Regional dashboard", url_for("groups.region")))
     if subject_access.can_answer(actor):
-        items.append(("Subject access", url_for("shared.subject_access_index")))
+        items.append((queues.SUBJECT_ACCESS, url_for("subject_access.index")))
     if audit_permissions.can_read_log(actor):
         items.append(("Audit log", url_for("audit.home")))
     if actor.org_id:
