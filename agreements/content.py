@@ -106,7 +106,7 @@ def _parties(check: Checker, raw: Any) -> list[dict[str, Any]]:
     seen = set()
     for position, item in enumerate(raw):
         sub = Checker(item if isinstance(item, Mapping) else {})
-        org_id = sub.text("organisation_id", "the party organisation")
+        org_id = sub.picked("organisation_id", "the party organisation")
         role = sub.choice("role", PartyRole, "the party's role")
         designated = sub.text("designated_person", "the party's designated person")
         organisation = _organisation(org_id) if org_id else None

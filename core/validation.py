@@ -118,6 +118,14 @@ class Checker:
             self.add(key, f"Choose {label} from: {allowed}.")
             return None
 
+    def picked(self, key: str, label: str, *, max_length: int = 64) -> str:
+        """The identifier a select or radios sent, as text: "Choose {label}." when nothing was
+        picked (the caller looks the record up, as it may be one the actor cannot see)."""
+        if self._missing(self._raw(key)):
+            self.add(key, f"Choose {label}.")
+            return ""
+        return self.text(key, label, max_length=max_length)
+
     def one_of(
         self, key: str, options: Mapping[str, T], label: str, *, refusal: str = ""
     ) -> T | None:

@@ -147,7 +147,7 @@ def test_a_second_open_request_about_the_same_speaker_is_refused(world):
     [
         ("question", "", "Enter your question."),
         ("question", "x" * 2001, "2,000 characters or fewer"),
-        ("speaker_id", "", "Enter the speaker the question is about."),
+        ("speaker_id", "", "Choose the speaker the question is about."),
     ],
 )
 def test_submission_fields_are_checked(world, field, value, message):

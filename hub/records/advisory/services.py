@@ -399,7 +399,7 @@ def submit_request(actor: Actor, data: dict[str, Any]) -> AdvisoryRequest:
             "for advice.",
         )
     check = Checker(data)
-    speaker_ref = check.text("speaker_id", "the speaker the question is about", max_length=64)
+    speaker_ref = check.picked("speaker_id", "the speaker the question is about")
     event_ref = check.text("event_id", "the event", required=False, max_length=64)
     question = check.text("question", "your question", max_length=QUESTION_MAX)
     check.raise_if_any()
@@ -460,13 +460,15 @@ def route_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any]) 
     """The coordinator sends the request on to a police Prevent team, with a routing note."""
     require_step(actor, request, "route")
     check = Checker(data)
-    team_ref = check.text("police_org_id", "the police Prevent team", max_length=64)
+    team = check.one_of(
+        "police_org_id",
+        {str(org.id): org for org in police_options(request)},
+        "the police Prevent team",
+        refusal="Choose one of the police Prevent teams listed.",
+    )
     note = check.text("routing_note", "a note for the police team", max_length=NOTE_MAX)
-    teams = {str(org.id): org for org in police_options(request)}
-    if team_ref and team_ref not in teams:
-        check.add("police_org_id", "Choose one of the police Prevent teams listed.")
     check.raise_if_any()
-    team = teams[team_ref]
+    assert team is not None
     request.status = AdvisoryStatus.ROUTED
     request.police_org_id = team.id
     request.routing_note = note
