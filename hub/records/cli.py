@@ -78,6 +78,8 @@ def _run_import(layout: imports.Layout, path: Path, org_slug: str, as_email: str
     except imports.ImportRejected as exc:
         raise CliInputError(exc.report()) from exc
     click.echo(f"Imported {result.created:,} {layout.kind} into {org_name}.")
+    for line in result.left_out():
+        click.echo(line)
 
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)

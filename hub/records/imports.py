@@ -16,6 +16,13 @@ DPO's subject history finds it like any other; one entry per speaker would cost 
 each (about half of the time budget at 100,000 rows).
 Events go through the events service one by one (an import of events is small), inside a
 savepoint that is rolled back if any row fails.
+
+Speakers already recorded are not recorded twice: a row whose speaker is likely someone the
+organisation already holds (the one duplicate check, `speakers.require_new_people`, as the
+speaker and event forms and the API ask it) is not created but reported in the result with
+the records it is like, unless its `confirm_new` column says yes. An event's speakers are
+found by the one finder (`search.search_speakers`, through the same check's bar), so a
+misspelt or reordered name is reported with the record it probably means.
 """
 
 from __future__ import annotations
@@ -78,7 +85,7 @@ class Layout:
 
 SPEAKERS = Layout(
     "speakers",
-    ("display_name", "aliases", "distribution", "retention_until", "topics"),
+    ("display_name", "aliases", "distribution", "retention_until", "topics", "confirm_new"),
     ("display_name",),
     """Columns (header row required, any order; only display_name must be present):
 
@@ -89,6 +96,9 @@ SPEAKERS = Layout(
   retention_until  keep the record until this date, YYYY-MM-DD, in the future
                    (default: 6 years from today)
   topics           topics the speaker speaks on, separated by ';' (each up to 100)
+  confirm_new      yes to create the record even if the speaker is likely someone
+                   already recorded (default no: such a row is not created, and the
+                   report names the records it is like)
 """,
 )
 
@@ -134,8 +144,9 @@ EVENTS = Layout(
   audience           internal, public or ticketed (required)
   expected_size      whole number (required)
   branded_or_funded  yes or no (default no)
-  speakers           speakers' display names, separated by ';', each matching exactly
-                     one speaker already in the organisation's records
+  speakers           speakers' names, separated by ';', each the name or an alias of
+                     exactly one speaker already in the organisation's records (a name
+                     that is only like one is reported with the record it is like)
 Events are created as drafts.
 """,
 )
@@ -184,13 +195,45 @@ class Parsed:
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LikelyDuplicateRow:
+    """A row not imported: its speaker is likely someone already recorded."""
+
+    row: int
+    name: str
+    matches: list[search.SpeakerMatch]
+
+    def __str__(self) -> str:
+        like = "; ".join(
+            f"{m.display_name} ({m.speaker_id}, {round(m.score * 100)}% match)"
+            for m in self.matches
+        )
+        return f"row {self.row}: '{self.name}' is likely already recorded as {like}"
+
+
 @dataclass
 class ImportResult:
-    """What an import created."""
+    """What an import created, and the rows it left out as likely duplicates."""
 
     kind: str
     created: int
     ids: list[str]
+    duplicates: list[LikelyDuplicateRow] = field(default_factory=list)
+
+    def left_out(self) -> list[str]:
+        """The report's lines on the rows left out as likely duplicates (none: no lines)."""
+        if not self.duplicates:
+            return []
+        count = len(self.duplicates)
+        lines = [
+            f"{count:,} row{'s were' if count != 1 else ' was'} not imported: the speaker is "
+            "likely already recorded. Use the existing record, or set confirm_new to yes on "
+            "the row and import it again to create a new record anyway."
+        ]
+        lines.extend(str(row) for row in self.duplicates[:REPORT_LIMIT])
+        if count > REPORT_LIMIT:
+            lines.append(f"... and {count - REPORT_LIMIT:,} more.")
+        return lines
 
 
 Progress = Callable[[int], Any]
@@ -349,12 +392,14 @@ def _read_speaker(values: dict[str, str], today: date) -> tuple[dict[str, Any], 
         check.add("retention_until", "The date to keep this record until must be in the future.")
     aliases = check.strings("aliases", "aliases", max_length=200)
     topics = check.strings("topics", "topics", max_items=20, max_length=100)
+    confirm_new = check.boolean("confirm_new", "whether to create the record anyway")
     return {
         "display_name": name,
         "distribution": distribution,
         "retention_until": retention,
         "aliases": aliases,
         "topics": topics,
+        "confirm_new": confirm_new,
     }, check
 
 
@@ -374,12 +419,51 @@ def import_speakers(actor: Actor, parsed: Parsed, progress: Progress = _no_progr
         if check.errors:
             problems.extend(_problems_of(number, check.errors, {}))
         else:
-            clean.append(row)
+            clean.append({**row, "row": number})
         progress(1)
     if problems:
         raise ImportRejected(problems, parsed.name)
+    clean, duplicates = _leave_out_duplicates(actor, clean)
     ids = _insert_speakers(actor, clean, progress)
-    return ImportResult("speakers", len(ids), [str(i) for i in ids])
+    return ImportResult("speakers", len(ids), [str(i) for i in ids], duplicates)
+
+
+def _leave_out_duplicates(
+    actor: Actor, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[LikelyDuplicateRow]]:
+    """The rows to create, and those left out because their speaker is likely already
+    recorded (the one duplicate check), unless the row confirms a new person."""
+    if not _holds_speakers(actor):
+        # Nothing recorded yet, so nothing to repeat: a first import of 100,000 rows does not
+        # ask the finder 100,000 times for nothing.
+        return rows, []
+    kept: list[dict[str, Any]] = []
+    left_out: list[LikelyDuplicateRow] = []
+    for row in rows:
+        if not row["confirm_new"]:
+            name = row["display_name"]
+            try:
+                speakers.require_new_people(actor, {name: row["aliases"]})
+            except speakers.LikelyDuplicates as exc:
+                left_out.append(LikelyDuplicateRow(row["row"], name, exc.found[name]))
+                continue
+        kept.append(row)
+    return kept, left_out
+
+
+def _holds_speakers(actor: Actor) -> bool:
+    """Whether the actor's organisation holds any active speaker record."""
+    return (
+        db.session.scalar(
+            sa.select(Speaker.id)
+            .where(
+                Speaker.owner_org_id == uuid.UUID(actor.org_id),
+                Speaker.status == RecordStatus.ACTIVE,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -497,22 +581,30 @@ def _copy_value(value: Any) -> Any:
 # --- events -------------------------------------------------------------------------------
 
 
-def _speaker_index(actor: Actor) -> dict[str, list[uuid.UUID]]:
-    """The organisation's active speakers by exact display name (case and spaces folded)."""
-    index: dict[str, list[uuid.UUID]] = {}
-    rows = db.session.execute(
-        sa.select(Speaker.display_name, Speaker.id).where(
-            Speaker.owner_org_id == uuid.UUID(actor.org_id),
-            Speaker.status == RecordStatus.ACTIVE,
+def _find_speaker(actor: Actor, name: str) -> tuple[uuid.UUID | None, str | None]:
+    """The one speaker of the organisation named `name` (its name or an alias, as the finder
+    normalises them: case, accents and punctuation aside), or why there is none: no such
+    speaker, several, or only speakers whose name is like it (named, to be used instead)."""
+    matches = speakers.likely_duplicates(actor, name)
+    wanted = search.normalise(name)
+    exact = [m for m in matches if search.normalise(m.matched_name) == wanted]
+    if len(exact) == 1:
+        return exact[0].speaker_id, None
+    if len(exact) > 1:
+        return None, (
+            f"{len(exact)} speakers in your organisation's records are called '{name}'; "
+            "add this event's speakers by hand."
         )
+    if matches:
+        like = "', '".join(m.display_name for m in matches)
+        return None, (
+            f"There is no speaker called '{name}' in your organisation's records, but there "
+            f"is '{like}': if that is who you mean, use the name as the record gives it."
+        )
+    return None, (
+        f"There is no speaker called '{name}' in your organisation's records. "
+        "Import or add the speaker first."
     )
-    for name, speaker_id in rows:
-        index.setdefault(_name_key(name), []).append(speaker_id)
-    return index
-
-
-def _name_key(name: str) -> str:
-    return " ".join(name.casefold().split())
 
 
 def import_events(actor: Actor, parsed: Parsed, progress: Progress = _no_progress) -> Any:
@@ -524,34 +616,17 @@ def import_events(actor: Actor, parsed: Parsed, progress: Progress = _no_progres
             reason="not_permitted",
             audit={"action": EVENT_IMPORT, "resource_type": "event"},
         )
-    index = _speaker_index(actor)
     problems: list[Problem] = []
     ids: list[str] = []
     savepoint = db.session.begin_nested()
     for number, values in parsed.rows:
         speaker_ids = []
         for name in _split(values.get("speakers")):
-            found = index.get(_name_key(name), [])
-            if not found:
-                problems.append(
-                    Problem(
-                        number,
-                        "speakers",
-                        f"There is no speaker called '{name}' in your organisation's records. "
-                        "Import or add the speaker first (names must match exactly).",
-                    )
-                )
-            elif len(found) > 1:
-                problems.append(
-                    Problem(
-                        number,
-                        "speakers",
-                        f"{len(found)} speakers in your organisation's records are called "
-                        f"'{name}'; add this event's speakers by hand.",
-                    )
-                )
+            found, problem = _find_speaker(actor, name)
+            if found is None:
+                problems.append(Problem(number, "speakers", problem or ""))
             else:
-                speaker_ids.append(str(found[0]))
+                speaker_ids.append(str(found))
         data = {key: value for key, value in values.items() if key != "speakers"}
         data["speaker_ids"] = speaker_ids
         try:

@@ -22,6 +22,7 @@ from hub.records.models import (
     Outcome,
     Speaker,
 )
+from hub.records.speakers import search
 from hub.records.speakers.services import create_speaker
 from tests.conftest import audit_entries, last_seq
 from tests.factories import event_data, local_moment
@@ -73,8 +74,8 @@ def test_new_speaker_is_created_by_name_and_linked(world):
     assert names == ["Dr Ember Quillfeather", "Harlow, Professor Ines"]
     assert all(str(link.speaker.owner_org_id) == actor.org_id for link in event.speakers)
     # The new speakers are findable by name for the next event.
-    found = events.find_speakers(actor, "quillfeather")
-    assert [s.display_name for s in found] == ["Dr Ember Quillfeather"]
+    found = search.search_speakers(actor, "quillfeather")
+    assert [m.display_name for m in found] == ["Dr Ember Quillfeather"]
 
 
 def test_existing_speakers_are_chosen_by_id(world):
@@ -84,12 +85,13 @@ def test_existing_speakers_are_chosen_by_id(world):
     assert [link.speaker_id for link in event.speakers] == [speaker.id]
 
 
-def test_find_speakers_matches_every_word_in_any_order_and_only_own_org(world):
+def test_the_finder_matches_words_in_any_order_and_only_own_org(world):
+    """The event form asks the one finder (`search.search_speakers`), as /speakers/?q= does."""
     mine = create_speaker(world.actor("events_officer"), {"display_name": "Dr Ember Quillfeather"})
     create_speaker(world.actor("b_events_officer"), {"display_name": "Dr Ember Quillfeather"})
-    found = events.find_speakers(world.actor("events_officer"), "quillfeather ember")
-    assert [s.id for s in found] == [mine.id]
-    assert events.find_speakers(world.actor("events_officer"), "  ") == []
+    found = search.search_speakers(world.actor("events_officer"), "quillfeather ember")
+    assert [m.speaker_id for m in found] == [mine.id]
+    assert search.search_speakers(world.actor("events_officer"), "  ") == []
 
 
 def test_unknown_speaker_id_is_refused_with_a_specific_message(world):

@@ -277,12 +277,8 @@ def test_an_unknown_speaker_or_bad_event_row_saves_no_event(cli, org, tmp_path, 
 
 
 def test_an_ambiguous_speaker_name_is_refused(cli, org, tmp_path, with_speakers):
-    assert (
-        _import(
-            cli, "speakers", _write(tmp_path, "display_name\nDr Ember Quillfeather\n"), org
-        ).exit_code
-        == 0
-    )
+    again = "display_name,confirm_new\nDr Ember Quillfeather,yes\n"
+    assert _import(cli, "speakers", _write(tmp_path, again), org).exit_code == 0
     result = _import(cli, "events", _write(tmp_path, EVENTS_HEADER + _event_row(), "e.csv"), org)
     assert result.exit_code == 2
     assert (
@@ -298,3 +294,65 @@ def test_events_need_a_university_or_students_union(cli, make_org, tmp_path):
     )
     assert result.exit_code == 1
     assert "university or students' union" in result.output
+
+
+# --- the one duplicate check and the one finder (issue 14, item 4) ------------------------
+
+
+def test_a_row_that_is_likely_a_duplicate_is_reported_not_created(cli, org, tmp_path):
+    assert _import(cli, "speakers", _write(tmp_path, SPEAKERS_CSV, "s.csv"), org).exit_code == 0
+    before = _count(Speaker)
+    text = (
+        "display_name,aliases,confirm_new\n"
+        "Wrenfeld Tobias,,\n"  # reordered and misspelt: Professor Tobias Wrenfield
+        "Marigold Penhallow,,\n"  # nobody like her
+        "Toby Wrenfeld,,yes\n"  # the row says this is a new person
+    )
+    result = _import(cli, "speakers", _write(tmp_path, text), org)
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 speakers" in result.output
+    assert "1 row was not imported: the speaker is likely already recorded." in result.output
+    wrenfield = db.session.scalar(
+        sa.select(Speaker).where(Speaker.display_name == "Professor Tobias Wrenfield")
+    )
+    assert (
+        "row 2: 'Wrenfeld Tobias' is likely already recorded as "
+        f"Professor Tobias Wrenfield ({wrenfield.id}" in result.output
+    )
+    assert _count(Speaker) == before + 2
+    names = set(db.session.scalars(sa.select(Speaker.display_name)))
+    assert "Wrenfeld Tobias" not in names
+    assert {"Marigold Penhallow", "Toby Wrenfeld"} <= names
+
+
+def test_the_import_result_lists_the_duplicates_with_their_candidates(org, make_person):
+    from hub.records.speakers import services as speakers
+
+    person = make_person(org, ["events_officer"])
+    actor = imports.import_actor(org, person)
+    kept = speakers.create_speaker(
+        actor, {"display_name": "Professor Tobias Wrenfield", "aliases": ["Toby Wrenfield"]}
+    )
+    parsed = imports.parse(b"display_name\nToby Wrenfeld\nIsolde Marchbank\n", imports.SPEAKERS)
+    result = imports.import_speakers(actor, parsed)
+    assert result.created == 1
+    assert [(row.row, row.name) for row in result.duplicates] == [(2, "Toby Wrenfeld")]
+    assert [m.speaker_id for m in result.duplicates[0].matches] == [kept.id]
+
+
+def test_an_event_speaker_named_unlike_the_record_is_reported_with_the_record(
+    cli, org, tmp_path, with_speakers
+):
+    """The events import finds speakers with the one finder: a misspelt or reordered name is
+    not silently linked, nor reported as unknown, but named with the record it is like."""
+    text = EVENTS_HEADER + _event_row(speakers="Wrenfeld Tobias") + _event_row(
+        "By alias", speakers="ines harlow"
+    )  # fmt: skip
+    result = _import(cli, "events", _write(tmp_path, text), org)
+    assert result.exit_code == 2, result.output
+    assert (
+        "row 2, column speakers: There is no speaker called 'Wrenfeld Tobias' in your "
+        "organisation's records, but there is 'Professor Tobias Wrenfield'" in result.output
+    )
+    assert "row 3" not in result.output  # an alias, in any case, is the record's name
+    assert _count(Event) == 0

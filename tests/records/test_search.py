@@ -287,11 +287,11 @@ def test_people_without_a_records_role_cannot_search(world, who):
 
 def test_likely_duplicates_use_every_name_and_a_higher_bar(world, people):
     actor = world.actor("events_officer")
-    dupes = search.likely_duplicates(actor, "Muhammad Ashcombe", ["Nobody Atall"])
+    dupes = speakers.likely_duplicates(actor, "Muhammad Ashcombe", ["Nobody Atall"])
     assert [d.speaker_id for d in dupes] == [people["mohammed"].id]
-    by_alias = search.likely_duplicates(actor, "Someone New", ["Yousef Brackenridge"])
+    by_alias = speakers.likely_duplicates(actor, "Someone New", ["Yousef Brackenridge"])
     assert [d.speaker_id for d in by_alias] == [people["yusuf"].id]
-    assert search.likely_duplicates(actor, "Marigold Penhallow") == []
+    assert speakers.likely_duplicates(actor, "Marigold Penhallow") == []
     assert all(d.score >= search.DUPLICATE_SCORE for d in dupes)
 
 

@@ -489,20 +489,33 @@ def api_client(new_client, world):
     return client
 
 
-def test_api_create_checks_for_duplicates_first_when_asked(world, api_client):
+def test_api_create_answers_409_with_likely_duplicates_unless_the_caller_confirms(
+    world, api_client
+):
+    """Issue 14: the API asks the one duplicate check on every create (it used to only when
+    asked with ?check_duplicates=true); `confirm_new: true` creates the record anyway."""
     existing = new_speaker(world.actor("events_officer"), "Dr Yusuf Wrenfield", aliases=[])
     body = {"display_name": "Yousef Wrenfield", "aliases": [{"name": "Y. Wrenfield"}]}
     count = sa.select(sa.func.count()).select_from(Speaker)
-    response = api_client.api("POST", "/api/v1/speakers?check_duplicates=true", json=body)
+    response = api_client.api("POST", "/api/v1/speakers", json=body)
     assert response.status_code == 409 and response.mimetype == "application/problem+json"
     problem = response.get_json()
     assert [d["speaker_id"] for d in problem["duplicates"]] == [str(existing.id)]
     assert problem["duplicates"][0]["score"] >= search.DUPLICATE_SCORE
+    assert problem["duplicates"][0]["for_name"] == "Yousef Wrenfield"
     assert db.session.scalar(count) == 1
-    created = api_client.api("POST", "/api/v1/speakers", json=body)
+    created = api_client.api("POST", "/api/v1/speakers", json={**body, "confirm_new": True})
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["aliases"] == [{"name": "Y. Wrenfield", "kind": "alias"}]
     assert db.session.scalar(count) == 2
+
+
+def test_api_create_of_someone_unlike_any_record_needs_no_confirmation(world, api_client):
+    new_speaker(world.actor("events_officer"), "Dr Yusuf Wrenfield", aliases=[])
+    created = api_client.api(
+        "POST", "/api/v1/speakers", json={"display_name": "Marigold Penhallow"}
+    )
+    assert created.status_code == 201, created.get_json()
 
 
 def test_api_validation_problems_name_the_fields(api_client):

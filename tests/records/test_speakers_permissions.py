@@ -113,7 +113,7 @@ MATRIX = [
     api("GET", "/search?q=Quillfeather", None, LISTERS),
     api("GET", "/duplicates?display_name=Ember+Quillfeather", None, LISTERS),
     api("POST", "", {"display_name": "Marigold Fenwick"}, CREATORS, 201),
-    api("POST", "?check_duplicates=true", {"display_name": "Bartholomew Ivyford"}, CREATORS, 201),
+    api("POST", "", {"display_name": "Bartholomew Ivyford"}, CREATORS, 201),
     api("GET", "/{id}", None, READERS),
     api("PATCH", "/{id}", {"topics": ["bridges"]}, WRITERS),
     api("POST", "/{id}/merge", {"merge_id": "{mid}", "reason": "Same person."}, WRITERS),

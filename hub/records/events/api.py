@@ -39,6 +39,7 @@ from hub.records.events.schemas import (
     StatusInputSchema,
 )
 from hub.records.models import EventStatus
+from hub.records.speakers.schemas import DuplicatesProblemSchema
 from partners.schemas import ProblemSchema
 
 blueprint = Blueprint(
@@ -59,6 +60,11 @@ NOT_FOUND = {"schema": ProblemSchema, "description": "No such event (or another 
 FORBIDDEN = {"schema": ProblemSchema, "description": "The caller's roles do not allow this"}
 CONFLICT = {"schema": ProblemSchema, "description": "Not allowed in the event's current status"}
 INVALID = {"schema": ProblemSchema, "description": "Invalid fields"}
+LIKELY_DUPLICATES = {
+    "schema": DuplicatesProblemSchema,
+    "description": "A speaker in new_speakers is likely someone already recorded; nothing was "
+    "created (name them in confirm_new_speakers if they are new people)",
+}
 
 
 @blueprint.route("")
@@ -82,6 +88,7 @@ class Events(MethodView):
     @blueprint.arguments(EventInputSchema)
     @blueprint.response(201, EventDetailSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
+    @blueprint.alt_response(409, **LIKELY_DUPLICATES)
     @blueprint.alt_response(422, **INVALID)
     def post(self, data: dict[str, Any]) -> Any:
         """Record a draft event (speakers by id, or new ones by name)."""

@@ -248,6 +248,13 @@ class EventInputSchema(Schema):
     new_speakers = fields.List(
         fields.String(), metadata={"description": "Names of speakers to add to the records."}
     )
+    confirm_new_speakers = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Names among new_speakers that the caller confirms are new people, "
+            "having seen the likely existing records (the 409 answer): created anyway."
+        },
+    )
 
 
 class StatusInputSchema(Schema):

@@ -39,12 +39,10 @@ from hub.records.models import (
     RecordStatus,
     RiskAssessment,
     Speaker,
-    SpeakerName,
     SpeakerRole,
     StageStatus,
     VenueKind,
 )
-from hub.records.speakers import search
 from hub.records.speakers import services as speaker_records
 
 #: Fewer days than this between submission and the start is a short lead time: little can be
@@ -285,28 +283,6 @@ def lead_time(event: Event, now: datetime | None = None) -> LeadTime:
     return LeadTime((event.starts_at - (now or utcnow())).days, False)
 
 
-def find_speakers(actor: Actor, query: str, limit: int = 20) -> list[Speaker]:
-    """The organisation's speakers whose name or alias contains every word of `query`."""
-    if not permissions.can_read(actor, actor.org_id):
-        raise deny("speaker.search", "You cannot search speaker records.")
-    words = search.normalise(query or "").split()[:8]
-    if not words:
-        return []
-    matching = sa.select(SpeakerName.speaker_id).where(
-        SpeakerName.owner_org_id == uuid.UUID(actor.org_id)
-    )
-    for word in words:
-        matching = matching.where(SpeakerName.normalised.contains(word, autoescape=True))
-    return list(
-        db.session.scalars(
-            sa.select(Speaker)
-            .where(Speaker.id.in_(matching), Speaker.status == RecordStatus.ACTIVE)
-            .order_by(Speaker.display_name)
-            .limit(limit)
-        )
-    )
-
-
 def speakers_by_id(actor: Actor, ids: Iterable[str]) -> list[Speaker]:
     """The organisation's active speakers among `ids` (others are simply left out)."""
     keys = []
@@ -425,6 +401,9 @@ def _read_event(actor: Actor, data: dict[str, Any], action: str) -> _EventInput:
             }
             exc.reason = "not_owner"
         raise
+    # Speakers typed by name: the one duplicate check, unless the caller confirmed each as new.
+    sure = _lines(data.get("confirm_new_speakers"))
+    speaker_records.require_new_people(actor, {name: () for name in names}, sure)
     return _EventInput(values, [found[v] for v in wanted], names)
 
 

@@ -4,6 +4,7 @@ are `review_views`, on the same blueprint."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ from hub.records.models import (
     Event,
     EventStatus,
 )
+from hub.records.speakers import search
+from hub.records.speakers import services as speakers
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 EVENT_FORM_FIELDS = (
@@ -195,13 +198,20 @@ def _render_form(
     query: str = "",
     searched: bool = False,
     status: int = 200,
+    duplicates: dict[str, list[search.SpeakerMatch]] | None = None,
 ) -> Any:
     chosen = events.speakers_by_id(actor, values.get("speaker_ids", []))
-    found = []
+    chosen_ids = {s.id for s in chosen}
+    found: list[search.SpeakerMatch] = []
     if query:
-        chosen_ids = {s.id for s in chosen}
-        found = [s for s in events.find_speakers(actor, query) if s.id not in chosen_ids]
-    speaker_options = [(str(s.id), s.display_name) for s in chosen + found]
+        # The one finder, as /speakers/?q= uses: misspelt, reordered or transliterated names.
+        found = [m for m in search.search_speakers(actor, query) if m.speaker_id not in chosen_ids]
+    speaker_options = [(str(s.id), s.display_name) for s in chosen] + [
+        (str(m.speaker_id), m.display_name, f"Also known as {m.matched_name}")
+        if m.matched_name != m.display_name
+        else (str(m.speaker_id), m.display_name)
+        for m in found
+    ]
     return (
         render_template(
             "records/events/form.html",
@@ -213,6 +223,7 @@ def _render_form(
             query=query,
             searched=searched,
             found_count=len(found),
+            duplicates=list(enumerate((duplicates or {}).items())),
             organiser_options=options(events.ORGANISER_TYPE_LABELS),
             venue_options=options(events.VENUE_KIND_LABELS),
             audience_options=options(events.AUDIENCE_LABELS),
@@ -227,8 +238,63 @@ def _render_form(
     )
 
 
+#: The answer "a new person" to "Is it one of these?" (any other answer is a speaker's id).
+NEW_PERSON = "new"
+
+
+@dataclass
+class _Answers:
+    """The event form's answers to "Is it one of these?", in the service's terms."""
+
+    asked: set[str]
+    confirmed_new: list[str]
+    unanswered: set[str]
+
+
+def _answer_duplicates(values: dict[str, Any]) -> _Answers:
+    """Apply the answers to the new speakers: a name matched to an existing record leaves the
+    new speakers and that record is chosen; a name confirmed as a new person is passed on as
+    `confirm_new_speakers`. Names asked about and not answered are asked again."""
+    lines = [line.strip() for line in values["new_speakers"].splitlines() if line.strip()]
+    typed = {search.normalise(line) for line in lines}
+    answers = _Answers(set(), [], set())
+    number = 0
+    while f"duplicate_name-{number}" in request.form:
+        name = request.form.get(f"duplicate_name-{number}", "").strip()
+        choice = request.form.get(f"duplicate_choice-{number}", "")
+        number += 1
+        key = search.normalise(name)
+        if not key or key not in typed:
+            continue  # the name was changed or removed meanwhile
+        answers.asked.add(key)
+        if choice == NEW_PERSON:
+            answers.confirmed_new.append(name)
+        elif choice:
+            lines = [line for line in lines if search.normalise(line) != key]
+            if choice not in values["speaker_ids"]:
+                values["speaker_ids"].append(choice)
+        else:
+            answers.unanswered.add(key)
+    values["new_speakers"] = "\n".join(lines)
+    return answers
+
+
+def _duplicate_errors(
+    found: dict[str, list[search.SpeakerMatch]], answers: _Answers
+) -> dict[str, list[str]]:
+    """An error for each question asked before and still not answered (linking to it)."""
+    return {
+        f"duplicate_choice-{number}": [
+            f"Choose whether '{name}' is one of the speakers found, or a new speaker."
+        ]
+        for number, name in enumerate(found)
+        if search.normalise(name) in answers.unanswered
+    }
+
+
 def _event_form(event: Event | None) -> Any:
-    """The draft form: new or existing event; "Find speakers" re-shows it with matches."""
+    """The draft form: new or existing event; "Find speakers" re-shows it with matches; a new
+    speaker who is likely already recorded is asked about ("Is it one of these?")."""
     actor = current_actor()
     if event is None and not permissions.can_host_events(actor):
         events.create_event(actor, {})  # refused and audited
@@ -251,13 +317,20 @@ def _event_form(event: Event | None) -> Any:
     query = request.form.get("speaker_query", "").strip()
     if request.form.get("action") == "find":
         return _render_form(actor, values, {}, event, query=query, searched=bool(query))
+    answers = _answer_duplicates(values)
+    data = {**values, "confirm_new_speakers": answers.confirmed_new}
     try:
         if event is None:
-            event = events.create_event(actor, values)
+            event = events.create_event(actor, data)
             message = "The event has been recorded as a draft."
         else:
-            events.update_event(actor, event, values)
+            events.update_event(actor, event, data)
             message = "The event has been updated."
+    except speakers.LikelyDuplicates as exc:
+        # A question for the organiser, not a refusal: nothing was written or refused.
+        existing = load_event(str(event.id)) if event is not None else None
+        errors = _duplicate_errors(exc.found, answers)
+        return _render_form(actor, values, errors, existing, query=query, duplicates=exc.found)
     except (ValidationFailed, Conflict) as exc:
         errors = refused(exc)
         existing = load_event(str(event.id)) if event is not None else None

@@ -33,7 +33,6 @@ from hub.records.speakers.schemas import (
     MergeInputSchema,
     MergeResultSchema,
     RatingSchema,
-    SpeakerCreateArgsSchema,
     SpeakerCreateSchema,
     SpeakerInputSchema,
     SpeakerMatchSchema,
@@ -93,30 +92,19 @@ class Speakers(MethodView):
 
     @require_scope("speakers:write")
     @blueprint.arguments(SpeakerCreateSchema)
-    @blueprint.arguments(SpeakerCreateArgsSchema, location="query", as_kwargs=True)
     @blueprint.response(201, SpeakerSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
     @blueprint.alt_response(
-        409, schema=DuplicatesProblemSchema, description="Likely duplicates (check_duplicates)"
+        409,
+        schema=DuplicatesProblemSchema,
+        description="Likely existing records of the same person; nothing was created "
+        "(send again with confirm_new: true if this is a new person)",
     )
     @blueprint.alt_response(422, **INVALID)
-    def post(self, data: dict[str, Any], check_duplicates: bool = False) -> Any:
-        """Record a speaker (with `?check_duplicates=true`, first look for existing ones)."""
-        actor = current_actor()
-        speakers.require_writer(actor, "speaker.create")
-        if check_duplicates:
-            aliases = [a if isinstance(a, str) else str(a.get("name", "")) for a in
-                       data.get("aliases", []) if isinstance(a, str | dict)]  # fmt: skip
-            found = search.likely_duplicates(actor, str(data.get("display_name", "")), aliases)
-            if found:
-                raise Conflict(
-                    "There may already be a record of this speaker: "
-                    f"{len(found)} likely match{'es' if len(found) != 1 else ''}. Send again "
-                    "without check_duplicates to create a new record anyway.",
-                    reason="likely_duplicate",
-                    duplicates=SpeakerMatchSchema(many=True).dump(found),
-                )
-        return speakers.create_speaker(actor, data), 201
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record a speaker, unless they are likely someone already recorded (409 lists them;
+        `confirm_new: true` creates the record anyway)."""
+        return speakers.add_speaker(current_actor(), data), 201
 
 
 @blueprint.route("/search")
@@ -150,7 +138,7 @@ class Duplicates(MethodView):
         """Likely existing records of a would-be new speaker (by name and aliases)."""
         actor = current_actor()
         speakers.require_reader(actor, "speaker.search")
-        return search.likely_duplicates(actor, args["display_name"], args["aliases"])
+        return speakers.likely_duplicates(actor, args["display_name"], args["aliases"])
 
 
 @blueprint.route("/<speaker_id>")

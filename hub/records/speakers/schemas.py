@@ -99,6 +99,12 @@ class SpeakerMatchSchema(Schema):
     source = fields.String(metadata={"description": "`own`: the caller's organisation."})
 
 
+class DuplicateMatchSchema(SpeakerMatchSchema):
+    """An existing record a new speaker is probably the same person as."""
+
+    for_name = fields.String(metadata={"description": "The new name this record is like."})
+
+
 class DuplicatesProblemSchema(Schema):
     """409: likely existing records of the same person; nothing was created."""
 
@@ -106,7 +112,7 @@ class DuplicatesProblemSchema(Schema):
     title = fields.String()
     status = fields.Integer()
     detail = fields.String()
-    duplicates = fields.List(fields.Nested(SpeakerMatchSchema))
+    duplicates = fields.List(fields.Nested(DuplicateMatchSchema))
 
 
 class RevisionSchema(Schema):
@@ -198,18 +204,6 @@ class SpeakerQueryArgsSchema(Schema):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000))
 
 
-class SpeakerCreateArgsSchema(Schema):
-    """Options for creating a speaker."""
-
-    check_duplicates = fields.Boolean(
-        load_default=False,
-        metadata={
-            "description": "If true, answer 409 with the likely existing records of the same "
-            "person instead of creating one (send again without it to create anyway)."
-        },
-    )
-
-
 class DuplicateArgsSchema(Schema):
     """A would-be new speaker's names, to look for existing records of the same person."""
 
@@ -244,6 +238,13 @@ class SpeakerCreateSchema(SpeakerInputSchema):
     """What a new speaker record needs (the name; everything else is optional)."""
 
     display_name = fields.String(required=True, metadata={"description": "The speaker's name."})
+    confirm_new = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "The caller has seen the likely existing records (the 409 answer) "
+            "and this is a new person: create the record anyway."
+        },
+    )
 
 
 class MergeInputSchema(Schema):

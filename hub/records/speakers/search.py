@@ -100,7 +100,8 @@ SKELETON_RULES: tuple[tuple[str, str], ...] = (
 
 #: Scores run from 0 (nothing alike) to 1 (the same name). Below this a row is not a result.
 MIN_SCORE = 0.5
-#: On creation, existing records at least this alike are offered as possible duplicates.
+#: On creation, existing records at least this alike are offered as possible duplicates
+#: (`services.likely_duplicates`).
 DUPLICATE_SCORE = 0.75
 #: Name rows each source fetches before ranking (at least; more for later pages).
 CANDIDATES = 40
@@ -560,7 +561,10 @@ def search_speakers(
     sources: Sequence[CandidateSource] | None = None,
 ) -> list[SpeakerMatch]:
     """Speakers whose name or alias is like `query` (misspelt, transliterated or reordered),
-    best first; only records the actor may see."""
+    best first; only records the actor may see.
+
+    The one finder: `/speakers/?q=`, the speakers API, the event form's speaker finder, the
+    duplicate check (`services.likely_duplicates`) and the CSV import all ask it."""
     if not permissions.can_read(actor, actor.org_id):
         raise _refuse_search(actor)
     parsed = NameQuery.parse(query)
@@ -574,24 +578,6 @@ def search_speakers(
         rows.extend(source(actor, parsed, wanted))
     matches = [match for match in rank(parsed, rows) if match.score >= min_score]
     return matches[offset : offset + limit]
-
-
-def likely_duplicates(
-    actor: Actor, display_name: str, aliases: Iterable[str] = (), limit: int = 5
-) -> list[SpeakerMatch]:
-    """Existing speakers of the actor's organisation that a new record would probably repeat
-    (by its name or any alias), best first."""
-    best: dict[uuid.UUID, SpeakerMatch] = {}
-    for name in [display_name, *aliases]:
-        if not normalise(name or ""):
-            continue
-        for match in search_speakers(
-            actor, name, limit=limit, min_score=DUPLICATE_SCORE, sources=[own_candidates]
-        ):
-            if match.speaker_id not in best or match.score > best[match.speaker_id].score:
-                best[match.speaker_id] = match
-    ordered = sorted(best.values(), key=lambda m: (-m.score, m.display_name))
-    return ordered[:limit]
 
 
 def index_speaker(speaker: Speaker) -> None:

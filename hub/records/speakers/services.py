@@ -17,7 +17,7 @@ from audit.actions import SPEAKER_CREATE, SPEAKER_READ, SPEAKER_UPDATE
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
-from core.validation import Checker
+from core.validation import TRUE_WORDS, Checker
 from hub.records import permissions
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
@@ -383,6 +383,89 @@ def check_speaker(data: Mapping[str, Any]) -> None:
     _validate(data, creating=True)
 
 
+# --- the duplicate check ----------------------------------------------------------------
+
+
+class LikelyDuplicates(Conflict):
+    """A new speaker is probably someone the organisation already holds: nothing was created.
+
+    `found` maps each new name asked about to the existing records it is like, best first.
+    The problem document lists them all under `duplicates`, each with the name it resembles
+    (`for_name`); the caller chooses an existing record, or confirms the person is new
+    (`confirm_new`).
+    """
+
+    def __init__(self, found: Mapping[str, list[search.SpeakerMatch]]) -> None:
+        self.found = dict(found)
+        count = sum(len(matches) for matches in self.found.values())
+        names = ", ".join(f"'{name}'" for name in self.found)
+        super().__init__(
+            f"There may already be a record of {names}: {count} likely "
+            f"match{'es' if count != 1 else ''}. Choose an existing record, or confirm that "
+            "this is a new person (confirm_new) to create one anyway.",
+            reason="likely_duplicate",
+            duplicates=[
+                {**match.as_dict(), "for_name": name}
+                for name, matches in self.found.items()
+                for match in matches
+            ],
+        )
+
+
+def likely_duplicates(
+    actor: Actor, display_name: str, aliases: Iterable[str] = (), limit: int = 5
+) -> list[search.SpeakerMatch]:
+    """The one duplicate check: existing speakers of the actor's organisation that a new record
+    of this person (by their name or any alias) would probably repeat, best first.
+
+    It asks the one finder (`search.search_speakers`, as `/speakers/?q=` does) for each name,
+    with the higher bar `search.DUPLICATE_SCORE`, over the organisation's own records only
+    (a partner's record is not a duplicate of ours)."""
+    best: dict[uuid.UUID, search.SpeakerMatch] = {}
+    for name in [display_name, *aliases]:
+        if not search.normalise(name or ""):
+            continue
+        for match in search.search_speakers(
+            actor,
+            name,
+            limit=limit,
+            min_score=search.DUPLICATE_SCORE,
+            sources=[search.own_candidates],
+        ):
+            if match.speaker_id not in best or match.score > best[match.speaker_id].score:
+                best[match.speaker_id] = match
+    ordered = sorted(best.values(), key=lambda m: (-m.score, m.display_name, str(m.speaker_id)))
+    return ordered[:limit]
+
+
+def confirmed(value: Any) -> bool:
+    """Whether a `confirm_new` value (a JSON boolean, a form's "yes", a CSV cell) confirms."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in TRUE_WORDS
+
+
+def require_new_people(
+    actor: Actor, people: Mapping[str, Iterable[str]], confirmed_names: Any = ()
+) -> None:
+    """Refuse (LikelyDuplicates, 409) if any of the new people (display name -> other names)
+    is likely someone already recorded, unless the caller confirmed that name as new.
+
+    Every way a speaker is named and created asks this: the speaker form and API
+    (`add_speaker`), the event form and API for speakers typed by name, and the CSV import."""
+    given = confirmed_names if isinstance(confirmed_names, list | tuple | set) else ()
+    sure = {search.normalise(name) for name in given if isinstance(name, str)}
+    found: dict[str, list[search.SpeakerMatch]] = {}
+    for name, aliases in people.items():
+        if search.normalise(name) in sure:
+            continue
+        matches = likely_duplicates(actor, name, aliases)
+        if matches:
+            found[name] = matches
+    if found:
+        raise LikelyDuplicates(found)
+
+
 # --- creating and changing --------------------------------------------------------------
 
 
@@ -426,7 +509,9 @@ def create_speaker(actor: Actor, data: Mapping[str, Any]) -> Speaker:
     affiliations, public sources with the date each was read, topics, distribution and the
     date to keep the record until.
 
-    `aliases` may be plain strings or `{"name", "kind"}` items.
+    `aliases` may be plain strings or `{"name", "kind"}` items. This makes the record without
+    asking about duplicates (seeding, and callers that have already asked
+    `require_new_people`); a person's request goes through `add_speaker`.
     """
     require_writer(actor, "speaker.create")
     clean = _validate(data, creating=True)
@@ -451,6 +536,29 @@ def create_speaker(actor: Actor, data: Mapping[str, Any]) -> Speaker:
         **_refs(speaker),
     )
     return speaker
+
+
+def other_names(data: Mapping[str, Any]) -> list[str]:
+    """The aliases given in a speaker's input, as names (`aliases` holds strings or
+    `{"name", "kind"}` items)."""
+    aliases = data.get("aliases")
+    if not isinstance(aliases, list | tuple):
+        return []
+    names = [item if isinstance(item, str) else item.get("name") for item in aliases
+             if isinstance(item, dict | str)]  # fmt: skip
+    return [name for name in names if isinstance(name, str) and name.strip()]
+
+
+def add_speaker(actor: Actor, data: Mapping[str, Any]) -> Speaker:
+    """Record a new speaker unless they are likely someone already recorded (the one rule:
+    `require_new_people`): then LikelyDuplicates (409) lists the existing records, and nothing
+    is created unless `data["confirm_new"]` confirms this is a new person. The fields are
+    checked first, so a form shows its own errors before asking about duplicates."""
+    require_writer(actor, "speaker.create")
+    _validate(data, creating=True)
+    if not confirmed(data.get("confirm_new")):
+        require_new_people(actor, {str(data.get("display_name", "")): other_names(data)})
+    return create_speaker(actor, data)
 
 
 def _guard_change(actor: Actor, speaker: Speaker, action: str) -> None:

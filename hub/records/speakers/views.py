@@ -264,18 +264,17 @@ def new() -> Any:
     }
     duplicates: list[search.SpeakerMatch] = []
     if request.method == "POST":
-        data = _form_data(request.form)
+        data = {**_form_data(request.form), "confirm_new": request.form.get("confirm_new")}
         try:
-            speakers.check_speaker(data)
-            if request.form.get("confirm_new") != "yes":
-                others = [row.get("name", "") for row in data["aliases"]]
-                duplicates = search.likely_duplicates(actor, data["display_name"], others)
-            if not duplicates:
-                speaker = speakers.create_speaker(actor, data)
-                flash(f"{speaker.display_name} has been added.", "success")
-                return redirect(url_for("speakers.show", speaker_id=speaker.id))
+            speaker = speakers.add_speaker(actor, data)
         except ValidationFailed as exc:
             errors = _refused(exc)
+        except speakers.LikelyDuplicates as exc:
+            # A question for the person, not a refusal: nothing was written or refused.
+            duplicates = [match for matches in exc.found.values() for match in matches]
+        else:
+            flash(f"{speaker.display_name} has been added.", "success")
+            return redirect(url_for("speakers.show", speaker_id=speaker.id))
     return _form_page(
         "form.html",
         errors=errors,
@@ -564,7 +563,7 @@ def merge(speaker_id: str) -> Any:
     if query:
         candidates = search.search_speakers(actor, query, limit=20)
     else:
-        candidates = search.likely_duplicates(
+        candidates = speakers.likely_duplicates(
             actor, keep.display_name, [a.name for a in keep.aliases], limit=10
         ) + search.search_speakers(actor, keep.display_name, limit=10, min_score=0.6)
     seen: set[uuid.UUID] = {keep.id}
