@@ -22,7 +22,8 @@ from audit import activity, permissions
 from audit import services as audit
 from audit.actions import AUDIT_FLAG_REVIEW
 from audit.models import AuditFlagReview
-from audit.review import names_of_people, require_reviewer
+from audit.names import names_of_people
+from audit.review import require_reviewer
 from core.db import db
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor, ActorKind

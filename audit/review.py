@@ -17,9 +17,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
-from audit import links, log, merkle, notes, permissions
+from audit import links, log, merkle, names, notes, permissions
 from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
@@ -52,20 +51,6 @@ SUBJECT_KINDS = {
 }
 PSEUDONYM_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-# `audit` is the sink and imports no domain package (ARCHITECTURE.md, layering). Review pages
-# still need the names of people and organisations, so they read those two tables by name, as
-# relationships name other domains' models by string; only ids, organisation and name are read.
-_PEOPLE = sa.table(
-    "people",
-    sa.column("id", sa.Uuid()),
-    sa.column("organisation_id", sa.Uuid()),
-    sa.column("name", sa.String()),
-)
-_ORGANISATIONS = sa.table(
-    "organisations", sa.column("id", sa.Uuid()), sa.column("name", sa.String())
-)
-
 
 # --- who may review ---------------------------------------------------------------------
 
@@ -158,10 +143,12 @@ def filter_options(actor: Actor) -> FilterOptions:
     require_reviewer(actor)
     session = db.session()
     people_query = (
-        sa.select(_PEOPLE.c.id, _PEOPLE.c.name, _ORGANISATIONS.c.name.label("org_name"))
-        .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _PEOPLE.c.organisation_id)
-        .where(_nameable_people(actor))
-        .order_by(_PEOPLE.c.name, _PEOPLE.c.id)
+        sa.select(
+            names.PEOPLE.c.id, names.PEOPLE.c.name, names.ORGANISATIONS.c.name.label("org_name")
+        )
+        .join(names.ORGANISATIONS, names.ORGANISATIONS.c.id == names.PEOPLE.c.organisation_id)
+        .where(names.nameable_people(actor))
+        .order_by(names.PEOPLE.c.name, names.PEOPLE.c.id)
     )
     whole = permissions.sees_whole_log(actor)
     people = [
@@ -171,7 +158,9 @@ def filter_options(actor: Actor) -> FilterOptions:
     organisations = [
         (str(row.id), row.name)
         for row in session.execute(
-            sa.select(_ORGANISATIONS.c.id, _ORGANISATIONS.c.name).order_by(_ORGANISATIONS.c.name)
+            sa.select(names.ORGANISATIONS.c.id, names.ORGANISATIONS.c.name).order_by(
+                names.ORGANISATIONS.c.name
+            )
         )
     ]
     actions = list(
@@ -191,7 +180,7 @@ def filter_options(actor: Actor) -> FilterOptions:
     )
     labels = links.agreement_labels(agreement_ids)
     agreements = sorted(
-        ((i, agreement_text(labels.get(i))) for i in agreement_ids),
+        ((i, names.agreement_text(labels.get(i))) for i in agreement_ids),
         key=lambda choice: choice[1],
     )
     recorded = session.scalars(
@@ -199,7 +188,7 @@ def filter_options(actor: Actor) -> FilterOptions:
         .where(permissions.visible_entries(actor), AuditEntry.purpose.is_not(None))
         .distinct()
     )
-    known = purposes_in_words()
+    known = names.purposes_in_words()
     purposes = [(code, words) for code, words in known.items()] + sorted(
         (code, code) for code in set(recorded) - set(known)
     )
@@ -210,26 +199,6 @@ def filter_options(actor: Actor) -> FilterOptions:
         agreements=agreements,
         purposes=purposes,
     )
-
-
-def agreement_text(label: links.AgreementLabel | None) -> str:
-    """An agreement as a choice or cell reads: its reference and version (and title)."""
-    if label is None:
-        return "An agreement no longer in the hub"
-    return f"{label.reference} v{label.version}: {label.title}"
-
-
-def purposes_in_words() -> dict[str, str]:
-    """The purposes the hub knows, code to words (given by the application: `HUB_PURPOSES`)."""
-    known = current_app.config.get("HUB_PURPOSES", {})
-    return dict(known) if isinstance(known, Mapping) else {code: code for code in known}
-
-
-def purpose_words(code: str | None) -> str | None:
-    """A recorded purpose in words (the code itself when the hub has no words for it)."""
-    if code is None:
-        return None
-    return purposes_in_words().get(code, code)
 
 
 def _parse_day(raw: str) -> date:
@@ -479,30 +448,13 @@ def _json_list(value: str | None) -> list[str]:
     return [str(item) for item in json.loads(value)] if value else []
 
 
-def who_acted(reference: str, name: str | None, organisation_name: str | None) -> str:
-    """The actor of an entry in words: a person's name, else what kind of actor it was (a log
-    reference such as `person:<uuid>` is for the entry's own page, not the list)."""
-    kind, _, ident = reference.partition(":")
-    if name:
-        return name
-    if kind == "person":
-        return "A person no longer in the hub"
-    if kind == "client":
-        return "A partner system" + (f" of {organisation_name}" if organisation_name else "")
-    if kind == "system":
-        return f"The hub itself ({ident.replace('-', ' ')})" if ident else "The hub itself"
-    if kind == "anonymous":
-        return "Someone not signed in"
-    return kind.replace("_", " ").capitalize()
-
-
 def entry_rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
     """(entry, index) results as rows, with names in place of ids: people and organisations
     (every actor of an entry the reviewer may see is named), agreements by reference, purposes
     and actions in words, records as links."""
     entries = [(entry, idx) for entry, idx in results]
-    actor_names = names_of_people([entry.actor for entry, _ in entries])
-    org_names = organisation_names(
+    actor_names = names.names_of_people([entry.actor for entry, _ in entries])
+    org_names = names.organisation_names(
         [o for entry, _ in entries for o in (entry.actor_org, entry.resource_org)]
     )
     agreements = links.agreement_labels(entry.agreement_id for entry, _ in entries)
@@ -526,7 +478,7 @@ def entry_rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
             agreement_id=entry.agreement_id,
             agreement_version=entry.agreement_version,
             action_words=in_words(entry.action),
-            who=who_acted(
+            who=names.who_acted(
                 entry.actor, actor_names.get(entry.actor), org_names.get(entry.actor_org or "")
             ),
             resource_words=links.record_words(entry.resource_type),
@@ -535,80 +487,11 @@ def entry_rows(actor: Actor, results: Sequence[Any]) -> list[EntryRow]:
                 for rid in _json_list(entry.resource_ids)
             ),
             agreement=agreements.get(entry.agreement_id or ""),
-            purpose_words=purpose_words(entry.purpose),
+            purpose_words=names.purpose_words(entry.purpose),
             fields=tuple(_json_list(entry.fields)),
         )
         for entry, idx in entries
     ]
-
-
-# --- names ------------------------------------------------------------------------------
-
-
-def _nameable_people(actor: Actor) -> sa.ColumnElement[bool]:
-    """People whose names the reviewer may see: everyone for the hub's reviewers, otherwise
-    their own organisation's people (others appear by their log reference only)."""
-    if permissions.sees_whole_log(actor):
-        return sa.true()
-    org = _as_uuid(actor.org_id)
-    return sa.false() if org is None else _PEOPLE.c.organisation_id == org
-
-
-def _as_uuid(value: str | None) -> uuid.UUID | None:
-    """`value` as a UUID, or None if it is not one."""
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
-
-
-def names_of_people(references: Iterable[str]) -> dict[str, str]:
-    """Names for `person:<id>` references, for entries the reviewer may already see: whoever
-    acted in an entry a DPO may see is named to them (who touched their organisation's data is
-    what they review), while the person filter offers only `_nameable_people`."""
-    ids = {}
-    for reference in set(references):
-        kind, _, ident = reference.partition(":")
-        parsed = _as_uuid(ident) if kind == "person" else None
-        if parsed is not None:
-            ids[parsed] = reference
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(_PEOPLE.c.id, _PEOPLE.c.name).where(_PEOPLE.c.id.in_(list(ids)))
-    )
-    return {ids[row.id]: row.name for row in rows}
-
-
-def actor_names_for(actor: Actor, references: Iterable[str]) -> dict[str, str]:
-    """Names for the `person:<id>` references the reviewer may see a name for."""
-    ids = {}
-    for reference in set(references):
-        kind, _, ident = reference.partition(":")
-        parsed = _as_uuid(ident) if kind == "person" else None
-        if parsed is not None:
-            ids[parsed] = reference
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(_PEOPLE.c.id, _PEOPLE.c.name).where(
-            _PEOPLE.c.id.in_(list(ids)), _nameable_people(actor)
-        )
-    )
-    return {ids[row.id]: row.name for row in rows}
-
-
-def organisation_names(ids: Iterable[str | None]) -> dict[str, str]:
-    """Organisation names by id (the partner directory shows them to everyone signed in)."""
-    wanted = {parsed: value for value in set(ids) if (parsed := _as_uuid(value)) is not None}
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        sa.select(_ORGANISATIONS.c.id, _ORGANISATIONS.c.name).where(
-            _ORGANISATIONS.c.id.in_(list(wanted))
-        )
-    )
-    return {wanted[row.id]: row.name for row in rows}
 
 
 # --- one entry --------------------------------------------------------------------------
@@ -796,9 +679,9 @@ def integrity(actor: Actor) -> Integrity:
     require_reviewer(actor)
     session = db.session()
     cosigners = witnesses.latest_cosignatures(session)
-    names = organisation_names(c["organisation_id"] for c in cosigners)
+    org_names = names.organisation_names(c["organisation_id"] for c in cosigners)
     for cosigner in cosigners:
-        cosigner["organisation_name"] = names.get(cosigner["organisation_id"], "")
+        cosigner["organisation_name"] = org_names.get(cosigner["organisation_id"], "")
     return Integrity(
         last_verification=session.scalar(
             sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)

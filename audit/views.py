@@ -16,6 +16,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from audit import activity as access_activity
 from audit import explain as explanations
 from audit import flag_reviews, log, permissions, review, saved_filters
+from audit import names as naming
 from audit.actions import in_words, is_access
 from audit.refusals import keep_refusal
 from core.db import UTCDateTime, db, utcnow
@@ -528,7 +529,7 @@ def _flag_view(
         link = url_for("audit.home", person=person, date_from=day, date_to=day)
     actor_name = None
     if flag.actor is not None:
-        actor_name = review.who_acted(
+        actor_name = naming.who_acted(
             flag.actor, actor_names.get(flag.actor), org_labels.get(flag.organisation)
         )
     return {
@@ -552,14 +553,14 @@ def activity() -> Any:
     actor = current_actor()
     result = access_activity.activity(actor)
     flagged = [flag for flags in result.flags.values() for flag in flags]
-    names = review.organisation_names(
+    names = naming.organisation_names(
         [*result.organisations, *(flag.organisation for flag in flagged)]
     )
     labels = {org: names.get(org or "", org or NO_ORGANISATION) for org in result.organisations}
     org_labels = {None: NO_ORGANISATION, **names}
     flag_actors = [f.actor for f in flagged if f.actor]
-    actor_names = review.names_of_people(flag_actors)
-    filterable = review.actor_names_for(actor, flag_actors)
+    actor_names = naming.names_of_people(flag_actors)
+    filterable = naming.actor_names_for(actor, flag_actors)
     reviews = flag_reviews.reviews_of(actor, [f.key for f in flagged])
     series = _series(result, labels)
     days = [access_activity.day_of(day).isoformat() for day in result.days]
@@ -610,11 +611,11 @@ def review_flag() -> Any:
         else:
             flash("Flag marked as reviewed. Your note is kept with the flag.", "success")
             return redirect(url_for("audit.activity") + f"#flags-{flag.rule}")
-    names = review.organisation_names([flag.organisation])
+    names = naming.organisation_names([flag.organisation])
     organisation = names.get(flag.organisation or "", NO_ORGANISATION)
     actor_name = (
-        review.who_acted(
-            flag.actor, review.names_of_people([flag.actor]).get(flag.actor), organisation
+        naming.who_acted(
+            flag.actor, naming.names_of_people([flag.actor]).get(flag.actor), organisation
         )
         if flag.actor
         else None
@@ -689,7 +690,7 @@ def integrity() -> Any:
     triggered_by = None
     if state.last_verification is not None:
         reference = state.last_verification.triggered_by
-        triggered_by = review.actor_names_for(actor, [reference]).get(reference, reference)
+        triggered_by = naming.actor_names_for(actor, [reference]).get(reference, reference)
     review.record_review(actor, page="integrity")
     return render_template(
         "audit/integrity.html",

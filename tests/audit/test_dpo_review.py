@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit import activity, flag_reviews, links, review
+from audit import actions, activity, flag_reviews, links, review
 from audit import services as audit
 from audit.actions import WORDS, in_words, is_access
 from audit.activity import BASELINE_ACTIVE_DAYS, BASELINE_DAYS, THRESHOLD_FLOOR, DailyCount
@@ -109,6 +109,12 @@ def test_a_flag_keeps_its_key_while_its_count_grows():
 
 
 def test_every_named_action_has_words_and_others_are_made_readable():
+    named = {
+        value
+        for name, value in vars(actions).items()
+        if name.isupper() and isinstance(value, str) and name != "ADVISORY_PREFIX"
+    }
+    assert named - set(WORDS) == set()
     assert all(words and not words.endswith(".") for words in WORDS.values())
     assert in_words("disclosure") == "Disclosure to another organisation"
     assert in_words("shared_event.read") == "Shared event: read"
