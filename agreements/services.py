@@ -91,18 +91,10 @@ def covers_for(actor: Actor, purpose: str, now: datetime) -> dict[tuple[str, str
     `purpose`, by (provider organisation, record type)."""
     if actor.org_id is None:
         return {}
-    org = uuid.UUID(actor.org_id)
     agreements = db.session.scalars(
-        sa.select(Agreement)
-        .join(AgreementParty, AgreementParty.agreement_id == Agreement.id)
+        _in_force(uuid.UUID(actor.org_id), now)
         .join(AgreementPurpose, AgreementPurpose.agreement_id == Agreement.id)
-        .where(
-            AgreementParty.organisation_id == org,
-            AgreementPurpose.code == purpose,
-            Agreement.status == AgreementStatus.APPROVED,
-            Agreement.starts_at <= now,
-            Agreement.ends_at > now,
-        )
+        .where(AgreementPurpose.code == purpose)
     ).unique()
     covers: dict[tuple[str, str], list[Cover]] = {}
     for agreement in agreements:
@@ -112,6 +104,36 @@ def covers_for(actor: Actor, purpose: str, now: datetime) -> dict[tuple[str, str
                     Cover(agreement, entry)
                 )
     return covers
+
+
+def _in_force(org: uuid.UUID, now: datetime) -> sa.Select[tuple[Agreement]]:
+    """Agreements `org` is a party to that are in force at `now`."""
+    return (
+        sa.select(Agreement)
+        .join(AgreementParty, AgreementParty.agreement_id == Agreement.id)
+        .where(
+            AgreementParty.organisation_id == org,
+            Agreement.status == AgreementStatus.APPROVED,
+            Agreement.starts_at <= now,
+            Agreement.ends_at > now,
+        )
+    )
+
+
+def purposes_for(actor: Actor, now: datetime | None = None) -> list[str]:
+    """The purposes the actor may usefully state: those named by the agreements in force whose
+    schedules give the actor's organisation something (sorted by code). What a page offers in
+    its purpose list; stating another is still checked, and finds nothing of partners'."""
+    if actor.org_id is None:
+        return []
+    named: set[str] = set()
+    for agreement in db.session.scalars(
+        _in_force(uuid.UUID(actor.org_id), now or utcnow())
+    ).unique():
+        schedule = agreement.content.get("data_schedule", [])
+        if any(entry.get("recipient") == actor.org_id for entry in schedule):
+            named.update(agreement.purpose_codes)
+    return sorted(code for code in named if code in PURPOSES)
 
 
 def providers_for(

@@ -41,9 +41,11 @@ class DisclosedRecordSchema(Schema):
         keys=fields.String(),
         values=fields.Raw(allow_none=True),
         metadata={
-            "description": "The fields the schedule gives, at their levels: masked values hold "
-            "'•••', pseudonymised ones start with 'psn:', generalised dates are YYYY-MM and "
-            "sizes are bands."
+            "description": "The fields the schedule gives, at their levels: masked text keeps "
+            "initials followed by '•••' and a masked web address is '•••' alone (nothing of it, "
+            "not even its host); pseudonymised values start with 'psn:' (equal values, equal "
+            "pseudonyms, within one agreement); generalised dates are YYYY-MM and sizes are "
+            "bands. A field the schedule withholds is absent."
         },
     )
     disclosed_under = fields.Nested(DisclosedUnderSchema, allow_none=True)
@@ -104,6 +106,22 @@ class SharedSearchSchema(Schema):
     results = fields.List(fields.Nested(SharedSearchResultSchema))
 
 
+class ContactSchema(Schema):
+    """Whom to ask about a partner's record at the organisation that holds it."""
+
+    organisation = fields.String()
+    agreement_reference = fields.String(
+        metadata={"description": "The agreement the record was shared under"}
+    )
+    designated_person = fields.String(
+        metadata={"description": "The holder's designated person, as that agreement names them"}
+    )
+    dp_contact_name = fields.String(
+        metadata={"description": "The holder's data protection contact"}
+    )
+    dp_contact_email = fields.String()
+
+
 class SharedSpeakerSchema(Schema):
     """A partner's speaker with the statements, ratings and appearances disclosed with it."""
 
@@ -112,6 +130,7 @@ class SharedSpeakerSchema(Schema):
     statements = fields.List(fields.Nested(DisclosedRecordSchema), attribute="assertions")
     ratings = fields.List(fields.Nested(DisclosedRecordSchema))
     appearances = fields.List(fields.Nested(DisclosedRecordSchema))
+    contact = fields.Nested(ContactSchema, allow_none=True)
 
 
 class SharedEventSchema(Schema):
@@ -120,3 +139,4 @@ class SharedEventSchema(Schema):
     event = fields.Nested(DisclosedRecordSchema)
     owner = fields.String(attribute="owner_name")
     decisions = fields.List(fields.Nested(DisclosedRecordSchema))
+    contact = fields.Nested(ContactSchema, allow_none=True)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from agreements import services as agreements
+from agreements.models import AgreementParty
 from agreements.policy import Disclosed, ShareableRecord
 from audit import services as audit
 from audit.actions import SPEAKER_SEARCH
@@ -262,6 +263,35 @@ def search_speakers(
 # --- one partner record, with what hangs off it ------------------------------------------
 
 
+@dataclass(frozen=True)
+class Contact:
+    """Whom a recipient asks about a record: the holding organisation's designated person
+    named in the agreement it was shared under, and the organisation's data protection
+    contact (the agreement names a person; the organisation keeps the address to write to)."""
+
+    organisation: str
+    agreement_reference: str
+    designated_person: str
+    dp_contact_name: str
+    dp_contact_email: str
+
+
+def holder_contact(owner: Organisation | None, record: Disclosed) -> Contact | None:
+    """Whom to contact at `owner` about `record`, as its agreement and the directory say
+    (None for the actor's own records, which were not disclosed)."""
+    under = record.disclosed_under
+    if owner is None or under is None:
+        return None
+    party = db.session.get(AgreementParty, (uuid.UUID(under["agreement_id"]), owner.id))
+    return Contact(
+        organisation=owner.name,
+        agreement_reference=under["reference"],
+        designated_person=party.designated_person if party is not None else "",
+        dp_contact_name=owner.dp_contact_name,
+        dp_contact_email=owner.dp_contact_email,
+    )
+
+
 @dataclass
 class SharedSpeaker:
     """A partner's speaker record as disclosed, with its disclosed statements and ratings."""
@@ -271,6 +301,7 @@ class SharedSpeaker:
     assertions: list[Disclosed]
     ratings: list[Disclosed]
     appearances: list[Disclosed]
+    contact: Contact | None = None
 
 
 def _load(model: type, record_id: str) -> Any:
@@ -312,6 +343,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         assertions=[d for d in related if d.record_type == "assertion"],
         ratings=[d for d in related if d.record_type == "advisory_rating"],
         appearances=[d for d in related if d.record_type == "event"],
+        contact=holder_contact(owner, disclosed),
     )
 
 
@@ -322,6 +354,7 @@ class SharedEvent:
     event: Disclosed
     owner_name: str
     decisions: list[Disclosed]
+    contact: Contact | None = None
 
 
 def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEvent:
@@ -338,6 +371,7 @@ def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEven
         event=disclosed,
         owner_name=owner.name if owner else "",
         decisions=sharing.disclose([shareable.decision(d) for d in standing], audit_refusals=False),
+        contact=holder_contact(owner, disclosed),
     )
 
 

@@ -19,10 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from agreements.fields import FIELDS, Shape
+from agreements.fields import FIELDS, LEVEL_LABELS, LEVEL_MEANINGS, Level, Shape
 from agreements.policy import MASK, Disclosed
 from agreements.purposes import PURPOSES
-from agreements.services import PurposeRefused, check_purpose
+from agreements.services import PurposeRefused, check_purpose, purposes_for
 from audit.actions import SPEAKER_SEARCH
 from audit.refusals import keep_refusal
 from core.db import db, utcnow
@@ -60,11 +60,34 @@ CODE_LABELS: dict[tuple[str, str], Mapping[Any, str]] = {
     ("decision", "reason_category"): decisions.REASON_CATEGORY_LABELS,
     ("advisory_rating", "rating"): ratings.RATING_LABELS,
 }
-PURPOSE_OPTIONS = [("", "Choose a purpose"), *sorted(PURPOSES.items())]
-SEARCH_PURPOSE_OPTIONS = [
-    ("", "No purpose: search only my organisation's records"),
-    *sorted(PURPOSES.items()),
-]
+CHOOSE_PURPOSE = "Choose a purpose"
+NO_PURPOSE = "No purpose: search only my organisation's records"
+#: Every purpose the hub knows (peer hubs' searches, whose agreements are not this hub's).
+PURPOSE_OPTIONS = [("", CHOOSE_PURPOSE), *sorted(PURPOSES.items())]
+
+#: The levels a partner record's key explains, with their names and meanings as the agreement
+#: states them (full needs no key; withheld fields are listed by name).
+KEY_LEVELS = tuple(
+    (level.value, LEVEL_LABELS[level.value], LEVEL_MEANINGS[level.value])
+    for level in (Level.MASKED, Level.PSEUDONYMISED, Level.GENERALISED)
+)
+#: What one value of a field is called in a pseudonym's label ("Topic A"); a field not named
+#: here is called by its registry label (a statement's "Source or evidence A").
+PSEUDONYM_NOUNS = {
+    "display_name": "Name",
+    "aliases": "Alias",
+    "affiliations": "Affiliation",
+    "topics": "Topic",
+    "sources": "Source",
+    "appearances": "Event",
+    "speaker": "Speaker",
+    "speakers": "Speaker",
+    "source_url": "Address",
+    "tags": "Tag",
+    "triage": "Answer",
+    "mitigations": "Mitigation",
+    "event": "Event",
+}
 
 
 # --- how a disclosed value is shown -----------------------------------------------------
@@ -73,12 +96,39 @@ SEARCH_PURPOSE_OPTIONS = [
 @dataclass(frozen=True)
 class ShownField:
     """One disclosed field as the page shows it: its label, its value(s) as disclosed, and
-    how it was minimised where that can be seen from the value."""
+    how it was minimised where that can be seen from the value. Pseudonymised values show as
+    short labels ("Topic A"), with each label's full pseudonym in `codes` for matching."""
 
     name: str
     label: str
     values: list[str]
     treatment: str | None = None
+    codes: tuple[tuple[str, str], ...] = ()
+
+
+def _letters(index: int) -> str:
+    """The letters of a label: A, B, ... Z, AA, AB, ... for 0, 1, ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def pseudonym_labels(noun: str, codes: list[str]) -> dict[str, str]:
+    """Short labels for a field's pseudonyms in one record, lettered in the order of the
+    pseudonyms themselves: the same record always shows the same labels, whatever order its
+    values were entered in, and equal values (equal pseudonyms) share a label."""
+    return {code: f"{noun} {_letters(i)}" for i, code in enumerate(sorted(set(codes)))}
+
+
+def _pseudonymised(name: str, label: str, value: Any) -> ShownField:
+    codes = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    labels = pseudonym_labels(PSEUDONYM_NOUNS.get(name, label), codes)
+    shown = [labels[code] for code in sorted(labels)]
+    by_label = tuple(sorted((text, code) for code, text in labels.items()))
+    return ShownField(name, label, shown, "pseudonymised", by_label)
 
 
 def _long_date(value: date | datetime) -> str:
@@ -146,11 +196,22 @@ def shown_fields(record: Disclosed, skip: tuple[str, ...] = ()) -> list[ShownFie
             continue
         value = record.data[name]
         treatment = _treatment(spec.shape, value)
+        if treatment == "pseudonymised":
+            shown.append(_pseudonymised(name, spec.label, value))
+            continue
         values = _display(record.record_type, name, spec.shape, value, treatment)
         if not values:
             values = ["Not recorded"]
         shown.append(ShownField(name, spec.label, values, treatment))
     return shown
+
+
+def withheld_labels(record: Disclosed) -> list[str]:
+    """The fields of the record's type that its agreement does not share with the recipient
+    (every field the registry knows and the disclosure left out), in the registry's order."""
+    return [
+        spec.label for name, spec in FIELDS[record.record_type].items() if name not in record.data
+    ]
 
 
 def treatment_of(record_type: str, name: str, value: Any) -> str | None:
@@ -183,6 +244,9 @@ def _helpers() -> dict[str, Any]:
     """Presentation helpers for the shared pages' templates."""
     return {
         "shown_fields": shown_fields,
+        "withheld_labels": withheld_labels,
+        "pseudonym_labels": pseudonym_labels,
+        "key_levels": KEY_LEVELS,
         "field_map": field_map,
         "treatment_of": treatment_of,
         "name_as_disclosed": name_as_disclosed,
@@ -215,25 +279,70 @@ def _purpose_arg() -> str | None:
     return (request.args.get("purpose") or "").strip() or None
 
 
+def _purpose_options(
+    actor: Any, first: str, *, also: str | None = None, leave_out: str | None = None
+):
+    """The purposes the actor's agreements in force name (and `also`, a known purpose already
+    stated), after a first, empty choice."""
+    codes = set(purposes_for(actor)) | ({also} if also in PURPOSES else set())
+    return [("", first), *((code, PURPOSES[code]) for code in sorted(codes) if code != leave_out)]
+
+
+def search_args() -> dict[str, Any]:
+    """The search a partner record was opened from (its words and page), carried from page
+    to page so that Back returns to it; nothing when it was not opened from a search."""
+    query = (request.args.get("q") or "").strip()[:200]
+    if not query:
+        return {}
+    page = _page_number()
+    return {"q": query, "page": page if page > 1 else None}
+
+
 def _purpose_page(exc: PurposeRefused, record_kind: str) -> Any:
-    """Ask for the purpose of opening a partner's record (missing or unknown purpose)."""
+    """Ask why the person needs a partner's record. Arriving without a purpose is a question,
+    not a mistake: the error shows only once they have answered with none, or with one the hub
+    does not know. The refusal is kept either way (the service refused to read without one)."""
     _audit_refusal(exc)
-    given = _purpose_arg()
-    message = (
-        "Choose the purpose from the list: the hub does not know that purpose."
-        if given
-        else "Choose why you need to see this record."
-    )
+    answered = "purpose" in request.args
+    errors = {}
+    if answered:
+        message = (
+            "Choose the purpose from the list: the hub does not know that purpose."
+            if _purpose_arg()
+            else "Choose why you need to see this record."
+        )
+        errors = {"purpose": [message]}
+    options = _purpose_options(current_actor(), CHOOSE_PURPOSE)
     return (
         render_template(
             "records/shared/purpose.html",
-            errors={"purpose": [message]},
+            errors=errors,
             record_kind=record_kind,
             action=request.path,
-            purpose_options=PURPOSE_OPTIONS,
+            purpose_options=options,
+            search_args=search_args(),
             page_title="Why do you need to see this record?",
         ),
-        400,
+        400 if answered else 200,
+    )
+
+
+def _not_shared_page(exc: NotFound, record_kind: str, purpose: str) -> Any:
+    """A partner record no agreement in force shares with the person for `purpose`, or none at
+    all: one answer for both, in words, so that it never tells whether the record exists. It
+    offers the other purposes the person's agreements name."""
+    options = _purpose_options(current_actor(), CHOOSE_PURPOSE, leave_out=purpose)
+    _audit_refusal(exc)
+    return (
+        render_template(
+            "records/shared/not_shared.html",
+            record_kind=record_kind,
+            purpose=purpose,
+            purpose_options=options,
+            search_args=search_args(),
+            page_title="There is no such record that you may see for this purpose",
+        ),
+        404,
     )
 
 
@@ -279,6 +388,7 @@ def search() -> Any:
     elif query:
         found = _search(actor, query, purpose, page_number)
     total = found.total if found else 0
+    options = _purpose_options(actor, NO_PURPOSE, also=purpose)
     return (
         render_template(
             "records/shared/search.html",
@@ -289,7 +399,7 @@ def search() -> Any:
             page=page_number,
             pages=max(1, -(-total // PAGE_SIZE)),
             errors=errors,
-            purpose_options=SEARCH_PURPOSE_OPTIONS,
+            purpose_options=options,
             page_title="Search speakers across partners",
         ),
         status,
@@ -374,6 +484,8 @@ def speaker(speaker_id: str) -> Any:
         view = shared.shared_speaker(actor, speaker_id, purpose)
     except PurposeRefused as exc:
         return _purpose_page(exc, "speaker")
+    except NotFound as exc:
+        return _not_shared_page(exc, "speaker", purpose or "")
     if view.speaker.disclosed_under is None:
         # The actor's own record: nothing was disclosed; its own page shows everything.
         db.session.rollback()
@@ -383,12 +495,15 @@ def speaker(speaker_id: str) -> Any:
     # Appearances disclosed as ids are listed below as events; pseudonymised ones stay in the
     # summary, as what was shared.
     listed_below = appearances is None or appearances == [] or bool(ids_of(appearances))
+    # A pseudonymised name is no heading: it is listed with the other fields, as a label.
+    skip = () if treatment == "pseudonymised" else ("display_name",)
     return render_template(
         "records/shared/speaker.html",
         view=view,
-        speaker_skip=("display_name", "appearances") if listed_below else ("display_name",),
+        speaker_skip=(*skip, "appearances") if listed_below else skip,
         purpose=purpose,
-        name=name,
+        search_args=search_args(),
+        name=name if treatment != "pseudonymised" else "",
         name_treatment=treatment,
         page_title=name if name and not treatment else f"Speaker held by {view.owner_name}",
     )
@@ -404,17 +519,26 @@ def event(event_id: str) -> Any:
         view = shared.shared_event(actor, event_id, purpose)
     except PurposeRefused as exc:
         return _purpose_page(exc, "event")
+    except NotFound as exc:
+        return _not_shared_page(exc, "event", purpose or "")
     if view.event.disclosed_under is None:
         db.session.rollback()
         return redirect(url_for("events.show", event_id=view.event.id))
     title = view.event.data.get("title")
-    plain_title = title if isinstance(title, str) and not _treatment(Shape.TEXT, title) else ""
+    treatment = _treatment(Shape.TEXT, title) if title else None
+    plain_title = title if isinstance(title, str) and not treatment else ""
+    # A pseudonymised title is no heading, and pseudonymised speakers are no links: both are
+    # listed with the other fields, as labels.
+    speakers = view.event.data.get("speakers")
+    skip = () if treatment == "pseudonymised" else ("title",)
     return render_template(
         "records/shared/event.html",
         view=view,
         purpose=purpose,
-        title=title or "",
-        title_treatment=_treatment(Shape.TEXT, title) if title else None,
+        search_args=search_args(),
+        event_skip=(*skip, "speakers") if not speakers or ids_of(speakers) else skip,
+        title=title if title and treatment != "pseudonymised" else "",
+        title_treatment=treatment,
         page_title=plain_title or f"Event held by {view.owner_name}",
     )
 
