@@ -63,6 +63,14 @@ RULES = {
 }
 
 
+#: Each rule's title, as a heading or a list names it.
+RULE_TITLES = {
+    "spike": "An organisation far above its usual volume",
+    "out_of_hours": "Bursts out of hours",
+    "bulk_export": "Bulk exports",
+}
+
+
 # --- activity and unusual access --------------------------------------------------------
 
 

@@ -122,3 +122,15 @@ def reviews_of(actor: Actor, keys: Iterable[str]) -> dict[str, list[ReviewShown]
             )
         )
     return dict(found)
+
+
+def unreviewed(actor: Actor, today: int | None = None) -> list[activity.Flag]:
+    """The flags of the last days the reviewer sees that nobody they can see has reviewed:
+    what is left to look at, newest first."""
+    flags = [flag for found in activity.activity(actor, today).flags.values() for flag in found]
+    reviewed = reviews_of(actor, [flag.key for flag in flags])
+    return sorted(
+        (flag for flag in flags if flag.key not in reviewed),
+        key=lambda flag: (flag.day, flag.rule),
+        reverse=True,
+    )

@@ -59,11 +59,7 @@ SERIES_STYLES = (
     ("#505a5f", "1 4"),
 )
 CHART_SERIES = len(SERIES_STYLES) - 1  # the largest organisations; the rest are summed
-RULE_TITLES = {
-    "spike": "An organisation far above its usual volume",
-    "out_of_hours": "Bursts out of hours",
-    "bulk_export": "Bulk exports",
-}
+RULE_TITLES = access_activity.RULE_TITLES
 
 
 @blueprint.context_processor

@@ -20,6 +20,9 @@ from flask import g, url_for
 from agreements import lifecycle as agreements_lifecycle
 from agreements import permissions as agreements_permissions
 from agreements.models import AgreementStatus
+from audit import activity as access_activity
+from audit import flag_reviews
+from audit import permissions as audit_permissions
 from core.documents import long_date
 from core.security import Actor, ActorKind
 from hub.records import permissions as records_permissions
@@ -34,12 +37,13 @@ from partners import permissions as partner_permissions
 from partners.models import Person
 
 #: The navigation section each queue's count is shown beside (its link text in `_navigation`).
-EVENTS, ADVISORY, AGREEMENTS, PEOPLE, SUBJECT_ACCESS, INBOX = (
+EVENTS, ADVISORY, AGREEMENTS, PEOPLE, SUBJECT_ACCESS, AUDIT_LOG, INBOX = (
     "Events",
     "Advisory requests",
     "Agreements",
     "People",
     "Subject access",
+    "Audit log",
     "Inbox",
 )
 
@@ -225,6 +229,30 @@ def _subject_access(actor: Actor) -> WorkQueue | None:
     )
 
 
+def _flags(actor: Actor) -> WorkQueue | None:
+    if actor.kind != ActorKind.PERSON or not audit_permissions.can_read_log(actor):
+        return None
+    flags = flag_reviews.unreviewed(actor)
+    if not flags:
+        return None
+    return WorkQueue(
+        key="flags",
+        heading="Unusual access to look at",
+        section=AUDIT_LOG,
+        due_label="On",
+        items=[
+            WorkItem(
+                title=access_activity.RULE_TITLES[flag.rule],
+                href=url_for("audit.review_flag", flag=flag.key),
+                status=f"{flag.count:,} entries",
+                due_on=access_activity.day_of(flag.day),
+            )
+            for flag in flags
+        ],
+        more=("Unusual access", url_for("audit.activity")),
+    )
+
+
 def _locked_out(actor: Actor) -> WorkQueue | None:
     person: Person | None = g.get("person")
     if person is None or not partner_permissions.can_manage_people(actor, person.organisation):
@@ -247,29 +275,40 @@ def _locked_out(actor: Actor) -> WorkQueue | None:
     )
 
 
-_PROVIDERS: tuple[Callable[[Actor], WorkQueue | list[WorkQueue] | None], ...] = (
+Provider = Callable[[Actor], WorkQueue | list[WorkQueue] | None]
+
+#: In the order a dashboard shows them.
+_PROVIDERS: tuple[Provider, ...] = (
     _decisions,
     _reviews,
     _advisory,
     _subject_access,
+    _flags,
     _agreements,
     _locked_out,
     _drafts,
 )
+#: Worked out over 30 days of the log, so asked on the dashboard only, not for the navigation's
+#: counts on every page.
+_DASHBOARD_ONLY: frozenset[Provider] = frozenset({_flags})
 
 
-def queues_for(actor: Actor) -> list[WorkQueue]:
-    """The actor's queues in the order a dashboard shows them (cached for the request)."""
-    cached = g.get("_work_queues")
+def queues_for(actor: Actor, *, dashboard: bool = False) -> list[WorkQueue]:
+    """The actor's queues in the order a dashboard shows them (cached for the request); the
+    dashboard's include those too costly to count on every page."""
+    cache_key = "_work_queues_dashboard" if dashboard else "_work_queues"
+    cached = g.get(cache_key)
     if cached is not None:
         return cached
     found: list[WorkQueue] = []
     for provider in _PROVIDERS:
+        if provider in _DASHBOARD_ONLY and not dashboard:
+            continue
         answer = provider(actor)
         if answer is None:
             continue
         found.extend(answer if isinstance(answer, list) else [answer])
-    g._work_queues = found
+    setattr(g, cache_key, found)
     return found
 
 

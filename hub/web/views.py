@@ -95,7 +95,7 @@ def _navigation() -> list[dict[str, Any]]:
     if subject_access.can_answer(actor):
         items.append((queues.SUBJECT_ACCESS, url_for("subject_access.index")))
     if audit_permissions.can_read_log(actor):
-        items.append(("Audit log", url_for("audit.home")))
+        items.append((queues.AUDIT_LOG, url_for("audit.home")))
     if actor.org_id:
         items.append((queues.INBOX, url_for("shared.inbox")))
     items.append(("Your account", url_for("web.account")))
@@ -324,7 +324,7 @@ def dashboard() -> Any:
     actor = current_actor()
     roles = [Role(r) for r in sorted(actor.roles)]
     abilities = [(ROLE_LABELS[r], ROLE_DESCRIPTIONS[r]) for r in roles]
-    work = queues.queues_for(actor)
+    work = queues.queues_for(actor, dashboard=True)
     acting = queues.acting_on_advisory(actor)
     return render_template(
         "web/dashboard.html",
