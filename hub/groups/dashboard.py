@@ -156,7 +156,9 @@ def designated_events(
     actor: Actor, purpose: str, region: str, now: datetime | None = None
 ) -> list[RegionalEvent]:
     """Designated events of the region's institutions still to come, as far as agreements
-    disclose them to the coordinator for `purpose` (each disclosure audited)."""
+    disclose them to the coordinator for `purpose` (each disclosure audited), with their
+    status and outcome where the agreement shares them. Rejected events are left out: they
+    are not coming up (withdrawn ones neither)."""
     now = now or utcnow()
     hosts = _host_orgs(region)
     if not hosts:
@@ -168,6 +170,7 @@ def designated_events(
             Event.designated.is_(True),
             Event.erased_at.is_(None),
             Event.status != EventStatus.WITHDRAWN,
+            sa.or_(Event.outcome.is_(None), Event.outcome != Outcome.REJECTED),
             Event.starts_at >= now,
             Event.starts_at <= now + EVENTS_AHEAD,
         )

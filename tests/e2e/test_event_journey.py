@@ -136,12 +136,8 @@ def test_event_from_draft_to_approval_with_conditions(new_context, sign_in_as):
     _heading(lead, "Local review")
     expect(lead.locator("main")).to_contain_text("Their website lists two other campuses.")
     assert_accessible(lead)
-    _answer(
-        lead,
-        "How likely is harm (including unlawful speech) at this event?",
-        "3: possible / moderate",
-    )
-    _answer(lead, "How serious would it be?", "4: likely / major")
+    _answer(lead, "How likely is harm (including unlawful speech) at this event?", "3: possible")
+    _answer(lead, "If harm happened, how serious would its impact be?", "4: major")
     lead.get_by_label("Review notes").fill(
         "A contested topic and a public audience; a strong chair and stewards are proportionate."
     )

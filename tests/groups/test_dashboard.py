@@ -79,6 +79,41 @@ def test_designated_events_only_as_far_as_agreements_disclose_them(world):
     assert _board(world, purpose="event_risk_assessment").events == []
 
 
+def test_designated_events_coming_up_leave_out_rejected_ones(world):
+    """Issue 14: a rejected event is not coming up; approved and undecided ones are."""
+    undecided = _designate(world.event)
+    approved = _designate(
+        event_row(world.orgs["uni_a"], title="Approved", starts_at=utcnow() + timedelta(7))
+    )
+    approved.status, approved.outcome = EventStatus.DECIDED, Outcome.APPROVED_WITH_CONDITIONS
+    rejected = _designate(
+        event_row(world.orgs["uni_a"], title="Rejected", starts_at=utcnow() + timedelta(8))
+    )
+    rejected.status, rejected.outcome = EventStatus.DECIDED, Outcome.REJECTED
+    db.session.flush()
+    listed = {e.record.id for e in _board(world).events}
+    assert listed == {str(undecided.id), str(approved.id)}
+    disclosed = [e for e in audit_entries("disclosure") if e.resource_type == "event"]
+    assert str(rejected.id) not in {i for e in disclosed for i in json.loads(e.resource_ids)}
+
+
+def test_the_dashboard_shows_each_events_status_and_outcome_as_shared(world, new_client):
+    event = _designate(world.event)
+    event.status, event.outcome = EventStatus.DECIDED, Outcome.APPROVED_WITH_CONDITIONS
+    db.session.flush()
+    client = new_client()
+    client.sign_in(world.people["coord"])
+    body = client.get(f"/region?purpose={PURPOSE}").get_data(as_text=True)
+    table = body[
+        body.index('id="event-table"') : body.index("</table>", body.index('id="event-table"'))
+    ]
+    assert '<th scope="col" class="govuk-table__header">Status</th>' in table
+    assert '<th scope="col" class="govuk-table__header">Outcome</th>' in table
+    # The coordinator's schedule shares the status, not the outcome.
+    assert '<strong class="govuk-tag govuk-tag--blue">Decided</strong>' in table
+    assert "Not shared" in table and "Approved with conditions" not in table
+
+
 def test_an_unknown_purpose_is_refused(world):
     with pytest.raises(ValidationFailed):
         dashboard.read_purpose("curiosity")

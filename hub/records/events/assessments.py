@@ -110,12 +110,22 @@ RATING_BANDS = (
     (16, RiskRating.HIGH),
     (25, RiskRating.VERY_HIGH),
 )
-SCALE_LABELS = {
-    1: "1: very unlikely / negligible",
-    2: "2: unlikely / minor",
-    3: "3: possible / moderate",
-    4: "4: likely / major",
-    5: "5: almost certain / severe",
+#: The local review's two questions, each answered on its own scale of 1 to 5.
+LIKELIHOOD_QUESTION = "How likely is harm (including unlawful speech) at this event?"
+IMPACT_QUESTION = "If harm happened, how serious would its impact be?"
+LIKELIHOOD_LABELS = {
+    1: "1: very unlikely",
+    2: "2: unlikely",
+    3: "3: possible",
+    4: "4: likely",
+    5: "5: almost certain",
+}
+IMPACT_LABELS = {
+    1: "1: negligible",
+    2: "2: minor",
+    3: "3: moderate",
+    4: "4: major",
+    5: "5: severe",
 }
 MITIGATION_LABELS = {
     MitigationType.INDEPENDENT_CHAIR: "Independent chair",

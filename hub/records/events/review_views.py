@@ -180,10 +180,21 @@ def local_review(event_id: str) -> Any:
         _review_initial,
         "The local review has been saved.",
         "Local review",
-        scale=[(str(n), text) for n, text in assessments.SCALE_LABELS.items()],
+        likelihood_question=assessments.LIKELIHOOD_QUESTION,
+        impact_question=assessments.IMPACT_QUESTION,
+        likelihood_scale=[(str(n), text) for n, text in assessments.LIKELIHOOD_LABELS.items()],
+        impact_scale=[(str(n), text) for n, text in assessments.IMPACT_LABELS.items()],
         bands=assessments.RATING_BANDS,
-        answers=lambda actor, event: event.assessment.answers if event.assessment else [],
+        answers=lambda actor, event: in_form_order(event),
     )
+
+
+def in_form_order(event: Event) -> list[Any]:
+    """The organiser's triage answers in the order the self-assessment asks the questions
+    (the stored answers sort by their internal keys)."""
+    order = {question: number for number, question in enumerate(TriageQuestion)}
+    answers = event.assessment.answers if event.assessment else []
+    return sorted(answers, key=lambda answer: order[answer.question])
 
 
 @blueprint.route("/<event_id>/assessment/escalation", methods=["GET", "POST"])

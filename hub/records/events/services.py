@@ -327,35 +327,22 @@ class _EventInput:
 def _read_event(actor: Actor, data: dict[str, Any], action: str) -> _EventInput:
     """Check every field of an event (all problems at once); nothing is created here."""
     check = Checker({**data, "new_speakers": _lines(data.get("new_speakers"))})
+    # Read in the order the form asks, each cross-field check beside its field: the Checker
+    # keeps its errors in that order, and so does the page's error summary.
     values: dict[str, Any] = {
+        "title": check.text("title", "the event's title", max_length=300),
+        "synopsis": check.text("synopsis", "a short description of the event", max_length=10_000),
+        "tags": check.strings("tags", "tags", max_items=20, max_length=50),
         "organiser_type": check.choice("organiser_type", OrganiserType, "who organises the event"),
         "organiser_name": check.text(
             "organiser_name", "the organiser's name (the society, department or hirer)"
         ),
-        "title": check.text("title", "the event's title", max_length=300),
-        "synopsis": check.text("synopsis", "a short description of the event", max_length=10_000),
-        "tags": check.strings("tags", "tags", max_items=20, max_length=50),
         "starts_at": check.moment("starts_at", "the start date and time"),
         "ends_at": check.moment("ends_at", "the end date and time"),
-        "venue_kind": check.choice("venue_kind", VenueKind, "where the event takes place"),
-        "branded_or_funded": check.boolean(
-            "branded_or_funded", "whether the institution brands or funds the event"
-        ),
-        "audience": check.choice("audience", Audience, "who may attend"),
-        "expected_size": check.integer(
-            "expected_size", "the expected audience size", minimum=0, maximum=MAX_EXPECTED_SIZE
-        ),
-        "chair_name": check.text("chair_name", "the chair's name", required=False),
-        "recorded": check.boolean("recorded", "whether the event is recorded"),
-        "streamed": check.boolean("streamed", "whether the event is streamed"),
-        "distribution": check.choice(
-            "distribution", Distribution, "how far this record may be shared", required=False
-        )
-        or DEFAULT_DISTRIBUTION,
-        "retention_until": check.date(
-            "retention_until", "the date to keep this record until", required=False
-        ),
     }
+    if values["starts_at"] and values["ends_at"] and values["ends_at"] <= values["starts_at"]:
+        check.add("ends_at", "The end must be after the start.")
+    values["venue_kind"] = check.choice("venue_kind", VenueKind, "where the event takes place")
     venue_needed = values["venue_kind"] not in (None, VenueKind.ONLINE)
     values["venue_place"] = check.text(
         "venue_place",
@@ -365,12 +352,13 @@ def _read_event(actor: Actor, data: dict[str, Any], action: str) -> _EventInput:
         required=venue_needed,
         max_length=300,
     )
-    if values["starts_at"] and values["ends_at"] and values["ends_at"] <= values["starts_at"]:
-        check.add("ends_at", "The end must be after the start.")
-    if values["retention_until"] and values["retention_until"] <= local_today():
-        check.add("retention_until", "The date to keep this record until must be in the future.")
-    if values["retention_until"] is None and values["ends_at"]:
-        values["retention_until"] = local_date(values["ends_at"]) + DEFAULT_RETENTION
+    values["branded_or_funded"] = check.boolean(
+        "branded_or_funded", "whether the institution brands or funds the event"
+    )
+    values["audience"] = check.choice("audience", Audience, "who may attend")
+    values["expected_size"] = check.integer(
+        "expected_size", "the expected audience size", minimum=0, maximum=MAX_EXPECTED_SIZE
+    )
 
     wanted = check.strings("speaker_ids", "speakers", max_items=MAX_SPEAKERS, max_length=100)
     found = {str(s.id): s for s in speakers_by_id(actor, wanted)}
@@ -388,6 +376,23 @@ def _read_event(actor: Actor, data: dict[str, Any], action: str) -> _EventInput:
     names = check.strings("new_speakers", "new speakers' names", max_items=20, max_length=200)
     if len(wanted) + len(names) > MAX_SPEAKERS:
         check.add("new_speakers", f"An event can have at most {MAX_SPEAKERS} speakers.")
+
+    values["chair_name"] = check.text("chair_name", "the chair's name", required=False)
+    values["recorded"] = check.boolean("recorded", "whether the event is recorded")
+    values["streamed"] = check.boolean("streamed", "whether the event is streamed")
+    values["distribution"] = (
+        check.choice(
+            "distribution", Distribution, "how far this record may be shared", required=False
+        )
+        or DEFAULT_DISTRIBUTION
+    )
+    values["retention_until"] = check.date(
+        "retention_until", "the date to keep this record until", required=False
+    )
+    if values["retention_until"] and values["retention_until"] <= local_today():
+        check.add("retention_until", "The date to keep this record until must be in the future.")
+    if values["retention_until"] is None and values["ends_at"]:
+        values["retention_until"] = local_date(values["ends_at"]) + DEFAULT_RETENTION
     try:
         check.raise_if_any()
     except ValidationFailed as exc:
