@@ -22,11 +22,7 @@ from hub.records.events import services as events
 from hub.records.models import EVENT_STATUS_LABELS, OUTCOME_LABELS, Event
 from partners.models import Person
 
-#: The events pages' own script (conditional reveals on the decision pages) is served from
-#: static/ beside this module, at /events/static/.
-blueprint = Blueprint(
-    "events", __name__, url_prefix="/events", template_folder="templates", static_folder="static"
-)
+blueprint = Blueprint("events", __name__, url_prefix="/events", template_folder="templates")
 
 STAGE_LABELS = {
     "completed": "Completed",
