@@ -51,6 +51,7 @@ run: $(BIN)/.installed assets migrate ## Set up everything and serve the demo on
 	@$(FLASK) hub demo-credentials
 	@echo
 	@echo "Serving the hub at $$HUB_BASE_URL/  (Ctrl-C to stop)"
+	@case "$${HUB_MAIL_BACKEND:-dev}" in dev) echo "Mail the demo sends is kept, not sent: read it at $$HUB_BASE_URL/dev/mail/";; console) echo "Mail the demo sends is printed below, in the server's output";; *) echo "Mail is sent through HUB_MAIL_BACKEND=$$HUB_MAIL_BACKEND";; esac
 	$(BIN)/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
 demo-code: $(BIN)/.installed ## Print the current TOTP code of a demo account: make demo-code EMAIL=...

@@ -607,6 +607,10 @@ def pseudonym_key(agreement: Agreement) -> bytes:
     return cipher.decrypt(row.key_encrypted, context)
 
 
+#: Who at each party is emailed when an agreement changes (everyone sees it in the inbox).
+CHANGE_EMAIL_ROLES = ("dpo", "signatory")
+
+
 def _notify_parties(agreement: Agreement, kind: str, title: str) -> None:
     for party in agreement.parties:
         notifications.notify(
@@ -619,6 +623,12 @@ def _notify_parties(agreement: Agreement, kind: str, title: str) -> None:
                 "reference": agreement.reference,
                 "version": agreement.version,
             },
+            email_roles=CHANGE_EMAIL_ROLES,
+            email_text=[
+                f"The data-sharing agreement {agreement.reference}, version "
+                f"{agreement.version}, to which your organisation is a party, has changed. "
+                "Read it in the hub to see what this means for your organisation."
+            ],
         )
 
 
@@ -659,11 +669,14 @@ def queue_review_reminders(now: datetime | None = None) -> int:
                 email = notifications.queue_email(
                     organisation.dp_contact_email,
                     f"Agreement {agreement.reference}: {what} date {when}",
-                    f"The data-sharing agreement {agreement.reference} ({agreement.title}), "
-                    f"version {agreement.version}, reaches its {what} date on {when}. "
-                    f"Review it in the hub: /agreements/{agreement.id}",
+                    [
+                        f"The data-sharing agreement {agreement.reference} "
+                        f"({agreement.title}), version {agreement.version}, reaches its "
+                        f"{what} date on {when}. Review it in the hub."
+                    ],
                     kind=f"agreement.{what}",
                     dedupe_key=f"agreement:{agreement.id}:{what}:{when}:{organisation.id}",
+                    link=f"/agreements/{agreement.id}",
                 )
                 queued += email is not None
     return queued

@@ -16,6 +16,12 @@ class ConfigurationError(RuntimeError):
     """The hub was asked to start with settings it must refuse."""
 
 
+#: How email leaves the hub (HUB_MAIL_BACKEND) and how SMTP is protected (HUB_SMTP_TLS).
+MAIL_BACKENDS = ("smtp", "notify", "dev", "console")
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+DEFAULT_MAIL_FROM = "Prevent Information Sharing Hub <no-reply@hub.invalid>"
+
+
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -74,6 +80,31 @@ class Settings:
     db_ready_timeout: float = 2.0
     # HUB_RETRY_AFTER_SECONDS: what a 503 tells clients to wait when the database is away.
     retry_after_seconds: int = 5
+    # Email. HUB_MAIL_BACKEND: smtp | notify | dev (kept in the instance folder, shown at
+    # /dev/mail in development) | console (printed). HUB_MAIL_FROM: the From header.
+    mail_backend: str = "dev"
+    mail_from: str = DEFAULT_MAIL_FROM
+    # HUB_SMTP_*: the relay. TLS: starttls (upgrade on the plain port), ssl (implicit TLS,
+    # usually port 465) or none (only for a relay on this machine). HUB_SMTP_CA_FILE: a CA
+    # bundle to trust instead of the system's (a private relay's certificate).
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "starttls"
+    smtp_timeout: float = 10.0
+    smtp_ca_file: str = ""
+    # HUB_NOTIFY_*: GOV.UK Notify. The template has two personalisation fields, ((subject))
+    # and ((body)). HUB_NOTIFY_BASE_URL is Notify's API (changed only to test against a
+    # stand-in).
+    notify_api_key: str = ""
+    notify_template_id: str = ""
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    # HUB_MAIL_SEND_AFTER_COMMIT: each web process sends queued email from a background thread
+    # after commits; turn off when a dedicated `mail deliver --follow` process runs.
+    # HUB_MAIL_SEND_INTERVAL_SECONDS: it also sends what is due (retries) this often (0: off).
+    mail_send_after_commit: bool = True
+    mail_send_interval_seconds: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -115,6 +146,20 @@ class Settings:
             "db_pool_timeout": "HUB_DB_POOL_TIMEOUT",
             "db_ready_timeout": "HUB_DB_READY_TIMEOUT",
             "retry_after_seconds": "HUB_RETRY_AFTER_SECONDS",
+            "mail_backend": "HUB_MAIL_BACKEND",
+            "mail_from": "HUB_MAIL_FROM",
+            "smtp_host": "HUB_SMTP_HOST",
+            "smtp_port": "HUB_SMTP_PORT",
+            "smtp_username": "HUB_SMTP_USERNAME",
+            "smtp_password": "HUB_SMTP_PASSWORD",
+            "smtp_tls": "HUB_SMTP_TLS",
+            "smtp_timeout": "HUB_SMTP_TIMEOUT",
+            "smtp_ca_file": "HUB_SMTP_CA_FILE",
+            "notify_api_key": "HUB_NOTIFY_API_KEY",
+            "notify_template_id": "HUB_NOTIFY_TEMPLATE_ID",
+            "notify_base_url": "HUB_NOTIFY_BASE_URL",
+            "mail_send_after_commit": "HUB_MAIL_SEND_AFTER_COMMIT",
+            "mail_send_interval_seconds": "HUB_MAIL_SEND_INTERVAL_SECONDS",
         }
         types = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
@@ -161,6 +206,7 @@ class Settings:
             raise ConfigurationError(
                 f"HUB_ENV must be development, production or test, not {self.env!r}"
             )
+        self._check_mail()
         if self.env == "production" and not self.allow_insecure_production:
             problems = []
             if not self.secret_key:
@@ -171,6 +217,12 @@ class Settings:
                 problems.append("HUB_BASE_URL is not https")
             if self.ratelimit_storage_uri.startswith("memory://"):
                 problems.append("HUB_RATELIMIT_STORAGE_URI keeps counts per process")
+            if self.mail_backend in {"dev", "console"}:
+                problems.append(f"HUB_MAIL_BACKEND is {self.mail_backend} (mail is not sent)")
+            if self.mail_backend == "smtp" and self.mail_from == DEFAULT_MAIL_FROM:
+                problems.append("HUB_MAIL_FROM is not set (mail would come from hub.invalid)")
+            if self.mail_backend == "smtp" and self.smtp_tls == "none":
+                problems.append("HUB_SMTP_TLS is none (mail would cross the network in clear)")
             if problems:
                 raise ConfigurationError(
                     "refusing to start in production with demo defaults: "
@@ -179,6 +231,22 @@ class Settings:
                 )
         if not self.secret_key:
             self.secret_key = _instance_secret(self.instance_path / "secret_key")
+
+    def _check_mail(self) -> None:
+        """Refuse mail settings that cannot work, whatever the environment."""
+        if self.mail_backend not in MAIL_BACKENDS:
+            raise ConfigurationError(
+                f"HUB_MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}, "
+                f"not {self.mail_backend!r}"
+            )
+        if self.smtp_tls not in SMTP_TLS_MODES:
+            raise ConfigurationError(
+                f"HUB_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, not {self.smtp_tls!r}"
+            )
+        if self.mail_backend == "notify" and not (self.notify_api_key and self.notify_template_id):
+            raise ConfigurationError(
+                "HUB_MAIL_BACKEND is notify: set HUB_NOTIFY_API_KEY and HUB_NOTIFY_TEMPLATE_ID"
+            )
 
 
 def _instance_secret(path: Path) -> str:

@@ -19,6 +19,7 @@ from core.keys import FieldCipher, instance_key
 from hub.federation import witnessing as federation_witnessing
 from hub.web import openapi
 from hub.web.edge import HubFlask
+from partners.mail import sender as mail_sender
 from partners.oauth import rate_limits as api_rate_limits
 from partners.oauth import server as oauth_server
 
@@ -104,6 +105,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_cli(app)
     federation_witnessing.init_app(app)
     audit_log.start_integrating(app)
+    mail_sender.start_sending(app)
     return app
 
 
@@ -163,6 +165,11 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(agreements_api.blueprint)
     app.register_blueprint(federation_views.blueprint)
     api.register_blueprint(federation_api.blueprint)
+    if app.config["HUB_SETTINGS"].env == "development":
+        # The mail catcher shows every delivered message: never outside development.
+        from partners.mail import views as dev_mail_views
+
+        app.register_blueprint(dev_mail_views.blueprint)
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -199,7 +206,9 @@ def _register_cli(app: Flask) -> None:
     from audit import cli as audit_cli
     from hub import cli as hub_cli
     from hub.federation import cli as federation_cli
+    from hub.records.advisory import cli as advisory_cli
     from partners import cli as partners_cli
+    from partners.mail import cli as mail_cli
 
     app.cli.add_command(hub_cli.hub_group)
     app.cli.add_command(hub_cli.db_group)
@@ -207,6 +216,8 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli.audit_group)
     app.cli.add_command(agreements_cli.agreements_group)
     app.cli.add_command(federation_cli.federation_group)
+    app.cli.add_command(mail_cli.mail_group)
+    app.cli.add_command(advisory_cli.advisory_group)
 
 
 def _register_audit_links(app: Flask) -> None:

@@ -241,20 +241,43 @@ class InboxMessage(Base):
     read_at: Mapped[datetime | None]
 
 
+class EmailStatus(enum.StrEnum):
+    """Where an outbox email stands: waiting (and perhaps retrying), sent, or given up."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class OutboxEmail(Base):
-    """An email waiting for the mail relay (the hub itself sends nothing; a relay drains this)."""
+    """An email, written in the same transaction as the change that causes it and sent
+    afterwards by `partners.mail.sender` (retried with backoff; a claim stops two senders
+    sending one row twice)."""
 
     __tablename__ = "outbox_emails"
+    __table_args__ = (sa.Index("ix_outbox_emails_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     to_address: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
-    body: Mapped[str] = mapped_column(sa.Text)
+    body: Mapped[str] = mapped_column(sa.Text)  # the plain-text part
+    html_body: Mapped[str] = mapped_column(sa.Text, default="")
     kind: Mapped[str] = mapped_column(sa.String(64))
     # Reminders are queued once: the same key is never queued twice.
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[EmailStatus] = mapped_column(
+        enum_column(EmailStatus, "email_status"), default=EmailStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The error class and the server's code only (never a message body or an address).
+    last_error: Mapped[str | None] = mapped_column(sa.String(200))
+    # A sender's claim: while `claimed_until` is in the future no other sender takes the row.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
 
 
 class ClientAuthMethod(enum.StrEnum):

@@ -20,6 +20,7 @@ from core.errors import Conflict, ValidationFailed
 from core.request import current_actor, signed_in_required
 from partners import lockout, permissions, services
 from partners.identity import services as identity
+from partners.mail import enrolment as enrolment_mail
 from partners.models import (
     ORGANISATION_KIND_LABELS,
     ROLE_DESCRIPTIONS,
@@ -170,7 +171,7 @@ def organisation_status(slug: str) -> Any:
 @blueprint.route("/organisations/<slug>/people/new", methods=["GET", "POST"])
 @signed_in_required
 def new_person(slug: str) -> Any:
-    """Add a person to an organisation and show their one-time sign-in link."""
+    """Add a person to an organisation and email them their one-time sign-in link."""
     actor = current_actor()
     org = services.get_organisation(slug)
     errors: dict[str, list[str]] = {}
@@ -188,10 +189,14 @@ def new_person(slug: str) -> Any:
             keep_refusal(current_actor(), exc)
             errors = exc.errors or {"_form": [exc.detail]}
         else:
+            link = _enrolment_url(new.enrolment_token)
+            enrolment_mail.send_link(
+                new.person, link, first=True, days=services.ENROLMENT_LIFETIME.days
+            )
             return render_template(
                 "partners/enrolment_link.html",
                 person=new.person,
-                link=_enrolment_url(new.enrolment_token),
+                link=link,
                 created=True,
                 page_title="Person added",
             )
@@ -279,10 +284,12 @@ def person_enrolment_link(person_id: str) -> Any:
     """A new one-time link for a person who forgot their password or lost their device."""
     person = services.get_person(person_id)
     token = services.issue_enrolment_link(current_actor(), person)
+    link = _enrolment_url(token)
+    enrolment_mail.send_link(person, link, first=False, days=services.ENROLMENT_LIFETIME.days)
     return render_template(
         "partners/enrolment_link.html",
         person=person,
-        link=_enrolment_url(token),
+        link=link,
         created=False,
         page_title="New sign-in link",
     )

@@ -25,7 +25,7 @@ from core.security import Actor
 from partners import services, signin
 from partners.models import Organisation, Person
 
-pytest_plugins = ["tests.agreement_factories", "tests.factories"]
+pytest_plugins = ["tests.agreement_factories", "tests.factories", "tests.mail"]
 
 TEST_PASSWORD = "correct horse battery staple"
 POSTGRES_ENV = "HUB_TEST_DATABASE"
@@ -106,6 +106,9 @@ def app_config(url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         # Tests integrate audit entries when they mean to (no timer thread per test app).
         "audit_integrate_interval_seconds": 0,
+        # Tests deliver email when they mean to (no sender thread per test app).
+        "mail_send_after_commit": False,
+        "mail_send_interval_seconds": 0,
     }
     config.update(overrides)
     return config

@@ -28,6 +28,8 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from tests.mail import SmtpServer
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("HUB_E2E_CHROMIUM", "/usr/bin/chromium")
@@ -67,6 +69,8 @@ class LiveHub:
     password: str
     accounts: dict[str, Account]
     log_path: Path
+    #: The SMTP server the hub sends its mail to (journeys read what arrived).
+    mail: SmtpServer | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -107,6 +111,8 @@ def _seed(
             # The server integrates the demo's audit entries when it starts; this process
             # keeps no integrator thread of its own on the database.
             "audit_integrate_after_commit": False,
+            # The demo's email is sent by the server, to the journey's SMTP server.
+            "mail_send_after_commit": False,
         }
     )
     with app.app_context():
@@ -171,7 +177,8 @@ def live_hub(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LiveHub]:
     """The journey file's own hub, served by gunicorn (1 worker, 4 threads) on 127.0.0.1 and
-    seeded with the demo (its people's TOTP secrets are new for each hub). A journey file may
+    seeded with the demo (its people's TOTP secrets are new for each hub), sending its mail to
+    an SMTP server of its own (`live_hub.mail`). A journey file may
     set `SERVER_SETTINGS` (HUB_* variables) for its hub, e.g. a lower lockout threshold."""
     base = tmp_path_factory.mktemp("e2e")
     instance = base / "instance"
@@ -180,6 +187,14 @@ def live_hub(
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     password, accounts = _seed(database_url, instance, secret_key, base_url)
+    mail = SmtpServer().start()
+    mail_settings = {
+        "HUB_MAIL_BACKEND": "smtp",
+        "HUB_SMTP_HOST": "127.0.0.1",
+        "HUB_SMTP_PORT": str(mail.port),
+        "HUB_SMTP_TLS": "none",
+        "HUB_MAIL_SEND_INTERVAL_SECONDS": "2",
+    }
 
     log_path = base / "server.log"
     command = [
@@ -197,13 +212,14 @@ def live_hub(
             command,
             cwd=PROJECT_ROOT,
             env=_server_environment(database_url, instance, secret_key, base_url)
+            | mail_settings
             | getattr(request.module, "SERVER_SETTINGS", {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_healthy(base_url, process, log_path)
-        yield LiveHub(base_url, password, accounts, log_path)
+        yield LiveHub(base_url, password, accounts, log_path, mail)
     finally:
         process.terminate()
         try:
@@ -211,6 +227,7 @@ def live_hub(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        mail.stop()
 
 
 # --- the browser --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""An organisation administrator adds a person, who then enrols through their one-time link."""
+"""An organisation administrator adds a person, who then enrols through the one-time link the hub
+emails them."""
 
 from __future__ import annotations
 
@@ -34,16 +35,27 @@ def test_org_admin_adds_a_person_who_enrols(new_context, live_hub: LiveHub, sign
     admin.get_by_role("button", name="Add person").click()
 
     expect(admin.locator(".govuk-panel__title")).to_have_text(f"{NEW_NAME} has been added")
-    link = admin.locator("#enrolment-link").inner_text().strip()
-    assert re.fullmatch(re.escape(live_hub.base_url) + r"/enrol/[^/\s]+", link), link
+    expect(admin.locator("#enrolment-emailed")).to_contain_text(
+        f"We are emailing a one-time link to {NEW_EMAIL}"
+    )
+    shown = admin.locator("#enrolment-link").inner_text().strip()  # the fallback, if mail fails
     assert_accessible(admin)
+
+    # The link arrives by email (the hub sends after the request commits).
+    assert live_hub.mail is not None
+    [email] = live_hub.mail.wait_for(NEW_EMAIL)
+    assert email.subject == "Your account on the Prevent Information Sharing Hub"
+    found = re.search(re.escape(live_hub.base_url) + r"/enrol/[^/\s]+", email.text)
+    assert found, email.text
+    link = found.group(0)
+    assert link == shown and f'href="{link}"' in email.html
 
     admin.get_by_role("link", name="Back to University of Northshire").click()
     row = admin.locator("#people tr", has_text=NEW_EMAIL)
     expect(row).to_contain_text("Events officer, Prevent lead")
     expect(row).to_contain_text("Invited")
 
-    # The new person, in their own browser.
+    # The new person, in their own browser, follows the link from their email.
     page = new_context().new_page()
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose your password")

@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import current_app
 
 from audit.actions import MEETING_DIGEST_SEND
 from core.db import db, utcnow
@@ -126,7 +125,6 @@ def send_digest(actor: Actor, meeting: Meeting) -> int:
         raise Conflict("Feedback is sent after the meeting has been held.")
     if meeting.digest_sent_at is not None:
         raise Conflict("Feedback from this meeting has already been sent.")
-    base = current_app.config["HUB_SETTINGS"].base_url.rstrip("/")
     link = f"/groups/{group.id}/meetings/{meeting.id}/feedback"
     day = calendar.long_day(meeting.starts_at)
     told = 0
@@ -148,17 +146,20 @@ def send_digest(actor: Actor, meeting: Meeting) -> int:
             notifications.notify(organisation.id, "meeting.digest", title, body, link=link)
             continue
         for person in recipients:
+            # The email says only how many decisions and actions there are, and where to
+            # read them: the inbox message (read signed in) holds what they say.
             notifications.notify(
-                organisation.id, "meeting.digest", title, body, link=link, person_id=person.id
-            )
-            notifications.queue_email(
-                person.email,
+                organisation.id,
+                "meeting.digest",
                 title,
-                f"{len(digest.decisions)} decision(s) and {len(digest.actions)} action(s) of "
-                f"the {group.name} meeting on {day} concern {organisation.name}. "
-                f"Read them in the hub: {base}{link}",
-                kind="meeting.digest",
-                dedupe_key=f"meeting-digest:{meeting.id}:{person.id}",
+                body,
+                link=link,
+                person_id=person.id,
+                email_text=[
+                    f"{len(digest.decisions)} decision(s) and {len(digest.actions)} action(s) "
+                    f"of the {group.name} meeting on {day} concern {organisation.name}.",
+                    "Read them in the hub.",
+                ],
             )
             told += 1
     meeting.digest_sent_at = utcnow()

@@ -29,6 +29,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
 from core.validation import LOCAL_ZONE, Checker
 from hub.records import permissions
+from hub.records.advisory import notices
 from hub.records.events import services as events
 from hub.records.models import (
     AdvisoryRequest,
@@ -453,6 +454,7 @@ def submit_request(actor: Actor, data: dict[str, Any]) -> AdvisoryRequest:
         subjects=[("speaker", str(speaker.id))],
         coordinator_org=str(coordinator.id),
     )
+    notices.waiting_for_coordinator(request)
     return request
 
 
@@ -486,6 +488,7 @@ def route_request(actor: Actor, request: AdvisoryRequest, data: dict[str, Any]) 
         subjects=[("speaker", str(request.speaker_id))],
         police_org=str(team.id),
     )
+    notices.waiting_for_police(request)
     return request
 
 

@@ -50,6 +50,7 @@ from hub.records.models import (
     TriageQuestion,
     TriageResponse,
 )
+from partners import notifications
 from partners.models import Person, PersonRole, Role, Status
 
 #: The questions as the organiser reads them (DOMAIN.md, "Triage and risk assessment").
@@ -427,6 +428,17 @@ def escalate(actor: Actor, event: Event, data: dict[str, Any]) -> RiskAssessment
         event,
         ["designated", "senior_officer_id", "escalation_reason"],
         stage="escalation",
+    )
+    notifications.notify(
+        event.owner_org_id,
+        "event.waiting_for_decision",
+        "An event is waiting for your decision",
+        link=f"/events/{event.id}/decision",
+        person_id=officer.id,
+        email_text=[
+            "An event has been escalated to you as the senior officer who will decide it. "
+            "Read its risk assessment and record your decision in the hub."
+        ],
     )
     return assessment
 

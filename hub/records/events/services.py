@@ -44,6 +44,7 @@ from hub.records.models import (
     VenueKind,
 )
 from hub.records.speakers import services as speaker_records
+from partners import notifications
 
 #: Fewer days than this between submission and the start is a short lead time: little can be
 #: put in place (a balancing speaker, stewards, a police view) before the day.
@@ -641,6 +642,18 @@ def change_status(actor: Actor, event: Event, data: dict[str, Any]) -> Event:
         _check_submission(actor, event)
         event.submitted_at = utcnow()
     move(actor, event, target, note)
+    if target == EventStatus.SUBMITTED:
+        notifications.notify(
+            event.owner_org_id,
+            "event.waiting_for_review",
+            "An event is waiting for local review",
+            link=f"/events/{event.id}/assessment/review",
+            email_roles=("prevent_lead",),
+            email_text=[
+                "An event has been submitted with its organiser's self-assessment. Review it "
+                "in the hub: score its risk, then decide it or escalate it."
+            ],
+        )
     return event
 
 

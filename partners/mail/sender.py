@@ -1,0 +1,344 @@
+"""Delivering the outbox: claim the rows that are due, send each, and mark it sent, or back off
+and try again (1 minute, doubling to 1 hour), giving up after 3 days (the row is marked
+failed, for operators to see and retry).
+
+A claim is one conditional UPDATE, so two senders (gunicorn workers, hosts, a dedicated
+`mail deliver --follow`) never take the same row; a claim lapses after `CLAIM` so that a
+sender that died mid-round does not strand its rows (such a row may then be sent twice, never
+not at all). The sender runs from `flask --app wsgi mail deliver [--follow]` and from a
+background thread in each web process, woken after a commit that queued email and on a timer,
+as the audit log's integrator is (`audit.log`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from core.db import db, is_unavailable, utcnow
+from partners.mail import backends
+from partners.mail.backends import Backend, DeliveryFailed, Outgoing
+from partners.mail.outbox import QUEUED
+from partners.models import EmailStatus, OutboxEmail
+
+log = logging.getLogger(__name__)
+
+#: The first retry waits this long; each further one twice as long, up to `LONGEST_WAIT`.
+FIRST_WAIT = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(hours=1)
+#: A message still undelivered this long after it was queued is given up (marked failed).
+GIVE_UP_AFTER = timedelta(days=3)
+#: How long a sender's claim on a row lasts (longer than a round of sends takes).
+CLAIM = timedelta(minutes=5)
+#: Rows claimed per round.
+BATCH = 50
+
+
+@dataclass
+class Round:
+    """What one round of delivery did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+def wait_after(attempts: int) -> timedelta:
+    """How long to wait before the next try, after `attempts` failed ones (1 min doubling)."""
+    return min(FIRST_WAIT * 2 ** max(attempts - 1, 0), LONGEST_WAIT)
+
+
+def claim(session: Session, *, now: datetime, limit: int = BATCH) -> tuple[str, list[Outgoing]]:
+    """Claim up to `limit` due rows for this sender and commit the claim; returns the claim's
+    token and the rows. One UPDATE whose WHERE repeats the conditions: a row another sender
+    claimed meanwhile no longer matches when this one reaches it (PostgreSQL re-checks the
+    row after waiting for its lock; SQLite has one writer at a time)."""
+    token = uuid.uuid4().hex
+    claimable = sa.and_(
+        OutboxEmail.status == EmailStatus.PENDING,
+        OutboxEmail.next_attempt_at <= now,
+        sa.or_(OutboxEmail.claimed_until.is_(None), OutboxEmail.claimed_until < now),
+    )
+    due = (
+        sa.select(OutboxEmail.id)
+        .where(claimable)
+        .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    session.execute(
+        sa.update(OutboxEmail)
+        .where(OutboxEmail.id.in_(due), claimable)
+        .values(claimed_by=token, claimed_until=now + CLAIM)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        sa.select(
+            OutboxEmail.id,
+            OutboxEmail.to_address,
+            OutboxEmail.subject,
+            OutboxEmail.body,
+            OutboxEmail.html_body,
+            OutboxEmail.kind,
+        )
+        .where(OutboxEmail.claimed_by == token)
+        .order_by(OutboxEmail.id)
+    ).all()
+    session.commit()
+    return token, [
+        Outgoing(r.id, r.to_address, r.subject, r.body, r.html_body, r.kind) for r in rows
+    ]
+
+
+def _mark_sent(session: Session, token: str, row_id: int, now: datetime) -> None:
+    # Once sent, the body goes: it may carry a one-time enrolment link, and the outbox is no
+    # archive of what people were told (the subject, address, kind and times stay).
+    session.execute(
+        sa.update(OutboxEmail)
+        .where(OutboxEmail.id == row_id, OutboxEmail.claimed_by == token)
+        .values(
+            status=EmailStatus.SENT,
+            sent_at=now,
+            body="",
+            html_body="",
+            attempts=OutboxEmail.attempts + 1,
+            last_error=None,
+            claimed_by=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _mark_failed_attempt(
+    session: Session, token: str, row_id: int, failure: DeliveryFailed, now: datetime
+) -> EmailStatus:
+    row = session.execute(
+        sa.select(OutboxEmail.attempts, OutboxEmail.created_at).where(
+            OutboxEmail.id == row_id, OutboxEmail.claimed_by == token
+        )
+    ).one_or_none()
+    if row is None:  # the claim lapsed and another sender has it now
+        session.rollback()
+        return EmailStatus.PENDING
+    attempts = row.attempts + 1
+    give_up = failure.permanent or now + wait_after(attempts) - row.created_at > GIVE_UP_AFTER
+    values: dict = {
+        "attempts": attempts,
+        "last_error": failure.reason,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    if give_up:
+        values.update(status=EmailStatus.FAILED, failed_at=now)
+    else:
+        values.update(next_attempt_at=now + wait_after(attempts))
+    session.execute(
+        sa.update(OutboxEmail)
+        .where(OutboxEmail.id == row_id, OutboxEmail.claimed_by == token)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return EmailStatus.FAILED if give_up else EmailStatus.PENDING
+
+
+def deliver(
+    session: Session, backend: Backend, *, now: datetime | None = None, limit: int = BATCH
+) -> Round:
+    """One round: claim what is due, send it, record each outcome in its own commit."""
+    now = now or utcnow()
+    done = Round()
+    token, claimed = claim(session, now=now, limit=limit)
+    for message in claimed:
+        try:
+            backend.send(message)
+        except DeliveryFailed as exc:
+            failure = exc
+        except Exception as exc:  # a fault in a backend loses no mail: it is retried
+            failure = DeliveryFailed(type(exc).__name__)
+        else:
+            _mark_sent(session, token, message.id, now)
+            done.sent += 1
+            continue
+        outcome = _mark_failed_attempt(session, token, message.id, failure, now)
+        if outcome == EmailStatus.FAILED:
+            done.failed += 1
+            log.error("email %s (%s) given up: %s", message.id, message.kind, failure.reason)
+        else:
+            done.retrying += 1
+            log.warning(
+                "email %s (%s) not sent, will retry: %s", message.id, message.kind, failure.reason
+            )
+    return done
+
+
+def deliver_now() -> Round:
+    """One round in the current app's session, through the configured backend."""
+    settings = current_app.config["HUB_SETTINGS"]
+    return deliver(db.session(), backends.for_settings(settings))
+
+
+# --- the dedicated sender ------------------------------------------------------------------
+
+#: The longest pause between rounds while the database is away.
+MAX_BACKOFF = 60.0
+
+
+def follow(interval: float, *, stop: threading.Event | None = None) -> None:
+    """`mail deliver --follow`: a round every `interval` seconds (sooner while there is more
+    to send) until `stop` is set. A database fault is logged and retried with backoff; it
+    never ends the loop."""
+    stop = stop or threading.Event()
+    pause = interval
+    while not stop.is_set():
+        try:
+            done = deliver_now()
+            pause = 0.0 if done.attempted >= BATCH else interval
+        except Exception as exc:
+            _discard_session()
+            pause = min(MAX_BACKOFF, max(pause * 2, 0.5))
+            what = "database unavailable" if is_unavailable(exc) else "mail delivery failed"
+            log.warning("%s (%s); retrying in %.1f s", what, type(exc).__name__, pause)
+        stop.wait(pause)
+
+
+def _discard_session() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone: a new session gets a new one
+        db.session.remove()
+
+
+# --- sending after commit, in each web process ---------------------------------------------
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(QUEUED, False):
+        return
+    if not isinstance(session.get_bind(), sa.Engine) or not has_app_context():
+        return  # bound to a connection (tests): delivery is called explicitly
+    if not current_app.config["HUB_SETTINGS"].mail_send_after_commit:
+        return  # a dedicated `mail deliver --follow` process sends
+    session.info["hub_mail_send"] = current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: object) -> None:
+    app = session.info.pop("hub_mail_send", None)
+    if app is not None:
+        _sender_for(app).poke()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Only the whole transaction's rollback takes its email with it; a savepoint's does not.
+    if not previous_transaction.nested:
+        session.info.pop(QUEUED, None)
+
+
+def deliver_opportunistically(app: Flask) -> Round | None:
+    """A round with a session of its own; any fault (the database away, the relay down) is
+    logged by its class and leaves the rows for a later round."""
+    try:
+        with app.app_context():
+            backend = backends.for_settings(app.config["HUB_SETTINGS"])
+            with Session(bind=app.extensions["hub_db_engine"], expire_on_commit=False) as session:
+                return deliver(session, backend)
+    except Exception as exc:  # never the thread's end: the next round tries again
+        if is_unavailable(exc):
+            log.info("mail delivery deferred: the database is unavailable (%s)", type(exc).__name__)
+        else:
+            log.error("mail delivery round failed (%s)", type(exc).__name__)
+        return None
+
+
+class _BackgroundSender:
+    """One thread per process and app that sends soon after email is committed, and on a
+    timer (at start-up and every `interval` seconds) for retries and for rows another
+    process queued. Requests only set an event, so sending never adds to their latency."""
+
+    PAUSE = 0.1  # seconds between rounds: lets emails committed together go in one round
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.guard = threading.Lock()
+        seconds = app.config["HUB_SETTINGS"].mail_send_interval_seconds
+        self.interval: float | None = seconds if seconds > 0 else None
+        self.stopped = False
+
+    def poke(self) -> None:
+        self.wanted.set()
+        with self.guard:
+            # After a fork the inherited Thread object is not alive: start a fresh one.
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="mail-sender", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped:
+            self.wanted.clear()
+            done = deliver_opportunistically(self.app)
+            if done is not None and done.attempted >= BATCH:
+                continue  # more is due: go on at once
+            time.sleep(self.PAUSE)
+            self.wanted.wait(self.interval)
+
+    def stop(self) -> None:
+        """End the thread after its current round (an app being shut down)."""
+        self.stopped = True
+        self.wanted.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+
+_senders: dict[int, _BackgroundSender] = {}
+_senders_guard = threading.Lock()
+
+
+def _sender_for(app: Flask) -> _BackgroundSender:
+    with _senders_guard:
+        sender = _senders.get(id(app))
+        if sender is None or sender.app is not app:
+            sender = _senders[id(app)] = _BackgroundSender(app)
+        return sender
+
+
+def start_sending(app: Flask) -> None:
+    """Send what is due now, then after commits and on the timer, in this process and in
+    every process forked from it (gunicorn workers)."""
+    settings = app.config["HUB_SETTINGS"]
+    if not settings.mail_send_after_commit:
+        return
+    if click.get_current_context(silent=True) is not None:
+        return  # a `flask ...` command; `mail deliver` sends by itself
+    if settings.mail_send_interval_seconds > 0:
+        _sender_for(app).poke()
+        os.register_at_fork(after_in_child=lambda: _sender_for(app).poke())
+
+
+def stop_sending(app: Flask) -> None:
+    """Stop this process's background sender for `app` (before its engine is disposed)."""
+    with _senders_guard:
+        sender = _senders.pop(id(app), None)
+    if sender is not None and sender.app is app:
+        sender.stop()
