@@ -9,7 +9,6 @@ an apispec plugin that completes every operation as it is added, so it must run 
 
 from __future__ import annotations
 
-import copy
 import http
 from typing import Any
 
@@ -20,6 +19,7 @@ from flask_smorest import Api
 from agreements.purposes import PURPOSES
 from core.access import DPOP, OAUTH2, SESSION, Access
 from core.errors import PROBLEM_BASE
+from hub.web.openapi_examples import add_examples
 from partners.oauth.resource import ON_BEHALF_REQUIRED_PREFIXES, PURPOSE_FREE_PREFIXES
 from partners.oauth.scopes import SCOPES
 
@@ -105,23 +105,28 @@ def _security_schemes(base_url: str) -> dict[str, dict[str, Any]]:
 
     return {
         OAUTH2: {
-            "type": "oauth2",
+            # Not an OpenAPI "oauth2" flow: that object can only say "client credentials", which
+            # tools (Swagger UI's Authorize among them) take to mean a client secret. The hub's
+            # clients hold a key, not a secret; what they send here is a bearer token.
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT (RFC 9068 access token)",
             "description": (
-                "Partner systems use the client credentials grant, authenticating with "
-                "`private_key_jwt` (RFC 7523): a JWT signed with the client's registered EdDSA "
-                "or ES256 key, `iss` and `sub` the client_id, `aud` exactly the issuer "
-                f"(`{base_url}`), a single-use `jti`, at most five minutes from `iat` to `exp`. "
-                "Access tokens are RFC 9068 JWTs that live five minutes; there are no refresh "
-                "tokens. Metadata: `/.well-known/oauth-authorization-server`; keys: "
+                "An access token from the hub's authorization server, sent as "
+                "`Authorization: Bearer <token>`. Partner systems get one with the OAuth 2.0 "
+                "client credentials grant at "
+                f"`{base_url}/oauth/token`, authenticating with `private_key_jwt` (RFC 7523): a "
+                "JWT signed with the client's registered EdDSA or ES256 key, `iss` and `sub` the "
+                f"client_id, `aud` exactly the issuer (`{base_url}`), a single-use `jti`, at most "
+                "five minutes from `iat` to `exp`. There is no client secret. Tokens live five "
+                "minutes; there are no refresh tokens. The scopes an operation needs are listed "
+                "with it; every scope: "
+                + ", ".join(f"`{scope}` ({text})" for scope, text in sorted(SCOPES.items()))
+                + ". Metadata: `/.well-known/oauth-authorization-server` (RFC 8414); keys: "
                 "`/.well-known/jwks.json`; revocation `/oauth/revoke` (RFC 7009); introspection "
-                "`/oauth/introspect` (RFC 7662). A token is sent as `Authorization: Bearer ...`."
+                "`/oauth/introspect` (RFC 7662). A client registered as DPoP-bound sends its "
+                "token with the DPoP scheme instead."
             ),
-            "flows": {
-                "clientCredentials": {
-                    "tokenUrl": f"{base_url}/oauth/token",
-                    "scopes": dict(sorted(SCOPES.items())),
-                }
-            },
         },
         DPOP: {
             "type": "http",
@@ -167,15 +172,18 @@ def _purpose_parameter() -> dict[str, Any]:
 
 
 def _on_behalf_parameter() -> dict[str, Any]:
+    # Not `required`: OpenAPI cannot make a header required for one security scheme only, and
+    # people signed in to the hub (the session scheme) do not send it.
     return {
         "name": ON_BEHALF_HEADER,
         "in": "header",
-        "required": True,
+        "required": False,
         "description": (
             "The member of staff at the partner the call is made for: the partner's own "
-            "identifier for them (not their name). Required with an access token for reads of "
-            "partners' shared data (a 400 problem without it); recorded in the audit entry of "
-            "every disclosure."
+            "identifier for them (not their name). **Required with a partner access token** "
+            "(Bearer or DPoP) for reads of partners' shared data: a 400 problem without it. "
+            "People signed in to the hub do not send it. Recorded in the audit entry of every "
+            "disclosure."
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 200},
         "example": "staff-4711",
@@ -305,92 +313,88 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
     operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
 
 
-# --- examples on the calls a partner makes first ------------------------------------------------
-
-
-EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("/api/v1/me", "get"): {
-        "200": {
-            "kind": "client",
-            "id": "hubc_3kXcTf1o0ZyVqv1Hn0s7N2pQ",
-            "organisation": "ravensmoor-university",
-            "roles": [],
-            "scopes": ["audit:read", "audit:verify", "speakers:read"],
-        }
-    },
-    ("/api/v1/shared/speakers", "get"): {
-        "200": {
-            "total": 1,
-            "purpose": "speaker_due_diligence",
-            "results": [
-                {
-                    "id": "4f1c2a9e-5b57-4a43-9d4b-3f3c0f6e2b11",
-                    "owner_org_id": "0b9f4c56-2a55-4f0e-8b8f-7d0b9c7e6a21",
-                    "owner": "University of Northshire",
-                    "score": 0.97,
-                    "own": False,
-                    "existence_only": False,
-                    "data": {"display_name": "Dr Ember Quillfeather", "aliases": ["E••• Q•••"]},
-                    "disclosed_under": {
-                        "agreement_id": "7c1d0e4b-91a2-4c55-b7e0-2f6a8d3c9e10",
-                        "reference": "NSH-DSA-2026-01",
-                        "version": 1,
-                    },
-                }
-            ],
-        },
-        "400": {
-            "type": f"{PROBLEM_BASE}bad-request",
-            "title": "Bad request",
-            "status": 400,
-            "detail": "State the purpose of this call in the Hub-Purpose header.",
-        },
-    },
-    ("/api/v1/audit/proof/inclusion", "get"): {
-        "200": {
-            "index": 1041,
-            "size": 1057,
-            "leaf_hash": "m1J8mJ0a3H6yD0o8m2vQm9w5JQmKQe6Vd3H3rj1p0wQ=",
-            "hashes": [
-                "0bq0qR6aXgkZr5bX3y9w1Yd3W0P0Gm6wQ1vS5d8s2zA=",
-                "yq6l3Q1s9R0m2c5b8Xn7Vw4Tz0Kp3Hf6Jd2Gs1Lq9aE=",
-            ],
-        }
-    },
-}
-
-
-def _add_examples(path: str, method: str, operation: dict[str, Any]) -> None:
-    for status, example in EXAMPLES.get((path, method), {}).items():
-        response = operation.get("responses", {}).get(status)
-        if isinstance(response, str):  # a shared component: give this operation its own copy
-            response = _problem_response(int(status), "Missing or unknown purpose")
-            operation["responses"][status] = response
-        if not isinstance(response, dict):
-            continue
-        for media in response.get("content", {}).values():
-            media["example"] = copy.deepcopy(example)
-
-
 class HubOpenAPIPlugin(BasePlugin):
     """Completes each operation as flask-smorest adds it to the document."""
+
+    spec: APISpec | None = None
+
+    def init_spec(self, spec: APISpec) -> None:
+        self.spec = spec
 
     def operation_helper(
         self, path: str | None = None, operations: dict | None = None, **kwargs: Any
     ) -> None:
         if not path or not operations:
             return
+        # The marshmallow plugin ran first: the operation's schemas are components by now.
+        schemas = self.spec.components.schemas if self.spec is not None else {}
         for method, operation in operations.items():
             if method in {"get", "post", "put", "patch", "delete"} and isinstance(operation, dict):
                 complete_operation(path, method, operation)
-                _add_examples(path, method, operation)
+                add_examples(path, method, operation, schemas, _problem_response)
+
+
+# --- getting started (the document's description, shown at the top of /api/docs) -------------
+
+
+def getting_started(base_url: str) -> str:
+    """How a partner system starts calling the API, in CommonMark (headings from level 2: the
+    document's title is the docs page's heading, at level 1)."""
+    purposes = ", ".join(f"`{code}`" for code in sorted(PURPOSES))
+    return f"""
+## Getting started
+
+1. **Register your system with a key.** An administrator of your organisation registers it in
+   the hub (*Partner directory*, your organisation, *API clients*, *Register a partner system*)
+   with its public key as a JWK Set (Ed25519 or P-256; or the address of your JWKS),
+   the scopes it needs, and whether its tokens are DPoP-bound (the default). The hub answers
+   with a `client_id`. There is no client secret: your private key never leaves your system.
+2. **Get an access token** with the client credentials grant, authenticating with
+   `private_key_jwt` (RFC 7523): `POST {base_url}/oauth/token` with
+   `grant_type=client_credentials`, the `scope` you need,
+   `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and
+   `client_assertion`, a JWT signed with your key (`iss` and `sub` your `client_id`, `aud`
+   exactly `{base_url}`, a fresh `jti`, at most five minutes from `iat` to `exp`). Tokens live
+   five minutes: ask for a new one when it expires (there are no refresh tokens).
+3. **Prove the key with DPoP** (RFC 9449) if your system is DPoP-bound: send a `DPoP` header, a
+   `dpop+jwt` signed with your key, with the token request and with every call (`htm` the
+   method, `htu` the URL without its query, `iat`, a single-use `jti`, and on calls `ath`, the
+   base64url SHA-256 of the token), and send the token as `Authorization: DPoP <token>`. When the
+   hub answers `use_dpop_nonce` with a `DPoP-Nonce` header, put that nonce in the proof's
+   `nonce` claim and try again. A system that is not DPoP-bound sends
+   `Authorization: Bearer <token>`.
+4. **Say why, and for whom.** Every call that reads information about people sends
+   `{PURPOSE_HEADER}`: one of {purposes}, and one the covering data-sharing agreement allows.
+   Reads of partners' records (`/api/v1/shared/...`) also send `{ON_BEHALF_HEADER}`: your own
+   identifier for the member of staff the call is made for (never their name).
+   `{ON_BEHALF_HEADER}` is required with partner tokens only; people signed in to the hub do
+   not send it. Both are recorded in the audit log with every disclosure.
+
+```
+curl "{base_url}/api/v1/shared/speakers?q=Ember+Quillfeather" \\
+  -H "Authorization: DPoP $TOKEN" -H "DPoP: $PROOF" \\
+  -H "{PURPOSE_HEADER}: speaker_due_diligence" -H "{ON_BEHALF_HEADER}: staff-4711"
+```
+
+Refusals are RFC 9457 problem documents (`application/problem+json`). Every operation below
+shows an example of what it sends and answers.
+
+**Trying calls on this page.** *Try it out* calls the API as you, with your hub session, and
+only for reads (GET): sign in to the hub first. People signed in need no token and no
+`{ON_BEHALF_HEADER}`.
+""".strip()
 
 
 def init_app(app: Flask, api: Api) -> None:
-    """Add the hub's components and the operation plugin to `api`'s spec (call after
-    `api.init_app(app)`, before registering the API blueprints)."""
+    """Add the hub's components, the getting-started guide and the operation plugin to `api`'s
+    spec (call after `api.init_app(app)`, before registering the API blueprints)."""
     spec = api.spec
-    register_components(spec, app.config["HUB_SETTINGS"].base_url.rstrip("/"))
+    base_url = app.config["HUB_SETTINGS"].base_url.rstrip("/")
+    register_components(spec, base_url)
+    info = spec.options.setdefault("info", {})
+    info["description"] = "\n\n".join(
+        part for part in (info.get("description", ""), getting_started(base_url)) if part
+    )
     plugin = HubOpenAPIPlugin()
     plugin.init_spec(spec)
     spec.plugins.append(plugin)
