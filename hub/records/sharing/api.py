@@ -3,7 +3,9 @@ decision, each disclosed for a stated purpose with the agreement it was disclose
 
 The purpose comes as the `purpose` query parameter or the `Hub-Purpose` header (the header
 wins). A missing or unknown purpose answers 400; a record no agreement discloses answers 404,
-exactly like a missing one. Session-authenticated for now (partner OAuth clients come next).
+exactly like a missing one. People call it with their session; partner systems with a token
+holding the operation's scope, and `Hub-On-Behalf-Of` naming the member of staff (required for
+tokens only, by `partners.oauth.resource`).
 """
 
 from __future__ import annotations
