@@ -319,11 +319,7 @@ CURATED: dict[tuple[str, str], dict[str, Any]] = {
 
 #: Request bodies left without an example, and why (path, method). Remove an entry once its
 #: bug is fixed.
-NO_BODY_EXAMPLE: dict[tuple[str, str], str] = {
-    ("/api/v1/speakers", "post"): "BUG (hub/records/speakers): a valid speaker sent twice gets a "
-    "409 whose duplicates carry owner_org_id and disclosed_under, which DuplicateMatch does not "
-    "document; schemathesis sends a body's example repeatedly and finds it",
-}
+NO_BODY_EXAMPLE: dict[tuple[str, str], str] = {}
 
 
 def add_examples(

@@ -12,6 +12,7 @@ from hub.records.events import services as events
 from hub.records.models import Event, Speaker
 from hub.records.speakers import search
 from hub.records.speakers import services as speakers
+from hub.records.speakers.schemas import DuplicateMatchSchema
 from tests.factories import event_data
 from tests.records.worlds import EventWorld
 
@@ -185,6 +186,16 @@ def test_the_speaker_form_and_the_api_ask_the_same_check(new_client, world, wren
     assert api.status_code == 409
     assert [d["speaker_id"] for d in api.get_json()["duplicates"]] == [str(wrenfield.id)]
     assert count(Speaker) == 1
+
+
+def test_a_409s_duplicates_say_what_the_api_documents_and_no_more(new_client, world, wrenfield):
+    """Each likely duplicate carries the fields `DuplicateMatchSchema` documents (schemathesis
+    found undocumented ones: the owner, always the caller, and an agreement, never one)."""
+    client = signed_in(new_client, world)
+    api = client.api("POST", "/api/v1/speakers", json={"display_name": "Wrenfeld Tobias"})
+    documented = set(DuplicateMatchSchema().fields)
+    assert api.status_code == 409
+    assert all(set(d) == documented for d in api.get_json()["duplicates"])
 
 
 def test_the_duplicate_check_asks_the_one_finder(world, wrenfield, monkeypatch):

@@ -309,6 +309,13 @@ class SpeakerMatch:
             "disclosed_under": self.disclosed_under,
         }
 
+    def as_duplicate(self) -> dict[str, Any]:
+        """The match as a likely duplicate names it (`DuplicateMatchSchema`): always one of the
+        caller's own records, so neither its owner nor an agreement is said."""
+        found = self.as_dict()
+        del found["owner_org_id"], found["disclosed_under"]
+        return found
+
 
 #: A source of candidate rows: (actor, query, how many) -> rows. Issue 5 adds one that reads
 #: partners' records through `agreements.services.disclose`; the ranking is shared.

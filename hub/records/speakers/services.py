@@ -405,7 +405,7 @@ class LikelyDuplicates(Conflict):
             "this is a new person (confirm_new) to create one anyway.",
             reason="likely_duplicate",
             duplicates=[
-                {**match.as_dict(), "for_name": name}
+                {**match.as_duplicate(), "for_name": name}
                 for name, matches in self.found.items()
                 for match in matches
             ],
