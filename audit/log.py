@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -11,10 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import click
 import sqlalchemy as sa
-from flask import Flask, current_app, has_app_context
-from sqlalchemy import event
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes
@@ -25,6 +22,7 @@ from audit.models import (
     AuditPending,
     AuditTreeNode,
 )
+from core import background
 from core.db import SQLITE_BUSY_MS, db, is_unavailable, utcnow
 from core.keys import instance_secret
 
@@ -262,113 +260,37 @@ def integrate_now(*, force_checkpoint: bool = False) -> TreeHead | None:
 # --- integrating after commit -----------------------------------------------------------
 
 
+def _integrate_round(app: Flask) -> bool:
+    with app.app_context():
+        integrate_opportunistically(app.extensions["hub_db_engine"])
+    return False
+
+
+#: Integrating committed entries, in each web process (`core.background`): woken after a
+#: commit that wrote entries, and every HUB_AUDIT_INTEGRATE_INTERVAL_SECONDS, so that entries a
+#: crash left pending (committed, not yet integrated) never wait for the next commit.
+INTEGRATOR = background.Kind(
+    name="audit-integrator",
+    round=_integrate_round,
+    after_commit=lambda app: app.config["HUB_SETTINGS"].audit_integrate_after_commit,
+    interval=lambda app: app.config["HUB_SETTINGS"].audit_integrate_interval_seconds,
+)
+
+
 def mark_written(session: Session) -> None:
     """Note that this transaction wrote audit entries (they are integrated after commit)."""
-    session.info["hub_audit_written"] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if not session.info.pop("hub_audit_written", False):
-        return
-    bind = session.get_bind()
-    if not isinstance(bind, sa.Engine) or not has_app_context():
-        return  # bound to a connection (tests): integration is called explicitly
-    if not current_app.config["HUB_SETTINGS"].audit_integrate_after_commit:
-        return  # a dedicated `audit integrate --follow` process does it
-    session.info["hub_audit_integrate"] = current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session: Session, transaction: object) -> None:
-    app = session.info.pop("hub_audit_integrate", None)
-    if app is not None:
-        _integrator_for(app).poke()
-
-
-class _BackgroundIntegrator:
-    """One thread per process and engine that integrates soon after entries are committed,
-    and on a timer: at start-up and every `interval` seconds, so that entries left pending by
-    a crash (committed, not yet integrated) never wait for the next commit on an idle hub.
-
-    Requests only set an event, so integration never adds to their latency; entries committed
-    while a round runs are picked up by the next round, in one batch.
-    """
-
-    PAUSE = 0.1  # seconds between rounds: lets entries accumulate into batches under load
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.wanted = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.guard = threading.Lock()
-        seconds = app.config["HUB_SETTINGS"].audit_integrate_interval_seconds
-        self.interval: float | None = seconds if seconds > 0 else None
-        self.stopped = False
-
-    def poke(self) -> None:
-        self.wanted.set()
-        with self.guard:
-            # After a fork the inherited Thread object is not alive: start a fresh one.
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(
-                    target=self._run, name="audit-integrator", daemon=True
-                )
-                self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopped:
-            with self.app.app_context():
-                integrate_opportunistically(self.app.extensions["hub_db_engine"])
-            time.sleep(self.PAUSE)
-            self.wanted.wait(self.interval)
-            self.wanted.clear()
-
-    def stop(self) -> None:
-        """End the thread after its current round (an app being shut down)."""
-        self.stopped = True
-        self.wanted.set()
-        if self.thread is not None:
-            self.thread.join(timeout=30)
-
-
-_integrators: dict[int, _BackgroundIntegrator] = {}
-_integrators_guard = threading.Lock()
-
-
-def _integrator_for(app: Flask) -> _BackgroundIntegrator:
-    with _integrators_guard:
-        integrator = _integrators.get(id(app))
-        if integrator is None or integrator.app is not app:
-            integrator = _integrators[id(app)] = _BackgroundIntegrator(app)
-        return integrator
+    background.wake_after_commit(session, INTEGRATOR)
 
 
 def start_integrating(app: Flask) -> None:
-    """Integrate what is pending now, then on the timer, in this process and in every
-    process forked from it (gunicorn workers)."""
-    settings = app.config["HUB_SETTINGS"]
-    if not settings.audit_integrate_after_commit or settings.audit_integrate_interval_seconds <= 0:
-        return
-    if click.get_current_context(silent=True) is not None:
-        # A `flask ...` command (verify, backup-check, a restore check) reads the log as it
-        # is; the commands that integrate do so themselves.
-        return
-    _integrator_for(app).poke()
-    os.register_at_fork(after_in_child=lambda: _integrator_for(app).poke())
+    """Integrate what is pending now, then after commits and on the timer, in this process and
+    in every process forked from it (gunicorn workers)."""
+    background.start(app, INTEGRATOR)
 
 
 def stop_integrating(app: Flask) -> None:
     """Stop this process's background integrator for `app` (before its engine is disposed)."""
-    with _integrators_guard:
-        integrator = _integrators.pop(id(app), None)
-    if integrator is not None and integrator.app is app:
-        integrator.stop()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop("hub_audit_written", None)
+    background.stop(app, INTEGRATOR)
 
 
 def integrate_opportunistically(engine: sa.Engine) -> TreeHead | None:

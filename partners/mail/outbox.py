@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from core import background
 from core.db import db, utcnow
+from partners.mail import sender
 from partners.mail.messages import Email
 from partners.models import EmailStatus, OutboxEmail
-
-#: Set on a session that queued email, so that its commit wakes the sender.
-QUEUED = "hub_mail_queued"
 
 
 def queue(to_address: str, email: Email, *, kind: str, dedupe_key: str) -> OutboxEmail | None:
@@ -43,7 +42,7 @@ def queue(to_address: str, email: Email, *, kind: str, dedupe_key: str) -> Outbo
             db.session.add(row)
     except sa.exc.IntegrityError:
         return None
-    db.session.info[QUEUED] = True
+    background.wake_after_commit(db.session(), sender.SENDER)
     return row
 
 
@@ -83,5 +82,5 @@ def retry_failed() -> int:
         )
     )
     if result.rowcount:
-        db.session.info[QUEUED] = True
+        background.wake_after_commit(db.session(), sender.SENDER)
     return result.rowcount

@@ -13,23 +13,19 @@ as the audit log's integrator is (`audit.log`).
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import click
 import sqlalchemy as sa
-from flask import Flask, current_app, has_app_context
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
+from core import background
 from core.db import db, is_unavailable, utcnow
 from partners.mail import backends
 from partners.mail.backends import Backend, DeliveryFailed, Outgoing
-from partners.mail.outbox import QUEUED
 from partners.models import EmailStatus, OutboxEmail
 
 log = logging.getLogger(__name__)
@@ -229,31 +225,6 @@ def _discard_session() -> None:
 # --- sending after commit, in each web process ---------------------------------------------
 
 
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if not session.info.pop(QUEUED, False):
-        return
-    if not isinstance(session.get_bind(), sa.Engine) or not has_app_context():
-        return  # bound to a connection (tests): delivery is called explicitly
-    if not current_app.config["HUB_SETTINGS"].mail_send_after_commit:
-        return  # a dedicated `mail deliver --follow` process sends
-    session.info["hub_mail_send"] = current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session: Session, transaction: object) -> None:
-    app = session.info.pop("hub_mail_send", None)
-    if app is not None:
-        _sender_for(app).poke()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    # Only the whole transaction's rollback takes its email with it; a savepoint's does not.
-    if not previous_transaction.nested:
-        session.info.pop(QUEUED, None)
-
-
 def deliver_opportunistically(app: Flask) -> Round | None:
     """A round with a session of its own; any fault (the database away, the relay down) is
     logged by its class and leaves the rows for a later round."""
@@ -270,75 +241,28 @@ def deliver_opportunistically(app: Flask) -> Round | None:
         return None
 
 
-class _BackgroundSender:
-    """One thread per process and app that sends soon after email is committed, and on a
-    timer (at start-up and every `interval` seconds) for retries and for rows another
-    process queued. Requests only set an event, so sending never adds to their latency."""
-
-    PAUSE = 0.1  # seconds between rounds: lets emails committed together go in one round
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.wanted = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.guard = threading.Lock()
-        seconds = app.config["HUB_SETTINGS"].mail_send_interval_seconds
-        self.interval: float | None = seconds if seconds > 0 else None
-        self.stopped = False
-
-    def poke(self) -> None:
-        self.wanted.set()
-        with self.guard:
-            # After a fork the inherited Thread object is not alive: start a fresh one.
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="mail-sender", daemon=True)
-                self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopped:
-            self.wanted.clear()
-            done = deliver_opportunistically(self.app)
-            if done is not None and done.attempted >= BATCH:
-                continue  # more is due: go on at once
-            time.sleep(self.PAUSE)
-            self.wanted.wait(self.interval)
-
-    def stop(self) -> None:
-        """End the thread after its current round (an app being shut down)."""
-        self.stopped = True
-        self.wanted.set()
-        if self.thread is not None:
-            self.thread.join(timeout=30)
+def _send_round(app: Flask) -> bool:
+    done = deliver_opportunistically(app)
+    return done is not None and done.attempted >= BATCH  # more is due: go on at once
 
 
-_senders: dict[int, _BackgroundSender] = {}
-_senders_guard = threading.Lock()
-
-
-def _sender_for(app: Flask) -> _BackgroundSender:
-    with _senders_guard:
-        sender = _senders.get(id(app))
-        if sender is None or sender.app is not app:
-            sender = _senders[id(app)] = _BackgroundSender(app)
-        return sender
+#: Sending the outbox, in each web process (`core.background`): woken after a commit that
+#: queued email, and every HUB_MAIL_SEND_INTERVAL_SECONDS for retries and for rows another
+#: process queued.
+SENDER = background.Kind(
+    name="mail-sender",
+    round=_send_round,
+    after_commit=lambda app: app.config["HUB_SETTINGS"].mail_send_after_commit,
+    interval=lambda app: app.config["HUB_SETTINGS"].mail_send_interval_seconds,
+)
 
 
 def start_sending(app: Flask) -> None:
     """Send what is due now, then after commits and on the timer, in this process and in
     every process forked from it (gunicorn workers)."""
-    settings = app.config["HUB_SETTINGS"]
-    if not settings.mail_send_after_commit:
-        return
-    if click.get_current_context(silent=True) is not None:
-        return  # a `flask ...` command; `mail deliver` sends by itself
-    if settings.mail_send_interval_seconds > 0:
-        _sender_for(app).poke()
-        os.register_at_fork(after_in_child=lambda: _sender_for(app).poke())
+    background.start(app, SENDER)
 
 
 def stop_sending(app: Flask) -> None:
     """Stop this process's background sender for `app` (before its engine is disposed)."""
-    with _senders_guard:
-        sender = _senders.pop(id(app), None)
-    if sender is not None and sender.app is app:
-        sender.stop()
+    background.stop(app, SENDER)
