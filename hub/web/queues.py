@@ -80,28 +80,35 @@ class WorkQueue:
         return len(self.items)
 
 
-def _event_item(event: Event, href: str, today: date) -> WorkItem:
-    starts = local_date(event.starts_at)
-    return WorkItem(
-        title=event.title,
-        href=href,
-        status=EVENT_STATUS_LABELS[event.status],
-        due_on=starts,
-        overdue=starts < today,
-    )
+def _event_items(events: list[Event], endpoint: str) -> list[WorkItem]:
+    """Events as queue items linking to `endpoint`, each due by its start (the deadline of
+    everything before it)."""
+    today = local_today()
+    items = []
+    for event in events:
+        starts = local_date(event.starts_at)
+        items.append(
+            WorkItem(
+                title=event.title,
+                href=url_for(endpoint, event_id=event.id),
+                status=EVENT_STATUS_LABELS[event.status],
+                due_on=starts,
+                overdue=starts < today,
+            )
+        )
+    return items
 
 
 def _decisions(actor: Actor) -> WorkQueue | None:
     events = event_queues.decisions_waiting(actor)
     if not events:
         return None
-    today = local_today()
     return WorkQueue(
         key="decisions",
         heading="Decisions waiting for you",
         section=EVENTS,
         due_label="Decide before",
-        items=[_event_item(e, url_for("events.decision", event_id=e.id), today) for e in events],
+        items=_event_items(events, "events.decision"),
     )
 
 
@@ -109,13 +116,12 @@ def _reviews(actor: Actor) -> WorkQueue | None:
     events = event_queues.reviews_waiting(actor)
     if not events:
         return None
-    today = local_today()
     return WorkQueue(
         key="local-reviews",
         heading="Events waiting for local review",
         section=EVENTS,
         due_label="Event starts",
-        items=[_event_item(e, url_for("events.assessment", event_id=e.id), today) for e in events],
+        items=_event_items(events, "events.assessment"),
         more=("All events", url_for("events.index")),
     )
 
@@ -123,14 +129,12 @@ def _reviews(actor: Actor) -> WorkQueue | None:
 def _drafts(actor: Actor) -> WorkQueue | None:
     if actor.kind != ActorKind.PERSON or not records_permissions.can_host_events(actor):
         return None
-    today = local_today()
-    events = event_queues.drafts(actor)
     return WorkQueue(
         key="drafts",
         heading="Draft events",
         section=EVENTS,
         due_label="Event starts",
-        items=[_event_item(e, url_for("events.show", event_id=e.id), today) for e in events],
+        items=_event_items(event_queues.drafts(actor), "events.show"),
         actions=[("Record an event", url_for("events.new"))],
     )
 
