@@ -85,15 +85,23 @@ def show(request_id: str) -> Any:
         if query and item.speaker_id is None and item.status == "open"
         else None
     )
-    return render_template(
+    return _request_page(item, query, matches)
+
+
+def _request_page(
+    item: Any, query: str = "", matches: Any = None, errors: dict[str, list[str]] | None = None
+) -> Any:
+    """A request's page: its dates, the speaker (or the search for them), closing it."""
+    page = render_template(
         "records/subject_access/show.html",
         item=item,
         query=query,
         matches=matches,
         closings=register.CLOSINGS,
-        errors={},
+        errors=errors or {},
         page_title=f"Subject access request {item.reference}",
     )
+    return page, (422 if errors else 200)
 
 
 @blueprint.post("/<request_id>/speaker")
@@ -122,16 +130,7 @@ def close(request_id: str) -> Any:
         register.close_request(actor, item, {"outcome": request.form.get("outcome", "")})
     except ValidationFailed as exc:
         keep_refusal(actor, exc)
-        page = render_template(
-            "records/subject_access/show.html",
-            item=item,
-            query="",
-            matches=None,
-            closings=register.CLOSINGS,
-            errors=exc.errors,
-            page_title=f"Subject access request {item.reference}",
-        )
-        return page, 422
+        return _request_page(item, errors=exc.errors)
     except Conflict as exc:
         keep_refusal(actor, exc)
         flash(exc.detail, "error")
