@@ -60,10 +60,11 @@ def wait_after(attempts: int) -> timedelta:
 
 
 def claim(session: Session, *, now: datetime, limit: int = BATCH) -> tuple[str, list[Outgoing]]:
-    """Claim up to `limit` due rows for this sender and commit the claim; returns the claim's
-    token and the rows. One UPDATE whose WHERE repeats the conditions: a row another sender
-    claimed meanwhile no longer matches when this one reaches it (PostgreSQL re-checks the
-    row after waiting for its lock; SQLite has one writer at a time)."""
+    """Claim up to `limit` due rows for this sender (the round commits the claim before it
+    sends anything); returns the claim's token and the rows. One UPDATE whose WHERE repeats
+    the conditions: a row another sender claimed meanwhile no longer matches when this one
+    reaches it (PostgreSQL re-checks the row after waiting for its lock; SQLite has one writer
+    at a time)."""
     token = uuid.uuid4().hex
     claimable = sa.and_(
         OutboxEmail.status == EmailStatus.PENDING,
@@ -95,7 +96,6 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> tuple[str, 
         .where(OutboxEmail.claimed_by == token)
         .order_by(OutboxEmail.id)
     ).all()
-    session.commit()
     return token, [
         Outgoing(r.id, r.to_address, r.subject, r.body, r.html_body, r.kind) for r in rows
     ]
@@ -119,7 +119,6 @@ def _mark_sent(session: Session, token: str, row_id: int, now: datetime) -> None
         )
         .execution_options(synchronize_session=False)
     )
-    session.commit()
 
 
 def _mark_failed_attempt(
@@ -131,7 +130,6 @@ def _mark_failed_attempt(
         )
     ).one_or_none()
     if row is None:  # the claim lapsed and another sender has it now
-        session.rollback()
         return EmailStatus.PENDING
     attempts = row.attempts + 1
     give_up = failure.permanent or now + wait_after(attempts) - row.created_at > GIVE_UP_AFTER
@@ -151,17 +149,19 @@ def _mark_failed_attempt(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     return EmailStatus.FAILED if give_up else EmailStatus.PENDING
 
 
 def deliver(
     session: Session, backend: Backend, *, now: datetime | None = None, limit: int = BATCH
 ) -> Round:
-    """One round: claim what is due, send it, record each outcome in its own commit."""
+    """One round: claim what is due, send it, record each outcome in its own commit. The round
+    is the sender's edge: it commits the claim before any slow send, and each outcome as soon
+    as it is known, so a crash mid-round loses at most the outcome of the message in hand."""
     now = now or utcnow()
     done = Round()
     token, claimed = claim(session, now=now, limit=limit)
+    session.commit()
     for message in claimed:
         try:
             backend.send(message)
@@ -171,9 +171,11 @@ def deliver(
             failure = DeliveryFailed(type(exc).__name__)
         else:
             _mark_sent(session, token, message.id, now)
+            session.commit()
             done.sent += 1
             continue
         outcome = _mark_failed_attempt(session, token, message.id, failure, now)
+        session.commit()
         if outcome == EmailStatus.FAILED:
             done.failed += 1
             log.error("email %s (%s) given up: %s", message.id, message.kind, failure.reason)
