@@ -49,22 +49,17 @@ def names_of_people(references: Iterable[str]) -> dict[str, str]:
     """Names for `person:<id>` references, for entries the reviewer may already see: whoever
     acted in an entry a DPO may see is named to them (who touched their organisation's data is
     what they review), while the person filter offers only `nameable_people`."""
-    ids = {}
-    for reference in set(references):
-        kind, _, ident = reference.partition(":")
-        parsed = as_uuid(ident) if kind == "person" else None
-        if parsed is not None:
-            ids[parsed] = reference
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(PEOPLE.c.id, PEOPLE.c.name).where(PEOPLE.c.id.in_(list(ids)))
-    )
-    return {ids[row.id]: row.name for row in rows}
+    return _person_names(references)
 
 
 def actor_names_for(actor: Actor, references: Iterable[str]) -> dict[str, str]:
     """Names for the `person:<id>` references the reviewer may see a name for."""
+    return _person_names(references, nameable_people(actor))
+
+
+def _person_names(references: Iterable[str], *conditions: sa.ColumnElement[bool]) -> dict[str, str]:
+    """Names for `person:<id>` references (other references are left out), of the people
+    meeting `conditions`."""
     ids = {}
     for reference in set(references):
         kind, _, ident = reference.partition(":")
@@ -74,9 +69,7 @@ def actor_names_for(actor: Actor, references: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     rows = db.session.execute(
-        sa.select(PEOPLE.c.id, PEOPLE.c.name).where(
-            PEOPLE.c.id.in_(list(ids)), nameable_people(actor)
-        )
+        sa.select(PEOPLE.c.id, PEOPLE.c.name).where(PEOPLE.c.id.in_(list(ids)), *conditions)
     )
     return {ids[row.id]: row.name for row in rows}
 
