@@ -146,16 +146,52 @@ def get_agreement(actor: Actor, agreement_id: str | uuid.UUID) -> Agreement:
     return agreement
 
 
+def _register(actor: Actor) -> sa.Select | None:
+    """The agreement versions the actor sees in the register (None: none at all)."""
+    query = sa.select(Agreement).order_by(Agreement.reference, Agreement.version.desc())
+    if permissions.is_hub_reviewer(actor):
+        return query
+    if actor.org_id is None:
+        return None
+    return query.join(AgreementParty).where(
+        AgreementParty.organisation_id == uuid.UUID(actor.org_id)
+    )
+
+
 def list_agreements(actor: Actor) -> list[Agreement]:
     """The register: every agreement version the actor's organisation is party to."""
-    query = sa.select(Agreement).order_by(Agreement.reference, Agreement.version.desc())
-    if not permissions.is_hub_reviewer(actor):
-        if actor.org_id is None:
-            return []
-        query = query.join(AgreementParty).where(
-            AgreementParty.organisation_id == uuid.UUID(actor.org_id)
+    query = _register(actor)
+    return [] if query is None else list(db.session.scalars(query))
+
+
+def suspended(actor: Actor) -> list[Agreement]:
+    """The suspended agreements of the actor's register (nothing is shared under them)."""
+    query = _register(actor)
+    if query is None:
+        return []
+    return list(db.session.scalars(query.where(Agreement.status == AgreementStatus.SUSPENDED)))
+
+
+def awaiting_approval_by(actor: Actor) -> list[Agreement]:
+    """Proposed agreements that name the actor as their party's signatory and that the party
+    has not approved yet."""
+    if actor.kind != ActorKind.PERSON or not actor.id or actor.org_id is None:
+        return []
+    if not actor.has_role("signatory"):
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(Agreement)
+            .join(AgreementParty)
+            .where(
+                Agreement.status == AgreementStatus.PROPOSED,
+                AgreementParty.organisation_id == uuid.UUID(actor.org_id),
+                AgreementParty.signatory_id == uuid.UUID(actor.id),
+                AgreementParty.approved_at.is_(None),
+            )
+            .order_by(Agreement.reference, Agreement.version.desc())
         )
-    return list(db.session.scalars(query))
+    )
 
 
 # --- drafting ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from flask import g, url_for
 
 from agreements import lifecycle as agreements_lifecycle
 from agreements import permissions as agreements_permissions
-from agreements.models import AgreementStatus
+from agreements.models import Agreement
 from audit import activity as access_activity
 from audit import flag_reviews
 from audit import permissions as audit_permissions
@@ -139,19 +139,16 @@ def _drafts(actor: Actor) -> WorkQueue | None:
     )
 
 
-def acting_on_advisory(actor: Actor) -> set[str]:
-    """Ids of the open advisory requests whose next step is the actor's (routing, answering)."""
-    return {
-        str(request.id)
-        for request in advisory.open_for(actor)
-        if advisory.can_route(actor, request) or advisory.can_answer(actor, request)
-    }
+def advisory_items(actor: Actor) -> list[advisory.DashboardItem]:
+    """The actor's open advisory requests (read once per request: the navigation's count and
+    the dashboard both show them)."""
+    cached = g.get("_advisory_items")
+    if cached is None:
+        cached = g._advisory_items = advisory.dashboard_items(actor)
+    return cached
 
 
 def _advisory(actor: Actor) -> WorkQueue | None:
-    acting = acting_on_advisory(actor)
-    if not acting:
-        return None
     items = [
         WorkItem(
             title=f"Request from {item.requesting_org}",
@@ -160,9 +157,11 @@ def _advisory(actor: Actor) -> WorkQueue | None:
             due_on=item.due_on,
             overdue=item.overdue,
         )
-        for item in advisory.dashboard_items(actor)
-        if item.id in acting
+        for item in advisory_items(actor)
+        if item.yours
     ]
+    if not items:
+        return None
     heading = (
         "Advisory requests to route"
         if actor.org_kind == "regional_coordinator"
@@ -180,21 +179,22 @@ def _advisory(actor: Actor) -> WorkQueue | None:
 def _agreements(actor: Actor) -> list[WorkQueue]:
     if actor.kind != ActorKind.PERSON:
         return []
-    approvals, suspensions = [], []
-    for agreement in agreements_lifecycle.list_agreements(actor):
-        href = url_for("agreements.show", agreement_id=agreement.id)
-        title = f"{agreement.reference}: {agreement.title}"
-        party = agreements_permissions.signing_party(actor, agreement)
-        if (
-            agreement.status == AgreementStatus.PROPOSED
-            and party is not None
-            and party.approved_at is None
-        ):
-            approvals.append(WorkItem(title=title, href=href, status="Proposed"))
-        if agreement.status == AgreementStatus.SUSPENDED and actor.has_role("dpo"):
-            can_lift = agreements_permissions.can_resume(actor, agreement)
-            status = "Suspended by you" if can_lift else "Suspended by another party"
-            suspensions.append(WorkItem(title=title, href=href, status=status))
+
+    def item(agreement: Agreement, status: str) -> WorkItem:
+        return WorkItem(
+            title=f"{agreement.reference}: {agreement.title}",
+            href=url_for("agreements.show", agreement_id=agreement.id),
+            status=status,
+        )
+
+    approvals = [item(a, "Proposed") for a in agreements_lifecycle.awaiting_approval_by(actor)]
+    suspensions = []
+    if actor.has_role("dpo"):
+        for agreement in agreements_lifecycle.suspended(actor):
+            mine = agreements_permissions.can_resume(actor, agreement)
+            suspensions.append(
+                item(agreement, "Suspended by you" if mine else "Suspended by another party")
+            )
     queues = []
     if approvals:
         queues.append(
@@ -298,21 +298,20 @@ _DASHBOARD_ONLY: frozenset[Provider] = frozenset({_flags})
 
 
 def queues_for(actor: Actor, *, dashboard: bool = False) -> list[WorkQueue]:
-    """The actor's queues in the order a dashboard shows them (cached for the request); the
-    dashboard's include those too costly to count on every page."""
-    cache_key = "_work_queues_dashboard" if dashboard else "_work_queues"
-    cached = g.get(cache_key)
-    if cached is not None:
-        return cached
+    """The actor's queues in the order a dashboard shows them; the dashboard's include those
+    too costly to count on every page. Each provider is asked once per request, however many
+    times the page (its navigation, its body) needs the queues."""
+    answers: dict[Provider, list[WorkQueue]] = g.setdefault("_work_queues", {})
     found: list[WorkQueue] = []
     for provider in _PROVIDERS:
         if provider in _DASHBOARD_ONLY and not dashboard:
             continue
-        answer = provider(actor)
-        if answer is None:
-            continue
-        found.extend(answer if isinstance(answer, list) else [answer])
-    setattr(g, cache_key, found)
+        if provider not in answers:
+            answer = provider(actor)
+            answers[provider] = (
+                [] if answer is None else answer if isinstance(answer, list) else [answer]
+            )
+        found.extend(answers[provider])
     return found
 
 

@@ -325,7 +325,6 @@ def dashboard() -> Any:
     roles = [Role(r) for r in sorted(actor.roles)]
     abilities = [(ROLE_LABELS[r], ROLE_DESCRIPTIONS[r]) for r in roles]
     work = queues.queues_for(actor, dashboard=True)
-    acting = queues.acting_on_advisory(actor)
     return render_template(
         "web/dashboard.html",
         person=g.person,
@@ -333,7 +332,7 @@ def dashboard() -> Any:
         tasks=_tasks(actor),
         work=work,
         waiting=queues.waiting(work),
-        advisory_items=[i for i in advisory.dashboard_items(actor) if i.id not in acting],
+        advisory_items=[i for i in queues.advisory_items(actor) if not i.yours],
         review_items=agreements_lifecycle.due_reviews(actor),
         group_actions=group_actions.dashboard_actions(actor),
         kind_label=ORGANISATION_KIND_LABELS[g.person.organisation.kind],

@@ -294,6 +294,8 @@ class DashboardItem:
     status_label: str
     due_on: date
     overdue: bool
+    #: The next step is the actor's (routing it, or answering it).
+    yours: bool = False
 
 
 def dashboard_items(actor: Actor) -> list[DashboardItem]:
@@ -314,6 +316,7 @@ def dashboard_items(actor: Actor) -> list[DashboardItem]:
             status_label=STATUS_LABELS[r.status],
             due_on=r.due_on,
             overdue=is_overdue(r, today),
+            yours=can_route(actor, r) or can_answer(actor, r),
         )
         for r in requests
     ]
