@@ -111,16 +111,34 @@ def queue_email(
     )
 
 
-def inbox(actor: Actor, *, unread_only: bool = False, limit: int = 50) -> list[InboxMessage]:
-    """Messages for the actor's organisation and for the actor, newest first."""
+def _addressed_to(actor: Actor) -> sa.ColumnElement[bool] | None:
+    """The messages for the actor's organisation and for the actor (None: no inbox)."""
     if actor.org_id is None:
-        return []
+        return None
     addressed = InboxMessage.person_id.is_(None)
     if actor.kind == ActorKind.PERSON and actor.id:  # a partner system's id is its client id
         addressed = sa.or_(addressed, InboxMessage.person_id == uuid.UUID(actor.id))
-    query = sa.select(InboxMessage).where(
-        InboxMessage.organisation_id == uuid.UUID(actor.org_id), addressed
-    )
+    return sa.and_(InboxMessage.organisation_id == uuid.UUID(actor.org_id), addressed)
+
+
+def inbox(actor: Actor, *, unread_only: bool = False, limit: int = 50) -> list[InboxMessage]:
+    """Messages for the actor's organisation and for the actor, newest first."""
+    addressed = _addressed_to(actor)
+    if addressed is None:
+        return []
+    query = sa.select(InboxMessage).where(addressed)
     if unread_only:
         query = query.where(InboxMessage.read_at.is_(None))
     return list(db.session.scalars(query.order_by(InboxMessage.created_at.desc()).limit(limit)))
+
+
+def unread_count(actor: Actor) -> int:
+    """How many of the actor's inbox messages are unread (the navigation's count)."""
+    addressed = _addressed_to(actor)
+    if addressed is None:
+        return 0
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(InboxMessage)
+        .where(addressed, InboxMessage.read_at.is_(None))
+    )

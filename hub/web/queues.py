@@ -321,7 +321,7 @@ def counts(actor: Actor) -> dict[str, int]:
     for queue in queues_for(actor):
         totals[queue.section] = totals.get(queue.section, 0) + queue.count
     if actor.org_id:
-        unread = len(notifications.inbox(actor, unread_only=True))
+        unread = notifications.unread_count(actor)
         if unread:
             totals[INBOX] = unread
     return {section: n for section, n in totals.items() if n}
