@@ -18,7 +18,7 @@ from audit import verify as verification
 from audit import witness as witnesses
 from audit.models import AuditPending
 from core.cli import CliInputError, unit_of_work
-from core.db import db, utcnow
+from core.db import db, read_only, utcnow
 from core.security import Actor
 
 audit_group = AppGroup("audit", help="The verifiable audit log.")
@@ -158,8 +158,9 @@ def _verify_and_record(
     """Verify the whole log (against a checkpoint file if given) and keep the outcome."""
     started = utcnow()
     external = checkpoint_file.read_text() if checkpoint_file else None
+    db.session.rollback()  # verifying reads only: it must not hold the write lock meanwhile
     report = verification.verify(
-        db.session(), key or log.verifier_key(), external_checkpoint=external
+        read_only(db.session()), key or log.verifier_key(), external_checkpoint=external
     )
     db.session.rollback()
     try:

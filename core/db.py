@@ -362,6 +362,16 @@ def transaction() -> Iterator[Session]:
         raise
 
 
+def read_only(session: Session) -> Session:
+    """Begin `session`'s next transaction as a reader. On SQLite that is a deferred BEGIN, which
+    takes no write lock, so writers go on while a long read (verifying the whole audit log)
+    reads its one snapshot; PostgreSQL's transactions are readers until they write anyway.
+    Only for a transaction that writes nothing: on SQLite a reader that then wrote would fail
+    at once if another connection had written since it began."""
+    session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+    return session
+
+
 #: Errors that mean the database is away or not answering in time (not a bug in the hub): a
 #: refused or dropped connection, a statement past its deadline, no pooled connection free.
 UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
