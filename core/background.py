@@ -117,6 +117,16 @@ def stop(app: Flask, kind: Kind) -> None:
         worker.stop()
 
 
+def stop_all(app: Flask) -> None:
+    """Stop this process's threads of every kind for `app` (before its engine is disposed, so
+    that no round is left holding one of its connections)."""
+    with _workers_guard:
+        found = [key for key, worker in _workers.items() if worker.app is app]
+        workers = [_workers.pop(key) for key in found]
+    for worker in workers:
+        worker.stop()
+
+
 # --- waking after commit ----------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from audit.models import AuditEntry
-from core import migrations
+from core import background, migrations
 from core.db import db
 from core.security import Actor
 from partners import services, signin
@@ -127,6 +127,7 @@ def app(database_server: str | None, tmp_path_factory: pytest.TempPathFactory) -
         migrations.upgrade(url)
     yield application
     db.session.remove()
+    background.stop_all(application)
     application.extensions["hub_db_engine"].dispose()
     dispose_database(database_server, url)
 

@@ -26,6 +26,7 @@ from audit import log
 from audit import services as audit
 from audit import verify as verification
 from audit.models import AuditEntry
+from core import background
 from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -175,6 +176,7 @@ def _shutdown(database_server, hub: Hub) -> None:
     hub.stop()
     with hub.app.app_context():
         db.session.remove()
+    background.stop_all(hub.app)  # no integrator round left holding a connection
     hub.app.extensions["hub_db_engine"].dispose()
     dispose_database(database_server, hub.database)
 
