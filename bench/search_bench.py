@@ -123,15 +123,15 @@ def speakers(count: int, rng: random.Random) -> Iterator[FakeSpeaker]:
 
 
 def name_rows(speaker: FakeSpeaker, org_id: uuid.UUID) -> Iterator[tuple]:
-    """The search rows `search.index_speaker` would write for the speaker."""
-    from hub.records.speakers.search import normalise, sorted_tokens
+    """The search rows `search.index_speaker` would write for the speaker (`search.name_rows`)."""
+    from hub.records.speakers.search import name_rows as rows_of
 
-    seen = set()
-    for name in (speaker.display_name, *(a for a, _ in speaker.aliases)):
-        key = normalise(name)
-        if key and key not in seen:
-            seen.add(key)
-            yield (speaker.id, org_id, name, key, sorted_tokens(key))
+    names = (speaker.display_name, *(a for a, _ in speaker.aliases))
+    for row in rows_of(speaker.id, org_id, names):
+        yield (
+            row["speaker_id"], row["owner_org_id"], row["name"], row["normalised"],
+            row["sorted_tokens"], row["keys"],
+        )  # fmt: skip
 
 
 # --- queries ----------------------------------------------------------------------------
@@ -353,8 +353,8 @@ def _copy(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> li
                     if rng.random() < min(1.0, 20 * QUERIES / PG_SPEAKERS):
                         sample.append(speaker)
             with cursor.copy(
-                "COPY speaker_names (speaker_id, owner_org_id, name, normalised, sorted_tokens) "
-                "FROM STDIN"
+                "COPY speaker_names (speaker_id, owner_org_id, name, normalised, sorted_tokens, "
+                "keys) FROM STDIN"
             ) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -394,8 +394,8 @@ def _sqlite(suite: Suite) -> None:
                 {"id": speaker.id.hex, "org": org.hex, "name": speaker.display_name}
             )
             names.extend(
-                {"sid": s.hex, "org": o.hex, "name": n, "norm": k, "sorted": t}
-                for s, o, n, k, t in name_rows(speaker, org)
+                {"sid": s.hex, "org": o.hex, "name": n, "norm": k, "sorted": t, "keys": ks}
+                for s, o, n, k, t, ks in name_rows(speaker, org)
             )
             if rng.random() < min(1.0, 20 * QUERIES / SQLITE_SPEAKERS):
                 sample.append(speaker)
@@ -416,7 +416,7 @@ def _sqlite(suite: Suite) -> None:
             connection.execute(
                 sa.text(
                     "INSERT INTO speaker_names (speaker_id, owner_org_id, name, normalised, "
-                    "sorted_tokens) VALUES (:sid, :org, :name, :norm, :sorted)"
+                    "sorted_tokens, keys) VALUES (:sid, :org, :name, :norm, :sorted, :keys)"
                 ),
                 names,
             )
@@ -448,11 +448,13 @@ def run() -> Suite:
         "surnames."
     )
     suite.notes.append(
-        "PostgreSQL: candidates come from a GIN index on `speaker_name_keys(owner, words)` "
-        "(transliteration skeletons and their one-letter deletions, behind the owner's id "
-        "prefix): the rows meeting every query word, plus a bounded set per word, in one "
-        "statement; pg_trgm's `%` within the owner's rows only when nothing meets a key. "
-        "SQLite: FTS5 trigram tables (skeleton words; four-letter pieces of each word). "
+        "Candidates come from each name's search keys (`names.name_keys`: its words, their "
+        "transliteration skeletons and one-letter deletions, its own script's words, behind "
+        "the owner's id prefix), computed in Python and stored in `speaker_names.keys`: "
+        "PostgreSQL indexes them with GIN over the key array (rows meeting every query word, "
+        "plus a bounded set per word, in one statement; pg_trgm's `%` within the owners' rows "
+        "only when no candidate is a strong match), SQLite with an FTS5 table whose tokens are "
+        "the keys (four-letter pieces of each word in a trigram table as the weak fallback). "
         "Both rank the candidates in Python with one scoring function."
     )
     return suite

@@ -45,7 +45,7 @@ from hub.records.models import (
     RecordStatus,
     Speaker,
 )
-from hub.records.speakers import search
+from hub.records.speakers.names import comparable
 from partners.models import Organisation
 
 #: The purposes the dashboard may state for institutions' records (the coordinator chooses).
@@ -198,9 +198,7 @@ class TouringSpeaker:
 def name_key(name: str) -> str:
     """How names are compared across institutions: normalised, honorifics dropped, words in
     order ("Dr Kasimir Fenhollow" and "Fenhollow, Kasimir" match)."""
-    words = search.normalise(name).split()
-    core = [w for w in words if w not in search.HONORIFICS] or words
-    return " ".join(sorted(core))
+    return comparable(name)
 
 
 def touring_speakers(

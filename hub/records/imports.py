@@ -471,26 +471,6 @@ def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _search_rows(speaker_id: uuid.UUID, owner: uuid.UUID, names: list[str]) -> list[dict]:
-    # The same rows `search.index_speaker` writes: each distinct normalised name once.
-    rows, seen = [], set()
-    for name in names:
-        normalised = search.normalise(name)
-        if not normalised or normalised in seen:
-            continue
-        seen.add(normalised)
-        rows.append(
-            {
-                "speaker_id": speaker_id,
-                "owner_org_id": owner,
-                "name": name,
-                "normalised": normalised,
-                "sorted_tokens": search.sorted_tokens(normalised),
-            }
-        )
-    return rows
-
-
 def _insert_speakers(
     actor: Actor, rows: list[dict[str, Any]], progress: Progress
 ) -> list[uuid.UUID]:
@@ -528,7 +508,7 @@ def _insert_speakers(
                 for topic in {t.casefold(): t for t in row["topics"]}.values()
             )
             name_rows.extend(
-                _search_rows(speaker_id, owner, [row["display_name"], *row["aliases"]])
+                search.name_rows(speaker_id, owner, [row["display_name"], *row["aliases"]])
             )
         for model, values in (
             (Speaker, speaker_rows),

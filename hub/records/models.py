@@ -148,8 +148,9 @@ class SpeakerTopic(Base):
 class SpeakerName(Base):
     """Search index: every name of every speaker, normalised (display name and aliases).
 
-    Maintained by the speakers service; PostgreSQL indexes `normalised` with pg_trgm, SQLite
-    mirrors it into an FTS5 trigram table (see the migration).
+    Maintained by the speakers service (`search.name_rows`): each name's Latin form, its words
+    sorted, and its search keys. PostgreSQL indexes the keys (GIN) and the sorted words
+    (pg_trgm); SQLite mirrors both into FTS5 tables (see the migrations).
     """
 
     __tablename__ = "speaker_names"
@@ -161,6 +162,9 @@ class SpeakerName(Base):
     normalised: Mapped[str] = mapped_column(sa.String(200))
     # Normalised words in sorted order, so that "Smith John" finds "John Smith".
     sorted_tokens: Mapped[str] = mapped_column(sa.String(200))
+    # The name's search keys, space-separated (`names.name_keys`): indexed by GIN on
+    # PostgreSQL and by an FTS5 table on SQLite (see the migrations).
+    keys: Mapped[str] = mapped_column(sa.Text, default="")
 
     __table_args__ = (sa.Index("ix_speaker_names_owner_org_id", "owner_org_id"),)
 

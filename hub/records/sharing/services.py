@@ -106,23 +106,6 @@ def require_reader(actor: Actor, action: str) -> None:
         )
 
 
-def partner_candidates(
-    providers: set[str], query: search.NameQuery, limit: int
-) -> list[search.Candidate]:
-    session = db.session()
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    rows: list[search.Candidate] = []
-    for provider in sorted(providers):
-        org = uuid.UUID(provider)
-        found = (
-            search.postgres_candidates(session, org, query, limit)
-            if postgresql
-            else search.sqlite_candidates(session, org, query, limit)
-        )
-        rows.extend(search.Candidate(*row, source="partner") for row in found)
-    return rows
-
-
 def _in_full(
     page: list[tuple[float, SearchResult | search.SpeakerMatch | ShareableRecord]],
 ) -> list[tuple[float, Any]]:
@@ -168,7 +151,7 @@ def search_speakers(
     )
     if sharing is not None:
         providers = sharing.providers("speaker") - {actor.org_id}
-        candidates = partner_candidates(providers, parsed, PARTNER_CANDIDATES)
+        candidates = search.candidates(providers, parsed, PARTNER_CANDIDATES, source="partner")
         partner_matches = [
             m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
         ][:PARTNER_CANDIDATES]

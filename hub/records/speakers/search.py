@@ -1,25 +1,28 @@
-"""Finding speakers by name despite misspelling, transliteration and word order.
+"""Finding speakers by name despite misspelling, transliteration, script and word order.
 
 Search runs in two stages. A *candidate source* asks the database for a bounded set of name
-rows that might match (PostgreSQL: pg_trgm indexes; SQLite: FTS5 trigram tables), and the
-rows of every source are then *ranked* here, in Python, by one scoring function, so that
-results from different sources (today the actor's own organisation; with data-sharing
-agreements, what partners disclose) are ordered on the same scale.
+rows that might match, and the rows of every source are then *ranked* here by one scoring
+function (`names.name_score`), so that results from different sources (the actor's own
+organisation; what partners' agreements disclose) are ordered on the same scale.
 
-Both engines also index each name's transliteration *skeleton* (see `skeleton`): a key in
-which "Mohammed", "Muhammad" and "Mohamed" agree, as do "Yusuf" and "Yousef", whose
-spellings share no trigram at all. The skeleton is computed in SQL by the same replacements
-(see the institution-records migration), so no stored column is needed.
+Candidates come from each name's *search keys* (`names.name_keys`: its words, their
+transliteration skeletons and one-letter deletions, its own script's words, behind the owner's
+prefix), computed in Python when a name is indexed and stored in `speaker_names.keys`;
+PostgreSQL indexes them with GIN, SQLite with an FTS5 table. A name is a candidate where every
+word asked meets one of its keys (in any of the query's forms), or, more weakly, where some
+word does; trigrams catch what has slipped further. One statement asks for the names of every
+organisation searched (the actor's own, or all the partners an agreement covers).
+
+The ranking does not depend on the page asked for: every source returns at most `CANDIDATES`
+rows, chosen by the database's closeness to the query, all of them are scored, and pages are
+cut from that one ordering.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,214 +34,35 @@ from core.errors import PermissionDenied
 from core.security import Actor
 from hub.records import permissions
 from hub.records.models import RecordStatus, Speaker, SpeakerName
-
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-#: Words that say how someone is addressed, not who they are: ignored when names are compared
-#: (they are still stored and shown).
-HONORIFICS = frozenset(
-    {
-        "dr",
-        "doctor",
-        "prof",
-        "professor",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "sir",
-        "dame",
-        "lord",
-        "lady",
-        "rev",
-        "revd",
-        "reverend",
-        "cllr",
-        "sheikh",
-        "shaykh",
-        "imam",
-        "rabbi",
-        "father",
-        "sister",
-        "brother",
-    }
-)
-
-#: Ordered replacements that fold common transliteration and spelling variants together,
-#: applied to space-padded normalised words. Word-initial vowels become "a" (Omar/Umar) and a
-#: word-initial "y" is kept (Yusuf), a final "h" goes (Fatimah/Fatima), ph/c/kh/q/gh/th/dh/dj
-#: fold (Khaled/Chaled, Qasim/Kasim), the remaining vowels and "y" go (Yousef/Yusuf,
-#: Zaynab/Zainab) and doubled letters collapse (Mohammed/Mohamed). The migration holds a copy
-#: of this list for its SQL; `tests/records/test_search.py` checks that they agree.
-SKELETON_RULES: tuple[tuple[str, str], ...] = (
-    (" a", " #"),
-    (" e", " #"),
-    (" i", " #"),
-    (" o", " #"),
-    (" u", " #"),
-    (" y", " !"),
-    ("h ", " "),
-    ("ph", "f"),
-    ("c", "k"),
-    ("kh", "k"),
-    ("q", "k"),
-    ("gh", "g"),
-    ("th", "t"),
-    ("dh", "d"),
-    ("dj", "j"),
-    ("a", ""),
-    ("e", ""),
-    ("i", ""),
-    ("o", ""),
-    ("u", ""),
-    ("y", ""),
-    *((letter + letter, letter) for letter in "bdfghjklmnprstvwxz"),
-    ("#", "a"),
-    ("!", "y"),
-)
+from hub.records.speakers import names
+from hub.records.speakers.names import AskedForm, key_prefix, name_keys, name_score
 
 #: Scores run from 0 (nothing alike) to 1 (the same name). Below this a row is not a result.
 MIN_SCORE = 0.5
 #: On creation, existing records at least this alike are offered as possible duplicates
 #: (`services.likely_duplicates`).
 DUPLICATE_SCORE = 0.75
-#: Name rows each source fetches before ranking (at least; more for later pages).
-CANDIDATES = 40
-#: PostgreSQL: rows matching a single query word that are looked at (a bound for common words).
+#: A candidate this alike is a strong match: below it, the slower trigram search also runs.
+STRONG_SCORE = 0.8
+#: Name rows a source fetches for one search, whatever page is asked for: all are scored.
+CANDIDATES = 200
+#: Rows matching only one of the words asked that are looked at, per word (a bound for
+#: common words), and how many of them are kept.
 PARTIAL_SCAN = 300
-#: pg_trgm similarity a row must reach to be a candidate at all (`%` operator threshold).
+PARTIAL_KEEP = 50
+#: pg_trgm similarity a row must reach to be a trigram candidate (`%` operator threshold).
 PG_THRESHOLD = 0.3
 
 
-# --- normalisation ----------------------------------------------------------------------
-
-
 def normalise(name: str) -> str:
-    """Lower-case ASCII words: accents folded, punctuation dropped ("Dr. José Núñez" ->
+    """A name's Latin form, as `speaker_names.normalised` holds it ("Dr. José Núñez" ->
     "dr jose nunez")."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return " ".join(_NON_WORD.sub(" ", folded.lower()).split())
+    return names.latin(name)
 
 
 def sorted_tokens(normalised: str) -> str:
     """The words in alphabetical order, so word order does not matter."""
-    return " ".join(sorted(normalised.split()))
-
-
-@lru_cache(maxsize=262144)
-def skeleton(words: str) -> str:
-    """The transliteration skeleton of normalised words ("mohammed yousef" -> "mhmd ysf")."""
-    text = f" {words} "
-    for old, new in SKELETON_RULES:
-        text = text.replace(old, new)
-    return text.strip()
-
-
-def _core_tokens(normalised: str) -> list[str]:
-    """The words that identify someone (honorifics dropped, unless that leaves nothing)."""
-    words = normalised.split()
-    core = [word for word in words if word not in HONORIFICS]
-    return core or words
-
-
-# --- similarity -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=262144)
-def trigrams(text: str) -> frozenset[str]:
-    """pg_trgm's trigrams: each word padded with two spaces before and one after."""
-    grams: set[str] = set()
-    for word in text.split():
-        padded = f"  {word} "
-        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
-    return frozenset(grams)
-
-
-def trigram_similarity(a: str, b: str) -> float:
-    """Shared trigrams over all trigrams (pg_trgm's `similarity`)."""
-    first, second = trigrams(a), trigrams(b)
-    if not first or not second:
-        return 0.0
-    shared = len(first & second)
-    return shared / (len(first) + len(second) - shared)
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edits (insert, delete, substitute) from `a` to `b`: Hyyrö's bit-parallel form of
-    Myers' algorithm, one pass over `a` with `b` held as bit masks."""
-    if len(a) < len(b):
-        a, b = b, a
-    size = len(b)
-    if size == 0:
-        return len(a)
-    masks: dict[str, int] = {}
-    for i, letter in enumerate(b):
-        masks[letter] = masks.get(letter, 0) | (1 << i)
-    full = (1 << size) - 1
-    top = 1 << (size - 1)
-    plus, minus, distance = full, 0, size
-    for letter in a:
-        equal = masks.get(letter, 0)
-        vertical = equal | minus
-        horizontal = (((equal & plus) + plus) ^ plus) | equal
-        up = minus | ~(horizontal | plus)
-        down = plus & horizontal
-        if up & top:
-            distance += 1
-        elif down & top:
-            distance -= 1
-        up = (up << 1) | 1
-        down <<= 1
-        plus = (down | ~(vertical | up)) & full
-        minus = up & vertical & full
-    return distance
-
-
-def edit_similarity(a: str, b: str) -> float:
-    """1 - Levenshtein distance / the longer length (one slip in a short word stays close)."""
-    if a == b:
-        return 1.0
-    longer = max(len(a), len(b))
-    return 1.0 - levenshtein(a, b) / longer if longer else 0.0
-
-
-@lru_cache(maxsize=262144)
-def word_similarity(a: str, b: str) -> float:
-    """How alike two single words are, allowing for slips, transliteration and initials."""
-    if a == b:
-        return 1.0
-    if len(a) == 1 or len(b) == 1:
-        # An initial ("E. Quillfeather") stands for any word with that first letter.
-        return 0.7 if a[0] == b[0] else 0.0
-    spelling = 0.95 * edit_similarity(a, b)
-    shape_a, shape_b = skeleton(a), skeleton(b)
-    if shape_a == shape_b and len(shape_a) >= 2:
-        return max(spelling, 0.9)
-    if spelling >= 0.8:
-        return spelling
-    return max(spelling, 0.8 * edit_similarity(shape_a, shape_b))
-
-
-def name_score(query: str, name: str) -> float:
-    """How well a normalised query matches a normalised name, in [0, 1], whatever the order
-    of the words: each query word is paired with its closest word in the name, and words of
-    the name that nothing in the query matched count a little against it."""
-    if not query or not name:
-        return 0.0
-    if query == name:
-        return 1.0
-    asked, held = _core_tokens(query), _core_tokens(name)
-    table = [[word_similarity(word, other) for other in held] for word in asked]
-    # A word that is only somewhat alike (Ahmed for Muhammad) counts for much less than one
-    # that is nearly the same: squared below 0.8, so that a shared surname alone does not
-    # make two people alike.
-    best = sum(b if b >= 0.8 else b * b for b in (max(row) for row in table)) / len(asked)
-    covered = sum(1 for j in range(len(held)) if max(row[j] for row in table) >= 0.7)
-    score = 0.85 * best + 0.15 * covered / len(held)
-    whole = trigram_similarity(sorted_tokens(" ".join(asked)), sorted_tokens(" ".join(held)))
-    # Only an identical name scores 1: the same words in another order come just below.
-    return min(max(score, whole), 0.99)
+    return names.sorted_words(normalised)
 
 
 # --- the query and its candidates -------------------------------------------------------
@@ -249,23 +73,36 @@ class NameQuery:
     """What was asked, in the forms the candidate sources need."""
 
     text: str
+    #: The Latin form (`normalise`) and its identifying words in alphabetical order.
     normalised: str
     sorted: str
-    skeleton: str
-    tokens: tuple[str, ...]
+    #: Each form of the query (Latin; Chinese syllables; its own script) with its words' keys.
+    forms: tuple[AskedForm, ...]
 
     @classmethod
     def parse(cls, text: str) -> NameQuery:
-        """Normalise a search string (honorifics are kept in the text, not in the tokens)."""
-        normalised = normalise(text or "")[:200]
-        tokens = tuple(_core_tokens(normalised))
-        ordered = " ".join(sorted(tokens))
-        return cls(text or "", normalised, ordered, skeleton(ordered), tokens)
+        """Read a search string (honorifics are kept in the text, not in the words)."""
+        text = (text or "")[:200]
+        return cls(text, names.latin(text), names.comparable(text), names.asked_forms(text))
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The identifying words of the first form."""
+        return self.forms[0].words if self.forms else ()
 
     @property
     def empty(self) -> bool:
         """Nothing searchable was given (only spaces or punctuation)."""
-        return not self.tokens
+        return not self.forms
+
+    def key_groups(self, owners: Sequence[uuid.UUID]) -> list[list[list[str]]]:
+        """For each form, for each word with keys, the owners' keys that word meets."""
+        prefixes = [key_prefix(owner) for owner in owners]
+        return [
+            [[p + k for p in prefixes for k in word] for word in form.keys]
+            for form in self.forms
+            if form.keys
+        ]
 
 
 @dataclass(frozen=True)
@@ -317,46 +154,9 @@ class SpeakerMatch:
         return found
 
 
-#: A source of candidate rows: (actor, query, how many) -> rows. Issue 5 adds one that reads
-#: partners' records through `agreements.services.disclose`; the ranking is shared.
+#: A source of candidate rows: (actor, query, how many) -> rows. The partners' search adds
+#: rows read through the agreements; the ranking is shared.
 CandidateSource = Callable[[Actor, NameQuery, int], Iterable[Candidate]]
-
-
-def key_prefix(owner_org_id: uuid.UUID | str) -> str:
-    """What every search key of an organisation's names starts with (its id's first eight
-    hex digits), so that one key lookup reads only that organisation's rows."""
-    return str(owner_org_id)[:8] + ":"
-
-
-def name_keys(owner_org_id: uuid.UUID | str, words: str) -> frozenset[str]:
-    """The search keys PostgreSQL indexes for a name's sorted words (`speaker_name_keys` in
-    the migration): its skeleton words and, for words of five letters or more, each word
-    with one letter deleted (marked "~"), each behind the owner's prefix."""
-    prefix = key_prefix(owner_org_id)
-    keys: set[str] = set()
-    for word in skeleton(words).split():
-        keys.add(prefix + word)
-        if len(word) >= 5:
-            keys.update(prefix + "~" + word[:i] + word[i + 1 :] for i in range(len(word)))
-    return frozenset(keys)
-
-
-def query_keys(word: str) -> list[str]:
-    """The keys (without the owner's prefix) to look up for one query word, so that a name
-    word within one edit of it in skeleton form meets one: the word itself; "~word" (the
-    query lacks a letter); and for longer words each one-letter deletion, plain (the query
-    has an extra letter) and marked (one letter differs, or two are swapped)."""
-    shape = skeleton(word)
-    if not shape:
-        return []
-    keys = [shape]
-    if len(shape) >= 4:
-        keys.append("~" + shape)
-    if len(shape) >= 5:
-        for i in range(len(shape)):
-            shorter = shape[:i] + shape[i + 1 :]
-            keys.extend((shorter, "~" + shorter))
-    return list(dict.fromkeys(keys))
 
 
 def _candidate_columns() -> tuple[Any, ...]:
@@ -369,90 +169,110 @@ def _candidate_columns() -> tuple[Any, ...]:
     )
 
 
-def own_candidates(actor: Actor, query: NameQuery, limit: int) -> list[Candidate]:
-    """Name rows of the actor's own organisation's active speakers that might match."""
-    if actor.org_id is None:
+def candidates(
+    owners: Iterable[uuid.UUID | str], query: NameQuery, limit: int = CANDIDATES, **extra: Any
+) -> list[Candidate]:
+    """Name rows of these organisations' active speakers that might match, at most `limit`
+    (plus those only trigrams find when nothing strong was), from one engine's indexes.
+    `extra` is passed to every `Candidate` (its source, say)."""
+    owners = sorted({uuid.UUID(str(owner)) for owner in owners})
+    if not owners or query.empty:
         return []
-    org = uuid.UUID(actor.org_id)
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
-        rows = postgres_candidates(session, org, query, limit)
+        rows = postgres_candidates(session, owners, query, limit)
     else:
-        rows = sqlite_candidates(session, org, query, limit)
-    return [Candidate(*row) for row in rows]
+        rows = sqlite_candidates(session, owners, query, limit)
+    return [Candidate(*row, **extra) for row in rows]
+
+
+def own_candidates(actor: Actor, query: NameQuery, limit: int) -> list[Candidate]:
+    """Name rows of the actor's own organisation's active speakers that might match."""
+    return candidates([actor.org_id], query, limit) if actor.org_id else []
+
+
+def _strong(query: NameQuery, rows: Sequence[Any]) -> bool:
+    """Whether any row (its name is the fourth column) is a strong match."""
+    return any(name_score(query.text, row[3]) >= STRONG_SCORE for row in rows)
 
 
 def postgres_candidates(
-    session: Any, org: uuid.UUID, query: NameQuery, limit: int
+    session: Any, owners: Sequence[uuid.UUID], query: NameQuery, limit: int
 ) -> Sequence[Any]:
-    """Two stages over the search indexes of the migration.
-
-    1. Search keys (`speaker_name_keys`, led by the owner's prefix): the rows in which every
-       query word meets a key, cut to the `limit` closest by trigram similarity of the sorted
-       words; and for each query word, rows in which that word alone meets a key (weaker
-       matches: at most `PARTIAL_SCAN` of them are looked at). One statement.
-    2. Only if that finds nothing: pg_trgm's `%` over the sorted words, inside the owner's
-       rows (slower, but it tolerates several slips in one word).
-    """
-    # These statements are cheap, but the key function is declared costly (so that the
-    # planner never evaluates it row by row): without these settings it would start parallel
-    # workers or compile the plan (JIT), each costing more than the query itself.
+    """Candidates from the GIN index on `string_to_array(keys, ' ')`, in one statement: for each
+    form of the query, the rows in which every word meets a key, the `limit` closest by trigram
+    similarity of the sorted words; and for each word of the Latin form, rows in which that
+    word alone meets a key (at most `PARTIAL_SCAN` looked at, `PARTIAL_KEEP` kept). Then, only
+    if none of them is a strong match, pg_trgm's `%` over the owners' sorted words (slower, but
+    it tolerates several slips in one word)."""
+    # Without these, the planner may start parallel workers or compile the plan (JIT), each
+    # costing more than the query itself.
     session.execute(sa.text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
-    keys = sa.func.speaker_name_keys(SpeakerName.owner_org_id, SpeakerName.sorted_tokens)
+    keys = sa.func.string_to_array(SpeakerName.keys, " ")
     closeness = sa.func.similarity(SpeakerName.sorted_tokens, query.sorted)
-    prefix = key_prefix(org)
-    per_word = [query_keys(word) for word in dict.fromkeys(query.tokens)]
-    # An initial ("E.") is no key: it would meet every word with that letter.
-    per_word = [[prefix + key for key in k] for k in per_word if k and len(k[0]) >= 2]
-    mine = SpeakerName.owner_org_id == org
 
-    def closest(*conditions: Any) -> sa.Select:
-        return sa.select(SpeakerName.id).where(*conditions).order_by(closeness.desc()).limit(limit)
+    def meets(group: list[str]) -> Any:
+        return keys.op("&&")(sa.literal(group, ARRAY(sa.Text)))
 
-    # The keys already lead with the owner's prefix, so the key stage does not filter on the
-    # owner column inside (the planner would combine it with a far larger index scan); the
-    # owner is checked on the rows fetched at the end.
+    # The keys lead with the owner's prefix, so the key stage does not filter on the owner
+    # column inside (the planner would combine it with a far larger index scan); the owner is
+    # checked on the rows fetched at the end.
     parts: list[sa.Select] = []
-    if per_word:
-        overlaps = [keys.op("&&")(sa.literal(k, ARRAY(sa.Text))) for k in per_word]
-        parts.append(closest(*overlaps))
-        if len(per_word) > 1:
-            for overlap in overlaps:
-                # A common word ("Mohammed") meets thousands of rows: look at a bounded few.
-                some = (
-                    sa.select(SpeakerName.id, SpeakerName.sorted_tokens)
-                    .where(overlap)
-                    .limit(PARTIAL_SCAN)
-                    .subquery()
-                )
-                parts.append(
-                    sa.select(some.c.id)
-                    .order_by(sa.func.similarity(some.c.sorted_tokens, query.sorted).desc())
-                    .limit(limit)
-                )
-    rows: Sequence[Any] = []
-    if parts:
-        rows = _postgres_rows(session, org, sa.union(*parts))
-    if not rows:
+    groups = query.key_groups(owners)
+    for form in groups:
+        parts.append(
+            sa.select(SpeakerName.id)
+            .where(*(meets(word) for word in form))
+            .order_by(closeness.desc())
+            .limit(limit)
+        )
+    if groups and len(groups[0]) > 1:
+        for word in groups[0]:
+            # A common word ("Mohammed") meets thousands of rows: look at a bounded few.
+            some = (
+                sa.select(SpeakerName.id, SpeakerName.sorted_tokens)
+                .where(meets(word))
+                .limit(PARTIAL_SCAN)
+                .subquery()
+            )
+            parts.append(
+                sa.select(some.c.id)
+                .order_by(sa.func.similarity(some.c.sorted_tokens, query.sorted).desc())
+                .limit(PARTIAL_KEEP)
+            )
+    rows: Sequence[Any] = _postgres_rows(session, owners, sa.union(*parts)) if parts else []
+    if not _strong(query, rows) and query.sorted:
         session.execute(
             sa.text("SELECT set_config('pg_trgm.similarity_threshold', :t, true)"),
             {"t": str(PG_THRESHOLD)},
         )
-        similar = closest(mine, SpeakerName.sorted_tokens.op("%")(query.sorted))
-        rows = _postgres_rows(session, org, similar)
+        similar = (
+            sa.select(SpeakerName.id)
+            .where(
+                SpeakerName.owner_org_id.in_(owners),
+                SpeakerName.sorted_tokens.op("%")(query.sorted),
+            )
+            .order_by(closeness.desc())
+            .limit(limit)
+        )
+        seen = {(row[0], row[3]) for row in rows}
+        rows = [
+            *rows,
+            *(r for r in _postgres_rows(session, owners, similar) if (r[0], r[3]) not in seen),
+        ]
     return rows
 
 
 def _postgres_rows(
-    session: Any, org: uuid.UUID, ids: sa.Select | sa.CompoundSelect
+    session: Any, owners: Sequence[uuid.UUID], ids: sa.Select | sa.CompoundSelect
 ) -> Sequence[Any]:
-    """The candidate columns of the owner's name rows that `ids` selects (active speakers)."""
+    """The candidate columns of the owners' name rows that `ids` selects (active speakers)."""
     return session.execute(
         sa.select(*_candidate_columns())
         .join(Speaker, Speaker.id == SpeakerName.speaker_id)
         .where(
             SpeakerName.id.in_(ids),
-            SpeakerName.owner_org_id == org,
+            SpeakerName.owner_org_id.in_(owners),
             Speaker.status == RecordStatus.ACTIVE,
         )
     ).all()
@@ -463,67 +283,59 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _sqlite_match_expressions(query: NameQuery) -> tuple[str | None, str | None]:
-    """Two FTS5 queries: whole skeleton words between spaces, any of them (transliterations);
-    and for every query word of three letters or more, any of its four-letter pieces (one
-    slip leaves most of them intact). None where the query gives nothing to match."""
-    words = [word for word in dict.fromkeys(query.skeleton.split()) if len(word) >= 2]
-    shape = " OR ".join(_fts_phrase(f" {word} ") for word in words) if words else None
+def _fts_any(keys: Iterable[str]) -> str:
+    return "(" + " OR ".join(_fts_phrase(key) for key in keys) + ")"
+
+
+def _sqlite_spelling(query: NameQuery) -> str | None:
+    """For every word asked of three letters or more, any of its four-letter pieces (one or
+    two slips leave some of them intact), for the trigram table; None if no word is long."""
     groups = []
     for token in dict.fromkeys(query.tokens):
         if len(token) < 3:
             continue
         pieces = dict.fromkeys(token[i : i + 4] for i in range(max(1, len(token) - 3)))
-        groups.append("(" + " OR ".join(_fts_phrase(piece) for piece in pieces) + ")")
-    spelling = "normalised : (" + " AND ".join(groups) + ")" if groups else None
-    return shape, spelling
+        groups.append(_fts_any(pieces))
+    return "normalised : (" + " AND ".join(groups) + ")" if groups else None
 
 
-def sqlite_candidates(session: Any, org: uuid.UUID, query: NameQuery, limit: int) -> Sequence[Any]:
-    """The FTS5 trigram tables of the migration: the owner's best-ranked (bm25) rows for each
-    expression; a prefix match for queries too short to have a trigram."""
-    shape, spelling = _sqlite_match_expressions(query)
+def sqlite_candidates(
+    session: Any, owners: Sequence[uuid.UUID], query: NameQuery, limit: int
+) -> Sequence[Any]:
+    """Candidates from the FTS5 tables of the migrations: rows in which every word asked meets a
+    key (any form), best ranked (bm25) first; then rows in which some word does; then, only if
+    none of them is a strong match, rows sharing four-letter pieces of every word (trigrams)."""
+    groups = query.key_groups(owners)
+    every = " OR ".join("(" + " AND ".join(_fts_any(w) for w in form) + ")" for form in groups)
+    some = " OR ".join(_fts_any(w) for form in groups for w in form)
+    owner_ids = [owner.hex for owner in owners]
     found: dict[Any, Any] = {}
-    for table, expression in (
-        ("speaker_names_fts_skeleton", shape),
-        ("speaker_names_fts", spelling),
-    ):
-        if expression is None:
-            continue
-        # The table name is one of the constants above; the query is a bound parameter.
+
+    def ask(table: str, expression: str | None, how_many: int) -> None:
+        if not expression:
+            return
+        # The table name is one of the constants below; the rest are bound parameters.
         statement = sa.text(
             "SELECT n.speaker_id, n.owner_org_id, s.display_name, n.name, n.normalised "  # noqa: S608
             f"FROM {table} AS f JOIN speaker_names AS n ON n.id = f.rowid "
             "JOIN speakers AS s ON s.id = n.speaker_id "
-            f"WHERE {table} MATCH :match AND n.owner_org_id = :org AND s.status = 'active' "
+            f"WHERE {table} MATCH :match AND n.owner_org_id IN :owners AND s.status = 'active' "
             "ORDER BY f.rank LIMIT :limit"
-        )
-        rows = session.execute(
-            statement, {"match": expression, "org": org.hex, "limit": limit}
-        ).all()
-        for row in rows:
+        ).bindparams(sa.bindparam("owners", expanding=True))
+        for row in session.execute(
+            statement, {"match": expression, "owners": owner_ids, "limit": how_many}
+        ):
             found.setdefault((row[0], row[3]), row)
-    if not found and len(query.normalised) < 4:
-        pattern = query.normalised.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = (
-            sa.select(*_candidate_columns())
-            .join(Speaker, Speaker.id == SpeakerName.speaker_id)
-            .where(
-                SpeakerName.owner_org_id == org,
-                Speaker.status == RecordStatus.ACTIVE,
-                sa.or_(
-                    SpeakerName.normalised.like(f"{pattern}%", escape="\\"),
-                    SpeakerName.normalised.like(f"% {pattern}%", escape="\\"),
-                ),
-            )
-            .limit(limit)
-        )
-        for row in session.execute(statement):
-            found.setdefault((row[0], row[3]), row)
+
+    ask("speaker_names_fts_keys", every, limit)
+    if len(found) < limit:
+        ask("speaker_names_fts_keys", some, limit - len(found))
+    if not _strong(query, list(found.values())):
+        ask("speaker_names_fts", _sqlite_spelling(query), limit)
     return [(uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), r[2], r[3], r[4]) for r in found.values()]
 
 
-#: Where candidates come from, in order. Issue 5 appends partners' disclosed rows.
+#: Where candidates come from, in order (the partners' search adds its own).
 CANDIDATE_SOURCES: list[CandidateSource] = [own_candidates]
 
 
@@ -534,7 +346,7 @@ def rank(query: NameQuery, candidates: Iterable[Candidate]) -> list[SpeakerMatch
     """Score every candidate row, keep each speaker's best name, order best first."""
     best: dict[tuple[str, uuid.UUID], SpeakerMatch] = {}
     for row in candidates:
-        score = name_score(query.normalised, row.normalised)
+        score = name_score(query.text, row.name)
         key = (row.source, row.speaker_id)
         current = best.get(key)
         if current is None or score > current.score:
@@ -567,11 +379,13 @@ def search_speakers(
     min_score: float = MIN_SCORE,
     sources: Sequence[CandidateSource] | None = None,
 ) -> list[SpeakerMatch]:
-    """Speakers whose name or alias is like `query` (misspelt, transliterated or reordered),
-    best first; only records the actor may see.
+    """Speakers whose name or alias is like `query` (misspelt, transliterated, reordered or in
+    another script), best first; only records the actor may see. The order does not depend on
+    the page: each source gives at most `CANDIDATES` rows, all ranked, and the page is cut.
 
     The one finder: `/speakers/?q=`, the speakers API, the event form's speaker finder, the
-    duplicate check (`services.likely_duplicates`) and the CSV import all ask it."""
+    partners' search, the duplicate check (`services.likely_duplicates`) and the CSV import
+    all ask it."""
     if not permissions.can_read(actor, actor.org_id):
         raise _refuse_search(actor)
     parsed = NameQuery.parse(query)
@@ -579,33 +393,44 @@ def search_speakers(
         return []
     limit = max(1, min(int(limit), 100))
     offset = max(0, int(offset))
-    wanted = max(CANDIDATES, 3 * (offset + limit))
     rows: list[Candidate] = []
     for source in sources if sources is not None else CANDIDATE_SOURCES:
-        rows.extend(source(actor, parsed, wanted))
+        rows.extend(source(actor, parsed, CANDIDATES))
     matches = [match for match in rank(parsed, rows) if match.score >= min_score]
     return matches[offset : offset + limit]
+
+
+def name_rows(speaker_id: uuid.UUID, owner: uuid.UUID, all_names: Iterable[str]) -> list[dict]:
+    """The search rows of a speaker's names (display name first, then aliases): each name whose
+    forms differ from every earlier one's, once. `index_speaker` and the bulk import write these."""
+    rows, seen = [], set()
+    for name in all_names:
+        read = names.forms(name or "")
+        if not read.latin and not read.own:
+            continue
+        if (read.latin, read.own) in seen:
+            continue
+        seen.add((read.latin, read.own))
+        rows.append(
+            {
+                "speaker_id": speaker_id,
+                "owner_org_id": owner,
+                "name": name,
+                "normalised": read.latin,
+                "sorted_tokens": sorted_tokens(read.latin),
+                "keys": name_keys(owner, name),
+            }
+        )
+    return rows
 
 
 def index_speaker(speaker: Speaker) -> None:
     """Rewrite the search rows for a speaker's display name and aliases."""
     db.session.execute(sa.delete(SpeakerName).where(SpeakerName.speaker_id == speaker.id))
-    names = [speaker.display_name, *(alias.name for alias in speaker.aliases)]
-    seen = set()
-    for name in names:
-        normalised = normalise(name)
-        if not normalised or normalised in seen:
-            continue
-        seen.add(normalised)
-        db.session.add(
-            SpeakerName(
-                speaker_id=speaker.id,
-                owner_org_id=speaker.owner_org_id,
-                name=name,
-                normalised=normalised,
-                sorted_tokens=sorted_tokens(normalised),
-            )
-        )
+    rows = name_rows(
+        speaker.id, speaker.owner_org_id, [speaker.display_name, *(a.name for a in speaker.aliases)]
+    )
+    db.session.add_all(SpeakerName(**row) for row in rows)
     db.session.flush()
 
 
