@@ -340,6 +340,9 @@ def _copy(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> li
     try:
         connection = raw.driver_connection
         with connection.cursor() as cursor:
+            # The search keys are computed in Python while the speakers stream in: a bulk load
+            # outlasts the hub's per-statement timeout.
+            cursor.execute("SET statement_timeout = 0")
             columns = "id, owner_org_id, distribution, display_name, status, retention_until, "
             columns += "created_at, updated_at"
             with cursor.copy(f"COPY speakers ({columns}) FROM STDIN") as copy:

@@ -288,15 +288,20 @@ def _fts_any(keys: Iterable[str]) -> str:
 
 
 def _sqlite_spelling(query: NameQuery) -> str | None:
-    """For every word asked of three letters or more, any of its four-letter pieces (one or
-    two slips leave some of them intact), for the trigram table; None if no word is long."""
-    groups = []
-    for token in dict.fromkeys(query.tokens):
-        if len(token) < 3:
-            continue
-        pieces = dict.fromkeys(token[i : i + 4] for i in range(max(1, len(token) - 3)))
-        groups.append(_fts_any(pieces))
-    return "normalised : (" + " AND ".join(groups) + ")" if groups else None
+    """Rows sharing four-letter pieces (one or two slips leave some of them intact) with every
+    word asked of five letters or more, for the trigram table; where every word is shorter
+    (one slip can break all of a short word's pieces), with any word. None if no word has
+    three letters."""
+    pieces = {
+        token: _fts_any(dict.fromkeys(token[i : i + 4] for i in range(max(1, len(token) - 3))))
+        for token in dict.fromkeys(query.tokens)
+        if len(token) >= 3
+    }
+    if not pieces:
+        return None
+    long = [group for token, group in pieces.items() if len(token) >= 5]
+    joined = " AND ".join(long) if long else " OR ".join(pieces.values())
+    return f"normalised : ({joined})"
 
 
 def sqlite_candidates(
