@@ -292,10 +292,13 @@ def _postgres(suite: Suite) -> None:
         sample = _copy(engine, org_ids, rng)
         loaded = time.perf_counter() - started
         started = time.perf_counter()
-        with engine.connect() as connection:
+        # Building an index over a million names outlasts the hub's per-statement deadline.
+        with engine.connect().execution_options(hub_deadline=3600) as connection:
             connection.execute(sa.text("SET maintenance_work_mem = '1GB'"))
+            connection.execute(sa.text("SET statement_timeout = 0"))
             for _, definition in indexes:
                 connection.execute(sa.text(definition))
+            connection.execute(sa.text("RESET statement_timeout"))
             connection.commit()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(sa.text("VACUUM ANALYZE speakers"))
