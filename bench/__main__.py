@@ -14,6 +14,7 @@ SUITES = {
     "api": "bench.api_bench",
     "sharing": "bench.sharing_bench",
     "faults": "bench.faults_bench",
+    "quality": "bench.quality_bench",
 }
 
 
