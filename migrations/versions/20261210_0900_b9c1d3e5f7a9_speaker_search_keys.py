@@ -3,7 +3,8 @@
 The search keys of a name (its words, their transliteration skeletons and one-letter deletions,
 its own script's words, behind the owner's prefix) were computed in SQL from a copy of the
 skeleton rules; they are now computed once, by `hub.records.speakers.names.name_keys`, and
-stored in `speaker_names.keys`. PostgreSQL indexes them with GIN, SQLite with an FTS5 table
+stored in `speaker_names.keys`. PostgreSQL indexes them with GIN (through a costly
+function, so that the planner never splits them row by row), SQLite with an FTS5 table
 whose tokens are the keys. Every name's Latin form is recomputed too: it now transliterates
 any script (it used to drop every letter outside ASCII).
 
@@ -97,11 +98,19 @@ def upgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS speaker_name_keys(uuid, text)")
         op.execute("DROP FUNCTION IF EXISTS speaker_name_skeleton(text)")
         _rekey(connection)
+        # The keys as an array, declared costly (and in PL/pgSQL, which is never inlined) so
+        # that the planner always reads them through the index and never splits every row's
+        # keys itself: with a cheap expression it chose to scan the whole table.
+        op.execute(
+            "CREATE FUNCTION speaker_name_key_array(keys text) RETURNS text[] "
+            "LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT COST 10000 "
+            "AS $$ BEGIN RETURN string_to_array(keys, ' '); END $$"
+        )
         # (Not a trigram index: its name ends in _trgm so that the model/migration comparison
         # leaves it out, as it does every search index.)
         op.execute(
             "CREATE INDEX ix_speaker_names_keys_trgm ON speaker_names "
-            "USING gin (string_to_array(keys, ' '))"
+            "USING gin (speaker_name_key_array(keys))"
         )
         return
     for trigger in TRIGGERS:
@@ -121,6 +130,7 @@ def downgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_speaker_names_keys_trgm")
+        op.execute("DROP FUNCTION IF EXISTS speaker_name_key_array(text)")
         op.execute("DROP INDEX IF EXISTS ix_speaker_names_owner_sorted_trgm")
     else:
         for trigger in TRIGGERS:

@@ -130,7 +130,7 @@ def test_every_stored_key_is_found_through_the_engines_index(app, make_org, name
     session.flush()
     for key in row.keys.split():
         if is_postgres():
-            statement = "SELECT id FROM speaker_names WHERE string_to_array(keys, ' ') && :k"
+            statement = "SELECT id FROM speaker_names WHERE speaker_name_key_array(keys) && :k"
             hits = session.scalars(sa.text(statement), {"k": [key]}).all()
         else:
             statement = (

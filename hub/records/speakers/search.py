@@ -199,7 +199,7 @@ def _strong(query: NameQuery, rows: Sequence[Any]) -> bool:
 def postgres_candidates(
     session: Any, owners: Sequence[uuid.UUID], query: NameQuery, limit: int
 ) -> Sequence[Any]:
-    """Candidates from the GIN index on `string_to_array(keys, ' ')`, in one statement: for each
+    """Candidates from the GIN index on `speaker_name_key_array(keys)`, in one statement: for each
     form of the query, the rows in which every word meets a key, the `limit` closest by trigram
     similarity of the sorted words; and for each word of the Latin form, rows in which that
     word alone meets a key (at most `PARTIAL_SCAN` looked at, `PARTIAL_KEEP` kept). Then, only
@@ -208,7 +208,7 @@ def postgres_candidates(
     # Without these, the planner may start parallel workers or compile the plan (JIT), each
     # costing more than the query itself.
     session.execute(sa.text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
-    keys = sa.func.string_to_array(SpeakerName.keys, " ")
+    keys = sa.func.speaker_name_key_array(SpeakerName.keys)
     closeness = sa.func.similarity(SpeakerName.sorted_tokens, query.sorted)
 
     def meets(group: list[str]) -> Any:
