@@ -414,3 +414,17 @@ def test_the_ranking_does_not_depend_on_the_page_size(world):
         assert ten == hundred[:10], query
         paged = [m for at in range(0, 30, 10) for m in found(actor, query, limit=10, offset=at)]
         assert paged == hundred[:30], query
+
+
+def test_a_name_in_its_own_script_is_kept_beside_its_latin_reading(world):
+    """One rule (`names.identity`) says when two written names are one: the same Latin form
+    and the same script. "Тимофей Овчинников" reads "timofey ovchinnikov" in Latin letters but
+    is another written name, kept as an alias, indexed and carried over by a merge."""
+    actor = world.actor("prevent_lead")
+    both = plain(actor, "T. Ovchinnikov", "Тимофей Овчинников", "Timofey Ovchinnikov")
+    assert [a.name for a in both.aliases] == ["Тимофей Овчинников", "Timofey Ovchinnikov"]
+    keep = plain(actor, "Timofey Ovchinnikov")
+    other = plain(actor, "Тимофей Овчинников")
+    speakers.merge_speakers(actor, keep, other, "Same person.")
+    assert "Тимофей Овчинников" in [a.name for a in keep.aliases]
+    assert keep.id in found(actor, "Тимофей Овчинников")

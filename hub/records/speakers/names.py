@@ -214,6 +214,14 @@ def forms(name: str) -> Forms:
     return Forms(spelt, own_script(name), syllables(spelt))
 
 
+def identity(name: str) -> tuple[str, str | None]:
+    """What makes two written names one name: the same Latin form and the same own script
+    ("Timofey Ovchinnikov" and "TIMOFEY OVCHINNIKOV" are one; "Тимофей Овчинников" is
+    another, though it reads the same in Latin letters). Empty for a name with no letters."""
+    read = forms(name or "")
+    return (read.latin, read.own) if read.latin or read.own else ("", None)
+
+
 def sorted_words(form: str) -> str:
     """The words in alphabetical order, so word order does not matter."""
     return " ".join(sorted(form.split()))

@@ -406,23 +406,22 @@ def search_speakers(
 
 
 def name_rows(speaker_id: uuid.UUID, owner: uuid.UUID, all_names: Iterable[str]) -> list[dict]:
-    """The search rows of a speaker's names (display name first, then aliases): each name whose
-    forms differ from every earlier one's, once. `index_speaker` and the bulk import write these."""
+    """The search rows of a speaker's names (display name first, then aliases): each name once
+    (`names.identity`). `index_speaker` and the bulk import write these."""
     rows, seen = [], set()
     for name in all_names:
-        read = names.forms(name or "")
-        if not read.latin and not read.own:
+        same = names.identity(name)
+        if same == ("", None) or same in seen:
             continue
-        if (read.latin, read.own) in seen:
-            continue
-        seen.add((read.latin, read.own))
+        seen.add(same)
+        latin = same[0]
         rows.append(
             {
                 "speaker_id": speaker_id,
                 "owner_org_id": owner,
                 "name": name,
-                "normalised": read.latin,
-                "sorted_tokens": sorted_tokens(read.latin),
+                "normalised": latin,
+                "sorted_tokens": sorted_tokens(latin),
                 "keys": name_keys(owner, name),
             }
         )

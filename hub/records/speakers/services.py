@@ -40,6 +40,7 @@ from hub.records.models import (
     SpeakerTopic,
 )
 from hub.records.speakers import search
+from hub.records.speakers.names import identity
 
 #: How long a speaker record is kept unless the institution sets another date.
 DEFAULT_RETENTION = timedelta(days=6 * 365)
@@ -267,7 +268,7 @@ def _adopt(check: Checker, inner: Checker, prefix: str) -> None:
 
 def _read_aliases(check: Checker) -> list[tuple[str, AliasKind]]:
     aliases: list[tuple[str, AliasKind]] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str | None]] = set()
     for number, item in enumerate(_items(check, "aliases", "other names", MAX_ALIASES)):
         entry = {"name": item} if isinstance(item, str) else item
         if not isinstance(entry, Mapping):
@@ -277,10 +278,10 @@ def _read_aliases(check: Checker) -> list[tuple[str, AliasKind]]:
         name = inner.text("name", f"other name {number + 1}")
         kind = inner.choice("kind", AliasKind, "what kind of name it is", required=False)
         _adopt(check, inner, f"aliases-{number}")
-        key = search.normalise(name)
-        if name and not key:
+        key = identity(name)
+        if name and not key[0]:
             check.add(f"aliases-{number}-name", f"Other name {number + 1} must contain letters.")
-        if name and key and key not in seen:
+        if name and key[0] and key not in seen:
             seen.add(key)
             aliases.append((name, kind or AliasKind.ALIAS))
     return aliases
@@ -702,10 +703,10 @@ def merge_speakers(actor: Actor, keep: Speaker, merge: Speaker, reason: str) -> 
 
 
 def _merge_names(keep: Speaker, merge: Speaker, summary: MergeSummary) -> None:
-    known = {search.normalise(keep.display_name)} | {search.normalise(a.name) for a in keep.aliases}
+    known = {identity(keep.display_name)} | {identity(a.name) for a in keep.aliases}
     incoming = [(merge.display_name, AliasKind.ALIAS)] + [(a.name, a.kind) for a in merge.aliases]
     for name, kind in incoming:
-        key = search.normalise(name)
+        key = identity(name)
         if key in known:
             _bump(summary.combined, "aliases")
             continue
