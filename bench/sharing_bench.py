@@ -184,14 +184,7 @@ def _load(engine: sa.Engine, org_ids: list[uuid.UUID], rng: random.Random) -> tu
     seconds["details"] = time.perf_counter() - started
     print("building the search indexes ...", flush=True)
     started = time.perf_counter()
-    # Building an index over a million names outlasts the hub's per-statement deadline.
-    with engine.connect().execution_options(hub_deadline=3600) as connection:
-        connection.execute(sa.text("SET maintenance_work_mem = '1GB'"))
-        connection.execute(sa.text("SET statement_timeout = 0"))
-        for _, definition in indexes:
-            connection.execute(sa.text(definition))
-        connection.execute(sa.text("RESET statement_timeout"))
-        connection.commit()
+    search_bench.build_indexes(engine, indexes)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         for table in (
             "speakers",
