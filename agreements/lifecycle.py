@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -614,6 +615,25 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
 
 
 # --- keys, reminders, notifications -----------------------------------------------------
+
+
+def pseudonym_keys(agreements: Iterable[Agreement]) -> dict[uuid.UUID, bytes]:
+    """The pseudonymisation keys of these agreements' lineages, by lineage id: those made
+    already read in one statement, any other made as `pseudonym_key` makes it."""
+    wanted = {agreement.lineage_id: agreement for agreement in agreements}
+    if not wanted:
+        return {}
+    cipher: FieldCipher = current_app.extensions["hub_field_cipher"]
+    keys = {
+        row.lineage_id: cipher.decrypt(row.key_encrypted, f"agreement-key:{row.lineage_id}")
+        for row in db.session.scalars(
+            sa.select(AgreementKey).where(AgreementKey.lineage_id.in_(list(wanted)))
+        )
+    }
+    for lineage, agreement in wanted.items():
+        if lineage not in keys:
+            keys[lineage] = pseudonym_key(agreement)
+    return keys
 
 
 def pseudonym_key(agreement: Agreement) -> bytes:

@@ -38,6 +38,7 @@ from agreements.policy import Disclosed, ShareableRecord, plain, project
 from agreements.purposes import PURPOSES
 from audit.actions import DISCLOSURE
 from audit.services import record as audit_record
+from audit.services import record_many as audit_records
 from core.db import db, utcnow
 from core.errors import HubError, NotFound
 from core.security import Actor
@@ -224,14 +225,19 @@ class Sharing:
         action: str = DISCLOSURE,
     ) -> list[Disclosed]:
         """What the actor may see of `records`, each minimised by its agreement's data schedule
-        and carrying `disclosed_under`; one audit entry per disclosure (and per refusal, unless
-        the caller is filtering candidates it was not asked for by id)."""
+        and carrying `disclosed_under`; one audit entry per disclosure, all written in one
+        statement (and one per refusal, unless the caller is filtering candidates it was not
+        asked for by id)."""
         actor, purpose = self.actor, self.purpose
         contacts: dict[str, Organisation | None] = {}
-        keys: dict[uuid.UUID, bytes] = {}
+        decisions = [(record, _decide(actor, record, self.covers)) for record in records]
+        # The pseudonymisation keys of every agreement the fields are disclosed under, at once.
+        keys = lifecycle.pseudonym_keys(
+            d.agreement for _r, d in decisions if isinstance(d, Cover) and not d.existence_only
+        )
         results: list[Disclosed] = []
-        for record in records:
-            decision = _decide(actor, record, self.covers)
+        granted: list[dict[str, Any]] = []  # the audit entries, written together at the end
+        for record, decision in decisions:
             if decision is None:
                 results.append(
                     Disclosed(
@@ -262,8 +268,6 @@ class Sharing:
                 }
                 disclosed_fields: tuple[str, ...] = ()
             else:
-                if agreement.lineage_id not in keys:
-                    keys[agreement.lineage_id] = lifecycle.pseudonym_key(agreement)
                 data = project(record, cover.levels, keys[agreement.lineage_id])
                 disclosed_fields = tuple(sorted(data))
             under = {
@@ -271,18 +275,19 @@ class Sharing:
                 "reference": agreement.reference,
                 "version": agreement.version,
             }
-            audit_record(
-                actor,
-                action,
-                "granted",
-                resource_type=record.record_type,
-                resource_ids=[record.id],
-                resource_org=record.owner_org_id,
-                agreement=lifecycle.ref(agreement),
-                purpose=purpose,
-                fields=disclosed_fields,
-                subjects=record.subjects,
-                level=EXISTENCE_ONLY if cover.existence_only else "fields",
+            granted.append(
+                {
+                    "action": action,
+                    "outcome": "granted",
+                    "resource_type": record.record_type,
+                    "resource_ids": [record.id],
+                    "resource_org": record.owner_org_id,
+                    "agreement": lifecycle.ref(agreement),
+                    "purpose": purpose,
+                    "fields": disclosed_fields,
+                    "subjects": record.subjects,
+                    "level": EXISTENCE_ONLY if cover.existence_only else "fields",
+                }
             )
             results.append(
                 Disclosed(
@@ -295,6 +300,7 @@ class Sharing:
                     fields=disclosed_fields,
                 )
             )
+        audit_records(actor, granted)
         return results
 
     def disclose_one(self, record: ShareableRecord) -> Disclosed:

@@ -148,6 +148,78 @@ def record(
     `subjects` are (kind, identifier) pairs, stored only as pseudonyms; `details` hold further
     non-personal facts (codes, counts, field names), never personal values.
     """
+    return record_many(
+        actor,
+        [
+            {
+                "action": action,
+                "outcome": outcome,
+                "reason": reason,
+                "resource_type": resource_type,
+                "resource_ids": resource_ids,
+                "resource_org": resource_org,
+                "agreement": agreement,
+                "purpose": purpose,
+                "fields": fields,
+                "subjects": subjects,
+                **details,
+            }
+        ],
+    )[0]
+
+
+def record_many(actor: Actor, entries: Iterable[Mapping[str, Any]]) -> list[WrittenEntry]:
+    """Append several entries by one actor (each given as `record`'s keyword arguments, with
+    its `action` and `outcome`) to the audit log in the caller's transaction, in their order,
+    in one statement on PostgreSQL (a request's disclosures are written together)."""
+    written = [_entry(actor, **dict(entry)) for entry in entries]
+    if not written:
+        return []
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql":
+        seqs = _insert_postgresql(session, written)
+    else:
+        seqs = [_insert_sqlite(session, entry) for entry in written]
+    if actor.on_behalf_of:
+        _keep_on_behalf_label(session, written[0].values["on_behalf_of"], actor)
+    log.mark_written(session)
+    return [
+        WrittenEntry(
+            seq,
+            e.values["uuid"],
+            e.values["action"],
+            e.values["outcome"],
+            e.values["leaf"],
+            e.values["leaf_hash"],
+        )
+        for seq, e in zip(seqs, written, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry's columns, its subjects' pseudonyms and its records' ids, ready to insert."""
+
+    values: dict[str, Any]
+    pseudonyms: list[str]
+    resources: list[str]
+
+
+def _entry(
+    actor: Actor,
+    action: str,
+    outcome: str,
+    *,
+    reason: str | None = None,
+    resource_type: str | None = None,
+    resource_ids: Iterable[str] = (),
+    resource_org: str | None = None,
+    agreement: AgreementRef | None = None,
+    purpose: str | None = None,
+    fields: Iterable[str] = (),
+    subjects: Iterable[tuple[str, str]] = (),
+    **details: Any,
+) -> _Entry:
     if outcome not in OUTCOMES:
         raise AuditValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
     if outcome != "granted" and not reason:
@@ -205,34 +277,75 @@ def record(
         "leaf_hash": merkle.leaf_hash(leaf),
     }
     resources = sorted({r[:RESOURCE_ID_LENGTH] for r in body["resource_ids"]})
-    session = db.session()
-    if session.get_bind().dialect.name == "postgresql":
-        # One round trip for the entry, its place in the queue, its subjects and records.
-        seq = session.execute(
-            _PG_INSERT, {**values, "subjects": pseudonyms, "resources": resources}
-        ).scalar_one()
-    else:
-        seq = session.execute(_INSERT_ENTRY, values).scalar_one()
-        session.execute(_INSERT_PENDING, {"seq": seq})
-        if pseudonyms:
-            session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in pseudonyms])
-        if resources:
-            session.execute(
-                _INSERT_RESOURCE,
-                [{"seq": seq, "r": r, "t": resource_type} for r in resources],
-            )
-    if on_behalf_of is not None:
-        _keep_on_behalf_label(session, on_behalf_of, actor)
-    log.mark_written(session)
-    return WrittenEntry(seq, values["uuid"], action, outcome, leaf, values["leaf_hash"])
+    return _Entry(values, pseudonyms, resources)
 
 
-_COLUMNS = (
-    "uuid, time_ms, actor, actor_org, on_behalf_of, action, outcome, reason, resource_type, "
-    "resource_org, resource_ids, agreement_id, agreement_version, agreement_hash, purpose, "
-    "fields, request_id, details, leaf, leaf_hash"
-)
-_VALUES = ", ".join(":" + c.strip() for c in _COLUMNS.split(","))
+def _insert_postgresql(session: Any, entries: list[_Entry]) -> list[int]:
+    """The entries, their places in the queue, their subjects and records: one round trip.
+    Sequence numbers follow the entries' order."""
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMN_NAMES}
+    for entry in entries:
+        for name in _COLUMN_NAMES:
+            columns[name].append(entry.values[name])
+    subjects = [(e.values["uuid"], p) for e in entries for p in e.pseudonyms]
+    resources = [
+        (e.values["uuid"], r, e.values["resource_type"]) for e in entries for r in e.resources
+    ]
+    found = dict(
+        session.execute(
+            _PG_INSERT,
+            {
+                **{f"c_{name}": values for name, values in columns.items()},
+                "s_entry": [s[0] for s in subjects],
+                "s_pseudonym": [s[1] for s in subjects],
+                "r_entry": [r[0] for r in resources],
+                "r_id": [r[1] for r in resources],
+                "r_type": [r[2] for r in resources],
+            },
+        ).all()
+    )
+    return [found[e.values["uuid"]] for e in entries]
+
+
+def _insert_sqlite(session: Any, entry: _Entry) -> int:
+    seq: int = session.execute(_INSERT_ENTRY, entry.values).scalar_one()
+    session.execute(_INSERT_PENDING, {"seq": seq})
+    if entry.pseudonyms:
+        session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in entry.pseudonyms])
+    if entry.resources:
+        session.execute(
+            _INSERT_RESOURCE,
+            [{"seq": seq, "r": r, "t": entry.values["resource_type"]} for r in entry.resources],
+        )
+    return seq
+
+
+#: The entries table's columns (besides its sequence number) and their PostgreSQL types.
+_COLUMN_TYPES = {
+    "uuid": "varchar",
+    "time_ms": "bigint",
+    "actor": "varchar",
+    "actor_org": "varchar",
+    "on_behalf_of": "varchar",
+    "action": "varchar",
+    "outcome": "varchar",
+    "reason": "varchar",
+    "resource_type": "varchar",
+    "resource_org": "varchar",
+    "resource_ids": "text",
+    "agreement_id": "varchar",
+    "agreement_version": "integer",
+    "agreement_hash": "varchar",
+    "purpose": "varchar",
+    "fields": "text",
+    "request_id": "varchar",
+    "details": "text",
+    "leaf": "bytea",
+    "leaf_hash": "bytea",
+}
+_COLUMN_NAMES = tuple(_COLUMN_TYPES)
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+_VALUES = ", ".join(":" + name for name in _COLUMN_NAMES)
 # The statements are built from the constant column list above, never from input.
 _INSERT_ENTRY = sa.text(f"INSERT INTO audit_entries ({_COLUMNS}) VALUES ({_VALUES}) RETURNING seq")  # noqa: S608
 _INSERT_PENDING = sa.text("INSERT INTO audit_pending (entry_seq) VALUES (:seq)")
@@ -243,15 +356,23 @@ _INSERT_RESOURCE = sa.text(
     "INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
     "VALUES (:seq, :r, :t)"
 )
+_ARRAYS = ", ".join(f"CAST(:c_{name} AS {kind}[])" for name, kind in _COLUMN_TYPES.items())
 _PG_INSERT = sa.text(
-    f"WITH e AS (INSERT INTO audit_entries ({_COLUMNS}) VALUES ({_VALUES}) RETURNING seq), "  # noqa: S608
+    # The rows in order (WITH ORDINALITY), inserted in that order, so that their sequence
+    # numbers follow it; subjects and records are joined to their entry by its uuid.
+    f"WITH v AS (SELECT * FROM unnest({_ARRAYS}) WITH ORDINALITY "  # noqa: S608
+    f"AS v({_COLUMNS}, n)), "
+    f"e AS (INSERT INTO audit_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM v ORDER BY n "
+    "RETURNING uuid, seq), "
     "p AS (INSERT INTO audit_pending (entry_seq) SELECT seq FROM e), "
     "s AS (INSERT INTO audit_entry_subjects (entry_seq, pseudonym) "
-    "SELECT e.seq, x FROM e, unnest(CAST(:subjects AS text[])) AS x), "
+    "SELECT e.seq, x.pseudonym FROM e JOIN unnest(CAST(:s_entry AS varchar[]), "
+    "CAST(:s_pseudonym AS varchar[])) AS x(entry, pseudonym) ON x.entry = e.uuid), "
     "r AS (INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
-    "SELECT e.seq, x, CAST(:resource_type AS varchar) "
-    "FROM e, unnest(CAST(:resources AS text[])) AS x) "
-    "SELECT seq FROM e"
+    "SELECT e.seq, x.id, x.kind FROM e JOIN unnest(CAST(:r_entry AS varchar[]), "
+    "CAST(:r_id AS varchar[]), CAST(:r_type AS varchar[])) AS x(entry, id, kind) "
+    "ON x.entry = e.uuid) "
+    "SELECT uuid, seq FROM e"
 )
 
 

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from audit import log, merkle, notes
 from audit import services as audit
-from audit.models import AuditCheckpoint, AuditEntry, AuditLeaf, AuditPending
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEntryResource,
+    AuditEntrySubject,
+    AuditLeaf,
+    AuditPending,
+)
 from core.db import db
 
 
@@ -154,6 +161,56 @@ def test_leaf_bytes_are_the_prefixed_canonical_json(system):
     assert len(body["subjects"]) == 1 and body["subjects"][0] != "42"
     assert entry.leaf_hash == merkle.leaf_hash(entry.leaf)
     assert base64.b64encode(entry.leaf)  # bytes, exactly as hashed
+
+
+def test_entries_written_together_are_the_entries_written_one_by_one(system):
+    """`record_many` writes a request's entries in one statement (PostgreSQL): in their order,
+    each queued, with its own subjects' pseudonyms and records, leaves as `record` makes them,
+    and they integrate into a tree whose root is the leaves' root."""
+    db.session.flush()
+    asked = [
+        {
+            "action": "test.many",
+            "outcome": "granted",
+            "resource_type": "speaker",
+            "resource_ids": [f"r-{n}"],
+            "subjects": [("speaker", f"s-{n}"), ("speaker", f"t-{n}")][: n % 3],
+            "fields": ["display_name"],
+            "level": "fields",
+        }
+        for n in range(5)
+    ]
+    written = audit.record_many(system, asked)
+    alone = audit.record(system, **asked[4])
+    db.session.flush()
+    seqs = [w.seq for w in written]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5 and alone.seq > seqs[-1]
+    for n, entry in enumerate(written):
+        body = audit.parse_leaf(entry.leaf)
+        assert body["resource_ids"] == [f"r-{n}"] and body["action"] == "test.many"
+        assert body.get("details") == {"level": "fields"}
+        assert entry.leaf_hash == merkle.leaf_hash(entry.leaf)
+        subjects = db.session.scalars(
+            sa.select(AuditEntrySubject.pseudonym).where(AuditEntrySubject.entry_seq == entry.seq)
+        ).all()
+        assert sorted(subjects) == body.get("subjects", [])
+        assert len(subjects) == n % 3
+        resources = db.session.scalars(
+            sa.select(AuditEntryResource.resource_id).where(
+                AuditEntryResource.entry_seq == entry.seq
+            )
+        ).all()
+        assert resources == [f"r-{n}"]
+    same = {k: v for k, v in audit.parse_leaf(alone.leaf).items() if k not in {"id", "time_ms"}}
+    assert same == {
+        k: v for k, v in audit.parse_leaf(written[4].leaf).items() if k not in {"id", "time_ms"}
+    }
+    pending = set(db.session.scalars(sa.select(AuditPending.entry_seq)))
+    assert set(seqs) <= pending
+    assert audit.record_many(system, []) == []
+    head = log.integrate(db.session())
+    assert head.root == merkle.root_from_leaf_hashes(_leaf_hashes_in_order())
+    assert _leaf_hashes_in_order()[-6:] == [w.leaf_hash for w in written] + [alone.leaf_hash]
 
 
 @pytest.mark.parametrize("value", [1.5, True, None, object()])
