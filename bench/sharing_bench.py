@@ -55,7 +55,7 @@ ORGS = 20
 PURPOSE = "speaker_due_diligence"
 TARGET = 70.0
 #: The candidate step's label: the own organisation's, and all partners' in one statement.
-CANDIDATES_STEP = "candidate search (SQL and strong-match check; own, then all partners at once)"
+CANDIDATES_STEP = "candidate search (SQL and strong-match checks; own and all partners at once)"
 DATABASE = "hub_bench_sharing"
 SEED = 11
 
@@ -221,23 +221,15 @@ def baseline_search(
     the same candidate search over the same providers' name rows and the same ranking; the
     page's partner speakers loaded and returned as held (every field, raw)."""
     from core.db import db
-    from hub.records import permissions, shareable
+    from hub.records import shareable
     from hub.records.models import RecordStatus, Speaker
     from hub.records.sharing import services as shared
     from hub.records.speakers import search
     from partners.services import organisation_names
 
     shared.require_reader(actor, "speaker.search")
-    parsed = search.NameQuery.parse(query)
-    reads_own = permissions.can_read(actor, actor.org_id)
-    own = search.search_speakers(actor, query, limit=100) if reads_own and not parsed.empty else []
-    results: list[tuple[float, search.SpeakerMatch]] = [(m.score, m) for m in own]
-    if not parsed.empty:
-        candidates = search.candidates(
-            providers, parsed, shared.PARTNER_CANDIDATES, source="partner"
-        )
-        matches = [m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE]
-        results.extend((m.score, m) for m in matches[: shared.PARTNER_CANDIDATES])
+    own, partners = shared.find_speakers(actor, search.NameQuery.parse(query), providers)
+    results: list[tuple[float, search.SpeakerMatch]] = [(m.score, m) for m in own + partners]
     results.sort(key=lambda item: -item[0])
     total = len(results)
     page = results[:limit]
@@ -332,6 +324,7 @@ def _timers(engine: sa.Engine, into: list[dict[str, float]]) -> Iterator[None]:
     from agreements import services as agreement_services
     from audit import services as audit_services
     from hub.records import shareable
+    from hub.records.sharing import services as shared
     from hub.records.speakers import search
 
     patches: list[tuple[Any, str, Any]] = []
@@ -352,12 +345,12 @@ def _timers(engine: sa.Engine, into: list[dict[str, float]]) -> Iterator[None]:
 
     wrap(search, "candidates", CANDIDATES_STEP)
     wrap(search, "rank", "ranking (Python, own and partners)")
-    wrap(search, "search_speakers", "own-organisation search (SQL and ranking)")
+    wrap(shared, "find_speakers", "finding own and partner speakers (SQL and ranking)")
     wrap(agreement_services, "providers_for", "agreements in force (providers_for)")
     wrap(shareable, "speaker", "building shareable records")
     wrap(agreement_services, "would_disclose", "would_disclose (totals)")
     wrap(agreement_services, "disclose", "disclose (incl. its audit entries)")
-    wrap(agreement_services, "audit_record", "audit entries of disclose")
+    wrap(agreement_services, "audit_records", "audit entries of disclose (one statement)")
     wrap(audit_services, "record", "audit entry of the search")
     started_at: list[float] = []
 

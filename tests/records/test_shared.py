@@ -14,7 +14,7 @@ from audit.models import AuditEntry
 from core.db import db
 from core.errors import NotFound
 from hub.records.sharing import services as shared
-from hub.records.speakers import assertions
+from hub.records.speakers import assertions, search
 from partners.models import InboxMessage
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
@@ -195,3 +195,72 @@ def test_a_correction_reaches_every_recipient(world, make_agreement):
         sa.select(InboxMessage).where(InboxMessage.organisation_id == world.outsider_org.id)
     ).all()
     assert outsider_messages == []
+
+
+# --- own and partners' names found together (issue 15, item 5) ---------------------------
+
+
+@pytest.fixture
+def candidate_statements(app):
+    """The candidate statements each search sends (those that read the name search index)."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if (
+            "speaker_name_key_array" in statement
+            or "speaker_names_fts" in statement
+            or ("speaker_names.sorted_tokens %" in statement)
+        ):
+            seen.append(statement)
+
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_own_and_partner_names_are_found_in_one_statement(
+    world, make_agreement, candidate_statements
+):
+    """The asker's own speakers and every provider's are found by one statement per candidate
+    stage, and a strong match ends the search there: before, the asker's own names were
+    searched on their own (with its looser stages, as the partner's name is not the asker's),
+    then the partners'."""
+    world.speaker("Ember Quillfeather")
+    world.make_speaker(by=world.reader, name="Ember Quillfeather", distribution="shareable")
+    world.make_speaker(by=world.reader, name="Tobias Ashdown")
+    _agree(make_agreement, world, {"display_name": "full"})
+    candidate_statements.clear()
+    page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE)
+    assert [r.own for r in page.results] == [True, False]
+    assert len(candidate_statements) == 1
+
+
+def test_looser_stages_run_only_while_nothing_strong_is_found(
+    world, make_agreement, candidate_statements
+):
+    """A name that shares only a given name with the query is looked for only when nothing
+    strong was found: it is then offered, low down, as the closest there is."""
+    world.speaker("Ember Ashdown")
+    _agree(make_agreement, world, {"display_name": "full"})
+    reader = actor_of(world.reader)
+    assert shared.search_speakers(reader, "Ember Quillfeather", PURPOSE).total == 1
+    assert len(candidate_statements) > 1
+    world.speaker("Ember Quillfeather")
+    candidate_statements.clear()
+    page = shared.search_speakers(reader, "Ember Quillfeather", PURPOSE)
+    assert [r.data["display_name"] for r in page.results] == ["Ember Quillfeather"]
+    assert len(candidate_statements) == 1
+
+
+def test_among_equally_close_names_the_askers_own_come_first(world, make_agreement, monkeypatch):
+    """Own and partners' names share one candidate budget; where it is full of names equally
+    close to the query, the asker's own are kept."""
+    for _ in range(3):
+        world.speaker("Ember Quillfeather")
+    mine = world.make_speaker(by=world.reader, name="Ember Quillfeather")
+    _agree(make_agreement, world, {"display_name": "full"})
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE)
+    assert page.results[0].own and page.results[0].speaker_id == str(mine.id)
+    assert page.total == 2

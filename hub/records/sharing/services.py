@@ -50,8 +50,10 @@ SHAREABLE_SPEAKER = (
     selectinload(Speaker.appearances).joinedload(EventSpeaker.event),
 )
 
-#: How many partner candidates a search considers before disclosure (the ranking is by name).
+#: How many partner candidates a search considers before disclosure (the ranking is by name),
+#: and how many of the actor's own records it shows at most.
 PARTNER_CANDIDATES = 200
+OWN_RESULTS = 100
 
 
 @dataclass
@@ -129,6 +131,28 @@ def _in_full(
     return whole
 
 
+def find_speakers(
+    actor: Actor, parsed: search.NameQuery, providers: set[str]
+) -> tuple[list[search.SpeakerMatch], list[search.SpeakerMatch]]:
+    """The actor's own speakers (if it may read them) and these providers' speakers whose
+    names are like the query, found together (one statement per candidate stage) and ranked
+    on one scale: at most `OWN_RESULTS` own matches and `PARTNER_CANDIDATES` partner matches,
+    best first. Nothing is disclosed here: partner matches are only candidates."""
+    reads_own = actor.org_id is not None and permissions.can_read(actor, actor.org_id)
+    searched = ({actor.org_id} if reads_own else set()) | providers
+    matches = [
+        m
+        for m in search.rank(
+            parsed, search.candidates(searched, parsed, search.CANDIDATES, asking=actor.org_id)
+        )
+        if m.score >= search.MIN_SCORE
+    ]
+    return (
+        [m for m in matches if m.source == "own"][:OWN_RESULTS],
+        [m for m in matches if m.source == "partner"][:PARTNER_CANDIDATES],
+    )
+
+
 def search_speakers(
     actor: Actor, query: str, purpose: str | None, *, limit: int = 20, offset: int = 0
 ) -> SearchPage:
@@ -137,11 +161,6 @@ def search_speakers(
     searched; a partner's record found by a name its schedule withholds is left out."""
     require_reader(actor, "speaker.search")
     parsed = search.NameQuery.parse(query)
-    reads_own = permissions.can_read(actor, actor.org_id)
-    own = search.search_speakers(actor, query, limit=100) if reads_own and not parsed.empty else []
-    results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
-    partner_matches: list[search.SpeakerMatch] = []
-    providers: set[str] = set()
     # One sharing session for the whole search: the purpose checked and the agreements in
     # force loaded once for the providers, the totals and the page's disclosures.
     sharing = (
@@ -149,12 +168,9 @@ def search_speakers(
         if purpose is not None and not parsed.empty
         else None
     )
-    if sharing is not None:
-        providers = sharing.providers("speaker") - {actor.org_id}
-        candidates = search.candidates(providers, parsed, PARTNER_CANDIDATES, source="partner")
-        partner_matches = [
-            m for m in search.rank(parsed, candidates) if m.score >= search.MIN_SCORE
-        ][:PARTNER_CANDIDATES]
+    providers = sharing.providers("speaker") - {actor.org_id} if sharing is not None else set()
+    own, partner_matches = find_speakers(actor, parsed, providers)
+    results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
     # Totals count only what would be disclosed, decided from each match's owner, distribution
     # and matched name; only the page shown is loaded in full and disclosed (audited).
     headers = (

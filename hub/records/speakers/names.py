@@ -13,8 +13,8 @@ for both sides of a search (the names indexed and the words asked):
 * **Nicknames** (Bill for William, Dick for Richard) from the `nicknames` data set, applied to
   the words asked, ranked below the same word.
 * **Search keys**: what the database indexes for a name (`name_keys`) and looks up for a word
-  asked (`QueryWord.keys`), so that a word within one slip of a name's word meets one of its
-  keys. Keys are computed here only; the databases store them (`speaker_names.keys`).
+  asked (`word_keys`), so that a word within one slip of a name's word meets one of its keys.
+  Keys are computed here only; the databases store them (`speaker_names.keys`).
 * **Scores** from 0 (nothing alike) to 1 (the same name), one function for every source.
 
 anyascii was chosen over ICU (PyICU, used by OpenSanctions' normality) because it covers every
@@ -129,10 +129,13 @@ def _is_latin_letter(char: str) -> bool:
 def latin(name: str) -> str:
     """The Latin form: lower-case ASCII words, any script transliterated, accents folded,
     punctuation dropped ("Dr. José Núñez" -> "dr jose nunez", "郑丽华" -> "zheng li hua")."""
-    text = unicodedata.normalize("NFKC", name or "")
-    if any(_is_syllabic(char) for char in text):
-        text = "".join(f" {char} " if _is_syllabic(char) else char for char in text)
-    folded = _APOSTROPHES.sub("", anyascii(text).lower())
+    text = name or ""
+    if not text.isascii():  # (most names are: they need no transliteration)
+        text = unicodedata.normalize("NFKC", text)
+        if any(_is_syllabic(char) for char in text):
+            text = "".join(f" {char} " if _is_syllabic(char) else char for char in text)
+        text = anyascii(text)
+    folded = _APOSTROPHES.sub("", text.lower())
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
@@ -140,7 +143,9 @@ def latin(name: str) -> str:
 def own_script(name: str) -> str | None:
     """The name as written, where it is not in Latin letters ("тимофей овчинников"): case
     folded, punctuation dropped. None for a name in Latin letters (its Latin form is it)."""
-    text = unicodedata.normalize("NFKC", name or "")
+    if (name or "").isascii():
+        return None
+    text = unicodedata.normalize("NFKC", name)
     if all(_is_latin_letter(char) for char in text):
         return None
     words = _OWN_SCRIPT_BREAKS.sub(" ", _APOSTROPHES.sub("", text).casefold()).split()
@@ -303,6 +308,18 @@ def name_keys(owner: object, name: str) -> str:
     return " ".join(sorted(prefix + key for key in keys))
 
 
+def _variant_keys(word: str) -> list[str]:
+    """The keys of a word's nicknames and name variants: each as written, and its skeleton
+    where that has three letters or more (a two-letter skeleton, "kt" for Kate, meets far
+    more names than the variant)."""
+    keys = []
+    for other in sorted(variants(word)):
+        keys.append(EXACT + other)
+        if len(skeleton(other)) >= 3:
+            keys.append(skeleton(other))
+    return keys
+
+
 @lru_cache(maxsize=65536)
 def word_keys(word: str, *, nicknames: bool = True) -> tuple[str, ...]:
     """The keys (without an owner's prefix) to look up for one word asked, so that a name word
@@ -321,10 +338,7 @@ def word_keys(word: str, *, nicknames: bool = True) -> tuple[str, ...]:
             shorter = shape[:i] + shape[i + 1 :]
             keys.extend((shorter, DELETED + shorter))
     if nicknames:
-        for other in sorted(variants(word)):
-            keys.append(EXACT + other)
-            if len(skeleton(other)) >= 2:
-                keys.append(skeleton(other))
+        keys.extend(_variant_keys(word))
     return tuple(dict.fromkeys(keys))
 
 

@@ -9,9 +9,11 @@ Candidates come from each name's *search keys* (`names.name_keys`: its words, th
 transliteration skeletons and one-letter deletions, its own script's words, behind the owner's
 prefix), computed in Python when a name is indexed and stored in `speaker_names.keys`;
 PostgreSQL indexes them with GIN, SQLite with an FTS5 table. A name is a candidate where every
-word asked meets one of its keys (in any of the query's forms), or, more weakly, where some
-word does; trigrams catch what has slipped further. One statement asks for the names of every
-organisation searched (the actor's own, or all the partners an agreement covers).
+word asked meets one of its keys (in any of the query's forms); only when none of those is a
+strong match are the looser stages asked: names in which some word asked meets a key, and
+then names alike by trigrams (several slips in one word). One statement per stage asks for
+the names of every organisation searched (the actor's own and all the partners an agreement
+covers).
 
 The ranking does not depend on the page asked for: every source returns at most `CANDIDATES`
 rows, chosen by the database's closeness to the query, all of them are scored, and pages are
@@ -21,7 +23,7 @@ cut from that one ordering.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +44,8 @@ MIN_SCORE = 0.5
 #: On creation, existing records at least this alike are offered as possible duplicates
 #: (`services.likely_duplicates`).
 DUPLICATE_SCORE = 0.75
-#: A candidate this alike is a strong match: below it, the slower trigram search also runs.
+#: A candidate this alike is a strong match: until one is found, the looser (and slower)
+#: candidate stages also run.
 STRONG_SCORE = 0.8
 #: Name rows a source fetches for one search, whatever page is asked for: all are scored.
 CANDIDATES = 200
@@ -169,98 +172,118 @@ def _candidate_columns() -> tuple[Any, ...]:
     )
 
 
+#: One engine's candidate search, in stages from the closest and cheapest to the loosest and
+#: slowest: (session, owners, query, limit, asking organisation) -> the rows of each stage in
+#: turn. `candidates` asks for the next stage only while no row found so far is a strong match.
+Stages = Callable[
+    [Any, Sequence[uuid.UUID], NameQuery, int, uuid.UUID | None], Iterator[Sequence[Any]]
+]
+
+
 def candidates(
-    owners: Iterable[uuid.UUID | str], query: NameQuery, limit: int = CANDIDATES, **extra: Any
+    owners: Iterable[uuid.UUID | str],
+    query: NameQuery,
+    limit: int = CANDIDATES,
+    *,
+    asking: uuid.UUID | str | None = None,
 ) -> list[Candidate]:
-    """Name rows of these organisations' active speakers that might match, at most `limit`
-    (plus those only trigrams find when nothing strong was), from one engine's indexes.
-    `extra` is passed to every `Candidate` (its source, say)."""
+    """Name rows of these organisations' active speakers that might match, from one engine's
+    indexes, in three stages: rows in which every word asked meets one of its keys (in any
+    form; at most `limit` per form, the closest first); then, only if none of them is a strong
+    match (`STRONG_SCORE`), rows in which some word of the Latin form meets one of its keys
+    (a name lacking a word asked, or with several slips in one); then, only if still none is,
+    rows alike by trigrams (several slips in one word). The rows of the `asking` organisation are
+    its own ("own"), the rest come from partners ("partner"); among names equally close to the
+    query, its own are taken first."""
     owners = sorted({uuid.UUID(str(owner)) for owner in owners})
     if not owners or query.empty:
         return []
+    own = uuid.UUID(str(asking)) if asking else None
     session = db.session()
-    if session.get_bind().dialect.name == "postgresql":
-        rows = postgres_candidates(session, owners, query, limit)
-    else:
-        rows = sqlite_candidates(session, owners, query, limit)
-    return [Candidate(*row, **extra) for row in rows]
+    stages: Stages = (
+        postgres_stages if session.get_bind().dialect.name == "postgresql" else sqlite_stages
+    )
+    found: dict[tuple[uuid.UUID, str], Any] = {}
+    for rows in stages(session, owners, query, limit, own):
+        for row in rows:
+            found.setdefault((row[0], row[3]), row)
+        if any(name_score(query.text, row[3]) >= STRONG_SCORE for row in found.values()):
+            break
+    return [Candidate(*row, source="own" if row[1] == own else "partner") for row in found.values()]
 
 
 def own_candidates(actor: Actor, query: NameQuery, limit: int) -> list[Candidate]:
     """Name rows of the actor's own organisation's active speakers that might match."""
-    return candidates([actor.org_id], query, limit) if actor.org_id else []
+    return candidates([actor.org_id], query, limit, asking=actor.org_id) if actor.org_id else []
 
 
-def _strong(query: NameQuery, rows: Sequence[Any]) -> bool:
-    """Whether any row (its name is the fourth column) is a strong match."""
-    return any(name_score(query.text, row[3]) >= STRONG_SCORE for row in rows)
-
-
-def postgres_candidates(
-    session: Any, owners: Sequence[uuid.UUID], query: NameQuery, limit: int
-) -> Sequence[Any]:
-    """Candidates from the GIN index on `speaker_name_key_array(keys)`, in one statement: for each
-    form of the query, the rows in which every word meets a key, the `limit` closest by trigram
-    similarity of the sorted words; and for each word of the Latin form, rows in which that
-    word alone meets a key (at most `PARTIAL_SCAN` looked at, `PARTIAL_KEEP` kept). Then, only
-    if none of them is a strong match, pg_trgm's `%` over the owners' sorted words (slower, but
-    it tolerates several slips in one word)."""
+def postgres_stages(
+    session: Any,
+    owners: Sequence[uuid.UUID],
+    query: NameQuery,
+    limit: int,
+    asking: uuid.UUID | None,
+) -> Iterator[Sequence[Any]]:
+    """The stages on PostgreSQL, each one statement over every owner: the GIN index on
+    `speaker_name_key_array(keys)` for the rows in which every word meets a key (the `limit`
+    closest by trigram similarity of the sorted words), then for rows in which one word of the
+    Latin form meets a key (at most `PARTIAL_SCAN` looked at, `PARTIAL_KEEP` kept, per
+    word); then pg_trgm's `%` over the owners' sorted words."""
     # Without these, the planner may start parallel workers or compile the plan (JIT), each
     # costing more than the query itself.
     session.execute(sa.text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
     keys = sa.func.speaker_name_key_array(SpeakerName.keys)
-    closeness = sa.func.similarity(SpeakerName.sorted_tokens, query.sorted)
+    closest = [sa.func.similarity(SpeakerName.sorted_tokens, query.sorted).desc()]
+    if asking is not None:
+        closest.append((SpeakerName.owner_org_id == asking).desc())
 
     def meets(group: list[str]) -> Any:
         return keys.op("&&")(sa.literal(group, ARRAY(sa.Text)))
 
-    # The keys lead with the owner's prefix, so the key stage does not filter on the owner
+    # The keys lead with the owner's prefix, so the key stages do not filter on the owner
     # column inside (the planner would combine it with a far larger index scan); the owner is
     # checked on the rows fetched at the end.
-    parts: list[sa.Select] = []
+    every = [
+        sa.select(SpeakerName.id)
+        .where(*(meets(word) for word in form))
+        .order_by(*closest)
+        .limit(limit)
+        for form in query.key_groups(owners)
+    ]
+    yield _postgres_rows(session, owners, sa.union(*every)) if every else []
     groups = query.key_groups(owners)
-    for form in groups:
-        parts.append(
-            sa.select(SpeakerName.id)
-            .where(*(meets(word) for word in form))
-            .order_by(closeness.desc())
-            .limit(limit)
-        )
     if groups and len(groups[0]) > 1:
+        some = []
         for word in groups[0]:
             # A common word ("Mohammed") meets thousands of rows: look at a bounded few.
-            some = (
+            meeting = (
                 sa.select(SpeakerName.id, SpeakerName.sorted_tokens)
                 .where(meets(word))
                 .limit(PARTIAL_SCAN)
                 .subquery()
             )
-            parts.append(
-                sa.select(some.c.id)
-                .order_by(sa.func.similarity(some.c.sorted_tokens, query.sorted).desc())
+            some.append(
+                sa.select(meeting.c.id)
+                .order_by(sa.func.similarity(meeting.c.sorted_tokens, query.sorted).desc())
                 .limit(PARTIAL_KEEP)
             )
-    rows: Sequence[Any] = _postgres_rows(session, owners, sa.union(*parts)) if parts else []
-    if not _strong(query, rows) and query.sorted:
+        yield _postgres_rows(session, owners, sa.union(*some))
+    if query.sorted:
         session.execute(
             sa.text("SELECT set_config('pg_trgm.similarity_threshold', :t, true)"),
             {"t": str(PG_THRESHOLD)},
         )
-        similar = (
+        yield _postgres_rows(
+            session,
+            owners,
             sa.select(SpeakerName.id)
             .where(
                 SpeakerName.owner_org_id.in_(owners),
                 SpeakerName.sorted_tokens.op("%")(query.sorted),
             )
-            .order_by(closeness.desc())
-            .limit(limit)
+            .order_by(*closest)
+            .limit(limit),
         )
-        seen = {(row[0], row[3]) for row in rows}
-        rows = [
-            *rows,
-            *(r for r in _postgres_rows(session, owners, similar) if (r[0], r[3]) not in seen),
-        ]
-    return rows
 
 
 def _postgres_rows(
@@ -304,40 +327,49 @@ def _sqlite_spelling(query: NameQuery) -> str | None:
     return f"normalised : ({joined})"
 
 
-def sqlite_candidates(
-    session: Any, owners: Sequence[uuid.UUID], query: NameQuery, limit: int
-) -> Sequence[Any]:
-    """Candidates from the FTS5 tables of the migrations: rows in which every word asked meets a
-    key (any form), best ranked (bm25) first; then rows in which some word does; then, only if
-    none of them is a strong match, rows sharing four-letter pieces of every word (trigrams)."""
-    groups = query.key_groups(owners)
-    every = " OR ".join("(" + " AND ".join(_fts_any(w) for w in form) + ")" for form in groups)
-    some = " OR ".join(_fts_any(w) for form in groups for w in form)
+def sqlite_stages(
+    session: Any,
+    owners: Sequence[uuid.UUID],
+    query: NameQuery,
+    limit: int,
+    asking: uuid.UUID | None,
+) -> Iterator[Sequence[Any]]:
+    """The stages on SQLite, from the FTS5 tables of the migrations: rows in which every word
+    asked meets a key (any form), best ranked (bm25) first; then rows in which some word of
+    the Latin form meets a key; then rows sharing four-letter pieces of the words asked
+    (the trigram table)."""
     owner_ids = [owner.hex for owner in owners]
-    found: dict[Any, Any] = {}
 
-    def ask(table: str, expression: str | None, how_many: int) -> None:
+    def ask(table: str, expression: str | None) -> list[Any]:
         if not expression:
-            return
+            return []
         # The table name is one of the constants below; the rest are bound parameters.
         statement = sa.text(
             "SELECT n.speaker_id, n.owner_org_id, s.display_name, n.name, n.normalised "  # noqa: S608
             f"FROM {table} AS f JOIN speaker_names AS n ON n.id = f.rowid "
             "JOIN speakers AS s ON s.id = n.speaker_id "
             f"WHERE {table} MATCH :match AND n.owner_org_id IN :owners AND s.status = 'active' "
-            "ORDER BY f.rank LIMIT :limit"
+            "ORDER BY f.rank, n.owner_org_id = :asking DESC LIMIT :limit"
         ).bindparams(sa.bindparam("owners", expanding=True))
-        for row in session.execute(
-            statement, {"match": expression, "owners": owner_ids, "limit": how_many}
-        ):
-            found.setdefault((row[0], row[3]), row)
+        rows = session.execute(
+            statement,
+            {
+                "match": expression,
+                "owners": owner_ids,
+                "asking": asking.hex if asking else None,
+                "limit": limit,
+            },
+        )
+        return [(uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), r[2], r[3], r[4]) for r in rows]
 
-    ask("speaker_names_fts_keys", every, limit)
-    if len(found) < limit:
-        ask("speaker_names_fts_keys", some, limit - len(found))
-    if not _strong(query, list(found.values())):
-        ask("speaker_names_fts", _sqlite_spelling(query), limit)
-    return [(uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), r[2], r[3], r[4]) for r in found.values()]
+    groups = query.key_groups(owners)
+    yield ask(
+        "speaker_names_fts_keys",
+        " OR ".join("(" + " AND ".join(_fts_any(w) for w in form) + ")" for form in groups),
+    )
+    if groups and len(groups[0]) > 1:
+        yield ask("speaker_names_fts_keys", " OR ".join(_fts_any(w) for w in groups[0]))
+    yield ask("speaker_names_fts", _sqlite_spelling(query))
 
 
 #: Where candidates come from, in order (the partners' search adds its own).
