@@ -1,7 +1,8 @@
-"""Speaker search speed: 1,000,000 speakers on PostgreSQL (p95 < 50 ms) and 100,000 on SQLite
-(p95 < 100 ms), over a few hundred queries with slips, transliterations, swapped word order,
-surnames alone and names nobody holds; each timed through `search.search_speakers` as the
-pages call it (candidates from the indexes, ranking in Python), after one warm-up pass.
+"""Speaker search speed: 1,000,000 speakers on PostgreSQL (p95 < 25 ms, issue 15; issue 2
+asked for 50 ms) and 100,000 on SQLite (p95 < 100 ms), over a few hundred queries with slips,
+transliterations, swapped word order, surnames alone and names nobody holds; each timed
+through `search.search_speakers` as the pages call it (candidates from the indexes, ranking in
+Python), after one warm-up pass.
 
 Sizes: BENCH_SEARCH_SPEAKERS (PostgreSQL, default 1,000,000), BENCH_SEARCH_SQLITE_SPEAKERS
 (default 100,000), BENCH_SEARCH_QUERIES (default 400).
@@ -228,7 +229,8 @@ def _measure(suite: Suite, engine: str, count: int, org_ids: list[uuid.UUID], as
             wanted += 1
             hits += query.target in [m.speaker_id for m in results[:5]]
     p95 = percentile(timings, 95)
-    target = 50 if engine == "PostgreSQL" else 100
+    # Issue 15: one organisation's own search at 1,000,000 speakers under 25 ms (issue 2 asked 50).
+    target = 25 if engine == "PostgreSQL" else 100
     size = f"{count:,}"
     suite.add(
         f"{engine}: search at {size} speakers, p95 of {len(timings)}",

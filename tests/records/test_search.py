@@ -428,3 +428,24 @@ def test_a_name_in_its_own_script_is_kept_beside_its_latin_reading(world):
     speakers.merge_speakers(actor, keep, other, "Same person.")
     assert "Тимофей Овчинников" in [a.name for a in keep.aliases]
     assert keep.id in found(actor, "Тимофей Овчинников")
+
+
+@pytest.mark.parametrize(
+    ("held", "asked"),
+    [
+        # Two slips in one word, the other word as held: found where that word alone meets.
+        ("Ilhan Martindale", "Ilkhsn Martindale"),
+        # Two slips in each word: only the spelling stage (trigrams) finds these.
+        ("Bartholomew Quillfeather", "Bartolomeuw Quilfaether"),
+        ("Wenceslas Ashcombe", "Wencelsaz Ashcomeb"),
+    ],
+)
+def test_several_slips_are_found_by_the_looser_stages(world, held, asked):
+    """Nothing strong meets every word, so the looser stages run: a word alone (its close
+    keys), then every word by its trigrams (PostgreSQL's word similarity; SQLite's
+    four-letter pieces)."""
+    actor = world.actor("events_officer")
+    target = plain(actor, held)
+    plain(actor, "Ilhan Ashdown")
+    plain(actor, "Bartholomew Fenwick")
+    assert target.id in found(actor, asked, limit=5), asked

@@ -308,6 +308,19 @@ def name_keys(owner: object, name: str) -> str:
     return " ".join(sorted(prefix + key for key in keys))
 
 
+@lru_cache(maxsize=65536)
+def close_word_keys(word: str) -> tuple[str, ...]:
+    """The keys of one word asked that a name word meets when it is the same word, another
+    spelling with the same skeleton, or a nickname or name variant: `word_keys` without the
+    keys within one slip, which meet far more names (for where one word alone makes a
+    candidate and only a bounded few of them can be looked at)."""
+    keys = [EXACT + word]
+    if len(skeleton(word)) >= 2:
+        keys.append(skeleton(word))
+    keys.extend(_variant_keys(word))
+    return tuple(dict.fromkeys(keys))
+
+
 def _variant_keys(word: str) -> list[str]:
     """The keys of a word's nicknames and name variants: each as written, and its skeleton
     where that has three letters or more (a two-letter skeleton, "kt" for Kate, meets far

@@ -53,8 +53,10 @@ CANDIDATES = 200
 #: common words), and how many of them are kept.
 PARTIAL_SCAN = 300
 PARTIAL_KEEP = 50
-#: pg_trgm similarity a row must reach to be a trigram candidate (`%` operator threshold).
-PG_THRESHOLD = 0.3
+#: pg_trgm word similarity each word asked must reach with some word of a name for the name to
+#: be a trigram candidate (the `<%` operator's threshold): two slips in a six-letter word
+#: ("wrkght" for "wright") reach it.
+PG_WORD_THRESHOLD = 0.4
 
 
 def normalise(name: str) -> str:
@@ -105,6 +107,16 @@ class NameQuery:
             [[p + k for p in prefixes for k in word] for word in form.keys]
             for form in self.forms
             if form.keys
+        ]
+
+    def close_groups(self, owners: Sequence[uuid.UUID]) -> list[list[str]]:
+        """For each word of the Latin form with keys, the owners' close keys it meets
+        (`names.close_word_keys`: the same word, its skeleton, its nicknames)."""
+        prefixes = [key_prefix(owner) for owner in owners]
+        return [
+            [p + k for p in prefixes for k in names.close_word_keys(word)]
+            for word in self.tokens
+            if len(word) >= 2
         ]
 
 
@@ -227,8 +239,9 @@ def postgres_stages(
     """The stages on PostgreSQL, each one statement over every owner: the GIN index on
     `speaker_name_key_array(keys)` for the rows in which every word meets a key (the `limit`
     closest by trigram similarity of the sorted words), then for rows in which one word of the
-    Latin form meets a key (at most `PARTIAL_SCAN` looked at, `PARTIAL_KEEP` kept, per
-    word); then pg_trgm's `%` over the owners' sorted words."""
+    Latin form meets a close key (`NameQuery.close_groups`; at most `PARTIAL_SCAN` looked at,
+    `PARTIAL_KEEP` kept, per word); then pg_trgm's word similarity of every word asked
+    (`spelling_words`) to some word of the name."""
     # Without these, the planner may start parallel workers or compile the plan (JIT), each
     # costing more than the query itself.
     session.execute(sa.text("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"))
@@ -251,11 +264,12 @@ def postgres_stages(
         for form in query.key_groups(owners)
     ]
     yield _postgres_rows(session, owners, sa.union(*every)) if every else []
-    groups = query.key_groups(owners)
-    if groups and len(groups[0]) > 1:
+    close = query.close_groups(owners)
+    if len(close) > 1:
         some = []
-        for word in groups[0]:
-            # A common word ("Mohammed") meets thousands of rows: look at a bounded few.
+        for word in close:
+            # A common word ("Mohammed") meets thousands of rows: look at a bounded few, so
+            # only at its close keys (a slip of it would widen the few to thousands more).
             meeting = (
                 sa.select(SpeakerName.id, SpeakerName.sorted_tokens)
                 .where(meets(word))
@@ -268,18 +282,22 @@ def postgres_stages(
                 .limit(PARTIAL_KEEP)
             )
         yield _postgres_rows(session, owners, sa.union(*some))
-    if query.sorted:
+    words = spelling_words(query)
+    if words:
         session.execute(
-            sa.text("SELECT set_config('pg_trgm.similarity_threshold', :t, true)"),
-            {"t": str(PG_THRESHOLD)},
+            sa.text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
+            {"t": str(PG_WORD_THRESHOLD)},
         )
+        # Every word asked like some word of the name (`word <% name`: pg_trgm's word
+        # similarity, through the trigram index); far fewer rows to check than the whole
+        # name's similarity to the whole query, which a short query shares with thousands.
         yield _postgres_rows(
             session,
             owners,
             sa.select(SpeakerName.id)
             .where(
                 SpeakerName.owner_org_id.in_(owners),
-                SpeakerName.sorted_tokens.op("%")(query.sorted),
+                *(sa.literal(word).op("<%")(SpeakerName.sorted_tokens) for word in words),
             )
             .order_by(*closest)
             .limit(limit),
@@ -299,6 +317,13 @@ def _postgres_rows(
             Speaker.status == RecordStatus.ACTIVE,
         )
     ).all()
+
+
+def spelling_words(query: NameQuery) -> list[str]:
+    """The words asked that the trigram stage requires a name to resemble, each: those of
+    three letters or more (shorter ones have too few trigrams to say anything), or all of them
+    where none is that long."""
+    return [w for w in query.tokens if len(w) >= 3] or list(query.tokens)
 
 
 def _fts_phrase(text: str) -> str:
