@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -281,29 +282,20 @@ def _entry(
 
 
 def _insert_postgresql(session: Any, entries: list[_Entry]) -> list[int]:
-    """The entries, their places in the queue, their subjects and records: one round trip.
+    """The entries, their places in the queue, their subjects and records: one round trip,
+    the rows sent as one JSON document (far cheaper to send than an array per column).
     Sequence numbers follow the entries' order."""
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMN_NAMES}
-    for entry in entries:
-        for name in _COLUMN_NAMES:
-            columns[name].append(entry.values[name])
-    subjects = [(e.values["uuid"], p) for e in entries for p in e.pseudonyms]
-    resources = [
-        (e.values["uuid"], r, e.values["resource_type"]) for e in entries for r in e.resources
+    rows = [
+        {
+            **{name: e.values[name] for name in _COLUMN_NAMES if name not in _BYTES},
+            **{name: base64.b64encode(e.values[name]).decode() for name in _BYTES},
+            "n": n,
+            "subjects": e.pseudonyms,
+            "resources": e.resources,
+        }
+        for n, e in enumerate(entries)
     ]
-    found = dict(
-        session.execute(
-            _PG_INSERT,
-            {
-                **{f"c_{name}": values for name, values in columns.items()},
-                "s_entry": [s[0] for s in subjects],
-                "s_pseudonym": [s[1] for s in subjects],
-                "r_entry": [r[0] for r in resources],
-                "r_id": [r[1] for r in resources],
-                "r_type": [r[2] for r in resources],
-            },
-        ).all()
-    )
+    found = dict(session.execute(_PG_INSERT, {"rows": json.dumps(rows)}).all())
     return [found[e.values["uuid"]] for e in entries]
 
 
@@ -356,22 +348,26 @@ _INSERT_RESOURCE = sa.text(
     "INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
     "VALUES (:seq, :r, :t)"
 )
-_ARRAYS = ", ".join(f"CAST(:c_{name} AS {kind}[])" for name, kind in _COLUMN_TYPES.items())
+#: The columns held as bytes (sent base64-encoded in the JSON document).
+_BYTES = ("leaf", "leaf_hash")
+_RECORD_TYPE = ", ".join(
+    f"{name} {'text' if name in _BYTES else kind}" for name, kind in _COLUMN_TYPES.items()
+)
+_SELECTED = ", ".join(
+    f"decode({name}, 'base64')" if name in _BYTES else name for name in _COLUMN_NAMES
+)
 _PG_INSERT = sa.text(
-    # The rows in order (WITH ORDINALITY), inserted in that order, so that their sequence
-    # numbers follow it; subjects and records are joined to their entry by its uuid.
-    f"WITH v AS (SELECT * FROM unnest({_ARRAYS}) WITH ORDINALITY "  # noqa: S608
-    f"AS v({_COLUMNS}, n)), "
-    f"e AS (INSERT INTO audit_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM v ORDER BY n "
+    # The rows in order (n), inserted in that order, so that their sequence numbers follow
+    # it; subjects and records are joined to their entry by its uuid.
+    "WITH v AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) "  # noqa: S608
+    f"AS v({_RECORD_TYPE}, n integer, subjects varchar[], resources varchar[])), "
+    f"e AS (INSERT INTO audit_entries ({_COLUMNS}) SELECT {_SELECTED} FROM v ORDER BY n "
     "RETURNING uuid, seq), "
     "p AS (INSERT INTO audit_pending (entry_seq) SELECT seq FROM e), "
     "s AS (INSERT INTO audit_entry_subjects (entry_seq, pseudonym) "
-    "SELECT e.seq, x.pseudonym FROM e JOIN unnest(CAST(:s_entry AS varchar[]), "
-    "CAST(:s_pseudonym AS varchar[])) AS x(entry, pseudonym) ON x.entry = e.uuid), "
+    "SELECT e.seq, unnest(v.subjects) FROM e JOIN v USING (uuid)), "
     "r AS (INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
-    "SELECT e.seq, x.id, x.kind FROM e JOIN unnest(CAST(:r_entry AS varchar[]), "
-    "CAST(:r_id AS varchar[]), CAST(:r_type AS varchar[])) AS x(entry, id, kind) "
-    "ON x.entry = e.uuid) "
+    "SELECT e.seq, unnest(v.resources), v.resource_type FROM e JOIN v USING (uuid)) "
     "SELECT uuid, seq FROM e"
 )
 

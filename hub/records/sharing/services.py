@@ -131,6 +131,15 @@ def _in_full(
     return whole
 
 
+@dataclass(frozen=True)
+class _Header:
+    """What `shareable.speaker_header` reads of a speaker: its id, owner and distribution."""
+
+    id: uuid.UUID
+    owner_org_id: uuid.UUID
+    distribution: str
+
+
 def find_speakers(
     actor: Actor, parsed: search.NameQuery, providers: set[str]
 ) -> tuple[list[search.SpeakerMatch], list[search.SpeakerMatch]]:
@@ -172,29 +181,18 @@ def search_speakers(
     own, partner_matches = find_speakers(actor, parsed, providers)
     results: list[tuple[float, SearchResult | search.SpeakerMatch]] = [(m.score, m) for m in own]
     # Totals count only what would be disclosed, decided from each match's owner, distribution
-    # and matched name; only the page shown is loaded in full and disclosed (audited).
-    headers = (
-        {
-            row.id: row
-            for row in db.session.execute(
-                sa.select(
-                    Speaker.id, Speaker.owner_org_id, Speaker.distribution, Speaker.display_name
-                ).where(
-                    Speaker.id.in_([m.speaker_id for m in partner_matches]),
-                    Speaker.status == RecordStatus.ACTIVE,
-                )
-            )
-        }
-        if partner_matches
-        else {}
-    )
-    records = []
-    for match in partner_matches:
-        row = headers.get(match.speaker_id)
-        if row is None:
-            continue
-        matched_field = "display_name" if match.matched_name == row.display_name else "aliases"
-        records.append((match.score, shareable.speaker_header(row, matched_field)))
+    # and matched name (as its candidate row carried them); only the page shown is loaded in
+    # full and disclosed (audited).
+    records = [
+        (
+            match.score,
+            shareable.speaker_header(
+                _Header(match.speaker_id, match.owner_org_id, match.distribution),
+                "display_name" if match.matched_name == match.display_name else "aliases",
+            ),
+        )
+        for match in partner_matches
+    ]
     visible = sharing.would_disclose([r for _s, r in records]) if sharing is not None else set()
     for score, record in records:
         if record.id in visible:

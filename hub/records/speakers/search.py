@@ -133,6 +133,8 @@ class Candidate:
     display_name: str
     name: str
     normalised: str
+    #: The speaker's distribution ("shareable", ...): what the sharing path decides on.
+    distribution: str = ""
     source: str = "own"
     disclosed_under: dict[str, Any] | None = None
 
@@ -148,6 +150,9 @@ class SpeakerMatch:
     owner_org_id: uuid.UUID
     source: str = "own"
     disclosed_under: dict[str, Any] | None = None
+    #: The speaker's distribution, as its candidate row carried it (not shown: the sharing
+    #: path counts a partner's match only where its agreement would disclose it).
+    distribution: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The match as plain values (for the API and for tests)."""
@@ -181,6 +186,7 @@ def _candidate_columns() -> tuple[Any, ...]:
         Speaker.display_name,
         SpeakerName.name,
         SpeakerName.normalised,
+        Speaker.distribution,
     )
 
 
@@ -370,7 +376,8 @@ def sqlite_stages(
             return []
         # The table name is one of the constants below; the rest are bound parameters.
         statement = sa.text(
-            "SELECT n.speaker_id, n.owner_org_id, s.display_name, n.name, n.normalised "  # noqa: S608
+            "SELECT n.speaker_id, n.owner_org_id, s.display_name, n.name, n.normalised, "  # noqa: S608
+            "s.distribution "
             f"FROM {table} AS f JOIN speaker_names AS n ON n.id = f.rowid "
             "JOIN speakers AS s ON s.id = n.speaker_id "
             f"WHERE {table} MATCH :match AND n.owner_org_id IN :owners AND s.status = 'active' "
@@ -385,7 +392,7 @@ def sqlite_stages(
                 "limit": limit,
             },
         )
-        return [(uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), r[2], r[3], r[4]) for r in rows]
+        return [(uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), r[2], r[3], r[4], r[5]) for r in rows]
 
     groups = query.key_groups(owners)
     yield ask(
@@ -420,6 +427,7 @@ def rank(query: NameQuery, candidates: Iterable[Candidate]) -> list[SpeakerMatch
                 row.owner_org_id,
                 row.source,
                 row.disclosed_under,
+                getattr(row.distribution, "value", row.distribution),
             )
     return sorted(best.values(), key=lambda m: (-m.score, m.display_name, str(m.speaker_id)))
 
