@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -617,18 +617,27 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
 # --- keys, reminders, notifications -----------------------------------------------------
 
 
-def pseudonym_keys(agreements: Iterable[Agreement]) -> dict[uuid.UUID, bytes]:
-    """The pseudonymisation keys of these agreements' lineages, by lineage id: those made
-    already read in one statement, any other made as `pseudonym_key` makes it."""
+def pseudonym_keys(
+    agreements: Iterable[Agreement], stored: Mapping[uuid.UUID, bytes] | None = None
+) -> dict[uuid.UUID, bytes]:
+    """The pseudonymisation keys of these agreements' lineages, by lineage id: from `stored`
+    (keys as stored, read with the agreements), else those made already read in one
+    statement, else made as `pseudonym_key` makes them."""
     wanted = {agreement.lineage_id: agreement for agreement in agreements}
     if not wanted:
         return {}
     cipher: FieldCipher = current_app.extensions["hub_field_cipher"]
-    keys = {
-        row.lineage_id: cipher.decrypt(row.key_encrypted, f"agreement-key:{row.lineage_id}")
-        for row in db.session.scalars(
-            sa.select(AgreementKey).where(AgreementKey.lineage_id.in_(list(wanted)))
+    found = {lineage: blob for lineage, blob in (stored or {}).items() if lineage in wanted}
+    missing = [lineage for lineage in wanted if lineage not in found]
+    if missing:
+        found.update(
+            (row.lineage_id, row.key_encrypted)
+            for row in db.session.scalars(
+                sa.select(AgreementKey).where(AgreementKey.lineage_id.in_(missing))
+            )
         )
+    keys = {
+        lineage: cipher.decrypt(blob, f"agreement-key:{lineage}") for lineage, blob in found.items()
     }
     for lineage, agreement in wanted.items():
         if lineage not in keys:

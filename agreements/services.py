@@ -10,7 +10,7 @@ organisation's records.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,13 @@ from agreements.lifecycle import (  # noqa: F401  (the lifecycle is part of this
     terminate,
     update_draft,
 )
-from agreements.models import Agreement, AgreementParty, AgreementPurpose, AgreementStatus
+from agreements.models import (
+    Agreement,
+    AgreementKey,
+    AgreementParty,
+    AgreementPurpose,
+    AgreementStatus,
+)
 from agreements.policy import Disclosed, ShareableRecord, plain, project
 from agreements.purposes import PURPOSES
 from audit.actions import DISCLOSURE
@@ -59,6 +65,8 @@ class Cover:
 
     agreement: Agreement
     entry: dict[str, Any]
+    #: The agreement lineage's pseudonymisation key as stored (encrypted), read with it.
+    key_encrypted: bytes | None = None
 
     @property
     def existence_only(self) -> bool:
@@ -92,17 +100,19 @@ def covers_for(actor: Actor, purpose: str, now: datetime) -> dict[tuple[str, str
     `purpose`, by (provider organisation, record type)."""
     if actor.org_id is None:
         return {}
-    agreements = db.session.scalars(
+    rows = db.session.execute(
         _in_force(uuid.UUID(actor.org_id), now)
+        .add_columns(AgreementKey.key_encrypted)
         .join(AgreementPurpose, AgreementPurpose.agreement_id == Agreement.id)
+        .outerjoin(AgreementKey, AgreementKey.lineage_id == Agreement.lineage_id)
         .where(AgreementPurpose.code == purpose)
     ).unique()
     covers: dict[tuple[str, str], list[Cover]] = {}
-    for agreement in agreements:
+    for agreement, key in rows:
         for entry in agreement.content.get("data_schedule", []):
             if entry["recipient"] == actor.org_id:
                 covers.setdefault((entry["provider"], entry["record_type"]), []).append(
-                    Cover(agreement, entry)
+                    Cover(agreement, entry, key)
                 )
     return covers
 
@@ -223,17 +233,21 @@ class Sharing:
         *,
         audit_refusals: bool = True,
         action: str = DISCLOSURE,
+        audit_with: Callable[[list[Disclosed]], Mapping[str, Any]] | None = None,
     ) -> list[Disclosed]:
         """What the actor may see of `records`, each minimised by its agreement's data schedule
         and carrying `disclosed_under`; one audit entry per disclosure, all written in one
         statement (and one per refusal, unless the caller is filtering candidates it was not
-        asked for by id)."""
+        asked for by id). `audit_with`, given what was disclosed, makes one more entry of the
+        request (`audit.record`'s arguments), written in the same statement (a search's own)."""
         actor, purpose = self.actor, self.purpose
         contacts: dict[str, Organisation | None] = {}
         decisions = [(record, _decide(actor, record, self.covers)) for record in records]
         # The pseudonymisation keys of every agreement the fields are disclosed under, at once.
+        projected = [d for _r, d in decisions if isinstance(d, Cover) and not d.existence_only]
         keys = lifecycle.pseudonym_keys(
-            d.agreement for _r, d in decisions if isinstance(d, Cover) and not d.existence_only
+            [d.agreement for d in projected],
+            stored={d.agreement.lineage_id: d.key_encrypted for d in projected if d.key_encrypted},
         )
         results: list[Disclosed] = []
         granted: list[dict[str, Any]] = []  # the audit entries, written together at the end
@@ -300,6 +314,8 @@ class Sharing:
                     fields=disclosed_fields,
                 )
             )
+        if audit_with is not None:
+            granted.append(dict(audit_with(results)))
         audit_records(actor, granted)
         return results
 

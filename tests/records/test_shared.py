@@ -264,3 +264,31 @@ def test_among_equally_close_names_the_askers_own_come_first(world, make_agreeme
     page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE)
     assert page.results[0].own and page.results[0].speaker_id == str(mine.id)
     assert page.total == 2
+
+
+def test_a_search_writes_its_audit_entries_in_one_statement(world, make_agreement):
+    """The page's disclosures and the search's own entry (its count of results) go to the log
+    together, in one statement, the search's last."""
+    for n in range(3):
+        world.speaker(f"Ember Quillfeather {chr(65 + n)}n")
+    _agree(make_agreement, world, {"display_name": "full"})
+    writes: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "INSERT INTO audit_entries" in statement:
+            writes.append(statement)
+
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = shared.search_speakers(actor_of(world.reader), "Ember Quillfeather", PURPOSE)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert page.total == 3
+    entries = db.session.scalars(
+        sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(4)
+    ).all()[::-1]
+    assert [e.action for e in entries] == ["disclosure"] * 3 + ["speaker.search"]
+    assert json.loads(entries[-1].details)["results"] == 3
+    if db.session.get_bind().dialect.name == "postgresql":
+        assert len(writes) == 1

@@ -8,6 +8,7 @@ something to the actor for the stated purpose, and totals count only what would 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,11 +208,28 @@ def search_speakers(
         for _score, item in page
     )
     to_disclose = [item for _score, item in page if isinstance(item, ShareableRecord)]
-    disclosed = (
-        {d.id: d for d in sharing.disclose(to_disclose, audit_refusals=False)}
-        if sharing is not None and to_disclose
-        else {}
-    )
+
+    def searched(disclosed: Sequence[Any]) -> dict[str, Any]:
+        """The search's own audit entry: how many results it counted, less any of the page
+        not disclosed after all (changed between counting and showing)."""
+        return {
+            "action": SPEAKER_SEARCH,
+            "outcome": "granted",
+            "resource_type": "speaker",
+            "purpose": purpose,
+            "results": total - (len(to_disclose) - len(disclosed)),
+            "partners": len(providers),
+        }
+
+    if sharing is not None and to_disclose:
+        # The search's entry is written with the disclosures', in one statement.
+        disclosed = {
+            d.id: d
+            for d in sharing.disclose(to_disclose, audit_refusals=False, audit_with=searched)
+        }
+    else:
+        disclosed = {}
+        audit.record(actor, **searched([]))
     shown: list[SearchResult] = []
     for score, item in page:
         rank = offset + len(shown) + 1
@@ -245,15 +263,6 @@ def search_speakers(
                     {"display_name": item.display_name, "matched_name": item.matched_name},
                 )
             )
-    audit.record(
-        actor,
-        SPEAKER_SEARCH,
-        "granted",
-        resource_type="speaker",
-        purpose=purpose,
-        results=total,
-        partners=len(providers),
-    )
     return SearchPage(shown, total, purpose, len(providers))
 
 
