@@ -617,6 +617,11 @@ def amend(actor: Actor, agreement: Agreement) -> Agreement:
 # --- keys, reminders, notifications -----------------------------------------------------
 
 
+def _key_context(lineage: uuid.UUID) -> str:
+    """What a lineage's pseudonymisation key is bound to when encrypted (the AEAD context)."""
+    return f"agreement-key:{lineage}"
+
+
 def pseudonym_keys(
     agreements: Iterable[Agreement], stored: Mapping[uuid.UUID, bytes] | None = None
 ) -> dict[uuid.UUID, bytes]:
@@ -636,9 +641,7 @@ def pseudonym_keys(
                 sa.select(AgreementKey).where(AgreementKey.lineage_id.in_(missing))
             )
         )
-    keys = {
-        lineage: cipher.decrypt(blob, f"agreement-key:{lineage}") for lineage, blob in found.items()
-    }
+    keys = {lineage: cipher.decrypt(blob, _key_context(lineage)) for lineage, blob in found.items()}
     for lineage, agreement in wanted.items():
         if lineage not in keys:
             keys[lineage] = pseudonym_key(agreement)
@@ -650,7 +653,7 @@ def pseudonym_key(agreement: Agreement) -> bytes:
     lineages older than that get theirs on first use, where two requests may race to make it:
     the loser's insert fails inside a savepoint and it reads the winner's key."""
     cipher: FieldCipher = current_app.extensions["hub_field_cipher"]
-    context = f"agreement-key:{agreement.lineage_id}"
+    context = _key_context(agreement.lineage_id)
     row = db.session.get(AgreementKey, agreement.lineage_id)
     if row is None:
         key = secrets.token_bytes(32)

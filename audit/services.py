@@ -129,58 +129,24 @@ def actor_reference(actor: Actor) -> str:
     return actor.kind if actor.kind != ActorKind.SYSTEM else f"system:{actor.label or 'hub'}"
 
 
-def record(
-    actor: Actor,
-    action: str,
-    outcome: str,
-    *,
-    reason: str | None = None,
-    resource_type: str | None = None,
-    resource_ids: Iterable[str] = (),
-    resource_org: str | None = None,
-    agreement: AgreementRef | None = None,
-    purpose: str | None = None,
-    fields: Iterable[str] = (),
-    subjects: Iterable[tuple[str, str]] = (),
-    **details: Any,
-) -> WrittenEntry:
-    """Append one entry to the audit log in the caller's transaction (flushed, not committed).
-
-    `subjects` are (kind, identifier) pairs, stored only as pseudonyms; `details` hold further
-    non-personal facts (codes, counts, field names), never personal values.
-    """
-    return record_many(
-        actor,
-        [
-            {
-                "action": action,
-                "outcome": outcome,
-                "reason": reason,
-                "resource_type": resource_type,
-                "resource_ids": resource_ids,
-                "resource_org": resource_org,
-                "agreement": agreement,
-                "purpose": purpose,
-                "fields": fields,
-                "subjects": subjects,
-                **details,
-            }
-        ],
-    )[0]
+def record(actor: Actor, action: str, outcome: str, **fields: Any) -> WrittenEntry:
+    """Append one entry to the audit log in the caller's transaction (flushed, not committed):
+    `fields` as `entry` takes them."""
+    return record_many(actor, [{"action": action, "outcome": outcome, **fields}])[0]
 
 
 def record_many(actor: Actor, entries: Iterable[Mapping[str, Any]]) -> list[WrittenEntry]:
     """Append several entries by one actor (each given as `record`'s keyword arguments, with
     its `action` and `outcome`) to the audit log in the caller's transaction, in their order,
     in one statement on PostgreSQL (a request's disclosures are written together)."""
-    written = [_entry(actor, **dict(entry)) for entry in entries]
+    written = [entry(actor, **dict(fields)) for fields in entries]
     if not written:
         return []
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
         seqs = _insert_postgresql(session, written)
     else:
-        seqs = [_insert_sqlite(session, entry) for entry in written]
+        seqs = [_insert_sqlite(session, one) for one in written]
     if actor.on_behalf_of:
         _keep_on_behalf_label(session, written[0].values["on_behalf_of"], actor)
     log.mark_written(session)
@@ -206,7 +172,7 @@ class _Entry:
     resources: list[str]
 
 
-def _entry(
+def entry(
     actor: Actor,
     action: str,
     outcome: str,
@@ -221,6 +187,11 @@ def _entry(
     subjects: Iterable[tuple[str, str]] = (),
     **details: Any,
 ) -> _Entry:
+    """One entry, checked and ready to write (`record`, `record_many`).
+
+    `subjects` are (kind, identifier) pairs, stored only as pseudonyms; `details` hold further
+    non-personal facts (codes, counts, field names), never personal values.
+    """
     if outcome not in OUTCOMES:
         raise AuditValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
     if outcome != "granted" and not reason:
@@ -299,15 +270,18 @@ def _insert_postgresql(session: Any, entries: list[_Entry]) -> list[int]:
     return [found[e.values["uuid"]] for e in entries]
 
 
-def _insert_sqlite(session: Any, entry: _Entry) -> int:
-    seq: int = session.execute(_INSERT_ENTRY, entry.values).scalar_one()
+def _insert_sqlite(session: Any, prepared: _Entry) -> int:
+    seq: int = session.execute(_INSERT_ENTRY, prepared.values).scalar_one()
     session.execute(_INSERT_PENDING, {"seq": seq})
-    if entry.pseudonyms:
-        session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in entry.pseudonyms])
-    if entry.resources:
+    if prepared.pseudonyms:
+        session.execute(_INSERT_SUBJECT, [{"seq": seq, "p": p} for p in prepared.pseudonyms])
+    if prepared.resources:
         session.execute(
             _INSERT_RESOURCE,
-            [{"seq": seq, "r": r, "t": entry.values["resource_type"]} for r in entry.resources],
+            [
+                {"seq": seq, "r": r, "t": prepared.values["resource_type"]}
+                for r in prepared.resources
+            ],
         )
     return seq
 

@@ -334,24 +334,20 @@ def _variant_keys(word: str) -> list[str]:
 
 
 @lru_cache(maxsize=65536)
-def word_keys(word: str, *, nicknames: bool = True) -> tuple[str, ...]:
+def word_keys(word: str) -> tuple[str, ...]:
     """The keys (without an owner's prefix) to look up for one word asked, so that a name word
-    within one edit of it in skeleton form meets one: the word itself; its skeleton; "~" and
-    the skeleton (the word asked lacks a letter); for skeletons of four letters or more, each
-    one-letter deletion, plain (it has an extra letter) and marked (a letter differs, or two
-    are swapped); and the word and skeleton of each of its nicknames and name variants."""
-    keys = [EXACT + word]
+    within one edit of it in skeleton form meets one: its close keys (the word, its skeleton,
+    its nicknames and name variants); "~" and the skeleton (the word asked lacks a letter);
+    for skeletons of four letters or more, each one-letter deletion, plain (it has an extra
+    letter) and marked (a letter differs, or two are swapped)."""
+    keys = list(close_word_keys(word))
     shape = skeleton(word)
-    if len(shape) >= 2:
-        keys.append(shape)
     if len(shape) >= 3:
         keys.append(DELETED + shape)
     if len(shape) >= 4:
         for i in range(len(shape)):
             shorter = shape[:i] + shape[i + 1 :]
             keys.extend((shorter, DELETED + shorter))
-    if nicknames:
-        keys.extend(_variant_keys(word))
     return tuple(dict.fromkeys(keys))
 
 
