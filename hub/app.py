@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from agreements.purposes import PURPOSES
 from audit import log as audit_log
 from audit.log import load_signer_key
+from core import policy
 from core.config import Settings
 from core.db import Deadlines, db
 from core.extensions import api, csrf, limiter
@@ -91,6 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             ping=min(settings.db_ready_timeout, settings.db_connect_timeout),
         ),
     )
+    policy.init_app(app)
     oauth_server.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

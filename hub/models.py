@@ -20,6 +20,7 @@ from audit.models import (
     AuditVerification,
     AuditWitness,
 )
+from core.policy import PolicyGeneration
 from hub.federation.models import PeerHub
 from hub.groups.models import (
     ActionUpdate,
@@ -126,6 +127,7 @@ __all__ = [
     "PeerHub",
     "Person",
     "PersonRole",
+    "PolicyGeneration",
     "PostEventReport",
     "RecoveryCode",
     "RevokedToken",
