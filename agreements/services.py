@@ -9,15 +9,17 @@ organisation's records.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from agreements import lifecycle
 from agreements.fields import EXISTENCE_ONLY, NAME_FIELDS
@@ -45,10 +47,11 @@ from agreements.purposes import PURPOSES
 from audit.actions import DISCLOSURE
 from audit.services import record as audit_record
 from audit.services import record_many as audit_records
+from core import policy
 from core.db import db, utcnow
 from core.errors import HubError, NotFound
 from core.security import Actor
-from partners.models import Organisation
+from partners.services import organisation_card
 
 
 class PurposeRefused(HubError):
@@ -60,11 +63,32 @@ class PurposeRefused(HubError):
 
 
 @dataclass(frozen=True)
+class AgreementTerms:
+    """What the sharing path reads of an agreement version in force, frozen: shared by every
+    request of a policy generation (`core.policy`), so never a session's ORM object."""
+
+    id: uuid.UUID
+    lineage_id: uuid.UUID
+    version: int
+    reference: str
+    content_hash: str | None
+    starts_at: datetime
+    ends_at: datetime
+    approved_at: datetime | None
+    created_at: datetime
+    #: Each party's designated person, by organisation id (str).
+    designated: Mapping[str, str]
+
+    def in_force(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
 class Cover:
     """One agreement's schedule entry that covers one provider's record type for the actor."""
 
-    agreement: Agreement
-    entry: dict[str, Any]
+    agreement: AgreementTerms
+    entry: Mapping[str, Any]
     #: The agreement lineage's pseudonymisation key as stored (encrypted), read with it.
     key_encrypted: bytes | None = None
 
@@ -73,7 +97,7 @@ class Cover:
         return self.entry.get("level") == EXISTENCE_ONLY
 
     @property
-    def levels(self) -> dict[str, str]:
+    def levels(self) -> Mapping[str, str]:
         return self.entry.get("fields", {})
 
 
@@ -97,24 +121,60 @@ def check_purpose(actor: Actor, purpose: str | None, action: str) -> str:
 
 def covers_for(actor: Actor, purpose: str, now: datetime) -> dict[tuple[str, str], list[Cover]]:
     """Every schedule entry in force now that gives something to the actor's organisation for
-    `purpose`, by (provider organisation, record type)."""
+    `purpose`, by (provider organisation, record type). The approved agreements are read once
+    per policy generation; which of them are in force is decided here, by the clock."""
     if actor.org_id is None:
         return {}
-    rows = db.session.execute(
-        _in_force(uuid.UUID(actor.org_id), now)
-        .add_columns(AgreementKey.key_encrypted)
-        .join(AgreementPurpose, AgreementPurpose.agreement_id == Agreement.id)
-        .outerjoin(AgreementKey, AgreementKey.lineage_id == Agreement.lineage_id)
-        .where(AgreementPurpose.code == purpose)
-    ).unique()
     covers: dict[tuple[str, str], list[Cover]] = {}
-    for agreement, key in rows:
-        for entry in agreement.content.get("data_schedule", []):
-            if entry["recipient"] == actor.org_id:
-                covers.setdefault((entry["provider"], entry["record_type"]), []).append(
-                    Cover(agreement, entry, key)
-                )
+    for cover in _approved_covers(actor.org_id, purpose):
+        if cover.agreement.in_force(now):
+            covers.setdefault((cover.entry["provider"], cover.entry["record_type"]), []).append(
+                cover
+            )
     return covers
+
+
+def _approved_covers(org_id: str, purpose: str) -> tuple[Cover, ...]:
+    """The schedule entries giving `org_id` something for `purpose` in every approved
+    agreement it is party to, whatever their dates (cached per policy generation)."""
+
+    def load() -> tuple[Cover, ...]:
+        rows = db.session.execute(
+            sa.select(Agreement, AgreementKey.key_encrypted)
+            .join(AgreementParty, AgreementParty.agreement_id == Agreement.id)
+            .join(AgreementPurpose, AgreementPurpose.agreement_id == Agreement.id)
+            .outerjoin(AgreementKey, AgreementKey.lineage_id == Agreement.lineage_id)
+            .where(
+                AgreementParty.organisation_id == uuid.UUID(org_id),
+                Agreement.status == AgreementStatus.APPROVED,
+                AgreementPurpose.code == purpose,
+            )
+            .options(selectinload(Agreement.parties))
+        ).unique()
+        found = []
+        for agreement, key in rows:
+            terms = AgreementTerms(
+                id=agreement.id,
+                lineage_id=agreement.lineage_id,
+                version=agreement.version,
+                reference=agreement.reference,
+                content_hash=agreement.content_hash,
+                starts_at=agreement.starts_at,
+                ends_at=agreement.ends_at,
+                approved_at=agreement.approved_at,
+                created_at=agreement.created_at,
+                designated=MappingProxyType(
+                    {str(p.organisation_id): p.designated_person for p in agreement.parties}
+                ),
+            )
+            found.extend(
+                Cover(terms, MappingProxyType(copy.deepcopy(entry)), key)
+                for entry in agreement.content.get("data_schedule", [])
+                if entry["recipient"] == org_id
+            )
+        return tuple(found)
+
+    return policy.cached("agreement_covers", (org_id, purpose), load)
 
 
 def _in_force(org: uuid.UUID, now: datetime) -> sa.Select[tuple[Agreement]]:
@@ -217,6 +277,14 @@ class Sharing:
     now: datetime
     covers: dict[tuple[str, str], list[Cover]]
 
+    def designated_person(self, agreement_id: str, org_id: str) -> str:
+        """Whom the agreement `agreement_id` (one of the covers) names at `org_id`."""
+        for covers in self.covers.values():
+            for cover in covers:
+                if str(cover.agreement.id) == agreement_id:
+                    return cover.agreement.designated.get(org_id, "")
+        return ""
+
     def providers(self, record_type: str) -> set[str]:
         """Organisations whose `record_type` records could be disclosed (search looks only
         there)."""
@@ -241,7 +309,6 @@ class Sharing:
         asked for by id). `audit_with`, given what was disclosed, makes one more entry of the
         request (`audit.record`'s arguments), written in the same statement (a search's own)."""
         actor, purpose = self.actor, self.purpose
-        contacts: dict[str, Organisation | None] = {}
         decisions = [(record, _decide(actor, record, self.covers)) for record in records]
         # The pseudonymisation keys of every agreement the fields are disclosed under, at once.
         projected = [d for _r, d in decisions if isinstance(d, Cover) and not d.existence_only]
@@ -271,11 +338,7 @@ class Sharing:
             cover = decision
             agreement = cover.agreement
             if cover.existence_only:
-                if record.owner_org_id not in contacts:
-                    contacts[record.owner_org_id] = db.session.get(
-                        Organisation, uuid.UUID(record.owner_org_id)
-                    )
-                owner = contacts[record.owner_org_id]
+                owner = organisation_card(record.owner_org_id)
                 data = {
                     "owner": owner.name if owner else "",
                     "contact": owner.dp_contact_email if owner else "",

@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from audit import log, merkle, permissions
@@ -143,12 +142,17 @@ def record_many(actor: Actor, entries: Iterable[Mapping[str, Any]]) -> list[Writ
     if not written:
         return []
     session = db.session()
+    label = _on_behalf_label(written[0].values["on_behalf_of"], actor)
     if session.get_bind().dialect.name == "postgresql":
-        seqs = _insert_postgresql(session, written)
+        seqs = _insert_postgresql(session, written, label)
     else:
         seqs = [_insert_sqlite(session, one) for one in written]
-    if actor.on_behalf_of:
-        _keep_on_behalf_label(session, written[0].values["on_behalf_of"], actor)
+        if label:
+            session.execute(
+                sqlite_insert(OnBehalfOfLabel)
+                .values(**label)
+                .on_conflict_do_nothing(index_elements=["pseudonym"])
+            )
     log.mark_written(session)
     return [
         WrittenEntry(
@@ -252,10 +256,13 @@ def entry(
     return _Entry(values, pseudonyms, resources)
 
 
-def _insert_postgresql(session: Any, entries: list[_Entry]) -> list[int]:
-    """The entries, their places in the queue, their subjects and records: one round trip,
-    the rows sent as one JSON document (far cheaper to send than an array per column).
-    Sequence numbers follow the entries' order."""
+def _insert_postgresql(
+    session: Any, entries: list[_Entry], label: Mapping[str, Any] | None
+) -> list[int]:
+    """The entries, their places in the queue, their subjects and records, and the label of
+    the member of staff they were made for: one round trip, the rows sent as one JSON document
+    (far cheaper to send than an array per column). Sequence numbers follow the entries'
+    order."""
     rows = [
         {
             **{name: e.values[name] for name in _COLUMN_NAMES if name not in _BYTES},
@@ -266,7 +273,8 @@ def _insert_postgresql(session: Any, entries: list[_Entry]) -> list[int]:
         }
         for n, e in enumerate(entries)
     ]
-    found = dict(session.execute(_PG_INSERT, {"rows": json.dumps(rows)}).all())
+    labels = {f"label_{name}": (label or {}).get(name) for name in _LABEL_COLUMNS}
+    found = dict(session.execute(_PG_INSERT, {"rows": json.dumps(rows), **labels}).all())
     return [found[e.values["uuid"]] for e in entries]
 
 
@@ -322,6 +330,7 @@ _INSERT_RESOURCE = sa.text(
     "INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
     "VALUES (:seq, :r, :t)"
 )
+_LABEL_COLUMNS = ("pseudonym", "organisation_id", "label", "first_seen_at")
 #: The columns held as bytes (sent base64-encoded in the JSON document).
 _BYTES = ("leaf", "leaf_hash")
 _RECORD_TYPE = ", ".join(
@@ -341,25 +350,26 @@ _PG_INSERT = sa.text(
     "s AS (INSERT INTO audit_entry_subjects (entry_seq, pseudonym) "
     "SELECT e.seq, unnest(v.subjects) FROM e JOIN v USING (uuid)), "
     "r AS (INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
-    "SELECT e.seq, unnest(v.resources), v.resource_type FROM e JOIN v USING (uuid)) "
+    "SELECT e.seq, unnest(v.resources), v.resource_type FROM e JOIN v USING (uuid)), "
+    "l AS (INSERT INTO audit_on_behalf_labels (pseudonym, organisation_id, label, first_seen_at) "
+    "SELECT CAST(:label_pseudonym AS varchar), CAST(:label_organisation_id AS varchar), "
+    "CAST(:label_label AS varchar), CAST(:label_first_seen_at AS timestamptz) "
+    "WHERE CAST(:label_pseudonym AS varchar) IS NOT NULL "
+    "ON CONFLICT (pseudonym) DO NOTHING) "
     "SELECT uuid, seq FROM e"
 )
 
 
-def _keep_on_behalf_label(session: Any, pseudonym: str, actor: Actor) -> None:
-    """Remember what `pseudonym` stands for, once, outside the log (see `OnBehalfOfLabel`)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(OnBehalfOfLabel)
-        .values(
-            pseudonym=pseudonym,
-            organisation_id=actor.org_id,
-            label=str(actor.on_behalf_of)[:200],
-            first_seen_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["pseudonym"])
-    )
+def _on_behalf_label(pseudonym: str | None, actor: Actor) -> dict[str, Any] | None:
+    """What `pseudonym` stands for, kept once outside the log (see `OnBehalfOfLabel`)."""
+    if not pseudonym or not actor.on_behalf_of:
+        return None
+    return {
+        "pseudonym": pseudonym,
+        "organisation_id": actor.org_id,
+        "label": str(actor.on_behalf_of)[:200],
+        "first_seen_at": utcnow(),
+    }
 
 
 def on_behalf_labels(actor: Actor, pseudonyms: Iterable[str]) -> dict[str, str]:

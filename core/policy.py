@@ -139,6 +139,6 @@ def _forget_after_policy_statement(state: Any) -> None:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_at_transaction_end(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
-        session.info.pop(_TOKEN, None)
+def _forget_at_transaction_end(session: Session, _transaction: Any) -> None:
+    # Savepoints too: one rolled back takes its policy changes, and their token, with it.
+    session.info.pop(_TOKEN, None)

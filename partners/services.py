@@ -6,9 +6,10 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from audit.actions import (
     PERSON_UNLOCK,
     PERSON_UPDATE,
 )
-from core import validation
+from core import policy, validation
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -71,20 +72,44 @@ def get_organisation(slug: str) -> Organisation:
 
 
 def organisation_names(ids: Iterable[Any]) -> dict[str, str]:
-    """Organisations' names by id (as strings; ids that are not ids are ignored). The partner
-    directory shows them to everyone signed in."""
-    keys = set()
-    for value in ids:
-        try:
-            keys.add(uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    if not keys:
-        return {}
-    rows = db.session.execute(
-        sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(keys))
-    )
-    return {str(key): name for key, name in rows}
+    """Organisations' names by id (as strings; ids that are not organisations' are ignored).
+    The partner directory shows them to everyone signed in."""
+    return {card.id: card.name for card in (organisation_card(value) for value in ids) if card}
+
+
+@dataclass(frozen=True)
+class OrganisationCard:
+    """An organisation as the partner directory shows it, frozen (served per policy
+    generation, `core.policy`)."""
+
+    id: str
+    name: str
+    slug: str
+    dp_contact_name: str
+    dp_contact_email: str
+    status: Status
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == Status.ACTIVE
+
+
+def organisation_card(org_id: Any) -> OrganisationCard | None:
+    """The directory's card of organisation `org_id` (None for an unknown one). The whole
+    directory is read once per policy generation: it is small, and ids callers make up must
+    not grow the cache."""
+
+    def load() -> Mapping[str, OrganisationCard]:
+        return MappingProxyType(
+            {
+                str(o.id): OrganisationCard(
+                    str(o.id), o.name, o.slug, o.dp_contact_name, o.dp_contact_email, o.status
+                )
+                for o in db.session.scalars(sa.select(Organisation))
+            }
+        )
+
+    return policy.cached("organisation_cards", None, load).get(str(org_id))
 
 
 def list_organisations(actor: Actor) -> list[Organisation]:

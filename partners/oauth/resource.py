@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app, g, request
 
 from audit.actions import API_ACCESS
 from core import access
-from core.db import db
 from core.errors import BadRequest, NotAuthenticated
 from core.request import route_template
-from partners.models import OAuthClient, RevokedToken
-from partners.oauth import dpop
+from partners.oauth import dpop, standing
 from partners.oauth.server import client_actor, decode_access_token
 
 PURPOSE_HEADER = "Hub-Purpose"
@@ -78,9 +75,9 @@ def authenticate_api_request() -> None:
     if claims is None:
         raise _refuse("The access token is not valid or has expired.", "invalid_token")
     client_id = claims["client_id"]
-    if db.session.get(RevokedToken, claims["jti"]) is not None:
+    if standing.is_revoked(claims["jti"]):
         raise _refuse("The access token was revoked.", "token_revoked", client_id=client_id)
-    client = db.session.scalar(sa.select(OAuthClient).where(OAuthClient.client_id == client_id))
+    client = standing.client(client_id)
     if client is None or not client.is_active or not client.organisation.is_active:
         raise _refuse(
             "The client or its organisation is suspended.", "client_suspended", client_id=client_id

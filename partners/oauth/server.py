@@ -31,7 +31,6 @@ from flask import request as http_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy.orm import joinedload
 
 from audit import services as audit
 from audit.actions import OAUTH_REVOKE, OAUTH_TOKEN
@@ -40,8 +39,9 @@ from core.security import Actor, ActorKind
 from partners import outbound
 from partners import signing_keys as keys
 from partners.models import ClientAuthMethod, OAuthClient, RevokedToken, UsedJti
-from partners.oauth import replay
+from partners.oauth import replay, standing
 from partners.oauth.scopes import SCOPES, allowed_for
+from partners.oauth.standing import ClientStanding
 
 CLIENT_ALGORITHMS = ["ES256", "EdDSA", "Ed25519"]
 MAX_ASSERTION_LIFETIME = 300  # seconds
@@ -67,7 +67,7 @@ def api_audience() -> str:
 class Client(ClientMixin):
     """Authlib's view of a registered partner client."""
 
-    def __init__(self, model: OAuthClient) -> None:
+    def __init__(self, model: ClientStanding) -> None:
         self.model = model
 
     def get_client_id(self) -> str:
@@ -107,11 +107,7 @@ class Client(ClientMixin):
 
 def query_client(client_id: str) -> Client | None:
     """An active client of an active organisation (suspension takes effect at once)."""
-    model = db.session.scalar(
-        sa.select(OAuthClient)
-        .where(OAuthClient.client_id == client_id)
-        .options(joinedload(OAuthClient.organisation))
-    )
+    model = standing.client(client_id)
     if model is None or not model.is_active or not model.organisation.is_active:
         g.oauth_refusal_reason = "client_unknown_or_suspended"
         return None
@@ -125,14 +121,12 @@ def claimed_client_reference(claimed: str | None) -> str | None:
     and a date of birth included, and the log is never erased)."""
     if not claimed:
         return None
-    if len(claimed) <= 64 and db.session.scalar(
-        sa.select(OAuthClient.client_id).where(OAuthClient.client_id == claimed)
-    ):
+    if len(claimed) <= 64 and standing.client(claimed) is not None:
         return claimed
     return "unregistered:" + audit.subject_pseudonym("claimed-client-id", claimed)[:32]
 
 
-def client_key_set(model: OAuthClient) -> KeySet:
+def client_key_set(model: ClientStanding) -> KeySet:
     """A client's public keys: registered inline, or fetched from its jwks_uri (cached).
 
     The fetch follows `partners.outbound` (no private network, no redirect off the host, at
@@ -304,7 +298,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
     )
 
 
-def client_actor(client: OAuthClient, **extra: Any) -> Actor:
+def client_actor(client: OAuthClient | ClientStanding, **extra: Any) -> Actor:
     """The Actor a partner client acts as: in a request, with that request's id (every entry
     of one request carries its `X-Request-Id`) and the caller's address."""
     if has_request_context():
@@ -341,7 +335,7 @@ class TokenClaims(dict):
         return self["exp"] <= time.time()
 
     def is_revoked(self) -> bool:
-        return db.session.get(RevokedToken, self["jti"]) is not None
+        return standing.is_revoked(self["jti"])
 
 
 def decode_access_token(token: str, *, allow_expired: bool = False) -> TokenClaims | None:
@@ -403,9 +397,7 @@ class Introspection(IntrospectionEndpoint):
         return token.get("org") == str(client.model.organisation_id)
 
     def introspect_token(self, token: TokenClaims) -> dict[str, Any]:
-        model = db.session.scalar(
-            sa.select(OAuthClient).where(OAuthClient.client_id == token.get("client_id"))
-        )
+        model = standing.client(token.get("client_id", ""))
         live = (
             model is not None
             and model.is_active

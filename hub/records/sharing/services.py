@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from agreements import services as agreements
-from agreements.models import AgreementParty
 from agreements.policy import Disclosed, ShareableRecord
 from audit import services as audit
 from audit.actions import SPEAKER_SEARCH
@@ -34,8 +33,7 @@ from hub.records.models import (
     Speaker,
 )
 from hub.records.speakers import search
-from partners.models import Organisation
-from partners.services import organisation_names
+from partners.services import OrganisationCard, organisation_card, organisation_names
 
 #: Every absent or refused partner record answers with these words (the disclosure path's
 #: own): a different message for a refusal would tell the asker that the record exists.
@@ -282,17 +280,18 @@ class Contact:
     dp_contact_email: str
 
 
-def holder_contact(owner: Organisation | None, record: Disclosed) -> Contact | None:
+def holder_contact(
+    sharing: agreements.Sharing, owner: OrganisationCard | None, record: Disclosed
+) -> Contact | None:
     """Whom to contact at `owner` about `record`, as its agreement and the directory say
     (None for the actor's own records, which were not disclosed)."""
     under = record.disclosed_under
     if owner is None or under is None:
         return None
-    party = db.session.get(AgreementParty, (uuid.UUID(under["agreement_id"]), owner.id))
     return Contact(
         organisation=owner.name,
         agreement_reference=under["reference"],
-        designated_person=party.designated_person if party is not None else "",
+        designated_person=sharing.designated_person(under["agreement_id"], owner.id),
         dp_contact_name=owner.dp_contact_name,
         dp_contact_email=owner.dp_contact_email,
     )
@@ -339,7 +338,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         )
         if e is not None and e.erased_at is None
     ]
-    owner = db.session.get(Organisation, speaker.owner_org_id)
+    owner = organisation_card(speaker.owner_org_id)
     # One pass through the sharing path for everything listed with the speaker (one lookup of
     # the agreements in force), sorted back by record type.
     related = sharing.disclose([*statements, *ratings, *events], audit_refusals=False)
@@ -349,7 +348,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         assertions=[d for d in related if d.record_type == "assertion"],
         ratings=[d for d in related if d.record_type == "advisory_rating"],
         appearances=[d for d in related if d.record_type == "event"],
-        contact=holder_contact(owner, disclosed),
+        contact=holder_contact(sharing, owner, disclosed),
     )
 
 
@@ -372,12 +371,12 @@ def shared_event(actor: Actor, event_id: str, purpose: str | None) -> SharedEven
         raise NotFound(NOT_FOUND)
     disclosed = sharing.disclose_one(shareable.event(event))
     standing = [d for d in event.decisions if not d.superseded_by_appeal]
-    owner = db.session.get(Organisation, event.owner_org_id)
+    owner = organisation_card(event.owner_org_id)
     return SharedEvent(
         event=disclosed,
         owner_name=owner.name if owner else "",
         decisions=sharing.disclose([shareable.decision(d) for d in standing], audit_refusals=False),
-        contact=holder_contact(owner, disclosed),
+        contact=holder_contact(sharing, owner, disclosed),
     )
 
 
