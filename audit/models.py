@@ -37,7 +37,9 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    # The entry's id in its leaf: a random UUID the hub makes, never looked up, so not indexed
+    # (a unique index on random keys was the costliest index on the write).
+    uuid: Mapped[str] = mapped_column(sa.String(36))
     time_ms: Mapped[int] = mapped_column(sa.BigInteger, index=True)
     actor: Mapped[str] = mapped_column(sa.String(80), index=True)
     actor_org: Mapped[str | None] = mapped_column(sa.String(80), index=True)
@@ -49,23 +51,32 @@ class AuditEntry(Base):
     resource_ids: Mapped[str | None] = mapped_column(sa.Text)  # JSON array, as in the leaf
     # The organisation that owns the resource (its DPO sees who touched its data).
     resource_org: Mapped[str | None] = mapped_column(sa.String(80), index=True)
-    agreement_id: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    agreement_id: Mapped[str | None] = mapped_column(sa.String(80))
     agreement_version: Mapped[int | None] = mapped_column(sa.Integer)
     agreement_hash: Mapped[str | None] = mapped_column(sa.String(64))
     purpose: Mapped[str | None] = mapped_column(sa.String(80))
     fields: Mapped[str | None] = mapped_column(sa.Text)  # JSON array of field names
-    request_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))  # never looked up
     details: Mapped[str | None] = mapped_column(sa.Text)  # JSON object, as in the leaf
     leaf: Mapped[bytes] = mapped_column(sa.LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
 
-    # Every index slows every write; refusals (rare, reviewed often) get a partial one.
+    # Every index slows every write: each one here serves a reader of the log (the review
+    # pages, `audit.queries`, the agreement register), and holds no more rows than its readers
+    # ask for. Refusals (rare, reviewed often) get a partial one; so do entries made under an
+    # agreement. What each costs and which query uses it: bench/audit_index_bench.py.
     __table_args__ = (
         sa.Index(
             "ix_audit_entries_refusals",
             "time_ms",
             postgresql_where=sa.text("outcome <> 'granted'"),
             sqlite_where=sa.text("outcome <> 'granted'"),
+        ),
+        sa.Index(
+            "ix_audit_entries_agreement_id",
+            "agreement_id",
+            postgresql_where=sa.text("agreement_id IS NOT NULL"),
+            sqlite_where=sa.text("agreement_id IS NOT NULL"),
         ),
     )
 
