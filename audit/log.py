@@ -343,28 +343,95 @@ def integrate_opportunistically(engine: sa.Engine) -> TreeHead | None:
 MAX_BACKOFF = 60.0
 
 
+#: The advisory lock the dedicated integrators of one database elect their leader with.
+LEADER_LOCK = 0x6875_625F_6175_6474  # "hub_audt"
+
+
+class Leadership:
+    """Which of several dedicated integrators (one per host, say) integrates: on PostgreSQL
+    the one holding a session-level advisory lock on a connection of its own. The server
+    releases it when that process or its connection dies, and a standby takes over at its
+    next round. On SQLite there is one host, and it leads."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.connection: sa.Connection | None = None
+
+    def held(self) -> bool:
+        """Lead if no one else does; True while this process leads."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self.connection is not None:
+            try:
+                self.connection.exec_driver_sql("SELECT 1")
+                self.connection.commit()
+                return True
+            except sa.exc.DBAPIError:
+                self.release()
+                raise
+        connection = self.engine.connect()
+        try:
+            taken = connection.scalar(sa.select(sa.func.pg_try_advisory_lock(LEADER_LOCK)))
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        if not taken:
+            connection.close()
+            return False
+        self.connection = connection
+        log.info("audit integration: this integrator leads")
+        return True
+
+    def release(self) -> None:
+        """Give up the lead (closing the connection frees the lock, even on a broken one)."""
+        if self.connection is None:
+            return
+        connection, self.connection = self.connection, None
+        try:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({LEADER_LOCK})")
+            connection.commit()
+        except sa.exc.DBAPIError:
+            connection.invalidate()
+        finally:
+            connection.close()
+
+
 def follow(interval: float, *, stop: threading.Event | None = None) -> None:
     """The dedicated integrator's loop: integrate every `interval` seconds until `stop` is set
-    (never, from the command line). A transient database error is logged and retried with
-    exponential backoff; it never ends the loop. `AuditIntegrityError` does: nothing more may
-    be signed over a damaged tree."""
+    (never, from the command line), while it leads (`Leadership`: with one dedicated
+    integrator per host, one integrates and the others stand by). A transient database error
+    is logged and retried with exponential backoff; it never ends the loop.
+    `AuditIntegrityError` does: nothing more may be signed over a damaged tree."""
     stop = stop or threading.Event()
     pause = interval
-    while not stop.is_set():
-        try:
-            integrate_now()
-            pause = interval
-        except AuditIntegrityError:
-            raise
-        except Exception as exc:
-            if not is_unavailable(exc):
+    leadership = Leadership(db.engine)
+    standing_by = False
+    try:
+        while not stop.is_set():
+            try:
+                if leadership.held():
+                    integrate_now()
+                    standing_by = False
+                elif not standing_by:
+                    log.info("audit integration: another integrator leads; standing by")
+                    standing_by = True
+                pause = interval
+            except AuditIntegrityError:
                 raise
-            _discard_session()
-            pause = min(MAX_BACKOFF, max(pause * 2, 0.5))
-            log.warning(
-                "audit integration failed (%s); retrying in %.1f s", type(exc).__name__, pause
-            )
-        stop.wait(pause)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                _discard_session()
+                pause = min(MAX_BACKOFF, max(pause * 2, 0.5))
+                log.warning(
+                    "audit integration failed (%s); retrying in %.1f s",
+                    type(exc).__name__,
+                    pause,
+                )
+            stop.wait(pause)
+    finally:
+        leadership.release()
 
 
 def _discard_session() -> None:

@@ -224,9 +224,7 @@ def baseline_search(
     """`shared.search_speakers` without agreements, minimisation or audit: the same own search,
     the same candidate search over the same providers' name rows and the same ranking; the
     page's partner speakers loaded and returned as held (every field, raw)."""
-    from core.db import db
     from hub.records import shareable
-    from hub.records.models import RecordStatus, Speaker
     from hub.records.sharing import services as shared
     from hub.records.speakers import search
     from partners.services import organisation_names
@@ -239,30 +237,17 @@ def baseline_search(
     page = results[:limit]
     owners = organisation_names(str(m.owner_org_id) for _s, m in page)
     wanted = [m.speaker_id for _s, m in page if m.source == "partner"]
-    speakers = (
-        {
-            s.id: s
-            for s in db.session.scalars(
-                sa.select(Speaker)
-                .where(Speaker.id.in_(wanted), Speaker.status == RecordStatus.ACTIVE)
-                .options(*shared.SHAREABLE_SPEAKER)  # loaded as the full path loads them
-            )
-        }
-        if wanted
-        else {}
-    )
+    speakers = shareable.speakers(wanted)  # loaded as the full path loads them
     shown = []
     for score, match in page:
         owner = str(match.owner_org_id)
         if match.source == "partner":
-            speaker = speakers.get(match.speaker_id)
+            speaker = speakers.get(str(match.speaker_id))
             if speaker is None:
                 total -= 1
                 continue
-            data = dict(shareable.speaker(speaker).values)
-            shown.append(
-                RawResult(str(speaker.id), owner, owners.get(owner, ""), score, False, data)
-            )
+            data = dict(speaker.values)
+            shown.append(RawResult(speaker.id, owner, owners.get(owner, ""), score, False, data))
         else:
             data = {"display_name": match.display_name, "matched_name": match.matched_name}
             shown.append(

@@ -229,6 +229,11 @@ class Watchdog:
 watchdog = Watchdog()
 
 
+#: Seconds a pooled connection may have been idle and still be used without a ping first.
+PING_AFTER_IDLE = 1.0
+_RETURNED_AT = "hub_returned_at"
+
+
 def _configure_postgresql(engine: Engine, deadlines: Deadlines) -> None:
     """Arm the watchdog around every statement, and ping pooled connections under it."""
 
@@ -248,8 +253,18 @@ def _configure_postgresql(engine: Engine, deadlines: Deadlines) -> None:
         except Exception:  # no connection, or already invalidated: nothing is armed
             return
 
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
     @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A connection back from a request a moment ago is taken as it is: a ping per
+        # request would be a round trip more on every one (PgBouncer's server_check_delay
+        # rule, shorter). One idle longer is pinged first.
+        if time.monotonic() - record.info.get(_RETURNED_AT, float("-inf")) < PING_AFTER_IDLE:
+            return
         # SQLAlchemy's pre-ping would wait without a deadline; this one has the watchdog's.
         watchdog.arm(dbapi_connection, deadlines.ping)
         try:

@@ -15,6 +15,7 @@ import contextlib
 import select
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -386,3 +387,27 @@ def test_entries_left_pending_by_a_crash_are_integrated_at_start_up(database_ser
         log.stop_integrating(restarted)
         restarted.extensions["hub_db_engine"].dispose()
         dispose_database(database_server, url)
+
+
+def test_a_connection_idle_past_the_ping_delay_that_died_is_replaced_unseen(faulty, monkeypatch):
+    """Connections back from a request a moment ago are used without a ping (a round trip
+    less per request); one idle longer is pinged, and if it died meanwhile it is replaced
+    before the request sees it."""
+    from core import db as database
+
+    app, proxy = faulty
+    engine = app.extensions["hub_db_engine"]
+    pings = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: (pings.append(c), real_ping(c))[1])
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.5)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    pinged = len(pings)
+    assert client.get("/readyz").status_code == 200  # at once: no ping
+    assert len(pings) == pinged
+
+    proxy.drop_all()  # the pooled connection dies while idle; the database stays up
+    time.sleep(0.6)
+    assert _answer(lambda: client.get("/readyz")).status_code == 200
+    assert len(pings) > pinged

@@ -12,79 +12,14 @@ import pytest
 import sqlalchemy as sa
 from joserfc import jws
 
-from tests.conftest import app_config, dispose_database, fresh_database_url
-from tests.oauth_helpers import ISSUER, assertion
-
-PURPOSE = "speaker_due_diligence"
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-class Hub:
-    """One worker: an application of its own (its own policy cache) on the shared database."""
-
-    def __init__(self, url: str, instance: Any) -> None:
-        from hub.app import create_app
-
-        self.app = create_app(app_config(url, instance, base_url=ISSUER))
-        self.http = self.app.test_client()
-
-    def token(self, client_id: str, key: Any) -> Any:
-        return self.http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "scope": "speakers:read",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion(client_id, key),
-            },
-        )
-
-    def read(self, token: str, speaker_id: str) -> Any:
-        return self.http.get(
-            f"/api/v1/shared/speakers/{speaker_id}",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Hub-Purpose": PURPOSE,
-                "Hub-On-Behalf-Of": "staff-policy",
-            },
-        )
-
-    def close(self) -> None:
-        from core import background
-
-        background.stop_all(self.app)
-        self.app.extensions["hub_db_engine"].dispose()
+from tests.hosts import ASSERTION_TYPE, Hub, two_hubs, warm
+from tests.oauth_helpers import assertion
 
 
 @pytest.fixture
 def hubs(database_server, tmp_path):
-    """Two workers (as two hosts would be) on one database with a partner sharing a speaker:
-    (worker A, worker B, the speaker's id, the client's id, its key)."""
-    from bench.common import seed_partner_sharing
-    from core import migrations
-
-    url = fresh_database_url(database_server, tmp_path, "policy")
-    a, b = Hub(url, tmp_path / "instance"), Hub(url, tmp_path / "instance")
-    with a.app.app_context():
-        migrations.upgrade(url)
-        [speaker_id], client_id, key = seed_partner_sharing(
-            [{"display_name": "Dr Policy Fictional", "distribution": "shareable"}],
-            purpose=PURPOSE,
-            scopes=["speakers:read"],
-        )
-    yield a, b, speaker_id, client_id, key
-    a.close()
-    b.close()
-    dispose_database(database_server, url)
-
-
-def _warm(hub: Hub, client_id: str, key: Any, speaker_id: str) -> str:
-    """A token from `hub` and a read through it, so every policy answer is cached there."""
-    response = hub.token(client_id, key)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    token = response.get_json()["access_token"]
-    assert hub.read(token, speaker_id).status_code == 200
-    return token
+    """Two workers (as two hosts would be) on one database (`tests.hosts.two_hubs`)."""
+    yield from two_hubs(database_server, tmp_path)
 
 
 def _in(hub: Hub, change: Any) -> Any:
@@ -115,7 +50,7 @@ def test_a_client_suspended_on_one_worker_is_refused_by_the_next_request_on_anot
     from partners.oauth import clients
 
     a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
     _in(a, lambda: clients.set_status(_admin_of(None), _client(client_id), Status.SUSPENDED))
 
     refused = b.read(token, speaker_id)
@@ -126,12 +61,12 @@ def test_a_client_suspended_on_one_worker_is_refused_by_the_next_request_on_anot
     _in(a, lambda: clients.set_status(_admin_of(None), _client(client_id), Status.ACTIVE))
     # Reinstated: new tokens work at once on the other worker; the old one never again.
     assert b.read(token, speaker_id).status_code == 401
-    assert _warm(b, client_id, key, speaker_id)
+    assert warm(b, client_id, key, speaker_id)
 
 
 def test_a_token_revoked_on_one_worker_is_refused_by_the_next_request_on_another(hubs):
     a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
     revoked = a.http.post(
         "/oauth/revoke",
         data={
@@ -151,7 +86,7 @@ def test_a_signing_key_rotated_on_one_worker_signs_the_next_token_on_another(hub
     from partners import signing_keys
 
     a, b, speaker_id, client_id, key = hubs
-    old_token = _warm(b, client_id, key, speaker_id)
+    old_token = warm(b, client_id, key, speaker_id)
     new_kid = _in(a, lambda: signing_keys.create_key().kid)
 
     issued = b.token(client_id, key).get_json()["access_token"]
@@ -171,7 +106,7 @@ def test_an_agreement_suspended_on_one_worker_stops_sharing_on_the_next_request_
     from partners.models import Person, PersonRole
 
     a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
 
     def suspend() -> None:
         agreement = db.session.scalars(sa.select(Agreement)).one()
@@ -196,7 +131,7 @@ def test_a_policy_change_rolled_back_is_never_served(hubs):
     from partners.oauth import clients, standing
 
     a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
     with b.app.app_context():
         clients.set_status(_admin_of(None), _client(client_id), Status.SUSPENDED)
         assert not standing.client(client_id).is_active  # its own change, in its transaction
@@ -212,7 +147,7 @@ def test_a_savepoint_rolled_back_takes_its_policy_change_with_it(hubs):
     from partners.oauth import clients, standing
 
     _a, b, speaker_id, client_id, key = hubs
-    _warm(b, client_id, key, speaker_id)
+    warm(b, client_id, key, speaker_id)
     with b.app.app_context():
         assert standing.client(client_id).is_active
         savepoint = db.session.begin_nested()
@@ -231,7 +166,7 @@ def test_a_change_not_yet_committed_is_not_served_to_another_worker(hubs, databa
     from partners.oauth import clients
 
     a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
     changed, answered = threading.Event(), threading.Event()
 
     def suspend_and_wait() -> None:
@@ -263,7 +198,7 @@ def test_policy_is_read_once_per_request_from_the_cache(hubs):
     from core import policy
 
     _a, b, speaker_id, client_id, key = hubs
-    token = _warm(b, client_id, key, speaker_id)
+    token = warm(b, client_id, key, speaker_id)
     statements: list[str] = []
     engine = b.app.extensions["hub_db_engine"]
 
@@ -308,7 +243,7 @@ def test_any_write_to_a_policy_table_names_a_new_generation(hubs):
     from core.db import db
 
     a, b, speaker_id, client_id, key = hubs
-    _warm(b, client_id, key, speaker_id)  # a signing key exists
+    warm(b, client_id, key, speaker_id)  # a signing key exists
     assert set(RAW_WRITES) == policy.POLICY_TABLES
     with a.app.app_context():
         for table, change in RAW_WRITES.items():

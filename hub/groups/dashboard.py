@@ -223,9 +223,9 @@ def touring_speakers(
             Event.starts_at <= now + TOURING_AFTER,
         )
     )
-    speakers = list(
+    chosen = list(
         db.session.scalars(
-            sa.select(Speaker)
+            sa.select(Speaker.id)
             .where(
                 Speaker.id.in_(speaker_ids),
                 Speaker.status == RecordStatus.ACTIVE,
@@ -235,7 +235,8 @@ def touring_speakers(
             .limit(LIMIT)
         )
     )
-    records = [shareable.speaker(s) for s in speakers]
+    loaded = shareable.speakers(chosen)
+    records = [loaded[str(key)] for key in chosen if str(key) in loaded]
     visible = agreements.would_disclose(actor, records, purpose, now=now)
     shown = agreements.disclose(
         actor, [r for r in records if r.id in visible], purpose, now=now, audit_refusals=False

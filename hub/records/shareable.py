@@ -6,15 +6,22 @@ know is never offered for disclosure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from agreements.policy import ShareableRecord
+from core.db import db
 from hub.records.models import (
     AdvisoryRating,
     Assertion,
     Decision,
+    Distribution,
     Event,
+    RecordStatus,
     RiskAssessment,
     Speaker,
 )
@@ -42,28 +49,114 @@ def _record(
 
 
 def speaker(model: Speaker, matched_field: str | None = None) -> ShareableRecord:
-    """A speaker: names, public affiliations, topics, sources, appearances."""
-    return _record(
-        "speaker",
-        model,
-        {
-            "display_name": model.display_name,
-            "aliases": [alias.name for alias in model.aliases],
-            "affiliations": [
-                f"{a.organisation_name} ({a.role})" if a.role else a.organisation_name
-                for a in model.affiliations
-            ],
-            "topics": [topic.topic for topic in model.topics],
-            "sources": [source.url for source in model.sources],
-            "appearances": [
-                str(link.event_id)
-                for link in model.appearances
-                if link.event.owner_org_id == model.owner_org_id
-            ],
-        },
-        subjects=[("speaker", str(model.id))],
-        matched_field=matched_field,
+    """One speaker (whatever its status) as `speakers` makes it."""
+    key = str(model.id)
+    return speakers([model.id], active_only=False, matched={key: matched_field})[key]
+
+
+def speakers(
+    ids: Iterable[uuid.UUID],
+    *,
+    active_only: bool = True,
+    matched: Mapping[str, str | None] | None = None,
+) -> dict[str, ShareableRecord]:
+    """Speakers by id (the active ones, unless told otherwise): names, public affiliations,
+    topics, sources, and appearances at their owner's events. One statement for them all:
+    each list is aggregated as JSON beside its speaker, in the order the model's relationship
+    gives it. `matched` names, by id, the field a search matched."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    session = db.session()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    statement = _SPEAKERS_POSTGRESQL if postgresql else _SPEAKERS_SQLITE
+    statuses = [RecordStatus.ACTIVE.value] if active_only else [m.value for m in RecordStatus]
+    rows = session.execute(statement, {"ids": wanted, "statuses": statuses})
+    found = {}
+    for row in rows:
+        aliases, affiliations, topics, sources, appearances = (
+            _json_list(value) for value in row[4:]
+        )
+        found[str(row.id)] = _record(
+            "speaker",
+            row,
+            {
+                "display_name": row.display_name,
+                "aliases": aliases,
+                "affiliations": [
+                    f"{name} ({role})" if role else name for name, role in affiliations
+                ],
+                "topics": topics,
+                "sources": sources,
+                "appearances": [str(uuid.UUID(event_id)) for event_id in appearances],
+            },
+            subjects=[("speaker", str(row.id))],
+            matched_field=(matched or {}).get(str(row.id)),
+            distribution=Distribution(row.distribution),
+        )
+    return found
+
+
+def _json_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else json.loads(value)
+
+
+def _speakers_statement(aggregate: str, pair: str, as_json: str, text_id: str) -> sa.TextClause:
+    """The statement `speakers` runs, in one engine's words for "a JSON array of", "a pair",
+    "this JSON text as JSON" and "an id as text" (each list aggregated from an ordered
+    subquery, which both engines keep in order)."""
+
+    def listed(value: str, table: str, order: str, where: str = "", item: str = "v") -> str:
+        return (
+            f"(SELECT {aggregate}({item}) FROM (SELECT {value} AS v FROM {table} "  # noqa: S608
+            f"WHERE {where or 'x.speaker_id = s.id'} ORDER BY {order}) AS o)"
+        )
+
+    # Table and column names are constants of this module, never input.
+    return (
+        sa.text(
+            "SELECT s.id, s.owner_org_id, s.distribution, s.display_name, "  # noqa: S608
+            + ", ".join(
+                [
+                    listed("x.name", "speaker_aliases x", "x.name"),
+                    listed(
+                        f"{pair}(x.organisation_name, x.role)",
+                        "speaker_affiliations x",
+                        "x.organisation_name",
+                        item=f"{as_json}(v)",
+                    ),
+                    listed("x.topic", "speaker_topics x", "x.topic"),
+                    listed("x.url", "speaker_sources x", "x.retrieved_on DESC"),
+                    listed(
+                        text_id,
+                        "event_speakers x JOIN events e ON e.id = x.event_id",
+                        "x.event_id",
+                        "x.speaker_id = s.id AND e.owner_org_id = s.owner_org_id",
+                    ),
+                ]
+            )
+            + " FROM speakers s WHERE s.id IN :ids AND s.status IN :statuses"
+        )
+        .bindparams(
+            sa.bindparam("ids", expanding=True, type_=sa.Uuid()),
+            sa.bindparam("statuses", expanding=True),
+        )
+        .columns(
+            sa.column("id", sa.Uuid()),
+            sa.column("owner_org_id", sa.Uuid()),
+            sa.column("distribution"),
+            sa.column("display_name"),
+        )
     )
+
+
+_SPEAKERS_POSTGRESQL = _speakers_statement(
+    "json_agg", "json_build_array", "", "CAST(x.event_id AS text)"
+)
+# SQLite: a JSON value loses its JSON type leaving a subquery; json() gives it back.
+_SPEAKERS_SQLITE = _speakers_statement("json_group_array", "json_array", "json", "x.event_id")
 
 
 def speaker_header(model: Any, matched_field: str | None = None) -> ShareableRecord:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
 from agreements import services as agreements
 from agreements.policy import Disclosed, ShareableRecord
@@ -25,12 +24,10 @@ from core.security import Actor
 from hub.records import permissions, shareable
 from hub.records.models import (
     AdvisoryRating,
+    Assertion,
     AssertionStatus,
     Decision,
     Event,
-    EventSpeaker,
-    RecordStatus,
-    Speaker,
 )
 from hub.records.speakers import search
 from partners.services import OrganisationCard, organisation_card, organisation_names
@@ -38,16 +35,6 @@ from partners.services import OrganisationCard, organisation_card, organisation_
 #: Every absent or refused partner record answers with these words (the disclosure path's
 #: own): a different message for a refusal would tell the asker that the record exists.
 NOT_FOUND = agreements.NOT_FOUND
-
-#: What `shareable.speaker` reads, loaded with the speakers in a few statements rather than one
-#: per speaker and relationship (search builds up to PARTNER_CANDIDATES of them to count).
-SHAREABLE_SPEAKER = (
-    selectinload(Speaker.aliases),
-    selectinload(Speaker.affiliations),
-    selectinload(Speaker.topics),
-    selectinload(Speaker.sources),
-    selectinload(Speaker.appearances).joinedload(EventSpeaker.event),
-)
 
 #: How many partner candidates a search considers before disclosure (the ranking is by name),
 #: and how many of the actor's own records it shows at most.
@@ -111,21 +98,16 @@ def _in_full(
     page: list[tuple[float, SearchResult | search.SpeakerMatch | ShareableRecord]],
 ) -> list[tuple[float, Any]]:
     """The page's partner hits as whole shareable records (its own hits stay as they are)."""
-    wanted = [uuid.UUID(item.id) for _s, item in page if isinstance(item, ShareableRecord)]
+    wanted = {item.id: item.matched_field for _s, item in page if isinstance(item, ShareableRecord)}
     if not wanted:
         return page
-    loaded = {
-        str(s.id): s
-        for s in db.session.scalars(
-            sa.select(Speaker).where(Speaker.id.in_(wanted)).options(*SHAREABLE_SPEAKER)
-        )
-    }
+    loaded = shareable.speakers((uuid.UUID(key) for key in wanted), matched=wanted)
     whole: list[tuple[float, Any]] = []
     for score, item in page:
         if isinstance(item, ShareableRecord):
             if item.id not in loaded:  # gone since it was counted
                 continue
-            item = shareable.speaker(loaded[item.id], matched_field=item.matched_field)
+            item = loaded[item.id]
         whole.append((score, item))
     return whole
 
@@ -320,16 +302,35 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     """A partner's speaker, as far as an agreement in force discloses it for `purpose`."""
     require_reader(actor, "disclosure")
     sharing = agreements.sharing(actor, purpose)
-    speaker = _load(Speaker, speaker_id)
-    if speaker is None or speaker.status != RecordStatus.ACTIVE:
+    try:
+        key = uuid.UUID(str(speaker_id))
+    except ValueError:
+        raise NotFound(NOT_FOUND) from None
+    record = shareable.speakers([key]).get(str(key))
+    if record is None:
         raise NotFound(NOT_FOUND)
-    disclosed = sharing.disclose_one(shareable.speaker(speaker))
+    disclosed = sharing.disclose_one(record)
+    owner_id = uuid.UUID(record.owner_org_id)
     statements = [
         shareable.assertion(a)
-        for a in speaker.assertions
-        if a.owner_org_id == speaker.owner_org_id and a.status != AssertionStatus.WITHDRAWN
+        for a in db.session.scalars(
+            sa.select(Assertion)
+            .where(
+                Assertion.speaker_id == key,
+                Assertion.owner_org_id == owner_id,
+                Assertion.status != AssertionStatus.WITHDRAWN,
+            )
+            .order_by(Assertion.created_at)
+        )
     ]
-    ratings = [shareable.rating(r) for r in speaker.ratings]
+    ratings = [
+        shareable.rating(r)
+        for r in db.session.scalars(
+            sa.select(AdvisoryRating)
+            .where(AdvisoryRating.speaker_id == key)
+            .order_by(AdvisoryRating.issued_on.desc())
+        )
+    ]
     event_ids = disclosed.data.get("appearances") or []
     events = [
         shareable.event(e)
@@ -338,7 +339,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         )
         if e is not None and e.erased_at is None
     ]
-    owner = organisation_card(speaker.owner_org_id)
+    owner = organisation_card(record.owner_org_id)
     # One pass through the sharing path for everything listed with the speaker (one lookup of
     # the agreements in force), sorted back by record type.
     related = sharing.disclose([*statements, *ratings, *events], audit_refusals=False)
