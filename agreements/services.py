@@ -285,6 +285,11 @@ class Sharing:
                     return cover.agreement.designated.get(org_id, "")
         return ""
 
+    def may_see(self, owner_org_id: str, record_type: str) -> bool:
+        """Whether any `record_type` record of `owner_org_id` could be seen: the actor's own,
+        or a cover gives that type of that organisation (else reading them is pointless)."""
+        return owner_org_id == self.actor.org_id or (owner_org_id, record_type) in self.covers
+
     def providers(self, record_type: str) -> set[str]:
         """Organisations whose `record_type` records could be disclosed (search looks only
         there)."""

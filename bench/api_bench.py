@@ -182,7 +182,63 @@ def _statements(app: Any, speaker_id: str, client_id: str, key: Any, folder: Pat
             counted[name] = [s for s in seen if "audit_leaves" not in s and "audit_tree" not in s]
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
-    return counted
+    _token_bodies(folder / "profiled.txt", client_id, key, PROFILED)
+    more = (folder / "profiled.txt").read_text().split()
+    steps = {
+        "token request": _steps(
+            lambda n: http.post("/oauth/token", data=more[n], headers=form), TOKEN_STEPS
+        ),
+        "shared speaker read": _steps(calls["shared speaker read"], READ_STEPS),
+    }
+    return counted, steps
+
+
+#: Requests profiled per kind for the time per step, and the steps (functions) reported.
+PROFILED = 300
+TOKEN_STEPS = {
+    "client and its standing (policy cache)": "partners/oauth/server.py:query_client",
+    "assertion checked (signature, claims)": "partners/oauth/server.py:process_assertion_claims",
+    "assertion's jti claimed (one INSERT)": "partners/oauth/replay.py:claim",
+    "access token signed": "partners/oauth/server.py:generate_token",
+    "issuance audited (one statement)": "partners/oauth/server.py:save_token",
+    "commit": "hub/web/edge.py:commit_request",
+}
+READ_STEPS = {
+    "token verified (keys, revocations, client: policy cache)": (
+        "partners/oauth/resource.py:authenticate_api_request"
+    ),
+    "policy generation read": "core/policy.py:generation",
+    "speaker read with its lists (one statement)": "hub/records/shareable.py:speakers",
+    "projected and audited (disclose)": "agreements/services.py:disclose",
+    "audit entries written (one statement)": "audit/services.py:record_many",
+    "commit": "hub/web/edge.py:commit_api_request",
+}
+
+
+def _steps(call: Any, steps: dict[str, str]) -> dict[str, float]:
+    """Milliseconds per request spent in each step (cProfile's cumulative time, so the
+    profiler's own overhead is in it), and in the whole request."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for n in range(PROFILED):
+        call(n)
+    profiler.disable()
+    whole = (time.perf_counter() - started) / PROFILED * 1000
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    found: dict[str, float] = {}
+    for label, where in steps.items():
+        path, function = where.split(":")
+        found[label] = sum(
+            cumulative / PROFILED * 1000
+            for (file, _line, name), (_cc, _nc, _tt, cumulative, _callers) in stats.items()
+            if file.endswith(path) and name == function
+        )
+    found["whole request"] = whole
+    return found
 
 
 def _both(urls: list[str], *options: str, script_args: tuple[str, ...] = ()) -> float:
@@ -202,11 +258,17 @@ def run() -> Suite:
     folder = Path(tempfile.mkdtemp(prefix="hub-bench-api-"))
     instance = folder / "instance"
     settings = {"database_url": url, "instance_path": instance, "secret_key": "bench-only-secret"}
-    app = create_app({**settings, "base_url": ISSUER, "audit_integrate_after_commit": False})
+    # In-process: no background threads (integration, mail) beside the requests counted.
+    quiet = {
+        "audit_integrate_after_commit": False,
+        "mail_send_after_commit": False,
+        "mail_send_interval_seconds": 0,
+    }
+    app = create_app({**settings, **quiet, "base_url": ISSUER})
     with app.app_context():
         migrations.upgrade(url)
         speaker_id, client_id, key = _seed()
-    counted = _statements(app, speaker_id, client_id, key, folder)
+    counted, steps = _statements(app, speaker_id, client_id, key, folder)
     app.extensions["hub_db_engine"].dispose()
 
     script = folder / "token.lua"
@@ -301,6 +363,11 @@ def run() -> Suite:
     for name, found in counted.items():
         suite.notes.append(
             f"{name}: " + " | ".join(f"`{_first_words(statement)}`" for statement in found)
+        )
+    for name, timed in steps.items():
+        suite.notes.append(
+            f"Time per step, {name} (in-process, one at a time, {PROFILED} requests under "
+            "cProfile): " + "; ".join(f"{label} {ms:.2f} ms" for label, ms in timed.items())
         )
     suite.notes.append(
         "Token issuance: each request is authenticated by an Ed25519 client assertion that the "

@@ -311,18 +311,24 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         raise NotFound(NOT_FOUND)
     disclosed = sharing.disclose_one(record)
     owner_id = uuid.UUID(record.owner_org_id)
-    statements = [
-        shareable.assertion(a)
-        for a in db.session.scalars(
-            sa.select(Assertion)
-            .where(
-                Assertion.speaker_id == key,
-                Assertion.owner_org_id == owner_id,
-                Assertion.status != AssertionStatus.WITHDRAWN,
+    # What no cover could disclose is not read (the owner's statements and events: an
+    # agreement gives them, or the asker owns them); anyone may have rated the speaker.
+    statements = (
+        [
+            shareable.assertion(a)
+            for a in db.session.scalars(
+                sa.select(Assertion)
+                .where(
+                    Assertion.speaker_id == key,
+                    Assertion.owner_org_id == owner_id,
+                    Assertion.status != AssertionStatus.WITHDRAWN,
+                )
+                .order_by(Assertion.created_at)
             )
-            .order_by(Assertion.created_at)
-        )
-    ]
+        ]
+        if sharing.may_see(record.owner_org_id, "assertion")
+        else []
+    )
     ratings = [
         shareable.rating(r)
         for r in db.session.scalars(
@@ -332,6 +338,8 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         )
     ]
     event_ids = disclosed.data.get("appearances") or []
+    if not sharing.may_see(record.owner_org_id, "event"):
+        event_ids = []
     events = [
         shareable.event(e)
         for e in (
