@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -167,6 +167,19 @@ class CompactRange:
     def __repr__(self) -> str:
         """Show the size and root, not the frontier hashes."""
         return f"CompactRange(size={self._size}, root={self.root().hex()})"
+
+
+def levels_above(hashes: bytes | bytearray) -> Iterator[bytes]:
+    """Each level of complete subtrees above a level of them (32-byte hashes in index order),
+    lowest first: each pair hashed into its parent; an odd last hash has no complete parent."""
+    sha256 = _sha256
+    prefix = _NODE_PREFIX
+    below = hashes
+    while len(below) >= 2 * HASH_SIZE:
+        below = b"".join(
+            [sha256(prefix + below[i : i + 64]).digest() for i in range(0, len(below) - 63, 64)]
+        )
+        yield below
 
 
 def subtree_nodes(start: int, end: int) -> list[NodeId]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +36,13 @@ from audit.models import (
     AuditVerification,
 )
 from audit.services import LEAF_PREFIX
-from core.db import utcnow
+from core.db import utcnow, wrote
 
 CHUNK = 20_000
+#: From this many leaves on, PostgreSQL reads the leaves in STREAMS ranges at once (the
+#: database's share of the work then runs on as many processes); below it, in one.
+PARALLEL_FROM = 100_000
+STREAMS = max(2, min(4, os.cpu_count() or 1))
 _sha256 = hashlib.sha256
 
 # Columns whose values must equal the leaf's fields of the same name ("id" is `uuid`).
@@ -127,104 +132,462 @@ class Report:
         }
 
 
-# Row layout of `_rows`: index, seq, level-0 node hash, leaf, leaf hash, then the columns.
-_COLUMN_NAMES = [column for _key, column in _SCALAR_COLUMNS + _JSON_COLUMNS]
-_FIRST_COLUMN = 5
+# --- the leaves ---------------------------------------------------------------------------
+#
+# Each leaf is checked in one pass over the entries in `seq` order (so the entries, their
+# leaves and their subjects are read by merge joins, not a lookup per row):
+#
+# - its SHA-256 leaf hash is recomputed here, from the leaf bytes, and compared with the
+#   entry's stored leaf hash; the leaf hashes then rebuild the tree (below);
+# - its queryable columns and subjects are compared with its leaf by the database: the query
+#   writes the canonical JSON that the columns say the leaf holds and compares it with the
+#   leaf's bytes. Parsing each leaf here cost more than all the rest of `verify` together;
+#   the database's side of the work runs on its own processes, several at once.
+#
+# Equal bytes mean that every column and subject agrees with the leaf, provided the JSON
+# written is exactly the JSON of the column values. So: a string is written between quotes
+# with `\` and `"` escaped, which is JSON's quoting of any string without a control
+# character, and a leaf holding a raw control character (canonical JSON never does) is not
+# taken as matched; an integer column is written in decimal; the three JSON columns are
+# written as stored, which is sound only if each is one JSON value (`_one_json_value`). On
+# SQLite, which keeps whatever type it is given, only rows whose columns have their declared
+# types are compared this way. Every other entry (a changed column, a leaf that is not JSON,
+# a leaf with keys no column holds) goes to `_entry_problems`, which parses the leaf and
+# names what differs.
+
+# Problems found per leaf are reported in index order, and for one index in this order.
+_GAP, _LEAF_HASH, _LEAF_NODE, _BODY = range(4)
+
+#: The leaf's keys in canonical (sorted) order, with the column each comes from.
+_LEAF_KEYS = sorted([*_SCALAR_COLUMNS, *_JSON_COLUMNS, ("subjects", "")])
+_JSON_COLUMN_NAMES = {column for _key, column in _JSON_COLUMNS}
+_INTEGER_COLUMNS = {
+    column
+    for _key, column in _SCALAR_COLUMNS
+    if isinstance(AuditEntry.__table__.c[column].type, sa.Integer)
+}
+_CONTROL = bytes(range(0x20))
+_PREFIX_CONTROLS = len(LEAF_PREFIX) - len(LEAF_PREFIX.translate(None, _CONTROL))
 
 
-def _entry_problems(row: tuple, body: dict[str, Any], stored: list[str]) -> list[str]:
-    """Differences between an entry's leaf and its queryable columns."""
-    problems = []
-    position = _FIRST_COLUMN
-    for key, column in _SCALAR_COLUMNS:
-        if body.get(key) != row[position]:
-            problems.append(f"column {column} does not match the leaf")
-        position += 1
-    for key, column in _JSON_COLUMNS:
-        value = row[position]
-        if (json.loads(value) if value else None) != (body.get(key) or None):
-            problems.append(f"column {column} does not match the leaf")
-        position += 1
-    if sorted(stored) != sorted(body.get("subjects", [])):
-        problems.append("subject pseudonyms do not match the leaf")
-    return problems
+def _quoted(value: str) -> str:
+    """SQL for a string between JSON quotes, `\\` and `"` escaped (see above)."""
+    return f"""'"' || replace(replace({value}, '\\', '\\\\'), '"', '\\"') || '"'"""
 
 
-_SCALAR_KEYS = tuple(key for key, _column in _SCALAR_COLUMNS)
-_JSON_KEYS = tuple(key for key, _column in _JSON_COLUMNS)
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+def _expected_leaf(subjects: str, dialect: str) -> str:
+    """SQL for the leaf's JSON text as the columns and `subjects` (a JSON array, or NULL)
+    say it should be: keys sorted, no whitespace, absent values left out."""
+    pieces = []
+    for key, column in _LEAF_KEYS:
+        if key == "subjects":
+            written = subjects
+        elif column in _JSON_COLUMN_NAMES:
+            written = f"e.{column}"
+        elif column in _INTEGER_COLUMNS:
+            written = f"CAST(e.{column} AS TEXT)"
+        else:
+            written = _quoted(f"e.{column}")
+        pieces.append(f"""',"{key}":' || {written}""")  # NULL when the value is NULL
+    # NULL pieces are left out; each piece starts with a comma, and the first one's is dropped.
+    if dialect == "postgresql":
+        joined = f"concat({', '.join(pieces)})"
+    else:  # SQLite 3.40 has no concat()
+        joined = " || ".join(f"COALESCE({piece}, '')" for piece in pieces)
+    return f"'{{' || substr({joined}, 2) || '}}'"
 
 
-def _columns_match(row: tuple, body: dict[str, Any]) -> bool:
-    """True if every queryable column holds what the leaf says (the fast path)."""
-    get = body.get
-    if tuple(map(get, _SCALAR_KEYS)) != row[_FIRST_COLUMN : _FIRST_COLUMN + len(_SCALAR_KEYS)]:
-        return False
-    position = _FIRST_COLUMN + len(_SCALAR_KEYS)
-    for key in _JSON_KEYS:
-        value = get(key)
-        stored = row[position]
-        if (stored is not None) if not value else (stored != _encode(value)):
-            return False
-        position += 1
-    return True
-
-
-def _rows(session: Session, size: int) -> Iterator[list[tuple]]:
-    """Every leaf below `size` in index order with its entry, level-0 node and subjects,
-    streamed."""
-    columns = ", ".join(f"e.{name}" for name in _COLUMN_NAMES)
-    dialect = session.get_bind().dialect.name
-    aggregate = (
-        "string_agg(pseudonym, ',')" if dialect == "postgresql" else "group_concat(pseudonym)"
-    )
+def _leaf_query(dialect: str) -> str:
+    """The leaves in [start, end) whose entries' seq is in [low, high], in seq order: index,
+    seq, leaf, leaf hash, whether the columns and subjects match the leaf, the JSON columns."""
+    json_columns = ", ".join(f"e.{column}" for _key, column in _JSON_COLUMNS)
+    if dialect == "postgresql":
+        # C collation: the byte order of UTF-8, which is the code point order Python sorts by.
+        subjects = (
+            "LEFT JOIN (SELECT entry_seq, '[' || string_agg("
+            + _quoted("pseudonym")
+            + ", ',' ORDER BY pseudonym COLLATE \"C\") || ']' AS subjects "
+            "FROM audit_entry_subjects WHERE entry_seq BETWEEN %(low)s AND %(high)s "
+            "GROUP BY entry_seq) s ON s.entry_seq = e.seq"
+        )
+        expected = _expected_leaf("s.subjects", dialect)
+        matches = f"e.leaf = %(prefix)s || convert_to({expected}, 'UTF8')"
+        placeholder = "%({})s"
+    else:
+        subjects = ""
+        # SQLite 3.40 has no ORDER BY inside an aggregate; as a window function it has.
+        array = (
+            "(SELECT json_group_array(g.pseudonym) OVER (ORDER BY g.pseudonym "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) "
+            "FROM audit_entry_subjects g WHERE g.entry_seq = e.seq LIMIT 1)"
+        )
+        typed = " AND ".join(
+            f"typeof(e.{column}) IN "
+            + ("('integer', 'null')" if column in _INTEGER_COLUMNS else "('text', 'null')")
+            for _key, column in _SCALAR_COLUMNS
+        )
+        matches = (
+            f"CASE WHEN {typed} AND NOT EXISTS (SELECT 1 FROM audit_entry_subjects g "  # noqa: S608
+            "WHERE g.entry_seq = e.seq AND typeof(g.pseudonym) <> 'text') "
+            f"THEN e.leaf = CAST(:prefix || {_expected_leaf(array, dialect)} AS BLOB) END"
+        )
+        placeholder = ":{}"
+    low, high, start, end = (placeholder.format(n) for n in ("low", "high", "start", "end"))
     # Column and table names are constants of this module, not input.
-    query = (
-        f"SELECT l.idx, e.seq, n.hash, e.leaf, e.leaf_hash, {columns}, "  # noqa: S608
-        f"(SELECT {aggregate} FROM audit_entry_subjects s WHERE s.entry_seq = e.seq) "
-        "FROM audit_leaves l JOIN audit_entries e ON e.seq = l.entry_seq "
-        "LEFT JOIN audit_tree_nodes n ON n.level = 0 AND n.idx = l.idx "
-        f"WHERE l.idx < {int(size)} ORDER BY l.idx"
+    return (
+        f"SELECT l.idx, e.seq, e.leaf, e.leaf_hash, {matches}, {json_columns} "  # noqa: S608
+        f"FROM audit_entries e JOIN audit_leaves l ON l.entry_seq = e.seq {subjects} "
+        f"WHERE e.seq BETWEEN {low} AND {high} AND l.idx >= {start} AND l.idx < {end} "
+        "ORDER BY e.seq"
     )
-    raw = session.connection().connection.driver_connection
-    # A server-side cursor on PostgreSQL streams a million rows without holding them all.
-    cursor = raw.cursor(name="hub_audit_verify") if dialect == "postgresql" else raw.cursor()
-    if dialect != "postgresql":
-        try:
-            cursor.execute(query)
-            while chunk := cursor.fetchmany(CHUNK):
-                yield chunk
-        finally:
-            cursor.close()
+
+
+_SEQ_BOUNDS = "SELECT min(entry_seq), max(entry_seq) FROM audit_leaves WHERE idx >= {} AND idx < {}"
+
+
+def _range_chunks(raw: Any, dialect: str, start: int, end: int, name: str) -> Iterator[list]:
+    """The rows of `_leaf_query` for the leaves in [start, end), in chunks, on a driver
+    connection (a server-side cursor on PostgreSQL: a million rows are never all held)."""
+    postgresql = dialect == "postgresql"
+    bounds = raw.cursor()
+    try:
+        bounds.execute(
+            _SEQ_BOUNDS.format(*(("%s", "%s") if postgresql else ("?", "?"))), (start, end)
+        )
+        low, high = bounds.fetchone()
+    finally:
+        bounds.close()
+    if low is None:
         return
-    # PostgreSQL: fetch the next chunk in a thread while this one is checked (the driver
-    # releases the GIL while it waits on the server), so the two costs overlap.
-    chunks: queue.Queue[list[tuple] | BaseException | None] = queue.Queue(maxsize=2)
+    cursor = raw.cursor(name=name, binary=True) if postgresql else raw.cursor()
+    prefix = LEAF_PREFIX if postgresql else LEAF_PREFIX.decode()
+    try:
+        cursor.execute(
+            _leaf_query(dialect),
+            {"low": low, "high": high, "start": start, "end": end, "prefix": prefix},
+        )
+        while chunk := cursor.fetchmany(CHUNK):
+            yield chunk
+    finally:
+        cursor.close()
+
+
+def _leaf_chunks(session: Session, size: int, streams: int) -> Iterator[list]:
+    """Every leaf below `size` as rows of `_leaf_query`, in chunks, from `streams` contiguous
+    ranges of indexes read at once (on PostgreSQL; each beyond the first on a connection of
+    its own, so it sees only what is committed)."""
+    raw = session.connection().connection.driver_connection
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
+        yield from _range_chunks(raw, dialect, 0, size, "")
+        return
+    ranges = [(n * size // streams, (n + 1) * size // streams) for n in range(streams)]
+    others = [session.get_bind().engine.connect() for _ in ranges[1:]]
+    raws = [raw, *(other.connection.driver_connection for other in others)]
+    # Each range is fetched in a thread (the driver lets go of the GIL while the server
+    # works), so the server's work on every range overlaps the checking of chunks here.
+    chunks: queue.Queue[list | BaseException | None] = queue.Queue(maxsize=2 * streams)
     stop = threading.Event()
 
-    def fetch() -> None:
+    def fetch(connection: Any, start: int, end: int, number: int) -> None:
         try:
-            cursor.execute(query)
-            while not stop.is_set() and (chunk := cursor.fetchmany(CHUNK)):
+            for chunk in _range_chunks(connection, dialect, start, end, f"hub_verify_{number}"):
+                if stop.is_set():
+                    break
                 chunks.put(chunk)
             chunks.put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             chunks.put(exc)
 
-    fetcher = threading.Thread(target=fetch, name="audit-verify-fetch", daemon=True)
-    fetcher.start()
+    fetchers = [
+        threading.Thread(target=fetch, args=(c, *r, n), name=f"audit-verify-{n}", daemon=True)
+        for n, (c, r) in enumerate(zip(raws, ranges, strict=True))
+    ]
     try:
-        while (item := chunks.get()) is not None:
-            if isinstance(item, BaseException):
+        for fetcher in fetchers:
+            fetcher.start()
+        running = len(fetchers)
+        while running:
+            item = chunks.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
                 raise item
-            yield item
+            else:
+                yield item
     finally:
         stop.set()
-        while fetcher.is_alive():
+        while any(fetcher.is_alive() for fetcher in fetchers):
             with contextlib.suppress(queue.Empty):
                 chunks.get(timeout=0.1)
-        fetcher.join()
+        for fetcher in fetchers:
+            fetcher.join()
+        for other in others:
+            other.close()
+
+
+def _one_json_value(text: Any) -> bool:
+    """Whether a JSON column's text is exactly one JSON value, and one the writer would keep
+    (not empty), so it can stand for itself in the leaf the columns say."""
+    if type(text) is not str:
+        return False
+    try:
+        value, end = _scan_json(text, 0)
+    except (StopIteration, ValueError):
+        return False
+    return end == len(text) and bool(value)
+
+
+_scan_json = json.JSONDecoder().scan_once
+
+
+@dataclass
+class _Leaves:
+    """What the pass over the leaves found."""
+
+    tree_size: int
+    digests: bytearray  # the recomputed leaf hashes, 32 bytes at 32 * index (zeros if missing)
+    seen: bytearray  # 1 at each index that has a leaf
+    problems: list[tuple[int, int, str]]  # (index, rank, message)
+    unmatched: list[tuple[int, int]]  # (index, seq) of entries to compare the slow way
+
+
+def _check_leaves(session: Session, size: int, streams: int) -> _Leaves:
+    """Hash every leaf below `size` and note those whose entry does not match at once."""
+    digests = bytearray(32 * size)
+    seen = bytearray(size)
+    problems: list[tuple[int, int, str]] = []
+    unmatched: list[tuple[int, int]] = []
+    sha256 = _sha256
+    one_json_value = _one_json_value
+    control, prefix_controls = _CONTROL, _PREFIX_CONTROLS
+    for chunk in _leaf_chunks(session, size, streams):
+        for index, seq, leaf, leaf_hash, matches, resource_ids, fields, details in chunk:
+            digest = sha256(b"\x00" + leaf).digest()
+            digests[32 * index : 32 * index + 32] = digest
+            seen[index] = 1
+            if digest != leaf_hash:
+                message = f"index {index}: the entry's leaf hash does not match its leaf bytes"
+                problems.append((index, _LEAF_HASH, message))
+            if not (
+                matches
+                and len(leaf) - len(leaf.translate(None, control)) == prefix_controls
+                and (resource_ids is None or one_json_value(resource_ids))
+                and (fields is None or one_json_value(fields))
+                and (details is None or one_json_value(details))
+            ):
+                unmatched.append((index, seq))
+    tree_size = seen.rfind(1) + 1
+    del digests[32 * tree_size :], seen[tree_size:]
+    # Gaps: a run of missing indexes is reported once, where it starts.
+    missing = seen.find(0)
+    while missing != -1:
+        present = seen.find(1, missing)
+        message = f"indexes jump from {missing - 1} to {present}: entries are missing"
+        problems.append((missing, _GAP, message))
+        missing = seen.find(0, present)
+    return _Leaves(tree_size, digests, seen, problems, unmatched)
+
+
+def _entry_problems(leaf: Any, columns: Sequence[Any], subjects: list[str]) -> list[str]:
+    """Every way an entry's queryable columns (`_SCALAR_COLUMNS` then `_JSON_COLUMNS`) and
+    subjects differ from its leaf."""
+    body = None
+    if isinstance(leaf, bytes) and leaf.startswith(LEAF_PREFIX):
+        try:
+            body = json.loads(leaf[len(LEAF_PREFIX) :])
+        except ValueError:
+            body = None
+    if not isinstance(body, dict):
+        return ["the leaf is not a hub-audit/v1 JSON entry"]
+    problems = []
+    scalars, json_texts = columns[: len(_SCALAR_COLUMNS)], columns[len(_SCALAR_COLUMNS) :]
+    for (key, column), value in zip(_SCALAR_COLUMNS, scalars, strict=True):
+        if body.get(key) != value:
+            problems.append(f"column {column} does not match the leaf")
+    for (key, column), text in zip(_JSON_COLUMNS, json_texts, strict=True):
+        try:
+            value = json.loads(text) if text else None
+        except (TypeError, ValueError):
+            value = _UNREADABLE
+        if value != (body.get(key) or None):
+            problems.append(f"column {column} does not match the leaf")
+    if sorted(subjects) != sorted(body.get("subjects", [])):
+        problems.append("subject pseudonyms do not match the leaf")
+    return problems
+
+
+_UNREADABLE = object()  # a JSON column that is not JSON: equal to no leaf's value
+_COLUMN_NAMES = [column for _key, column in _SCALAR_COLUMNS + _JSON_COLUMNS]
+
+
+def _unmatched_problems(
+    session: Session, unmatched: list[tuple[int, int]]
+) -> Iterator[tuple[int, int, str]]:
+    """The problems of the entries the leaf pass could not match at once, read again whole."""
+    columns = ", ".join(_COLUMN_NAMES)
+    # Column and table names are constants of this module, not input.
+    entries = sa.text(
+        f"SELECT seq, leaf, {columns} FROM audit_entries WHERE seq IN :seqs"  # noqa: S608
+    ).bindparams(sa.bindparam("seqs", expanding=True))
+    subjects = sa.text(
+        "SELECT entry_seq, pseudonym FROM audit_entry_subjects WHERE entry_seq IN :seqs"
+    ).bindparams(sa.bindparam("seqs", expanding=True))
+    for start in range(0, len(unmatched), 500):
+        batch = unmatched[start : start + 500]
+        seqs = [seq for _index, seq in batch]
+        rows = {row[0]: row for row in session.execute(entries, {"seqs": seqs})}
+        pseudonyms: dict[int, list[str]] = {}
+        for seq, pseudonym in session.execute(subjects, {"seqs": seqs}):
+            pseudonyms.setdefault(seq, []).append(pseudonym)
+        for index, seq in batch:
+            row = rows[seq]
+            for problem in _entry_problems(row[1], row[2:], pseudonyms.get(seq, [])):
+                yield index, _BODY, f"index {index}: {problem}"
+
+
+# --- the tree -----------------------------------------------------------------------------
+
+
+def _stored_level(session: Session, level: int, within: int) -> Iterator[list[tuple[int, bytes]]]:
+    """The stored subtrees (idx, hash) of `level` with idx below `within`, in index order,
+    in chunks (a server-side cursor on PostgreSQL)."""
+    raw = session.connection().connection.driver_connection
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    cursor = (
+        raw.cursor(name=f"hub_verify_level_{level}", binary=True) if postgresql else raw.cursor()
+    )
+    try:
+        cursor.execute(
+            "SELECT idx, hash FROM audit_tree_nodes WHERE level = %s AND idx < %s ORDER BY idx"
+            if postgresql
+            else "SELECT idx, hash FROM audit_tree_nodes WHERE level = ? AND idx < ? ORDER BY idx",
+            (level, within),
+        )
+        while chunk := cursor.fetchmany(CHUNK * 5):
+            yield chunk
+    finally:
         cursor.close()
+
+
+def _differences(
+    session: Session, level: int, computed: bytes | bytearray
+) -> Iterator[tuple[int, bytes | None]]:
+    """(idx, stored hash) of every subtree of `level` within `computed` (its hashes, 32 bytes
+    each in index order) that is not stored as computed: None where none is stored."""
+    position = 0  # every subtree before this one has been compared
+    for chunk in _stored_level(session, level, len(computed) // 32):
+        last = chunk[-1][0]
+        # The usual case, a run of stored subtrees all as computed, is one comparison.
+        if (
+            chunk[0][0] == position
+            and last == position + len(chunk) - 1
+            and b"".join([stored for _idx, stored in chunk])
+            == computed[32 * position : 32 * last + 32]
+        ):
+            position = last + 1
+            continue
+        for idx, stored in chunk:
+            for absent in range(position, idx):
+                yield absent, None
+            if stored != computed[32 * idx : 32 * idx + 32]:
+                yield idx, stored
+            position = idx + 1
+    for absent in range(position, len(computed) // 32):
+        yield absent, None
+
+
+def _check_leaf_nodes(session: Session, leaves: _Leaves) -> bytearray:
+    """Compare each leaf's hash with the tree's leaf node; return the leaf nodes as stored
+    (the recomputed hash where none is), for checking the subtrees above them."""
+    nodes = leaves.digests
+    for idx, stored in _differences(session, 0, leaves.digests):
+        if leaves.seen[idx]:
+            message = f"index {idx}: the tree's leaf node does not match the entry"
+            leaves.problems.append((idx, _LEAF_NODE, message))
+        # A leaf that differs from its node is reported above, by its own index, not as a
+        # fault of every subtree above it: those are checked against the stored node.
+        if stored is not None and len(stored) == merkle.HASH_SIZE:
+            if nodes is leaves.digests:
+                nodes = bytearray(leaves.digests)
+            nodes[32 * idx : 32 * idx + 32] = stored
+    return nodes
+
+
+def _check_level_counts(session: Session, report: Report) -> None:
+    """Each level holds exactly the complete subtrees of the tree verified (those within its
+    size): no more, no fewer."""
+    top = report.tree_size.bit_length() - 1
+    # A node (level, idx) is complete within the size when idx < size >> level.
+    complete = AuditTreeNode.idx < sa.case(
+        {level: report.tree_size >> level for level in range(64)},
+        value=AuditTreeNode.level,
+        else_=0,
+    )
+    counts = dict(
+        session.execute(
+            sa.select(AuditTreeNode.level, sa.func.count())
+            .where(complete)
+            .group_by(AuditTreeNode.level)
+        ).all()
+    )
+    for level in range(0, max([top, *counts]) + 1 if counts else 0):
+        want = report.tree_size >> level if level <= top else 0
+        if counts.get(level, 0) != want:
+            report.add(
+                f"level {level} of the tree stores {counts.get(level, 0)} subtrees, not {want}"
+            )
+
+
+def _walk_up(
+    session: Session,
+    leaf_nodes: bytearray,
+    digests: bytearray,
+    frontier: set[merkle.NodeId],
+    compare: bool,
+) -> tuple[dict[merkle.NodeId, bytes], list[Problem]]:
+    """Recompute the tree level by level up from the leaf nodes (about 64 bytes per entry in
+    memory): if `compare`, each stored subtree must equal the hash recomputed from the level
+    below; and pick out the `frontier` subtrees (for the signed roots) as recomputed from the
+    leaf hashes themselves. One walk does both unless a leaf node differs from its leaf."""
+    wanted: dict[int, list[int]] = {}
+    for level, idx in frontier:
+        wanted.setdefault(level, []).append(idx)
+    found: dict[merkle.NodeId, bytes] = {}
+
+    def pick(level: int, hashes: bytes | bytearray) -> None:
+        for idx in wanted.get(level, ()):
+            found[(level, idx)] = bytes(hashes[32 * idx : 32 * idx + 32])
+
+    pick(0, digests)
+    same = leaf_nodes is digests
+    problems: list[Problem] = []
+    for level, computed in enumerate(merkle.levels_above(leaf_nodes), start=1):
+        if same:
+            pick(level, computed)
+        if not compare:
+            continue
+        reported = 0
+        for idx, stored in _differences(session, level, computed):
+            if stored is not None and reported < 20:
+                reported += 1
+                message = f"tree node ({level}, {idx}) is not the hash of the entries below it"
+                problems.append(Problem(message, idx << level))
+    if not same:
+        for level, computed in enumerate(merkle.levels_above(digests), start=1):
+            pick(level, computed)
+    return found, problems
+
+
+# --- the whole log ------------------------------------------------------------------------
+
+
+def _streams(session: Session, size: int) -> int:
+    """How many connections read the leaves: one for a small log, or when this transaction
+    wrote something that other connections cannot see yet (tests, mostly)."""
+    if session.get_bind().dialect.name != "postgresql" or size < PARALLEL_FROM:
+        return 1
+    return 1 if wrote(session) else STREAMS
 
 
 def verify(
@@ -233,8 +596,12 @@ def verify(
     *,
     external_checkpoint: str | None = None,
     check_nodes: bool = True,
+    streams: int | None = None,
 ) -> Report:
-    """Recompute and cross-check everything the log stores; see the module docstring."""
+    """Recompute and cross-check everything the log stores; see the module docstring.
+
+    `streams` (PostgreSQL): how many connections read the leaves at once, each but the
+    session's own seeing only committed data; by default several for a large log."""
     report = Report()
     verifier = notes.parse_verifier_key(verifier_key)
     # The view is fixed here: the checkpoints first, then the size (each checkpoint read was
@@ -274,55 +641,22 @@ def verify(
         except notes.NoteError as exc:
             report.add(f"the checkpoint file does not verify against the hub's key ({exc})")
 
-    roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
-    compact = merkle.CompactRange()
-    level_zero = bytearray()  # every leaf hash in order, for checking the stored subtrees
-    expected = 0
-    prefix_length = len(LEAF_PREFIX)
-    loads = json.loads
-    for chunk in _rows(session, size):
-        digests = []
-        stored_nodes = []
-        for row in chunk:
-            index, _seq, node_hash, leaf, leaf_hash = row[:_FIRST_COLUMN]
-            leaf = bytes(leaf)
-            if index != expected:
-                report.add(
-                    f"indexes jump from {expected - 1} to {index}: entries are missing", expected
-                )
-                expected = index
-            digest = _sha256(b"\x00" + leaf).digest()
-            if digest != leaf_hash:
-                report.add(
-                    f"index {index}: the entry's leaf hash does not match its leaf bytes", index
-                )
-            if node_hash != digest:
-                report.add(f"index {index}: the tree's leaf node does not match the entry", index)
-            body = None
-            if leaf.startswith(LEAF_PREFIX):
-                try:
-                    body = loads(leaf[prefix_length:])
-                except ValueError:
-                    body = None
-            subjects = row[-1].split(",") if row[-1] else []
-            if not isinstance(body, dict):
-                report.add(f"index {index}: the leaf is not a hub-audit/v1 JSON entry", index)
-            elif not _columns_match(row, body) or sorted(subjects) != body.get("subjects", []):
-                for problem in _entry_problems(row, body, subjects):
-                    report.add(f"index {index}: {problem}", index)
-            # Subtrees are checked against the stored leaf nodes: a leaf that differs from its
-            # node is reported above, by its own index, not as a fault of every ancestor.
-            stored_nodes.append(bytes(node_hash) if node_hash is not None else digest)
-            digests.append(digest)
-            expected += 1
-            if expected in wanted_sizes or (external and external.size == expected):
-                compact.extend(digests)
-                digests = []
-                roots[expected] = compact.root()
-        compact.extend(digests)
-        level_zero.extend(b"".join(stored_nodes))
-    report.tree_size = expected
+    leaves = _check_leaves(session, size, streams or _streams(session, size))
+    report.tree_size = leaves.tree_size
+    leaves.problems.extend(_unmatched_problems(session, leaves.unmatched))
+    leaf_nodes = _check_leaf_nodes(session, leaves)
+    for index, _rank, message in sorted(leaves.problems, key=lambda p: p[:2]):
+        report.add(message, index)
 
+    # The signed roots are recomputed from the leaf hashes, the stored subtrees checked
+    # against the leaf nodes, in one walk up the tree.
+    signed = {*wanted_sizes, *([external.size] if external else [])}
+    signed = {s for s in signed if 0 < s <= report.tree_size}
+    frontier = {node for s in signed for node in merkle.frontier_nodes(s)}
+    found, subtree_problems = _walk_up(session, leaf_nodes, leaves.digests, frontier, check_nodes)
+    roots = {0: merkle.EMPTY_ROOT}
+    for s in signed:
+        roots[s] = merkle.CompactRange.load(s, lambda level, idx: found[(level, idx)]).root()
     for size, group in sorted(wanted_sizes.items()):
         for checkpoint in group:
             if size > report.tree_size:
@@ -360,70 +694,14 @@ def verify(
     for seq in orphans:
         report.add(f"entry seq {seq} is neither in the tree nor waiting to be integrated")
     if check_nodes:
-        _check_internal_nodes(session, report, level_zero)
+        _check_level_counts(session, report)
+        report.problems.extend(subtree_problems)
     return report
 
 
 def _size_now(session: Session) -> int:
     top = session.scalar(sa.select(sa.func.max(AuditLeaf.idx)))
     return 0 if top is None else top + 1
-
-
-def _check_internal_nodes(session: Session, report: Report, level_zero: bytearray) -> None:
-    """Each level holds exactly the complete subtrees of the tree verified (those within its
-    size), and each stored subtree hash equals the hash recomputed from the leaves (level by
-    level, from the leaf hashes in memory: about 64 bytes per entry)."""
-    top = report.tree_size.bit_length() - 1
-    # A node (level, idx) is complete within the size when idx < size >> level.
-    complete = AuditTreeNode.idx < sa.case(
-        {level: report.tree_size >> level for level in range(64)},
-        value=AuditTreeNode.level,
-        else_=0,
-    )
-    counts = dict(
-        session.execute(
-            sa.select(AuditTreeNode.level, sa.func.count())
-            .where(complete)
-            .group_by(AuditTreeNode.level)
-        ).all()
-    )
-    for level in range(0, max([top, *counts]) + 1 if counts else 0):
-        want = report.tree_size >> level if level <= top else 0
-        if counts.get(level, 0) != want:
-            report.add(
-                f"level {level} of the tree stores {counts.get(level, 0)} subtrees, not {want}"
-            )
-    below = level_zero
-    raw = session.connection().connection.driver_connection
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    sha256 = _sha256
-    for level in range(1, top + 1):
-        computed = bytearray()
-        for offset in range(0, len(below) - 63, 64):
-            computed += sha256(b"\x01" + below[offset : offset + 64]).digest()
-        cursor = raw.cursor(name=f"hub_audit_level_{level}") if postgresql else raw.cursor()
-        within = report.tree_size >> level  # the subtrees complete within the verified size
-        try:
-            cursor.execute(
-                "SELECT idx, hash FROM audit_tree_nodes WHERE level = %s AND idx < %s ORDER BY idx"
-                if postgresql
-                else "SELECT idx, hash FROM audit_tree_nodes WHERE level = ? AND idx < ? "
-                "ORDER BY idx",
-                (level, within),
-            )
-            reported = 0
-            while chunk := cursor.fetchmany(CHUNK):
-                for idx, stored in chunk:
-                    start = idx * 32
-                    if computed[start : start + 32] != stored and reported < 20:
-                        reported += 1
-                        report.add(
-                            f"tree node ({level}, {idx}) is not the hash of the entries below it",
-                            idx << level,
-                        )
-        finally:
-            cursor.close()
-        below = computed
 
 
 def record_verification(

@@ -20,6 +20,7 @@ from audit.merkle import (
     inclusion_proof,
     inclusion_proof_nodes,
     leaf_hash,
+    levels_above,
     node_hash,
     root_from_inclusion_proof,
     root_from_leaf_hashes,
@@ -266,6 +267,19 @@ def test_subtree_hash_equals_reference_for_aligned_ranges():
     get = _getter(_store_for([i.to_bytes(2, "big") for i in range(45)]))
     for start, end in [(0, 45), (32, 45), (40, 45), (16, 29), (44, 45), (0, 1)]:
         assert subtree_hash(start, end, get) == root_from_leaf_hashes(hashes[start:end])
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 8, 9, 45, 64])
+def test_levels_above_hold_every_complete_subtree_of_the_reference_tree(count):
+    hashes = [leaf_hash(i.to_bytes(2, "big")) for i in range(count)]
+    levels = list(levels_above(b"".join(hashes)))
+    assert len(levels) == max(count.bit_length() - 1, 0)
+    for level, computed in enumerate(levels, start=1):
+        width = 1 << level
+        assert len(computed) == 32 * (count // width)
+        for idx in range(count // width):
+            reference = root_from_leaf_hashes(hashes[idx * width : (idx + 1) * width])
+            assert computed[32 * idx : 32 * idx + 32] == reference
 
 
 def test_corrupt_stored_node_is_reported():
