@@ -9,6 +9,7 @@ from bench.common import machine
 
 SUITES = {
     "audit": "bench.audit_bench",
+    "audit-index": "bench.audit_index_bench",
     "search": "bench.search_bench",
     "import": "bench.import_bench",
     "api": "bench.api_bench",
