@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import queue
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -188,13 +190,18 @@ def _expected_leaf(subjects: str, dialect: str) -> str:
             written = f"CAST(e.{column} AS TEXT)"
         else:
             written = _quoted(f"e.{column}")
-        pieces.append(f"""',"{key}":' || {written}""")  # NULL when the value is NULL
-    # NULL pieces are left out; each piece starts with a comma, and the first one's is dropped.
+        pieces.append((key, written))
+    # The first key (`action`) is never absent, so the others each follow a comma, and a
+    # piece is NULL, and left out, when its value is. Were the first absent, the whole text
+    # would be NULL and match nothing. (Cutting a leading comma off instead costs the
+    # database a walk over the characters of every leaf.)
+    (first_key, first), rest = pieces[0], pieces[1:]
+    others = [f"""',"{key}":' || {written}""" for key, written in rest]
     if dialect == "postgresql":
-        joined = f"concat({', '.join(pieces)})"
+        joined = f"concat({', '.join(others)})"
     else:  # SQLite 3.40 has no concat()
-        joined = " || ".join(f"COALESCE({piece}, '')" for piece in pieces)
-    return f"'{{' || substr({joined}, 2) || '}}'"
+        joined = " || ".join(f"COALESCE({piece}, '')" for piece in others)
+    return f"""'{{"{first_key}":' || {first} || {joined} || '}}'"""
 
 
 def _leaf_query(dialect: str) -> str:
@@ -237,7 +244,8 @@ def _leaf_query(dialect: str) -> str:
     return (
         f"SELECT l.idx, e.seq, e.leaf, e.leaf_hash, {matches}, {json_columns} "  # noqa: S608
         f"FROM audit_entries e JOIN audit_leaves l ON l.entry_seq = e.seq {subjects} "
-        f"WHERE e.seq BETWEEN {low} AND {high} AND l.idx >= {start} AND l.idx < {end} "
+        f"WHERE e.seq BETWEEN {low} AND {high} AND l.entry_seq BETWEEN {low} AND {high} "
+        f"AND l.idx >= {start} AND l.idx < {end} "
         "ORDER BY e.seq"
     )
 
@@ -331,6 +339,8 @@ def _one_json_value(text: Any) -> bool:
     (not empty), so it can stand for itself in the leaf the columns say."""
     if type(text) is not str:
         return False
+    if _plain_list(text):  # the usual case, told more quickly
+        return True
     try:
         value, end = _scan_json(text, 0)
     except (StopIteration, ValueError):
@@ -339,6 +349,8 @@ def _one_json_value(text: Any) -> bool:
 
 
 _scan_json = json.JSONDecoder().scan_once
+# A non-empty list of strings that need no escapes: one JSON value.
+_plain_list = re.compile(r'\[(?:"[^"\\\x00-\x1f]*"(?:,"[^"\\\x00-\x1f]*")*)\]').fullmatch
 
 
 @dataclass
@@ -449,20 +461,22 @@ def _unmatched_problems(
 # --- the tree -----------------------------------------------------------------------------
 
 
-def _stored_level(session: Session, level: int, within: int) -> Iterator[list[tuple[int, bytes]]]:
-    """The stored subtrees (idx, hash) of `level` with idx below `within`, in index order,
+def _stored_level(
+    session: Session, level: int, start: int, end: int
+) -> Iterator[list[tuple[int, bytes]]]:
+    """The stored subtrees (idx, hash) of `level` with idx in [start, end), in index order,
     in chunks (a server-side cursor on PostgreSQL)."""
     raw = session.connection().connection.driver_connection
     postgresql = session.get_bind().dialect.name == "postgresql"
     cursor = (
         raw.cursor(name=f"hub_verify_level_{level}", binary=True) if postgresql else raw.cursor()
     )
+    mark = "%s" if postgresql else "?"
     try:
         cursor.execute(
-            "SELECT idx, hash FROM audit_tree_nodes WHERE level = %s AND idx < %s ORDER BY idx"
-            if postgresql
-            else "SELECT idx, hash FROM audit_tree_nodes WHERE level = ? AND idx < ? ORDER BY idx",
-            (level, within),
+            f"SELECT idx, hash FROM audit_tree_nodes WHERE level = {mark} "  # noqa: S608
+            f"AND idx >= {mark} AND idx < {mark} ORDER BY idx",
+            (level, start, end),
         )
         while chunk := cursor.fetchmany(CHUNK * 5):
             yield chunk
@@ -470,18 +484,45 @@ def _stored_level(session: Session, level: int, within: int) -> Iterator[list[tu
         cursor.close()
 
 
+#: Subtrees compared per statement in bulk (a value the database sorts in memory).
+BULK = 1 << 16
+
+_BULK_LEVEL = (
+    "SELECT string_agg(hash, '' ORDER BY idx), count(*), min(length(hash)), max(length(hash)) "
+    "FROM audit_tree_nodes WHERE level = %s AND idx >= %s AND idx < %s"
+)
+
+
 def _differences(
     session: Session, level: int, computed: bytes | bytearray
 ) -> Iterator[tuple[int, bytes | None]]:
     """(idx, stored hash) of every subtree of `level` within `computed` (its hashes, 32 bytes
     each in index order) that is not stored as computed: None where none is stored."""
+    within = len(computed) // 32
     position = 0  # every subtree before this one has been compared
-    for chunk in _stored_level(session, level, len(computed) // 32):
+    if session.get_bind().dialect.name == "postgresql":
+        # A range whose subtrees are all stored, each a hash, is the level itself in index
+        # order: the database joins it into one value, compared at once. From the first
+        # range that is not, each subtree is compared.
+        raw = session.connection().connection.driver_connection
+        while position < within:
+            end = min(position + BULK, within)
+            joined, count, shortest, longest = raw.execute(
+                _BULK_LEVEL, (level, position, end), binary=True
+            ).fetchone()
+            whole = count == end - position and shortest == longest == merkle.HASH_SIZE
+            if not (whole and joined == computed[32 * position : 32 * end]):
+                break
+            position = end
+        if position == within:
+            return
+    for chunk in _stored_level(session, level, position, within):
         last = chunk[-1][0]
         # The usual case, a run of stored subtrees all as computed, is one comparison.
         if (
             chunk[0][0] == position
             and last == position + len(chunk) - 1
+            and all(len(stored) == merkle.HASH_SIZE for _idx, stored in chunk)
             and b"".join([stored for _idx, stored in chunk])
             == computed[32 * position : 32 * last + 32]
         ):
@@ -493,44 +534,29 @@ def _differences(
             if stored != computed[32 * idx : 32 * idx + 32]:
                 yield idx, stored
             position = idx + 1
-    for absent in range(position, len(computed) // 32):
+    for absent in range(position, within):
         yield absent, None
 
 
-def _check_leaf_nodes(session: Session, leaves: _Leaves) -> bytearray:
-    """Compare each leaf's hash with the tree's leaf node; return the leaf nodes as stored
-    (the recomputed hash where none is), for checking the subtrees above them."""
-    nodes = leaves.digests
-    for idx, stored in _differences(session, 0, leaves.digests):
-        if leaves.seen[idx]:
-            message = f"index {idx}: the tree's leaf node does not match the entry"
-            leaves.problems.append((idx, _LEAF_NODE, message))
-        # A leaf that differs from its node is reported above, by its own index, not as a
-        # fault of every subtree above it: those are checked against the stored node.
-        if stored is not None and len(stored) == merkle.HASH_SIZE:
-            if nodes is leaves.digests:
-                nodes = bytearray(leaves.digests)
-            nodes[32 * idx : 32 * idx + 32] = stored
-    return nodes
-
-
-def _check_level_counts(session: Session, report: Report) -> None:
-    """Each level holds exactly the complete subtrees of the tree verified (those within its
-    size): no more, no fewer."""
-    top = report.tree_size.bit_length() - 1
+def _level_counts(session: Session, size: int) -> dict[int, int]:
+    """How many subtrees each level stores that are complete within `size` leaves."""
     # A node (level, idx) is complete within the size when idx < size >> level.
     complete = AuditTreeNode.idx < sa.case(
-        {level: report.tree_size >> level for level in range(64)},
-        value=AuditTreeNode.level,
-        else_=0,
+        {level: size >> level for level in range(64)}, value=AuditTreeNode.level, else_=0
     )
-    counts = dict(
+    return dict(
         session.execute(
             sa.select(AuditTreeNode.level, sa.func.count())
             .where(complete)
             .group_by(AuditTreeNode.level)
         ).all()
     )
+
+
+def _check_level_counts(report: Report, counts: dict[int, int]) -> None:
+    """Each level holds exactly the complete subtrees of the tree verified (those within its
+    size): no more, no fewer."""
+    top = report.tree_size.bit_length() - 1
     for level in range(0, max([top, *counts]) + 1 if counts else 0):
         want = report.tree_size >> level if level <= top else 0
         if counts.get(level, 0) != want:
@@ -539,43 +565,86 @@ def _check_level_counts(session: Session, report: Report) -> None:
             )
 
 
-def _walk_up(
+def _level_differences(
+    session: Session, level: int, hashes: bytes | bytearray
+) -> list[tuple[int, bytes | None]]:
+    """What `_differences` finds in a level: every difference among the leaf nodes; above
+    them, the first 20 stored subtrees that differ (a damaged tree is not listed whole)."""
+    found = _differences(session, level, hashes)
+    if level == 0:
+        return list(found)
+    return list(itertools.islice(((i, s) for i, s in found if s is not None), 20))
+
+
+def _check_tree(
     session: Session,
-    leaf_nodes: bytearray,
-    digests: bytearray,
+    leaves: _Leaves,
     frontier: set[merkle.NodeId],
-    compare: bool,
+    check_nodes: bool,
 ) -> tuple[dict[merkle.NodeId, bytes], list[Problem]]:
-    """Recompute the tree level by level up from the leaf nodes (about 64 bytes per entry in
-    memory): if `compare`, each stored subtree must equal the hash recomputed from the level
-    below; and pick out the `frontier` subtrees (for the signed roots) as recomputed from the
-    leaf hashes themselves. One walk does both unless a leaf node differs from its leaf."""
+    """Walk up the tree from the leaf hashes, level by level (about 64 bytes per entry in
+    memory), picking out the `frontier` subtrees for the signed roots, and compare the stored
+    tree with it: the leaf nodes always (a difference is added to the leaves' problems, at
+    its leaf), the subtrees above them if `check_nodes`. On PostgreSQL the stored levels are
+    compared in a thread of their own, so that the database reads them while this one hashes.
+
+    The subtrees are checked against the leaf nodes as stored, so that a leaf that differs
+    from its node is not also the fault of every subtree above it; the walk is then made
+    again from those nodes."""
     wanted: dict[int, list[int]] = {}
     for level, idx in frontier:
         wanted.setdefault(level, []).append(idx)
     found: dict[merkle.NodeId, bytes] = {}
+    differences: dict[int, list[tuple[int, bytes | None]]] = {}
+    jobs: queue.Queue[tuple[int, bytes | bytearray] | None] = queue.Queue()
+    failures: list[BaseException] = []
 
-    def pick(level: int, hashes: bytes | bytearray) -> None:
-        for idx in wanted.get(level, ()):
-            found[(level, idx)] = bytes(hashes[32 * idx : 32 * idx + 32])
+    def compare_levels() -> None:
+        try:
+            while (job := jobs.get()) is not None:
+                differences[job[0]] = _level_differences(session, *job)
+        except BaseException as exc:  # re-raised once the walk is done
+            failures.append(exc)
 
-    pick(0, digests)
-    same = leaf_nodes is digests
-    problems: list[Problem] = []
-    for level, computed in enumerate(merkle.levels_above(leaf_nodes), start=1):
-        if same:
-            pick(level, computed)
-        if not compare:
-            continue
-        reported = 0
-        for idx, stored in _differences(session, level, computed):
-            if stored is not None and reported < 20:
-                reported += 1
-                message = f"tree node ({level}, {idx}) is not the hash of the entries below it"
-                problems.append(Problem(message, idx << level))
-    if not same:
-        for level, computed in enumerate(merkle.levels_above(digests), start=1):
-            pick(level, computed)
+    comparer = None
+    if session.get_bind().dialect.name == "postgresql":
+        comparer = threading.Thread(target=compare_levels, name="audit-verify-tree", daemon=True)
+        comparer.start()
+    try:
+        for level, hashes in enumerate(
+            itertools.chain([leaves.digests], merkle.levels_above(leaves.digests))
+        ):
+            for idx in wanted.get(level, ()):
+                found[(level, idx)] = bytes(hashes[32 * idx : 32 * idx + 32])
+            if level == 0 or check_nodes:
+                jobs.put((level, hashes))
+    finally:
+        jobs.put(None)
+        if comparer is None:
+            compare_levels()
+        else:
+            comparer.join()
+    if failures:
+        raise failures[0]
+
+    leaf_nodes = leaves.digests
+    for idx, stored in differences[0]:
+        if leaves.seen[idx]:
+            message = f"index {idx}: the tree's leaf node does not match the entry"
+            leaves.problems.append((idx, _LEAF_NODE, message))
+        if stored is not None and len(stored) == merkle.HASH_SIZE:
+            if leaf_nodes is leaves.digests:
+                leaf_nodes = bytearray(leaves.digests)
+            leaf_nodes[32 * idx : 32 * idx + 32] = stored
+    if check_nodes and leaf_nodes is not leaves.digests:
+        for level, computed in enumerate(merkle.levels_above(leaf_nodes), start=1):
+            differences[level] = _level_differences(session, level, computed)
+    problems = [
+        Problem(f"tree node ({level}, {idx}) is not the hash of the entries below it", idx << level)
+        for level in sorted(differences)
+        if level
+        for idx, _stored in differences[level]
+    ]
     return found, problems
 
 
@@ -644,16 +713,15 @@ def verify(
     leaves = _check_leaves(session, size, streams or _streams(session, size))
     report.tree_size = leaves.tree_size
     leaves.problems.extend(_unmatched_problems(session, leaves.unmatched))
-    leaf_nodes = _check_leaf_nodes(session, leaves)
-    for index, _rank, message in sorted(leaves.problems, key=lambda p: p[:2]):
-        report.add(message, index)
-
-    # The signed roots are recomputed from the leaf hashes, the stored subtrees checked
-    # against the leaf nodes, in one walk up the tree.
+    # The signed roots are recomputed from the leaf hashes, and the stored tree checked, in
+    # one walk up the tree.
     signed = {*wanted_sizes, *([external.size] if external else [])}
     signed = {s for s in signed if 0 < s <= report.tree_size}
     frontier = {node for s in signed for node in merkle.frontier_nodes(s)}
-    found, subtree_problems = _walk_up(session, leaf_nodes, leaves.digests, frontier, check_nodes)
+    found, subtree_problems = _check_tree(session, leaves, frontier, check_nodes)
+    for index, _rank, message in sorted(leaves.problems, key=lambda p: p[:2]):
+        report.add(message, index)
+
     roots = {0: merkle.EMPTY_ROOT}
     for s in signed:
         roots[s] = merkle.CompactRange.load(s, lambda level, idx: found[(level, idx)]).root()
@@ -694,7 +762,7 @@ def verify(
     for seq in orphans:
         report.add(f"entry seq {seq} is neither in the tree nor waiting to be integrated")
     if check_nodes:
-        _check_level_counts(session, report)
+        _check_level_counts(report, _level_counts(session, report.tree_size))
         report.problems.extend(subtree_problems)
     return report
 
