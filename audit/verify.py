@@ -22,6 +22,7 @@ import queue
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,15 +148,17 @@ class Report:
 #   the database's side of the work runs on its own processes, several at once.
 #
 # Equal bytes mean that every column and subject agrees with the leaf, provided the JSON
-# written is exactly the JSON of the column values. So: a string is written between quotes
-# with `\` and `"` escaped, which is JSON's quoting of any string without a control
-# character, and a leaf holding a raw control character (canonical JSON never does) is not
-# taken as matched; an integer column is written in decimal; the three JSON columns are
-# written as stored, which is sound only if each is one JSON value (`_one_json_value`). On
-# SQLite, which keeps whatever type it is given, only rows whose columns have their declared
-# types are compared this way. Every other entry (a changed column, a leaf that is not JSON,
-# a leaf with keys no column holds) goes to `_entry_problems`, which parses the leaf and
-# names what differs.
+# written is exactly the JSON of the column values. So: a string is written between quotes,
+# with a quote in it escaped, and the leaf is taken as matched only if it holds neither a
+# backslash nor a raw control character: then no value held a quote, a backslash or a
+# control character, and quotes alone are JSON's quoting of every other string (a leaf with
+# an escape in it, which canonical JSON writes only for such characters, is compared the
+# slow way). An integer column is written in decimal; the three JSON columns are written as
+# stored, which is sound only if each is one JSON value (`_one_json_value`). On SQLite, which
+# keeps whatever type it is given, only rows whose columns have their declared types are
+# compared this way. Every other entry (a changed column, a leaf that is not JSON, a leaf
+# with keys no column holds) goes to `_entry_problems`, which parses the leaf and names what
+# differs.
 
 # Problems found per leaf are reported in index order, and for one index in this order.
 _GAP, _LEAF_HASH, _LEAF_NODE, _BODY = range(4)
@@ -168,13 +171,14 @@ _INTEGER_COLUMNS = {
     for _key, column in _SCALAR_COLUMNS
     if isinstance(AuditEntry.__table__.c[column].type, sa.Integer)
 }
-_CONTROL = bytes(range(0x20))
-_PREFIX_CONTROLS = len(LEAF_PREFIX) - len(LEAF_PREFIX.translate(None, _CONTROL))
+#: What a leaf taken as matched may not hold beyond its prefix (see above).
+_ESCAPES = bytes(range(0x20)) + b"\\"
+_PREFIX_ESCAPES = len(LEAF_PREFIX) - len(LEAF_PREFIX.translate(None, _ESCAPES))
 
 
 def _quoted(value: str) -> str:
-    """SQL for a string between JSON quotes, `\\` and `"` escaped (see above)."""
-    return f"""'"' || replace(replace({value}, '\\', '\\\\'), '"', '\\"') || '"'"""
+    """SQL for a string between quotes, a quote in it escaped (see above)."""
+    return f"""'"' || replace({value}, '"', '\\"') || '"'"""
 
 
 def _expected_leaf(subjects: str, dialect: str) -> str:
@@ -290,8 +294,6 @@ def _leaf_chunks(session: Session, size: int, streams: int) -> Iterator[list]:
         yield from _range_chunks(raw, dialect, 0, size, "")
         return
     ranges = [(n * size // streams, (n + 1) * size // streams) for n in range(streams)]
-    others = [session.get_bind().engine.connect() for _ in ranges[1:]]
-    raws = [raw, *(other.connection.driver_connection for other in others)]
     # Each range is fetched in a thread (the driver lets go of the GIL while the server
     # works), so the server's work on every range overlaps the checking of chunks here.
     chunks: queue.Queue[list | BaseException | None] = queue.Queue(maxsize=2 * streams)
@@ -307,31 +309,40 @@ def _leaf_chunks(session: Session, size: int, streams: int) -> Iterator[list]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             chunks.put(exc)
 
-    fetchers = [
-        threading.Thread(target=fetch, args=(c, *r, n), name=f"audit-verify-{n}", daemon=True)
-        for n, (c, r) in enumerate(zip(raws, ranges, strict=True))
-    ]
-    try:
-        for fetcher in fetchers:
-            fetcher.start()
-        running = len(fetchers)
-        while running:
-            item = chunks.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        stop.set()
-        while any(fetcher.is_alive() for fetcher in fetchers):
-            with contextlib.suppress(queue.Empty):
-                chunks.get(timeout=0.1)
-        for fetcher in fetchers:
-            fetcher.join()
-        for other in others:
-            other.close()
+    fetchers: list[threading.Thread] = []
+    with contextlib.ExitStack() as connections:
+        engine = session.get_bind().engine
+        raws = [raw] + [
+            connections.enter_context(engine.connect()).connection.driver_connection
+            for _ in ranges[1:]
+        ]
+        try:
+            for number, (connection, (start, end)) in enumerate(zip(raws, ranges, strict=True)):
+                fetchers.append(
+                    threading.Thread(
+                        target=fetch,
+                        args=(connection, start, end, number),
+                        name=f"audit-verify-{number}",
+                        daemon=True,
+                    )
+                )
+                fetchers[-1].start()
+            running = len(fetchers)
+            while running:
+                item = chunks.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            while any(fetcher.is_alive() for fetcher in fetchers):
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.1)
+            for fetcher in fetchers:
+                fetcher.join()
 
 
 def _one_json_value(text: Any) -> bool:
@@ -372,7 +383,7 @@ def _check_leaves(session: Session, size: int, streams: int) -> _Leaves:
     unmatched: list[tuple[int, int]] = []
     sha256 = _sha256
     one_json_value = _one_json_value
-    control, prefix_controls = _CONTROL, _PREFIX_CONTROLS
+    escapes, prefix_escapes = _ESCAPES, _PREFIX_ESCAPES
     for chunk in _leaf_chunks(session, size, streams):
         for index, seq, leaf, leaf_hash, matches, resource_ids, fields, details in chunk:
             digest = sha256(b"\x00" + leaf).digest()
@@ -383,7 +394,7 @@ def _check_leaves(session: Session, size: int, streams: int) -> _Leaves:
                 problems.append((index, _LEAF_HASH, message))
             if not (
                 matches
-                and len(leaf) - len(leaf.translate(None, control)) == prefix_controls
+                and len(leaf) - len(leaf.translate(None, escapes)) == prefix_escapes
                 and (resource_ids is None or one_json_value(resource_ids))
                 and (fields is None or one_json_value(fields))
                 and (details is None or one_json_value(details))
@@ -462,12 +473,10 @@ def _unmatched_problems(
 
 
 def _stored_level(
-    session: Session, level: int, start: int, end: int
+    raw: Any, postgresql: bool, level: int, start: int, end: int
 ) -> Iterator[list[tuple[int, bytes]]]:
     """The stored subtrees (idx, hash) of `level` with idx in [start, end), in index order,
-    in chunks (a server-side cursor on PostgreSQL)."""
-    raw = session.connection().connection.driver_connection
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    in chunks, on a driver connection (a server-side cursor on PostgreSQL)."""
     cursor = (
         raw.cursor(name=f"hub_verify_level_{level}", binary=True) if postgresql else raw.cursor()
     )
@@ -494,17 +503,16 @@ _BULK_LEVEL = (
 
 
 def _differences(
-    session: Session, level: int, computed: bytes | bytearray
+    raw: Any, postgresql: bool, level: int, computed: bytes | bytearray
 ) -> Iterator[tuple[int, bytes | None]]:
     """(idx, stored hash) of every subtree of `level` within `computed` (its hashes, 32 bytes
     each in index order) that is not stored as computed: None where none is stored."""
     within = len(computed) // 32
     position = 0  # every subtree before this one has been compared
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         # A range whose subtrees are all stored, each a hash, is the level itself in index
         # order: the database joins it into one value, compared at once. From the first
         # range that is not, each subtree is compared.
-        raw = session.connection().connection.driver_connection
         while position < within:
             end = min(position + BULK, within)
             joined, count, shortest, longest = raw.execute(
@@ -516,7 +524,7 @@ def _differences(
             position = end
         if position == within:
             return
-    for chunk in _stored_level(session, level, position, within):
+    for chunk in _stored_level(raw, postgresql, level, position, within):
         last = chunk[-1][0]
         # The usual case, a run of stored subtrees all as computed, is one comparison.
         if (
@@ -566,11 +574,11 @@ def _check_level_counts(report: Report, counts: dict[int, int]) -> None:
 
 
 def _level_differences(
-    session: Session, level: int, hashes: bytes | bytearray
+    raw: Any, postgresql: bool, level: int, hashes: bytes | bytearray
 ) -> list[tuple[int, bytes | None]]:
     """What `_differences` finds in a level: every difference among the leaf nodes; above
     them, the first 20 stored subtrees that differ (a damaged tree is not listed whole)."""
-    found = _differences(session, level, hashes)
+    found = _differences(raw, postgresql, level, hashes)
     if level == 0:
         return list(found)
     return list(itertools.islice(((i, s) for i, s in found if s is not None), 20))
@@ -580,13 +588,16 @@ def _check_tree(
     session: Session,
     leaves: _Leaves,
     frontier: set[merkle.NodeId],
-    check_nodes: bool,
+    counts: dict[int, int] | None,
+    connections: int,
 ) -> tuple[dict[merkle.NodeId, bytes], list[Problem]]:
     """Walk up the tree from the leaf hashes, level by level (about 64 bytes per entry in
     memory), picking out the `frontier` subtrees for the signed roots, and compare the stored
     tree with it: the leaf nodes always (a difference is added to the leaves' problems, at
-    its leaf), the subtrees above them if `check_nodes`. On PostgreSQL the stored levels are
-    compared in a thread of their own, so that the database reads them while this one hashes.
+    its leaf), the subtrees above them unless `counts` is None, which is then filled with the
+    number of subtrees each level stores (`_level_counts`). On PostgreSQL the stored tree is
+    read in threads while this one hashes: the leaf nodes on a connection of their own if
+    `connections` allows two.
 
     The subtrees are checked against the leaf nodes as stored, so that a leaf that differs
     from its node is not also the fault of every subtree above it; the walk is then made
@@ -596,34 +607,52 @@ def _check_tree(
         wanted.setdefault(level, []).append(idx)
     found: dict[merkle.NodeId, bytes] = {}
     differences: dict[int, list[tuple[int, bytes | None]]] = {}
-    jobs: queue.Queue[tuple[int, bytes | bytearray] | None] = queue.Queue()
     failures: list[BaseException] = []
+    raw = session.connection().connection.driver_connection
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    # Jobs for the comparer on the session's connection, and for the leaf nodes' own.
+    jobs: list[queue.Queue[tuple[int, bytes | bytearray] | None]] = [queue.Queue()]
 
-    def compare_levels() -> None:
+    def compare(connection: Any, queued: queue.Queue, first: bool) -> None:
         try:
-            while (job := jobs.get()) is not None:
-                differences[job[0]] = _level_differences(session, *job)
+            if first and counts is not None:
+                counts.update(_level_counts(session, leaves.tree_size))
+            while (job := queued.get()) is not None:
+                differences[job[0]] = _level_differences(connection, postgresql, *job)
         except BaseException as exc:  # re-raised once the walk is done
             failures.append(exc)
 
-    comparer = None
-    if session.get_bind().dialect.name == "postgresql":
-        comparer = threading.Thread(target=compare_levels, name="audit-verify-tree", daemon=True)
-        comparer.start()
-    try:
-        for level, hashes in enumerate(
-            itertools.chain([leaves.digests], merkle.levels_above(leaves.digests))
-        ):
-            for idx in wanted.get(level, ()):
-                found[(level, idx)] = bytes(hashes[32 * idx : 32 * idx + 32])
-            if level == 0 or check_nodes:
-                jobs.put((level, hashes))
-    finally:
-        jobs.put(None)
-        if comparer is None:
-            compare_levels()
-        else:
-            comparer.join()
+    with contextlib.ExitStack() as stack:
+        raws = [raw]
+        if postgresql and connections > 1:
+            other = stack.enter_context(session.get_bind().engine.connect())
+            raws.append(other.connection.driver_connection)
+            jobs.append(queue.Queue())
+        comparers = [
+            threading.Thread(
+                target=compare, args=(c, q, n == 0), name="audit-verify-tree", daemon=True
+            )
+            for n, (c, q) in enumerate(zip(raws, jobs, strict=True))
+        ]
+        try:
+            if postgresql:
+                for comparer in comparers:
+                    comparer.start()
+            for level, hashes in enumerate(
+                itertools.chain([leaves.digests], merkle.levels_above(leaves.digests))
+            ):
+                for idx in wanted.get(level, ()):
+                    found[(level, idx)] = bytes(hashes[32 * idx : 32 * idx + 32])
+                if level == 0 or counts is not None:
+                    jobs[-1 if level == 0 else 0].put((level, hashes))
+        finally:
+            for queued in jobs:
+                queued.put(None)
+            if postgresql:
+                for comparer in comparers:
+                    comparer.join()
+            else:
+                compare(raw, jobs[0], True)
     if failures:
         raise failures[0]
 
@@ -636,9 +665,9 @@ def _check_tree(
             if leaf_nodes is leaves.digests:
                 leaf_nodes = bytearray(leaves.digests)
             leaf_nodes[32 * idx : 32 * idx + 32] = stored
-    if check_nodes and leaf_nodes is not leaves.digests:
+    if counts is not None and leaf_nodes is not leaves.digests:
         for level, computed in enumerate(merkle.levels_above(leaf_nodes), start=1):
-            differences[level] = _level_differences(session, level, computed)
+            differences[level] = _level_differences(raw, postgresql, level, computed)
     problems = [
         Problem(f"tree node ({level}, {idx}) is not the hash of the entries below it", idx << level)
         for level in sorted(differences)
@@ -651,12 +680,15 @@ def _check_tree(
 # --- the whole log ------------------------------------------------------------------------
 
 
-def _streams(session: Session, size: int) -> int:
-    """How many connections read the leaves: one for a small log, or when this transaction
-    wrote something that other connections cannot see yet (tests, mostly)."""
-    if session.get_bind().dialect.name != "postgresql" or size < PARALLEL_FROM:
+def _streams(session: Session, size: int, asked: int | None) -> int:
+    """How many connections read the log (`asked`, or by default): on PostgreSQL only (an
+    SQLite file has one writer and one reader here), and one for a small log or when this
+    transaction wrote something that other connections cannot see yet (tests, mostly)."""
+    if session.get_bind().dialect.name != "postgresql":
         return 1
-    return 1 if wrote(session) else STREAMS
+    if asked:
+        return asked
+    return 1 if size < PARALLEL_FROM or wrote(session) else STREAMS
 
 
 def verify(
@@ -710,7 +742,8 @@ def verify(
         except notes.NoteError as exc:
             report.add(f"the checkpoint file does not verify against the hub's key ({exc})")
 
-    leaves = _check_leaves(session, size, streams or _streams(session, size))
+    streams = _streams(session, size, streams)
+    leaves = _check_leaves(session, size, streams)
     report.tree_size = leaves.tree_size
     leaves.problems.extend(_unmatched_problems(session, leaves.unmatched))
     # The signed roots are recomputed from the leaf hashes, and the stored tree checked, in
@@ -718,7 +751,12 @@ def verify(
     signed = {*wanted_sizes, *([external.size] if external else [])}
     signed = {s for s in signed if 0 < s <= report.tree_size}
     frontier = {node for s in signed for node in merkle.frontier_nodes(s)}
-    found, subtree_problems = _check_tree(session, leaves, frontier, check_nodes)
+    counts: dict[int, int] | None = {} if check_nodes else None
+    # With connections to spare, entries that are nowhere are looked for meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as aside:
+        orphans = aside.submit(_orphans_apart, session.get_bind().engine) if streams > 1 else None
+        found, subtree_problems = _check_tree(session, leaves, frontier, counts, streams)
+    orphan_seqs = orphans.result() if orphans else _orphans(session)
     for index, _rank, message in sorted(leaves.problems, key=lambda p: p[:2]):
         report.add(message, index)
 
@@ -751,20 +789,32 @@ def verify(
                 f"(size {external.size})"
             )
 
-    orphans = session.scalars(
-        sa.select(AuditEntry.seq)
-        .where(
-            ~sa.exists().where(AuditLeaf.entry_seq == AuditEntry.seq),
-            ~sa.exists().where(AuditPending.entry_seq == AuditEntry.seq),
-        )
-        .limit(10)
-    ).all()
-    for seq in orphans:
+    for seq in orphan_seqs:
         report.add(f"entry seq {seq} is neither in the tree nor waiting to be integrated")
-    if check_nodes:
-        _check_level_counts(report, _level_counts(session, report.tree_size))
+    if counts is not None:
+        _check_level_counts(report, counts)
         report.problems.extend(subtree_problems)
     return report
+
+
+def _orphans(session: Session) -> list[int]:
+    """Up to ten entries that are neither in the tree nor waiting to be integrated."""
+    return list(
+        session.scalars(
+            sa.select(AuditEntry.seq)
+            .where(
+                ~sa.exists().where(AuditLeaf.entry_seq == AuditEntry.seq),
+                ~sa.exists().where(AuditPending.entry_seq == AuditEntry.seq),
+            )
+            .limit(10)
+        )
+    )
+
+
+def _orphans_apart(engine: sa.Engine) -> list[int]:
+    """`_orphans`, on a connection of its own."""
+    with engine.connect() as connection, Session(bind=connection) as session:
+        return _orphans(session)
 
 
 def _size_now(session: Session) -> int:
