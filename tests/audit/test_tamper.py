@@ -22,6 +22,7 @@ from audit.models import (
     AuditTreeNode,
 )
 from audit.services import LEAF_PREFIX, canonical_json
+from audit.verify import leaves, tree
 from core.db import db
 
 SIZE = 12
@@ -271,7 +272,7 @@ def test_a_rewritten_leaf_node_is_caught_and_the_signed_roots_still_come_from_th
 @pytest.mark.parametrize("bulk", [1, 2, 1 << 16])
 def test_subtrees_split_across_their_hashes_are_caught(log_of_twelve, monkeypatch, bulk):
     """Two stored hashes of the wrong lengths whose bytes together are the right ones."""
-    monkeypatch.setattr(verification, "BULK", bulk)
+    monkeypatch.setattr(tree, "BULK", bulk)
     _disable_triggers()
     first, second = (
         db.session.scalar(
@@ -461,8 +462,8 @@ def test_parallel_streams_in_small_chunks_report_what_one_stream_reports(
     from hub.app import create_app
     from tests.conftest import app_config, dispose_database, fresh_database_url
 
-    monkeypatch.setattr(verification, "CHUNK", 7)
-    monkeypatch.setattr(verification, "BULK", 3)
+    monkeypatch.setattr(leaves, "CHUNK", 7)
+    monkeypatch.setattr(tree, "BULK", 3)
     url = fresh_database_url(database_server, tmp_path, "verify_streams")
     app = create_app(app_config(url, tmp_path / "instance"))
     try:
@@ -486,7 +487,7 @@ def test_parallel_streams_in_small_chunks_report_what_one_stream_reports(
             log.integrate_now(force_checkpoint=True)
             with monkeypatch.context() as patched:
                 if database_server is not None:  # a whole tree is compared in bulk there
-                    patched.setattr(verification, "_stored_level", _not_subtree_by_subtree)
+                    patched.setattr(tree, "_stored_level", _not_subtree_by_subtree)
                 for streams in (1, 3, 4):
                     report = verification.verify(db.session(), log.verifier_key(), streams=streams)
                     assert report.ok, report.summary()
