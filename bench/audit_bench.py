@@ -30,6 +30,8 @@ def _bulk_load(engine: sa.Engine, count: int, start_seq: int = 1) -> None:
         orgs = [str(uuid.uuid4()) for _ in range(20)]
         base_ms = int(time.time() * 1000) - count * 10
         with connection.cursor() as cursor:
+            # Set-up: the COPY of a million entries takes longer than the hub's statement timeout.
+            cursor.execute("SET statement_timeout = 0")
             columns = (
                 "seq, uuid, time_ms, actor, actor_org, action, outcome, resource_type, "
                 "resource_ids, purpose, request_id, leaf, leaf_hash"
@@ -144,11 +146,20 @@ def run() -> Suite:
             f"inclusion proof at {head.size:,} entries (p95 of {PROOFS})",
             p95,
             "ms",
-            "< 5 ms",
-            p95 < 5,
+            "< 1 ms",
+            p95 < 1,
         )
         suite.add("inclusion proof, median", median(timings), "ms")
 
+        # A log is verified long after it was written. Right after a bulk load the first reads
+        # write every page back (hint bits) while autovacuum works alongside: settle it first.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.exec_driver_sql(
+                "VACUUM (ANALYZE) audit_entries, audit_entry_subjects, audit_leaves, "
+                "audit_tree_nodes"
+            )
+            connection.exec_driver_sql("RESET statement_timeout")
         started = time.perf_counter()
         report = verification.verify(session, log.verifier_key())
         elapsed = time.perf_counter() - started
@@ -159,8 +170,14 @@ def run() -> Suite:
             f"`audit verify` over {report.tree_size:,} entries",
             elapsed,
             "s",
-            "< 20 s",
-            elapsed < 20 and report.ok,
+            "< 8 s",
+            elapsed < 8 and report.ok,
+        )
+        suite.notes.append(
+            "Issue 16's aims: inclusion proof p95 0.3 ms (floor 1 ms; 1.07 ms before), `audit "
+            f"verify` 5 s per million entries (floor 8 s; 16.41 s before), here with "
+            f"{verification.STREAMS} connections reading the leaves, after VACUUM (ANALYZE) of "
+            "the freshly loaded tables."
         )
 
         _seed_bench_org()
