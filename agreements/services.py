@@ -177,34 +177,19 @@ def _approved_covers(org_id: str, purpose: str) -> tuple[Cover, ...]:
     return policy.cached("agreement_covers", (org_id, purpose), load)
 
 
-def _in_force(org: uuid.UUID, now: datetime) -> sa.Select[tuple[Agreement]]:
-    """Agreements `org` is a party to that are in force at `now`."""
-    return (
-        sa.select(Agreement)
-        .join(AgreementParty, AgreementParty.agreement_id == Agreement.id)
-        .where(
-            AgreementParty.organisation_id == org,
-            Agreement.status == AgreementStatus.APPROVED,
-            Agreement.starts_at <= now,
-            Agreement.ends_at > now,
-        )
-    )
-
-
 def purposes_for(actor: Actor, now: datetime | None = None) -> list[str]:
     """The purposes the actor may usefully state: those named by the agreements in force whose
     schedules give the actor's organisation something (sorted by code). What a page offers in
-    its purpose list; stating another is still checked, and finds nothing of partners'."""
+    its purpose list; stating another is still checked, and finds nothing of partners'. Read
+    from the same cached covers as the sharing path, so the list and the answers agree."""
     if actor.org_id is None:
         return []
-    named: set[str] = set()
-    for agreement in db.session.scalars(
-        _in_force(uuid.UUID(actor.org_id), now or utcnow())
-    ).unique():
-        schedule = agreement.content.get("data_schedule", [])
-        if any(entry.get("recipient") == actor.org_id for entry in schedule):
-            named.update(agreement.purpose_codes)
-    return sorted(code for code in named if code in PURPOSES)
+    moment = now or utcnow()
+    return sorted(
+        code
+        for code in PURPOSES
+        if any(cover.agreement.in_force(moment) for cover in _approved_covers(actor.org_id, code))
+    )
 
 
 def providers_for(

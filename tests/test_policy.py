@@ -45,6 +45,27 @@ def _admin_of(client: Any) -> Any:
     return Actor.system("policy-test")
 
 
+def _suspend_the_agreement() -> None:
+    """The one agreement's suspension by a party's data protection officer."""
+    from agreements import lifecycle
+    from agreements.models import Agreement
+    from core.db import db
+    from partners import signin
+    from partners.models import Person, PersonRole
+
+    agreement = db.session.scalars(sa.select(Agreement)).one()
+    dpo = db.session.scalars(
+        sa.select(Person)
+        .join(PersonRole)
+        .where(
+            Person.organisation_id == agreement.parties[0].organisation_id,
+            PersonRole.role == "dpo",
+        )
+    ).first()
+    assert dpo is not None
+    lifecycle.suspend(signin.actor_for(dpo), agreement, "Checking a complaint")
+
+
 def test_a_client_suspended_on_one_worker_is_refused_by_the_next_request_on_another(hubs):
     from partners.models import Status
     from partners.oauth import clients
@@ -99,28 +120,52 @@ def test_a_signing_key_rotated_on_one_worker_signs_the_next_token_on_another(hub
 def test_an_agreement_suspended_on_one_worker_stops_sharing_on_the_next_request_on_another(
     hubs,
 ):
-    from agreements import lifecycle
-    from agreements.models import Agreement, AgreementParty
-    from core.db import db
-    from partners import signin
-    from partners.models import Person, PersonRole
-
     a, b, speaker_id, client_id, key = hubs
     token = warm(b, client_id, key, speaker_id)
 
-    def suspend() -> None:
-        agreement = db.session.scalars(sa.select(Agreement)).one()
-        party = agreement.parties[0]
-        dpo = db.session.scalars(
-            sa.select(Person)
-            .join(PersonRole)
-            .where(Person.organisation_id == party.organisation_id, PersonRole.role == "dpo")
-        ).first()
-        assert isinstance(party, AgreementParty) and dpo is not None
-        lifecycle.suspend(signin.actor_for(dpo), agreement, "Checking a complaint")
-
-    _in(a, suspend)
+    _in(a, _suspend_the_agreement)
     assert b.read(token, speaker_id).status_code == 404
+
+
+def test_the_purpose_list_follows_the_sharing_paths_cached_covers(hubs):
+    """A page's purpose list is read from the covers the sharing path caches (one rule): on
+    another worker it empties with the agreement's suspension, and once warm it asks the
+    database for no agreement."""
+    from agreements.models import Agreement
+    from agreements.services import purposes_for
+    from core.db import db
+    from core.security import Actor, ActorKind
+    from tests.hosts import PURPOSE
+
+    a, b, _speaker_id, _client_id, _key = hubs
+
+    def recipient() -> Actor:
+        agreement = db.session.scalars(sa.select(Agreement)).one()
+        org = agreement.content["data_schedule"][0]["recipient"]
+        return Actor(ActorKind.PERSON, id=None, org_id=org)
+
+    with b.app.app_context():
+        actor = recipient()
+        assert purposes_for(actor) == [PURPOSE]
+        db.session.commit()
+    statements: list[str] = []
+    engine = b.app.extensions["hub_db_engine"]
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        with b.app.app_context():
+            assert purposes_for(actor) == [PURPOSE]
+            db.session.commit()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert not [s for s in statements if "FROM agreements" in s]
+
+    _in(a, _suspend_the_agreement)
+    with b.app.app_context():
+        assert purposes_for(actor) == []
 
 
 def test_a_policy_change_rolled_back_is_never_served(hubs):
