@@ -152,6 +152,41 @@ def test_partner_speaker_with_statements_and_appearances(world, api):
     assert "lantern fair" not in text and "Brindlewood" not in text
 
 
+def test_a_speakers_appearances_are_read_in_one_statement_in_order(world, api, app):
+    """However many events a disclosure reveals, they are read together (one statement, not
+    one per event), listed in the disclosure's order, and an erased one is left out."""
+    import sqlalchemy as sa
+
+    from core.db import db, utcnow
+    from tests.records.worlds import decided_partner_event
+
+    officer, lead = world.actor("owner"), world.actor("owner", "prevent_lead")
+    more = [
+        decided_partner_event(officer, lead, world.speaker, title=f"Tides {n}")[0] for n in range(3)
+    ]
+    more[1].erased_at = utcnow()
+    db.session.commit()
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM events" in statement:
+            reads.append(statement)
+
+    engine = app.extensions["hub_db_engine"]
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = api.api("GET", f"/api/v1/shared/speakers/{world.speaker.id}?purpose={PURPOSE}")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    body = response.get_json()
+    listed = body["speaker"]["data"]["appearances"]
+    shown = [a["id"] for a in body["appearances"]]
+    assert str(more[1].id) not in shown
+    assert shown == [i for i in listed if i != str(more[1].id)]
+    assert len(shown) == 3
+    assert len(reads) == 1
+
+
 def test_partner_event_and_its_decision(world, api):
     body = api.api("GET", f"/api/v1/shared/events/{world.event.id}?purpose={PURPOSE}").get_json()
     assert body["event"]["data"]["expected_size"] == "101-250"

@@ -8,7 +8,7 @@ something to the actor for the stated purpose, and totals count only what would 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,6 +298,27 @@ def _load(model: type, record_id: str) -> Any:
         return None
 
 
+def _events(ids: Iterable[Any]) -> list[Event]:
+    """The unerased events among the appearances a disclosure revealed, in its order, read
+    in one statement (pseudonymous ids name nothing here)."""
+    keys = []
+    for value in ids:
+        if isinstance(value, str) and not value.startswith("psn:"):
+            try:
+                keys.append(uuid.UUID(value))
+            except ValueError:
+                continue
+    if not keys:
+        return []
+    found = {
+        event.id: event
+        for event in db.session.scalars(
+            sa.select(Event).where(Event.id.in_(keys), Event.erased_at.is_(None))
+        )
+    }
+    return [found[k] for k in dict.fromkeys(keys) if k in found]
+
+
 def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> SharedSpeaker:
     """A partner's speaker, as far as an agreement in force discloses it for `purpose`."""
     require_reader(actor, "disclosure")
@@ -340,13 +361,7 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     event_ids = disclosed.data.get("appearances") or []
     if not sharing.may_see(record.owner_org_id, "event"):
         event_ids = []
-    events = [
-        shareable.event(e)
-        for e in (
-            _load(Event, i) for i in event_ids if isinstance(i, str) and not i.startswith("psn:")
-        )
-        if e is not None and e.erased_at is None
-    ]
+    events = [shareable.event(e) for e in _events(event_ids)]
     owner = organisation_card(record.owner_org_id)
     # One pass through the sharing path for everything listed with the speaker (one lookup of
     # the agreements in force), sorted back by record type.
