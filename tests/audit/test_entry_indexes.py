@@ -293,3 +293,25 @@ def test_the_index_migration_keeps_every_entry_and_the_log_append_only_both_ways
             assert _append_only(engine)
         finally:
             engine.dispose()
+
+
+def test_the_filter_choices_read_the_log_once(app, written):
+    """The actions, agreements and purposes a reviewer may filter by come from one pass over
+    the visible entries (each was a whole pass of its own: about 0.5 s at a million)."""
+    hub = _reviewer(str(uuid.uuid4()), "hub")
+    engine = app.extensions["hub_db_engine"]
+    passes: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "FROM audit_entries" in statement:
+            passes.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        options = review.filter_options(hub)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(passes) == 1
+    assert {actions.DISCLOSURE, actions.SPEAKER_READ} <= set(options.actions)
+    assert [i for i, _ in options.agreements] == [str(written.agreement.id)]
+    assert "speaker_due_diligence" in dict(options.purposes)
