@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import secrets
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -137,10 +136,7 @@ def verify(
         raise DPoPError("The DPoP proof must be signed with ES256 or EdDSA.")
     key = _public_key(header.get("jwk"))
     try:
-        with warnings.catch_warnings():
-            # EdDSA is the algorithm name clients send (RFC 9864 prefers Ed25519); both pass.
-            warnings.simplefilter("ignore")
-            token = jwt.decode(proof, key, algorithms=list(ALGORITHMS))
+        token = jwt.decode(proof, key, algorithms=list(ALGORITHMS))
     except JoseError as exc:
         raise DPoPError(f"The DPoP proof's signature does not verify: {exc}") from exc
     claims = token.claims

@@ -9,7 +9,6 @@ import json
 import logging
 import time
 import uuid
-import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,9 +178,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "EdDSA" is what clients send (RFC 9864)
-                token = jwt.decode(assertion, resolve_key, algorithms=CLIENT_ALGORITHMS)
+            token = jwt.decode(assertion, resolve_key, algorithms=CLIENT_ALGORITHMS)
         except (JoseError, ValueError) as exc:
             raise InvalidClientError(
                 description="The client assertion's signature does not "

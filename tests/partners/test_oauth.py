@@ -396,3 +396,18 @@ def test_token_and_revocation_entries_carry_the_requests_id(client, partner):
             sa.select(AuditEntry.action).where(AuditEntry.request_id == request_id)
         ).all()
         assert action in actions, (action, actions)
+
+
+def test_eddsa_assertions_and_proofs_leave_the_warning_filters_alone(client, partner, monkeypatch):
+    """The "EdDSA" warning is silenced once for the process: changing the filters around each
+    decode (`warnings.catch_warnings`) is not thread-safe under a threaded server, and reset
+    every module's record of the warnings it has shown."""
+    import warnings
+
+    changes: list[int] = []
+    mutated = warnings._filters_mutated  # type: ignore[attr-defined]
+    monkeypatch.setattr(warnings, "_filters_mutated", lambda: changes.append(1) or mutated())
+    oauth_client, key, _ = partner(dpop_bound=True)
+    body = _dpop_token(client, oauth_client, key, new_key("Ed25519")).json
+    assert body["token_type"] == "DPoP"
+    assert changes == []
