@@ -47,6 +47,7 @@ AUDIT_READ = "audit.read"
 AUDIT_REVIEW = "audit.review"
 AUDIT_VERIFY = "audit.verify"
 AUDIT_WITNESS_REGISTER = "audit.witness.register"
+AUDIT_WITNESS_REVOKE = "audit.witness.revoke"
 
 EVENT_IMPORT = "event.import"
 EVENT_READ = "event.read"
@@ -175,6 +176,7 @@ WORDS = {
     AUDIT_REVIEW: "Audit log reviewed",
     AUDIT_VERIFY: "Audit log verified",
     AUDIT_WITNESS_REGISTER: "Audit witness registered",
+    AUDIT_WITNESS_REVOKE: "Audit witness revoked",
     EVENT_IMPORT: "Events imported",
     EVENT_READ: "Event viewed",
     FEDERATION_PEER_ADD: "Peer hub added",

@@ -1,9 +1,10 @@
 """The audit log over HTTP: checkpoints, verifier key, proofs, entries, receipts, cosignatures.
 
-Checkpoints, the verifier key and consistency proofs are public: they reveal only the log's size
-and hashes, and witnesses need them without an account. Inclusion proofs, entries and receipts
-are for data protection officers and auditors (and, with the partner API, clients holding
-`audit:verify` / `audit:read`), limited to the entries they may see.
+Checkpoints (the latest signed one and the latest witnessed one), the verifier key, the witness
+policy and consistency proofs are public: they reveal only the log's size and hashes and public
+keys, and witnesses and outside verifiers need them without an account. Inclusion proofs,
+entries and receipts are for data protection officers and auditors (and, with the partner API,
+clients holding `audit:verify` / `audit:read`), limited to the entries they may see.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from audit.schemas import (
     EntriesSchema,
     InclusionArgsSchema,
     InclusionProofSchema,
+    WitnessPolicySchema,
 )
 from core.access import public, require_scope
 from core.db import db
@@ -41,6 +43,10 @@ blueprint = Blueprint(
 )
 
 TEXT = "text/plain; charset=utf-8"
+#: Says which checkpoint a receipt proves inclusion against: `witnessed` (the latest checkpoint
+#: that meets the witness policy, its cosignatures included) or `signed` (the newest checkpoint,
+#: the log's signature alone, when no witnessed checkpoint holds the entry yet).
+RECEIPT_CHECKPOINT_HEADER = "Hub-Receipt-Checkpoint"
 
 
 def _b64(value: bytes) -> str:
@@ -87,6 +93,64 @@ class Checkpoint(MethodView):
         if checkpoint is None:
             checkpoint = log.sign_checkpoint(db.session(), log.tree_head(db.session()), force=True)
         return _text(checkpoint.note)
+
+
+@blueprint.route("/checkpoint/witnessed")
+class WitnessedCheckpoint(MethodView):
+    """The latest checkpoint that meets the witness policy."""
+
+    @public
+    @blueprint.doc(
+        responses={
+            "200": {
+                "description": "A C2SP signed note: the log's signature line, then the "
+                "tlog-cosignature/v1 lines of the witnesses that count, by witness name",
+                "content": {TEXT: {"schema": {"type": "string"}}},
+            },
+            "404": {"description": "No checkpoint meets the witness policy yet"},
+        }
+    )
+    def get(self) -> Any:
+        """The latest cosigned checkpoint (C2SP tlog-checkpoint with tlog-cosignature lines)."""
+        policy = witnesses.WitnessPolicy.current()
+        witnessed = witnesses.latest_witnessed(db.session(), log.verifier_key(), policy)
+        if witnessed is None:
+            raise NotFound(_not_witnessed(policy))
+        return _text(witnessed.note)
+
+
+def _not_witnessed(policy: witnesses.WitnessPolicy) -> str:
+    """Why no checkpoint is witnessed, in words (the policy and how many witnesses count)."""
+    counting = len(witnesses.counting_witnesses(db.session(), policy))
+    if counting == 0:
+        return (
+            "No checkpoint is witnessed: no witness is registered (or none the policy names), "
+            "so the log is not independently witnessed."
+        )
+    return (
+        f"No checkpoint is witnessed yet: none has been cosigned by {policy.quorum} of the "
+        f"{counting} witnesses that count (see /api/v1/audit/witness-policy)."
+    )
+
+
+@blueprint.route("/witness-policy")
+class PublishedWitnessPolicy(MethodView):
+    """Which witnesses, and how many, make a checkpoint witnessed."""
+
+    @public
+    @blueprint.response(200, WitnessPolicySchema)
+    def get(self) -> Any:
+        """The witness policy: the log's key, the witnesses' keys that count, and the quorum."""
+        policy = witnesses.WitnessPolicy.current()
+        counting = witnesses.counting_witnesses(db.session(), policy)
+        return {
+            "origin": log.origin(),
+            "log_verifier_key": log.verifier_key(),
+            "quorum": policy.quorum,
+            "witnesses": [{"name": w.name, "verifier_key": w.verifier_key} for w in counting],
+            "named_only": bool(policy.names),
+            "satisfiable": policy.quorum <= len(counting),
+        }
 
 
 @blueprint.route("/verifier-key")
@@ -189,22 +253,45 @@ class Receipt(MethodView):
         }
     )
     def get(self, index: int) -> Any:
-        """The entry's inclusion proof to the latest checkpoint, as a C2SP tlog-proof."""
+        """The entry's inclusion proof, as a C2SP tlog-proof, to the latest witnessed checkpoint
+        that holds it (cosignatures included), else to the newest signed checkpoint; the
+        Hub-Receipt-Checkpoint header says which (`witnessed` or `signed`)."""
         _require_reader("audit.receipt")
         log.integrate_now(force_checkpoint=True)
         if index >= log.tree_size(db.session()):
             raise NotFound(f"There is no entry {index} in the log yet.")
         _visible(index)
-        return _text(receipt(index))
+        note, size, kind = receipt_checkpoint(index)
+        response = _text(_tlog_proof(index, note, size))
+        response.headers[RECEIPT_CHECKPOINT_HEADER] = kind
+        return response
+
+
+def receipt_checkpoint(index: int) -> tuple[str, int, str]:
+    """The checkpoint a receipt for `index` proves against, as (note, size, kind): the latest
+    witnessed checkpoint if it holds the entry (kind `witnessed`), else the newest signed one
+    (kind `signed`). A receipt against a witnessed checkpoint carries its cosignatures, so it
+    holds even against a log that shows its reader a different history than everyone else."""
+    session = db.session()
+    policy = witnesses.WitnessPolicy.current()
+    witnessed = witnesses.latest_witnessed(session, log.verifier_key(), policy)
+    if witnessed is not None and index < witnessed.checkpoint.size:
+        return witnessed.note, witnessed.checkpoint.size, "witnessed"
+    checkpoint = log.latest_checkpoint(session)
+    if checkpoint is None or index >= checkpoint.size:
+        raise NotFound(f"Entry {index} is not yet in a signed checkpoint.")
+    return checkpoint.note, checkpoint.size, "signed"
+
+
+def _tlog_proof(index: int, note: str, size: int) -> str:
+    _leaf_hash, hashes = log.inclusion_proof(db.session(), index, size)
+    return notes.format_tlog_proof(index, hashes, note)
 
 
 def receipt(index: int) -> str:
-    """A tlog-proof for `index` against the newest checkpoint that contains it."""
-    checkpoint = log.latest_checkpoint(db.session())
-    if checkpoint is None or index >= checkpoint.size:
-        raise NotFound(f"Entry {index} is not yet in a signed checkpoint.")
-    _leaf_hash, hashes = log.inclusion_proof(db.session(), index, checkpoint.size)
-    return notes.format_tlog_proof(index, hashes, checkpoint.note)
+    """A tlog-proof for `index`, as the receipt endpoint serves it."""
+    note, size, _kind = receipt_checkpoint(index)
+    return _tlog_proof(index, note, size)
 
 
 @blueprint.route("/cosignatures")

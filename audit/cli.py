@@ -284,3 +284,12 @@ def register_witness(org_id: str, vkey: str) -> None:
     """Register a partner's witness key."""
     witness_row = witnesses.register_witness(db.session(), Actor.system("cli"), org_id, vkey)
     click.echo(f"Registered witness {witness_row.name} ({witness_row.id})")
+
+
+@audit_group.command("revoke-witness")
+@click.option("--name", required=True, help="The witness's name (its key's name).")
+@unit_of_work
+def revoke_witness(name: str) -> None:
+    """Revoke a witness key: its cosignatures stop counting towards a witnessed checkpoint."""
+    witness_row = witnesses.revoke_witness(db.session(), Actor.system("cli"), name)
+    click.echo(f"Revoked witness {witness_row.name} ({witness_row.id})")

@@ -85,3 +85,31 @@ class CosignatureResultSchema(Schema):
     """Which cosignatures were stored."""
 
     stored = fields.List(fields.Dict())
+
+
+class PolicyWitnessSchema(Schema):
+    """A witness whose cosignatures count."""
+
+    name = fields.String(metadata={"description": "the witness's key name"})
+    verifier_key = fields.String(
+        metadata={"description": "C2SP vkey: <name>+<key id>+<base64(0x04 || Ed25519 key)>"}
+    )
+
+
+class WitnessPolicySchema(Schema):
+    """What makes a checkpoint witnessed, for outside verifiers to check against."""
+
+    origin = fields.String(metadata={"description": "the checkpoints' origin line"})
+    log_verifier_key = fields.String(
+        metadata={"description": "C2SP vkey of the log's own Ed25519 key (signature type 0x01)"}
+    )
+    quorum = fields.Integer(
+        metadata={"description": "how many of `witnesses` must have cosigned a checkpoint"}
+    )
+    witnesses = fields.List(fields.Nested(PolicyWitnessSchema))
+    named_only = fields.Boolean(
+        metadata={"description": "true when the hub counts only the witnesses it names"}
+    )
+    satisfiable = fields.Boolean(
+        metadata={"description": "false while fewer witnesses count than the quorum"}
+    )

@@ -8,15 +8,27 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from audit import activity as access_activity
 from audit import explain as explanations
 from audit import flag_reviews, log, permissions, review, saved_filters
 from audit import names as naming
+from audit import witness as witnesses
 from audit.actions import in_words, is_access
 from audit.refusals import keep_refusal
 from core.db import UTCDateTime, db, utcnow
@@ -663,11 +675,76 @@ def _peer_witnessing(cosigners: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     return [{**row, "theirs": theirs.get(str(row["organisation_id"]))} for row in rows]
 
 
+def _age_in_words(age: timedelta) -> str:
+    """How long ago, as a person says it ("3 hours ago"), rounded down."""
+    seconds = int(age.total_seconds())
+    if seconds < 60:
+        return "less than a minute ago"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Witnessing:
+    """The witness policy and the latest checkpoint that meets it, for the integrity page."""
+
+    policy: witnesses.WitnessPolicy
+    counting: list[str]  # the names of the witnesses whose cosignatures count
+    witnessed: witnesses.WitnessedCheckpoint | None
+    #: (witness name, when it says it cosigned) for each cosignature that counts, by name.
+    cosigned: list[tuple[str, datetime]]
+    age: str | None  # since the policy was met, in words
+    stale: bool  # older than HUB_AUDIT_WITNESSED_MAX_AGE_HOURS
+    max_age_hours: float
+    entries_since: int  # entries written after the witnessed checkpoint
+
+    @property
+    def satisfiable(self) -> bool:
+        return self.policy.quorum <= len(self.counting)
+
+
+def _witnessing() -> Witnessing:
+    """Whether the log is independently witnessed, and how recently."""
+    session = db.session()
+    settings = current_app.config["HUB_SETTINGS"]
+    policy = witnesses.WitnessPolicy.current()
+    counting = [w.name for w in witnesses.counting_witnesses(session, policy)]
+    witnessed = witnesses.latest_witnessed(session, log.verifier_key(), policy)
+    max_age = float(settings.audit_witnessed_max_age_hours)
+    age = None
+    stale = False
+    entries_since = 0
+    cosigned: list[tuple[str, datetime]] = []
+    if witnessed is not None:
+        # The hub's own clock says when the policy was met; a witness's clock may be off.
+        elapsed = max(utcnow() - witnessed.witnessed_at, timedelta(0))
+        age = _age_in_words(elapsed)
+        stale = elapsed > timedelta(hours=max_age)
+        entries_since = max(log.tree_size(session) - witnessed.checkpoint.size, 0)
+        cosigned = [
+            (witness.name, datetime.fromtimestamp(cosignature.timestamp, UTC))
+            for witness, cosignature in witnessed.cosignatures
+        ]
+    return Witnessing(
+        policy=policy,
+        counting=counting,
+        witnessed=witnessed,
+        cosigned=cosigned,
+        age=age,
+        stale=stale,
+        max_age_hours=max_age,
+        entries_since=entries_since,
+    )
+
+
 @blueprint.route("/integrity", methods=["GET", "POST"])
 @signed_in_required
 def integrity() -> Any:
-    """The last verification, the latest checkpoint, the verifier key and the cosigners;
-    "Verify now" re-checks the whole log."""
+    """The last verification, the latest signed and witnessed checkpoints, the verifier key
+    and the cosigners; "Verify now" re-checks the whole log."""
     actor = current_actor()
     if request.method == "POST":
         review.require_reviewer(actor, "audit.verify")
@@ -692,6 +769,7 @@ def integrity() -> Any:
         "audit/integrity.html",
         state=state,
         peers=_peer_witnessing(state.cosigners),
+        witnessing=_witnessing(),
         triggered_by=triggered_by,
         root=base64.b64encode(state.checkpoint.root).decode() if state.checkpoint else None,
         page_title="Log integrity",

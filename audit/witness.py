@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from audit import merkle, notes
 from audit import services as audit
-from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER
+from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER, AUDIT_WITNESS_REVOKE
 from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
 from core.db import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
+
+logger = logging.getLogger(__name__)
 
 
 class WitnessRefusal(RuntimeError):
@@ -87,6 +93,39 @@ def register_witness(
     audit.record(
         actor,
         AUDIT_WITNESS_REGISTER,
+        "granted",
+        resource_type="audit_witness",
+        resource_ids=[str(witness.id)],
+        resource_org=organisation_id,
+    )
+    return witness
+
+
+def revoke_witness(session: Session, actor: Actor, name: str) -> AuditWitness:
+    """Revoke a witness key (its organisation's administrators, or hub administrators): its
+    cosignatures, past and future, no longer count towards a witnessed checkpoint."""
+    witness = session.scalar(sa.select(AuditWitness).where(AuditWitness.name == name))
+    if witness is None:
+        raise NotFound(f"No witness named '{name}' is registered.")
+    organisation_id = str(witness.organisation_id)
+    if not (
+        actor.is_hub_admin or (actor.org_id == organisation_id and actor.has_role("org_admin"))
+    ):
+        raise PermissionDenied(
+            "Only the organisation's administrators can revoke its witness key.",
+            audit={
+                "action": AUDIT_WITNESS_REVOKE,
+                "resource_type": "audit_witness",
+                "resource_ids": [str(witness.id)],
+            },
+        )
+    if witness.revoked_at is not None:
+        raise Conflict(f"The witness '{name}' was already revoked.")
+    witness.revoked_at = utcnow()
+    session.flush()
+    audit.record(
+        actor,
+        AUDIT_WITNESS_REVOKE,
         "granted",
         resource_type="audit_witness",
         resource_ids=[str(witness.id)],
@@ -188,6 +227,125 @@ def latest_cosignatures(session: Session) -> list[dict[str, Any]]:
         {"witness": name, "organisation_id": str(org), "size": size, "received_at": at}
         for name, org, size, at in rows
     ]
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """How many of which witnesses make a checkpoint "witnessed" (HUB_AUDIT_WITNESS_QUORUM,
+    HUB_AUDIT_WITNESSES). Only registered, unrevoked witnesses ever count; `names`, when
+    given, narrows them further."""
+
+    quorum: int = 1
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def current(cls) -> WitnessPolicy:
+        """The current app's policy."""
+        settings = current_app.config["HUB_SETTINGS"]
+        return cls(settings.audit_witness_quorum, settings.audit_witness_names)
+
+
+def counting_witnesses(session: Session, policy: WitnessPolicy) -> list[AuditWitness]:
+    """The witnesses whose cosignatures count under `policy`, by name."""
+    query = sa.select(AuditWitness).where(AuditWitness.revoked_at.is_(None))
+    if policy.names:
+        query = query.where(AuditWitness.name.in_(policy.names))
+    return list(session.scalars(query.order_by(AuditWitness.name)))
+
+
+@dataclass(frozen=True)
+class WitnessedCheckpoint:
+    """A checkpoint that meets the witness policy, with the cosignatures that count."""
+
+    checkpoint: AuditCheckpoint
+    #: (witness, its cosignature), ordered by witness name: the order of the note's lines.
+    cosignatures: tuple[tuple[AuditWitness, AuditCosignature], ...]
+    #: The log's signed note followed by the counting witnesses' tlog-cosignature lines.
+    note: str
+    #: When the hub received the cosignature that met the quorum (the hub's own clock).
+    witnessed_at: datetime
+    quorum: int
+
+
+#: How many of the newest checkpoints with enough cosignatures are tried before giving up: a
+#: stored line that no longer verifies (a tampered row, a rotated log key) skips a candidate.
+_CANDIDATES = 20
+
+
+def latest_witnessed(
+    session: Session, log_key: str, policy: WitnessPolicy
+) -> WitnessedCheckpoint | None:
+    """The newest checkpoint cosigned by at least `policy.quorum` counting witnesses, as a
+    note that verifies with `log_key` and those witnesses' keys; None if there is none.
+
+    Accepting a cosignature writes an audit entry, so the newest signed checkpoint is never a
+    cosigned one: this is the one to publish and to prove receipts against."""
+    witnesses = {w.id: w for w in counting_witnesses(session, policy)}
+    if len(witnesses) < policy.quorum:
+        return None
+    candidates = session.scalars(
+        sa.select(AuditCosignature.checkpoint_id)
+        .where(AuditCosignature.witness_id.in_(witnesses))
+        .group_by(AuditCosignature.checkpoint_id)
+        .having(sa.func.count() >= policy.quorum)
+        .order_by(AuditCosignature.checkpoint_id.desc())
+        .limit(_CANDIDATES)
+    ).all()
+    for checkpoint_id in candidates:
+        checkpoint = session.get(AuditCheckpoint, checkpoint_id)
+        if checkpoint is None:  # pragma: no cover - the foreign key forbids it
+            continue
+        cosignatures = session.scalars(
+            sa.select(AuditCosignature).where(
+                AuditCosignature.checkpoint_id == checkpoint_id,
+                AuditCosignature.witness_id.in_(witnesses),
+            )
+        ).all()
+        found = _witnessed(checkpoint, cosignatures, witnesses, log_key, policy.quorum)
+        if found is not None:
+            return found
+    return None
+
+
+def _witnessed(
+    checkpoint: AuditCheckpoint,
+    cosignatures: Sequence[AuditCosignature],
+    witnesses: dict[int, AuditWitness],
+    log_key: str,
+    quorum: int,
+) -> WitnessedCheckpoint | None:
+    """The checkpoint's note with the cosignatures that still verify, if they meet the quorum."""
+    # Each line was verified when it was accepted; it is checked again because what is published
+    # must verify for anyone, whatever happened to the stored rows since.
+    text, _ = notes.split_note(checkpoint.note)
+    counted: list[tuple[AuditWitness, AuditCosignature]] = []
+    for cosignature in cosignatures:
+        witness = witnesses[cosignature.witness_id]
+        try:
+            notes.verify_cosignature(text, cosignature.signature_line, witness.verifier_key)
+        except notes.NoteError as exc:
+            logger.warning(
+                "cosignature %s by %s on checkpoint %s does not verify: %s",
+                cosignature.id,
+                witness.name,
+                checkpoint.id,
+                exc,
+            )
+            continue
+        counted.append((witness, cosignature))
+    if len(counted) < quorum:
+        return None
+    counted.sort(key=lambda pair: pair[0].name)
+    note = checkpoint.note + "".join(c.signature_line + "\n" for _, c in counted)
+    try:
+        notes.open_checkpoint(
+            note, log_key, witnesses=[w.verifier_key for w, _ in counted], quorum=quorum
+        )
+    except notes.NoteError as exc:
+        logger.warning("cosigned checkpoint %s does not verify: %s", checkpoint.id, exc)
+        return None
+    received = sorted(c.received_at for _, c in counted)
+    return WitnessedCheckpoint(checkpoint, tuple(counted), note, received[quorum - 1], quorum)
 
 
 # --- the witness's side -----------------------------------------------------------------

@@ -105,11 +105,24 @@ class Settings:
     # HUB_MAIL_SEND_INTERVAL_SECONDS: it also sends what is due (retries) this often (0: off).
     mail_send_after_commit: bool = True
     mail_send_interval_seconds: float = 30.0
+    # The witness policy. HUB_AUDIT_WITNESS_QUORUM: a checkpoint is "witnessed" once this many
+    # registered, unrevoked witnesses have cosigned it. HUB_AUDIT_WITNESSES: the names of the
+    # witnesses that count, comma-separated (empty: every registered, unrevoked witness).
+    # HUB_AUDIT_WITNESSED_MAX_AGE_HOURS: the integrity page warns when the newest witnessed
+    # checkpoint is older than this.
+    audit_witness_quorum: int = 1
+    audit_witnesses: str = ""
+    audit_witnessed_max_age_hours: float = 24.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_development(self) -> bool:
         return self.env in {"development", "test"}
+
+    @property
+    def audit_witness_names(self) -> tuple[str, ...]:
+        """The witnesses HUB_AUDIT_WITNESSES names, in its order (empty: any registered one)."""
+        return tuple(name.strip() for name in self.audit_witnesses.split(",") if name.strip())
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -160,6 +173,9 @@ class Settings:
             "notify_base_url": "HUB_NOTIFY_BASE_URL",
             "mail_send_after_commit": "HUB_MAIL_SEND_AFTER_COMMIT",
             "mail_send_interval_seconds": "HUB_MAIL_SEND_INTERVAL_SECONDS",
+            "audit_witness_quorum": "HUB_AUDIT_WITNESS_QUORUM",
+            "audit_witnesses": "HUB_AUDIT_WITNESSES",
+            "audit_witnessed_max_age_hours": "HUB_AUDIT_WITNESSED_MAX_AGE_HOURS",
         }
         types = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
@@ -207,6 +223,7 @@ class Settings:
                 f"HUB_ENV must be development, production or test, not {self.env!r}"
             )
         self._check_mail()
+        self._check_witness_policy()
         if self.env == "production" and not self.allow_insecure_production:
             problems = []
             if not self.secret_key:
@@ -246,6 +263,34 @@ class Settings:
         if self.mail_backend == "notify" and not (self.notify_api_key and self.notify_template_id):
             raise ConfigurationError(
                 "HUB_MAIL_BACKEND is notify: set HUB_NOTIFY_API_KEY and HUB_NOTIFY_TEMPLATE_ID"
+            )
+
+    def _check_witness_policy(self) -> None:
+        """Refuse a witness policy that could never be met or names no witness properly."""
+        if self.audit_witness_quorum < 1:
+            # Quorum 0 would call every signed checkpoint "witnessed", which says nothing.
+            raise ConfigurationError(
+                f"HUB_AUDIT_WITNESS_QUORUM must be at least 1, not {self.audit_witness_quorum}"
+            )
+        names = self.audit_witness_names
+        for name in names:
+            # Witness names are signed-note key names: no spaces, no '+'.
+            if "+" in name or any(c.isspace() for c in name):
+                raise ConfigurationError(
+                    f"HUB_AUDIT_WITNESSES: {name!r} is not a witness name "
+                    "(names have no spaces and no '+'; separate them with commas)"
+                )
+        if len(set(names)) != len(names):
+            raise ConfigurationError("HUB_AUDIT_WITNESSES names a witness twice")
+        if names and self.audit_witness_quorum > len(names):
+            raise ConfigurationError(
+                f"HUB_AUDIT_WITNESS_QUORUM is {self.audit_witness_quorum} but HUB_AUDIT_WITNESSES "
+                f"names only {len(names)}: no checkpoint could ever be witnessed"
+            )
+        if not self.audit_witnessed_max_age_hours > 0:
+            raise ConfigurationError(
+                "HUB_AUDIT_WITNESSED_MAX_AGE_HOURS must be more than 0, "
+                f"not {self.audit_witnessed_max_age_hours}"
             )
 
 
