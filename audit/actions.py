@@ -108,7 +108,9 @@ SIGN_IN_PASSWORD = "sign_in.password"
 
 SIGN_OUT = "sign_out"
 
+SPEAKER_CORRECTION_NOTIFIED = "speaker.correction_notified"
 SPEAKER_CREATE = "speaker.create"
+SPEAKER_ERASURE_NOTIFIED = "speaker.erasure_notified"
 SPEAKER_IMPORT = "speaker.import"
 SPEAKER_MERGE = "speaker.merge"
 SPEAKER_READ = "speaker.read"
@@ -237,7 +239,9 @@ WORDS = {
     SIGN_IN_OIDC_START: "Sign-in through a home organisation started",
     SIGN_IN_PASSWORD: "Sign-in with a password",
     SIGN_OUT: "Signed out",
+    SPEAKER_CORRECTION_NOTIFIED: "Partners told of a corrected speaker record",
     SPEAKER_CREATE: "Speaker added",
+    SPEAKER_ERASURE_NOTIFIED: "Partners told of an erased speaker record",
     SPEAKER_IMPORT: "Speakers imported",
     SPEAKER_MERGE: "Speaker records merged",
     SPEAKER_READ: "Speaker viewed",

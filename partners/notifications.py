@@ -39,7 +39,8 @@ def notify(
     email_text: list[str] | None = None,
 ) -> InboxMessage:
     """Put a message in an organisation's inbox (or one person's); kinds that are webhook events
-    are also queued for the organisation's subscriptions, with `data` (identifiers only).
+    are also queued for the organisation's subscriptions, with `data` (identifiers and field
+    names only, as the recipient was given them: nothing is taken from `link`).
 
     Email (unless `email=False`): a person-addressed message goes to that person; an
     organisation-addressed one to its active people holding any of `email_roles` (none: no
@@ -55,7 +56,7 @@ def notify(
     )
     db.session.add(message)
     db.session.flush()
-    webhooks.from_notification(organisation_id, kind, link, data)
+    webhooks.from_notification(organisation_id, kind, data)
     if email:
         if person_id:
             recipients = [p for p in [db.session.get(Person, message.person_id)] if p]

@@ -1,6 +1,6 @@
 """Webhooks: partner systems are told when a statement shared with them is corrected, withdrawn
-or disputed, when their advisory request is answered, and when an agreement they are party to
-changes status.
+or disputed, when a speaker record shared with them is corrected or erased, when their advisory
+request is answered, and when an agreement they are party to changes status.
 
 A delivery is a JSON body `{id, type, occurred_at, organisation, data}` carrying identifiers
 and codes only (never a name or free text: `emit` refuses any other key), POSTed with:
@@ -10,6 +10,12 @@ and codes only (never a name or free text: `emit` refuses any other key), POSTed
   header says `typ: hub-event+jws` and the `kid`. To verify, put the base64url of the exact body
   between the two dots and check it against `/.well-known/jwks.json`.
 - `Hub-Delivery-Id` (this delivery; the same on each retry), `Hub-Event-Type`.
+
+Identifiers are those the receiving organisation was given: a correction's `speaker_id` is the
+speaker as the recipient's data schedule gave it (the id, the pseudonym its reads showed, or
+absent where the schedule withholds it), chosen by the caller (`hub.records.corrections`), never
+read out of the inbox link. A correction's `fields` names the fields that changed (their codes,
+never their values).
 
 Deliveries are queued in the same transaction as the change they report (so a change that is
 rolled back tells nobody) and sent by `deliver_due`, run by `flask --app wsgi partners
@@ -57,6 +63,11 @@ EVENT_TYPES = {
     "assertion.corrected": "A statement shared with your organisation was corrected",
     "assertion.withdrawn": "A statement shared with your organisation was withdrawn",
     "assertion.disputed": "A statement shared with your organisation is disputed",
+    "speaker.corrected": (
+        "Fields of a speaker record shared with your organisation were corrected (`fields` "
+        "names those you received)"
+    ),
+    "speaker.erased": "A speaker record shared with your organisation was erased",
     "advisory.answered": "An advisory request your organisation made was answered",
     "agreement.status": (
         "An agreement your organisation is party to was proposed, approved, suspended, resumed "
@@ -68,6 +79,8 @@ NOTIFICATION_EVENTS = {
     "assertion.corrected": "assertion.corrected",
     "assertion.withdrawn": "assertion.withdrawn",
     "assertion.disputed": "assertion.disputed",
+    "speaker.corrected": "speaker.corrected",
+    "speaker.erased": "speaker.erased",
     "advisory.answered": "advisory.answered",
     "agreement.proposed": "agreement.status",
     "agreement.approved": "agreement.status",
@@ -86,8 +99,12 @@ DATA_KEYS = frozenset(
         "status",
         "advisory_request_id",
         "rating_id",
+        "fields",
     }
 )
+#: The one key whose value is a list: field names (codes such as `display_name`).
+LIST_KEYS = frozenset({"fields"})
+_FIELD_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 BACKOFF = (
     timedelta(minutes=1),
     timedelta(minutes=5),
@@ -104,7 +121,6 @@ DELIVERY_HEADER = "Hub-Delivery-Id"
 EVENT_HEADER = "Hub-Event-Type"
 SIGNATURE_TYPE = "hub-event+jws"
 MAX_SUBSCRIPTIONS = 10
-_UUID = r"([0-9a-fA-F-]{36})"
 
 
 # --- who may do what --------------------------------------------------------------------
@@ -317,7 +333,14 @@ def emit(
         # A guard against personal values slipping into a payload: only listed keys travel.
         raise ValueError(f"webhook data may not carry {sorted(unknown)}")
     for key, value in data.items():
-        if not isinstance(value, str | int | bool) or (isinstance(value, str) and len(value) > 100):
+        if key in LIST_KEYS:
+            if not isinstance(value, list) or not all(
+                isinstance(item, str) and _FIELD_CODE.fullmatch(item) for item in value
+            ):
+                raise ValueError(f"webhook data {key!r} must be a list of field names")
+        elif not isinstance(value, str | int | bool) or (
+            isinstance(value, str) and len(value) > 100
+        ):
             raise ValueError(f"webhook data {key!r} must be a short identifier or code")
     organisation = db.session.get(Organisation, uuid.UUID(str(organisation_id)))
     if organisation is None or not organisation.is_active:
@@ -342,7 +365,7 @@ def emit(
             "type": event_type,
             "occurred_at": _timestamp(occurred_at or now),
             "organisation": str(organisation.id),
-            "data": dict(data),
+            "data": {k: list(v) if isinstance(v, list) else v for k, v in data.items()},
         }
     )
     deliveries = [
@@ -374,22 +397,18 @@ def _timestamp(moment: datetime) -> str:
 
 
 def from_notification(
-    organisation_id: uuid.UUID | str,
-    kind: str,
-    link: str = "",
-    data: dict[str, Any] | None = None,
+    organisation_id: uuid.UUID | str, kind: str, data: dict[str, Any] | None = None
 ) -> list[WebhookDelivery]:
     """The webhook side of an inbox message: queue its event, if its kind is one, with the
-    identifiers its link names (and any the caller gave)."""
+    identifiers the caller gave. Nothing is read out of the message's link: a page's address
+    may name a record by an id the recipient's schedule does not give it (a statement's
+    speaker, which its schedule pseudonymises or withholds), so the caller says which id the
+    recipient knows."""
     event_type = NOTIFICATION_EVENTS.get(kind)
     if event_type is None:
         return []
     derived: dict[str, Any] = {}
-    if event_type.startswith("assertion."):
-        match = re.search(r"/speakers/" + _UUID, link)
-        if match:
-            derived["speaker_id"] = match.group(1)
-    elif event_type == "agreement.status":
+    if event_type == "agreement.status":
         derived["status"] = kind.split(".", 1)[1]  # the agreement's ids come in `data`
     derived.update(data or {})
     return emit(organisation_id, event_type, derived)

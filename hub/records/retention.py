@@ -6,7 +6,9 @@ alias, affiliation, source, topic, search row, rating and event link goes, and i
 are deleted with their revisions (or emptied of their text when another record refers to them).
 An event past `retention_until` is anonymised: its title and free text are cleared and its
 speakers unlinked, but its decision's outcome, reason category and date stay, so the annual
-return counts it as before. Each erasure is one audit entry holding ids and counts only.
+return counts it as before. Each erasure is one audit entry holding ids and counts only, and
+every organisation a speaker record had been disclosed to is told it was erased
+(`hub.records.corrections`; no values).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from core.db import Base, db, utcnow
 from core.errors import PermissionDenied
 from core.security import Actor
 from core.validation import LOCAL_ZONE
+from hub.records import corrections
 from hub.records.models import (
     AdvisoryRating,
     AdvisoryRequest,
@@ -228,6 +231,7 @@ def _erase_speakers(actor: Actor, rows: Sequence[Any], report: PurgeReport, dry_
             subjects=[("speaker", str(row.id))],
             **{name: per.get(row.id, 0) for name, per in sorted(counts.items())},
         )
+    corrections.tell_erased(actor, [(row.id, row.owner_org_id) for row in rows])
 
 
 # --- events -------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_a_correction_is_delivered_signed_with_the_published_keys(client, subscr
         "assertion.corrected",
         "A statement shared with you about a speaker was corrected",
         link=f"/shared/speakers/{speaker_id}",
-        data={"assertion_id": assertion_id},
+        data={"assertion_id": assertion_id, "speaker_id": speaker_id},
     )
     [queued] = _deliveries(subscription)
     assert queued.status == DeliveryStatus.PENDING
@@ -673,7 +673,7 @@ def test_a_corrected_statement_reaches_the_recipients_webhook_with_its_id(
         [owner, reader_org],
         [
             rule(owner, reader_org, "speaker", {"display_name": "full"}),
-            rule(owner, reader_org, "assertion", {"text": "full"}),
+            rule(owner, reader_org, "assertion", {"text": "full", "speaker": "full"}),
         ],
         kind="one_way",
     )
@@ -686,7 +686,11 @@ def test_a_corrected_statement_reaches_the_recipients_webhook_with_its_id(
     [delivery] = _deliveries(subscription)
     payload = json.loads(delivery.payload)
     assert payload["type"] == "assertion.corrected"
-    assert payload["data"] == {"assertion_id": str(statement.id), "speaker_id": str(speaker.id)}
+    assert payload["data"] == {
+        "assertion_id": str(statement.id),
+        "speaker_id": str(speaker.id),  # the schedule gives statements' speaker in full
+        "fields": ["text"],
+    }
     assert "Northshire" not in delivery.payload and "Quillfeather" not in delivery.payload
 
 

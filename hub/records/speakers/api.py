@@ -39,6 +39,7 @@ from hub.records.speakers.schemas import (
     SpeakerQueryArgsSchema,
     SpeakerSchema,
     SpeakerSummarySchema,
+    SpeakerUpdatedSchema,
 )
 from partners.schemas import ProblemSchema
 
@@ -141,6 +142,19 @@ class Duplicates(MethodView):
         return speakers.likely_duplicates(actor, args["display_name"], args["aliases"])
 
 
+class _Updated:
+    """A changed speaker as `SpeakerUpdatedSchema` reads it: the record's own attributes, and
+    what changed and whom it reached (kept beside the record rather than set on the model)."""
+
+    def __init__(self, speaker: Speaker, changed: speakers.Changed) -> None:
+        self._speaker = speaker
+        self.changed = list(changed)
+        self.organisations_told = changed.told
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._speaker, name)
+
+
 @blueprint.route("/<speaker_id>")
 class SpeakerById(MethodView):
     """One speaker record."""
@@ -158,18 +172,17 @@ class SpeakerById(MethodView):
 
     @require_scope("speakers:write")
     @blueprint.arguments(SpeakerInputSchema)
-    @blueprint.response(200, SpeakerSchema)
+    @blueprint.response(200, SpeakerUpdatedSchema)
     @blueprint.alt_response(403, **FORBIDDEN)
     @blueprint.alt_response(404, **NOT_FOUND)
     @blueprint.alt_response(409, **CONFLICT)
     @blueprint.alt_response(422, **INVALID)
     def patch(self, data: dict[str, Any], speaker_id: str) -> Any:
-        """Change a speaker record (fields left out keep their values; lists are replaced)."""
+        """Change a speaker record (fields left out keep theirs); partners holding one are told."""
         speaker = _speaker(speaker_id, "speaker.update")
         if _is_merged_address(speaker, speaker_id):
             raise Conflict("This record was merged into another: change that one.", reason="merged")
-        speakers.update_speaker(current_actor(), speaker, data)
-        return speaker
+        return _Updated(speaker, speakers.update_speaker(current_actor(), speaker, data))
 
 
 @blueprint.route("/<speaker_id>/merge")

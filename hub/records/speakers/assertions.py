@@ -1,6 +1,7 @@
 """Assertions: statements about a speaker, each with who recorded it, from which source, when,
 whether it is fact or opinion, and a status history (disputed, corrected, withdrawn); the
-organisations a statement was disclosed to are told when it is corrected or withdrawn."""
+organisations a statement was disclosed to are told when it is corrected, withdrawn or disputed
+(`hub.records.corrections`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from audit import queries as audit_queries
+from agreements.policy import ShareableRecord
 from audit import services as audit
-from audit.actions import ASSERTION_CORRECTION_NOTIFIED, ASSERTION_READ
+from audit.actions import ASSERTION_READ
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.security import Actor
 from core.validation import Checker
-from hub.records import permissions
+from hub.records import corrections, permissions, shareable
 from hub.records.models import (
     Assertion,
     AssertionKind,
@@ -30,7 +31,6 @@ from hub.records.models import (
     Speaker,
 )
 from hub.records.speakers.services import require_reader
-from partners import notifications
 
 #: A statement must be reviewed at least this often: a review date is after the statement's
 #: date, in the future, and no more than three years from the day it is set.
@@ -341,7 +341,10 @@ def change_assertion_status(
         **_refs(assertion),
     )
     if target in {AssertionStatus.WITHDRAWN, AssertionStatus.DISPUTED}:
-        notify_correction(actor, assertion, target.value)
+        # The whole statement is in question: everyone who received any of it is told.
+        corrections.tell_changed(
+            actor, shareable.assertion(assertion), target.value, speaker=_speaker_record(assertion)
+        )
     return assertion
 
 
@@ -358,6 +361,7 @@ def correct_assertion(actor: Actor, assertion: Assertion, data: Mapping[str, Any
     elif text and text == assertion.text:
         check.add("text", "The corrected statement is the same as the current one.")
     check.raise_if_any()
+    before = shareable.assertion(assertion)
     _revise(actor, assertion, AssertionStatus.CORRECTED, text, reason)
     db.session.flush()
     audit.record(
@@ -369,7 +373,13 @@ def correct_assertion(actor: Actor, assertion: Assertion, data: Mapping[str, Any
         version=assertion.version,
         **_refs(assertion),
     )
-    notify_correction(actor, assertion, "corrected")
+    corrections.tell_corrected(
+        actor,
+        before,
+        shareable.assertion(assertion),
+        ["text", "status"],
+        speaker=_speaker_record(assertion),
+    )
     return assertion
 
 
@@ -403,6 +413,7 @@ def update_assertion(actor: Actor, assertion: Assertion, data: Mapping[str, Any]
     ]
     if not changed:
         return []
+    before = shareable.assertion(assertion)
     for key in changed:
         setattr(assertion, key, clean[key])
     assertion.updated_at = utcnow()
@@ -410,36 +421,16 @@ def update_assertion(actor: Actor, assertion: Assertion, data: Mapping[str, Any]
     audit.record(
         actor, action, "granted", fields=changed, subjects=_subjects(assertion), **_refs(assertion)
     )
+    # A shared statement's confidence, flags or review date are corrections too, for those
+    # who received them.
+    corrections.tell_corrected(
+        actor, before, shareable.assertion(assertion), changed, speaker=_speaker_record(assertion)
+    )
     return changed
 
 
 # --- corrections reach every recipient --------------------------------------------------
 
 
-def notify_correction(actor: Actor, assertion: Assertion, change: str) -> int:
-    """Tell every organisation a statement was disclosed to that it was corrected or withdrawn
-    (recipients are known from the audit log). Returns how many were told."""
-    recipients = audit_queries.recipients_of("assertion", [str(assertion.id)])[str(assertion.id)]
-    recipients.discard(str(assertion.owner_org_id))
-    for organisation_id in sorted(recipients):
-        notifications.notify(
-            organisation_id,
-            f"assertion.{change}",
-            f"A statement shared with you about a speaker was {change}",
-            "A partner changed a statement it shared with your organisation. Look at the "
-            "speaker again for the current version, and correct any copy you keep.",
-            link=f"/shared/speakers/{assertion.speaker_id}",
-            data={"assertion_id": str(assertion.id)},
-        )
-    if recipients:
-        audit.record(
-            actor,
-            ASSERTION_CORRECTION_NOTIFIED,
-            "granted",
-            resource_type="assertion",
-            resource_ids=[str(assertion.id)],
-            resource_org=str(assertion.owner_org_id),
-            subjects=[("speaker", str(assertion.speaker_id))],
-            recipients=len(recipients),
-        )
-    return len(recipients)
+def _speaker_record(assertion: Assertion) -> ShareableRecord:
+    return shareable.speaker_header(db.session.get(Speaker, assertion.speaker_id))

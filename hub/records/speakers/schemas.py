@@ -89,6 +89,23 @@ class SpeakerSchema(SpeakerSummarySchema):
     updated_at = fields.DateTime()
 
 
+class SpeakerUpdatedSchema(SpeakerSchema):
+    """A speaker record as a change leaves it, with what changed and whom the correction
+    reached."""
+
+    changed = fields.List(
+        fields.String(),
+        metadata={"description": "The fields this change altered (names only)."},
+    )
+    organisations_told = fields.Integer(
+        metadata={
+            "description": "How many partner organisations that had received a changed field "
+            "were told which fields changed (never the values): in their inbox, and by the "
+            "`speaker.corrected` webhook."
+        }
+    )
+
+
 class SpeakerMatchSchema(Schema):
     """A search result: the speaker, the name that matched, and how well (1 = identical)."""
 

@@ -12,13 +12,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from agreements import received
 from audit import services as audit
 from audit.actions import SPEAKER_CREATE, SPEAKER_READ, SPEAKER_UPDATE
 from core.db import db, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.security import Actor
 from core.validation import TRUE_WORDS, Checker
-from hub.records import permissions
+from hub.records import corrections, permissions, shareable
 from hub.records.models import (
     DEFAULT_DISTRIBUTION,
     AdvisoryRating,
@@ -578,14 +579,29 @@ def _guard_change(actor: Actor, speaker: Speaker, action: str) -> None:
         )
 
 
-def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> list[str]:
+class Changed(list[str]):
+    """The names of the fields an update changed, in the order they are audited (a list, as
+    callers compare it), and `told`: how many organisations that had received any of them were
+    told of the correction."""
+
+    def __init__(self, names: Iterable[str] = (), told: int = 0) -> None:
+        super().__init__(names)
+        self.told = told
+
+
+def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> Changed:
     """Change the fields present in `data`; returns the names of those that changed (audited
-    by name only). Names and aliases are re-indexed for search."""
+    by name only) and how many organisations were told. Names and aliases are re-indexed for
+    search. Every organisation that received a changed field is told which fields changed
+    (`hub.records.corrections`)."""
     _guard_change(actor, speaker, "speaker.update")
     clean = _validate(data, creating=False)
+    # What partners hold of the record is read before it changes, and only if any holds some.
+    held = received.copies(shareable.speaker_header(speaker))
+    before = shareable.speaker(speaker) if held else None
     changed = _apply(speaker, clean)
     if not changed:
-        return []
+        return Changed()
     speaker.updated_at = utcnow()
     db.session.flush()
     if {"display_name", "aliases"} & set(changed):
@@ -598,7 +614,11 @@ def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> l
         subjects=[("speaker", str(speaker.id))],
         **_refs(speaker),
     )
-    return changed
+    told = 0
+    if before is not None:
+        after = shareable.speaker(speaker)
+        told = corrections.tell_corrected(actor, before, after, changed, held=held)
+    return Changed(changed, told)
 
 
 def editable_values(speaker: Speaker) -> dict[str, Any]:

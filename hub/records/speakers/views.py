@@ -285,6 +285,20 @@ def new() -> Any:
     )
 
 
+def updated_message(changed: speakers.Changed) -> str:
+    """What the owner is told after saving: that the record changed, and how many partner
+    organisations that had received a changed field were told of the correction."""
+    if not changed:
+        return "Nothing was changed."
+    if not changed.told:
+        return "The record has been updated."
+    noun = "organisation" if changed.told == 1 else "organisations"
+    return (
+        f"The record has been updated. Told {changed.told} {noun} that had received the "
+        "changed details."
+    )
+
+
 @blueprint.route("/<speaker_id>/edit", methods=["GET", "POST"])
 @signed_in_required
 def edit(speaker_id: str) -> Any:
@@ -305,7 +319,7 @@ def edit(speaker_id: str) -> Any:
         except ValidationFailed as exc:
             errors = _refused(exc)
         else:
-            flash("The record has been updated." if changed else "Nothing was changed.", "success")
+            flash(updated_message(changed), "success")
             return redirect(url_for("speakers.show", speaker_id=speaker.id))
     return _form_page(
         "form.html",
