@@ -16,6 +16,7 @@ from audit import log, notes
 from audit import services as audit
 from audit import verify as verification
 from audit import witness as witnesses
+from audit import witness_submission as submission
 from audit.models import AuditPending
 from core.cli import CliInputError, unit_of_work
 from core.db import db, read_only, utcnow
@@ -279,11 +280,50 @@ def witness_key(name: str, out: Path) -> None:
 @audit_group.command("register-witness")
 @click.option("--org", "org_id", required=True, help="The organisation's id.")
 @click.option("--key", "vkey", required=True, help="The witness's verifier key.")
+@click.option(
+    "--submission-prefix",
+    help="Where the witness takes C2SP tlog-witness add-checkpoint requests, e.g. "
+    "https://witness.example/ (the hub then submits its checkpoints to it).",
+)
 @unit_of_work
-def register_witness(org_id: str, vkey: str) -> None:
-    """Register a partner's witness key."""
+def register_witness(org_id: str, vkey: str, submission_prefix: str | None) -> None:
+    """Register a partner's (or a public) witness key."""
     witness_row = witnesses.register_witness(db.session(), Actor.system("cli"), org_id, vkey)
+    if submission_prefix:
+        submission.set_submission_prefix(
+            db.session(), Actor.system("cli"), witness_row.name, submission_prefix
+        )
     click.echo(f"Registered witness {witness_row.name} ({witness_row.id})")
+
+
+@audit_group.command("set-witness-prefix")
+@click.option("--name", required=True, help="The witness's name (its key's name).")
+@click.option("--submission-prefix", help="Its add-checkpoint prefix; leave out to clear it.")
+@unit_of_work
+def set_witness_prefix(name: str, submission_prefix: str | None) -> None:
+    """Say where a registered witness takes the hub's checkpoints (C2SP tlog-witness)."""
+    row = submission.set_submission_prefix(
+        db.session(), Actor.system("cli"), name, submission_prefix
+    )
+    click.echo(f"{row.name}: " + (row.submission_prefix or "not submitted to"))
+
+
+@audit_group.command("submit-to-witnesses")
+@unit_of_work
+def submit_to_witnesses() -> None:
+    """Submit the latest checkpoint to every witness with a submission prefix (peer hubs'
+    witnesses included) and keep their cosignatures; exit 3 if a witness refused it or has
+    cosigned more of the log than it holds, 1 if one could not be reached."""
+    log.integrate_now(force_checkpoint=True)
+    results = submission.submit_to_witnesses(db.session(), Actor.system("cli"))
+    for result in results:
+        click.echo(result.line(), err=result.outcome != "cosigned")
+    if not results:
+        click.echo("No witness has a submission prefix (audit set-witness-prefix).", err=True)
+    if any(r.outcome in {"refused", "ahead"} for r in results):
+        sys.exit(3)
+    if any(r.outcome == "unreachable" for r in results):
+        sys.exit(1)
 
 
 @audit_group.command("revoke-witness")

@@ -189,6 +189,9 @@ class AuditWitness(Base):
     verifier_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Where the witness takes C2SP tlog-witness add-checkpoint requests (the spec's submission
+    # prefix); None: the hub does not submit to it (it fetches, or a peer hub's URL is used).
+    submission_prefix: Mapped[str | None] = mapped_column(sa.String(2000))
 
 
 class AuditCosignature(Base):

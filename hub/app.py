@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
     from audit import views as audit_views
     from hub.federation import api as federation_api
     from hub.federation import views as federation_views
+    from hub.federation import witness_api
     from hub.groups import api as groups_api
     from hub.groups import views as groups_views
     from hub.groups.meetings import api as meetings_api
@@ -167,6 +168,7 @@ def _register_blueprints(app: Flask) -> None:
     api.register_blueprint(agreements_api.blueprint)
     app.register_blueprint(federation_views.blueprint)
     api.register_blueprint(federation_api.blueprint)
+    api.register_blueprint(witness_api.blueprint)
     if app.config["HUB_SETTINGS"].env == "development":
         # The mail catcher shows every delivered message: never outside development.
         from partners.mail import views as dev_mail_views
