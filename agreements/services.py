@@ -292,12 +292,25 @@ class Sharing:
         audit_refusals: bool = True,
         action: str = DISCLOSURE,
         audit_with: Callable[[list[Disclosed]], Mapping[str, Any]] | None = None,
+        written_with: Sequence[Mapping[str, Any]] = (),
     ) -> list[Disclosed]:
         """What the actor may see of `records`, each minimised by its agreement's data schedule
         and carrying `disclosed_under`; one audit entry per disclosure, all written in one
         statement (and one per refusal, unless the caller is filtering candidates it was not
         asked for by id). `audit_with`, given what was disclosed, makes one more entry of the
-        request (`audit.record`'s arguments), written in the same statement (a search's own)."""
+        request (`audit.record`'s arguments), written in the same statement (a search's own);
+        so are `written_with`, entries of the request's earlier disclosure (`disclose_one`'s
+        `unwritten`), written first."""
+        results, granted = self._disclosures(records, audit_refusals, action)
+        if audit_with is not None:
+            granted.append(dict(audit_with(results)))
+        audit_records(self.actor, [*map(dict, written_with), *granted])
+        return results
+
+    def _disclosures(
+        self, records: Sequence[ShareableRecord], audit_refusals: bool, action: str
+    ) -> tuple[list[Disclosed], list[dict[str, Any]]]:
+        """`disclose`'s decisions: what is disclosed, and the entries to write for it."""
         actor, purpose = self.actor, self.purpose
         decisions = [(record, _decide(actor, record, self.covers)) for record in records]
         # The pseudonymisation keys of every agreement the fields are disclosed under, at once.
@@ -367,17 +380,22 @@ class Sharing:
                     fields=disclosed_fields,
                 )
             )
-        if audit_with is not None:
-            granted.append(dict(audit_with(results)))
-        audit_records(actor, granted)
-        return results
+        return results, granted
 
-    def disclose_one(self, record: ShareableRecord) -> Disclosed:
+    def disclose_one(
+        self, record: ShareableRecord, *, unwritten: list[dict[str, Any]] | None = None
+    ) -> Disclosed:
         """One record asked for by id: disclosed, or NotFound with the words an absent record
         gets (NOT_FOUND), so a refusal answers exactly like one. The refusal is audited by the
         edge once the request's own changes are undone (an entry written here would be rolled
-        back)."""
-        found = self.disclose([record], audit_refusals=False)
+        back). With `unwritten`, the disclosure's entry is added to that list, not written:
+        the caller must pass it on to the `disclose` of what the record leads to
+        (`written_with`), so both go to the log in one statement."""
+        if unwritten is None:
+            found = self.disclose([record], audit_refusals=False)
+        else:
+            found, entries = self._disclosures([record], False, DISCLOSURE)
+            unwritten.extend(entries)
         if found:
             return found[0]
         reason = _decide(self.actor, record, self.covers)

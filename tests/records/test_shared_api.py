@@ -187,6 +187,37 @@ def test_a_speakers_appearances_are_read_in_one_statement_in_order(world, api, a
     assert len(reads) == 1
 
 
+def test_a_speaker_and_what_it_leads_to_go_to_the_log_in_one_statement(world, api, app):
+    """The speaker's disclosure and its statement's and appearance's are written together
+    (the speaker's was a statement of its own), in that order."""
+    import sqlalchemy as sa
+
+    from audit.models import AuditEntry
+    from core.db import db
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.extensions["hub_db_engine"]
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = api.api("GET", f"/api/v1/shared/speakers/{world.speaker.id}?purpose={PURPOSE}")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    entries = db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.action == "disclosure")
+        .order_by(AuditEntry.seq.desc())
+        .limit(3)
+    ).all()[::-1]
+    assert [e.resource_type for e in entries] == ["speaker", "assertion", "event"]
+    if db.dialect == "postgresql":
+        assert sum("INSERT INTO audit_entries" in s for s in statements) == 1
+
+
 def test_partner_event_and_its_decision(world, api):
     body = api.api("GET", f"/api/v1/shared/events/{world.event.id}?purpose={PURPOSE}").get_json()
     assert body["event"]["data"]["expected_size"] == "101-250"

@@ -330,7 +330,10 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     record = shareable.speakers([key]).get(str(key))
     if record is None:
         raise NotFound(NOT_FOUND)
-    disclosed = sharing.disclose_one(record)
+    # The speaker's entry is written with its related records' (one statement), after them
+    # being read: which appearances are listed depends on what the speaker's disclosure gave.
+    unwritten: list[dict[str, Any]] = []
+    disclosed = sharing.disclose_one(record, unwritten=unwritten)
     owner_id = uuid.UUID(record.owner_org_id)
     # What no cover could disclose is not read (the owner's statements and events: an
     # agreement gives them, or the asker owns them); anyone may have rated the speaker.
@@ -365,7 +368,9 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
     owner = organisation_card(record.owner_org_id)
     # One pass through the sharing path for everything listed with the speaker (one lookup of
     # the agreements in force), sorted back by record type.
-    related = sharing.disclose([*statements, *ratings, *events], audit_refusals=False)
+    related = sharing.disclose(
+        [*statements, *ratings, *events], audit_refusals=False, written_with=unwritten
+    )
     return SharedSpeaker(
         speaker=disclosed,
         owner_name=owner.name if owner else "",
