@@ -95,6 +95,18 @@ class Checkpoint(MethodView):
         return _text(checkpoint.note)
 
 
+#: What GET /checkpoint/witnessed serves (fictional keys and signatures, the shape only).
+WITNESSED_EXAMPLE = (
+    "hub.northshire.example/audit\n"
+    "1057\n"
+    "m1J8mJ0a3H6yD0o8m2vQm9w5JQmKQe6Vd3H3rj1p0wQ=\n"
+    "\n"
+    "\u2014 hub.northshire.example/audit Az3kL1c0a9Zt2u6yVq0xW4e1R5t8Y2u3I6o9P0a4S7d1F3g5H8j0k=\n"
+    "\u2014 witness.ravensmoor.example jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dl"
+    "rDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+
+
 @blueprint.route("/checkpoint/witnessed")
 class WitnessedCheckpoint(MethodView):
     """The latest checkpoint that meets the witness policy."""
@@ -105,7 +117,7 @@ class WitnessedCheckpoint(MethodView):
             "200": {
                 "description": "A C2SP signed note: the log's signature line, then the "
                 "tlog-cosignature/v1 lines of the witnesses that count, by witness name",
-                "content": {TEXT: {"schema": {"type": "string"}}},
+                "content": {TEXT: {"schema": {"type": "string"}, "example": WITNESSED_EXAMPLE}},
             },
             "404": {"description": "No checkpoint meets the witness policy yet"},
         }
@@ -249,6 +261,13 @@ class Receipt(MethodView):
             "200": {
                 "description": "C2SP tlog-proof",
                 "content": {TEXT: {"schema": {"type": "string"}}},
+                "headers": {
+                    RECEIPT_CHECKPOINT_HEADER: {
+                        "description": "The checkpoint the proof is against: `witnessed` "
+                        "(cosigned as the witness policy asks) or `signed` (by the log alone)",
+                        "schema": {"type": "string", "enum": ["witnessed", "signed"]},
+                    }
+                },
             }
         }
     )
