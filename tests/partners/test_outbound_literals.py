@@ -133,6 +133,19 @@ def test_development_accepts_this_machine_written_plainly(admin_client, developm
 
 
 @pytest.mark.parametrize(
+    "url", ["https://[zz]/hooks", "https://[::1/hooks", "https://events.example:99999/hooks"]
+)
+def test_an_address_that_does_not_parse_is_a_field_error_not_a_failure(admin_client, url):
+    client, organisation = admin_client
+    response = _subscribe_over_the_api(client, url)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json["errors"]["url"] == [
+        "Enter a full web address, like https://events.example.ac.uk/hub-events."
+    ]
+    assert _subscriptions(organisation) == 0
+
+
+@pytest.mark.parametrize(
     "url",
     ["https://134744072/hooks", "https://0x8.0x8.0x8.0x8/hooks", "https://[::ffff:8.8.8.8]/hooks"],
 )
