@@ -59,9 +59,12 @@ def add_peer(
     peer_jwks: Path | None,
     witness_key: str | None,
 ) -> None:
-    """Register another regional hub as a peer; print what to give its operator."""
+    """Register another regional hub as a peer (and, given its JWKS, its client here); print
+    what to give its operator, with the client id registered for it."""
+    jwks = _read_jwks(peer_jwks)
+    operator = _operator()
     peer = services.add_peer(
-        _operator(),
+        operator,
         {
             "name": name,
             "slug": slug,
@@ -71,16 +74,24 @@ def add_peer(
             "dp_contact_name": dp_contact_name,
             "dp_contact_email": dp_contact_email,
             "client_id": client_id,
-            "peer_jwks": _read_jwks(peer_jwks),
             "witness_key": witness_key,
         },
     )
+    # The peer's client is registered here (not by add_peer) so that its id can be printed:
+    # the peer's operator needs it, and it was shown nowhere else.
+    client = services.register_peer_client(operator, peer, jwks) if jwks is not None else None
     click.echo(f"Registered peer hub {peer.organisation.name} ({peer.organisation.slug}).")
-    _print_keys(peer)
+    _print_keys(peer, client.client_id if client is not None else None)
 
 
-def _print_keys(peer: PeerHub) -> None:
+def _print_keys(peer: PeerHub, client_id: str | None = None) -> None:
+    """What the peer's operator needs from us: the client id we registered for the peer (when
+    we just did: its `--client-id` for this hub), our JWKS, our log and witness keys."""
     click.echo("Give the peer's operator:")
+    if client_id:
+        click.echo(
+            f"  the client id we registered for it here (its --client-id for us): {client_id}"
+        )
     click.echo("  our public JWKS (register it as our client there):")
     click.echo(json.dumps(services.public_jwks(peer)))
     click.echo(f"  our audit verifier key: {log.verifier_key()}")

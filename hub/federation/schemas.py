@@ -42,7 +42,12 @@ class PeerOutcomeSchema(Schema):
     status = fields.String(metadata={"enum": ["ok", "slow", "down", "error"]})
     detail = fields.String()
     total = fields.Integer()
-    elapsed_ms = fields.Integer()
+    elapsed_ms = fields.Integer(
+        metadata={
+            "description": "how long this hub waited for the peer: until it answered or failed, "
+            "or, when `slow`, until this hub gave up at the deadline"
+        }
+    )
     note = fields.String()
 
 

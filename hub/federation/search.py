@@ -5,28 +5,41 @@ Each hub applies its own agreements and writes its own audit entries: at a peer,
 OAuth client of an organisation of kind hub, and the peer's agreements decide the fields it
 sees. The peers are called with the same `X-Request-Id` as the local request, so the entries on
 both sides carry one request id. A peer that is slow or down is reported, never an error.
+
+The search waits for the peers until the deadline (`HUB_FEDERATION_DEADLINE_SECONDS`); each
+peer's entry says how long this hub waited for it (`elapsed_ms`: the time it took to answer or
+fail, or, for a peer that did not answer in time, the time until this hub gave up). No request
+is sent to a peer after the deadline, but the answer to one already sent is still listened for,
+as long again: a peer that answers then has disclosed records (its own log says so) that this
+hub never showed, so the answer is discarded and a second entry for that peer's call says so
+(`federation.peer_search`, failed, `peer_late`, with the results it held and when it came),
+written by the call's own thread in its own session once the answer is in.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from agreements import services as agreements
 from audit import services as audit
 from audit.actions import FEDERATION_PEER_SEARCH, FEDERATION_SEARCH
+from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor, ActorKind
 from hub.federation import services as peers
@@ -40,6 +53,8 @@ TOKEN_SCOPE = "speakers:read"  # noqa: S105 (a scope name, not a secret)
 TOKEN_MARGIN_SECONDS = 30
 #: A peer's answer larger than this is refused (a page of results is a few kilobytes).
 MAX_ANSWER_BYTES = 2 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class PeerCallError(Exception):
@@ -87,6 +102,27 @@ class PeerOutcome:
         if self.status == "error":
             return f"{self.name} answered with an error ({self.detail}); its results are missing."
         return ""
+
+
+@dataclass
+class _Handoff:
+    """Who has a peer's answer: the search, if it arrived before the search gave up on the
+    peer, else the call's own thread (which records that it came late). Decided under the lock,
+    so that an answer arriving as the deadline passes is neither shown nor lost."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answered: bool = False
+    given_up: bool = False
+
+
+@dataclass(frozen=True)
+class _LateAudit:
+    """What a call's thread needs to record a late answer (its own app context and session)."""
+
+    app: Flask
+    actor: Actor
+    purpose: str
+    on_behalf_of: str
 
 
 @dataclass
@@ -210,6 +246,10 @@ def forget_tokens() -> None:
 # --- calling one peer ---------------------------------------------------------------------------
 
 
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
 def _search_peer(
     call: PeerCall,
     query: str,
@@ -218,14 +258,16 @@ def _search_peer(
     request_id: str,
     limit: int,
     deadline: float,
+    listen_until: float,
+    started: float,
 ) -> PeerOutcome:
-    started = time.monotonic()
-
     def remaining() -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
+        """How long to wait for the answer to a request sent now; none is sent after the
+        deadline (a late request would only make the peer disclose what nobody will see)."""
+        now = time.monotonic()
+        if now >= deadline:
             raise PeerCallError("slow", "the deadline passed")
-        return left
+        return listen_until - now
 
     token = access_token(call, remaining(), request_id)
     params = urllib.parse.urlencode({"q": query, "limit": limit})
@@ -257,8 +299,71 @@ def _search_peer(
         "ok",
         total=total,
         results=results,
-        elapsed_ms=int((time.monotonic() - started) * 1000),
+        elapsed_ms=_elapsed_ms(started),
     )
+
+
+def _call_peer(
+    call: PeerCall,
+    search: Callable[[], PeerOutcome],
+    handoff: _Handoff,
+    late_audit: _LateAudit,
+    started: float,
+) -> PeerOutcome:
+    """One peer's call (`search`), in its own thread: never raises (a failure is an outcome,
+    with the time it took); an answer that comes after the search gave up is recorded here."""
+    try:
+        outcome = search()
+    except PeerCallError as exc:
+        outcome = _failed(call, exc.status, exc.detail, _elapsed_ms(started))
+    except Exception as exc:  # any failure of one peer is that peer's outcome
+        outcome = _failed(call, "error", type(exc).__name__, _elapsed_ms(started))
+    with handoff.lock:
+        handoff.answered = True
+        late = handoff.given_up
+    if late and outcome.status == "ok":
+        _record_late_answer(late_audit, outcome)
+    return outcome
+
+
+def _failed(call: PeerCall, status: str, detail: str, elapsed_ms: int) -> PeerOutcome:
+    return PeerOutcome(
+        call.peer_id,
+        call.organisation_id,
+        call.name,
+        status,
+        detail=detail,
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _record_late_answer(late: _LateAudit, outcome: PeerOutcome) -> None:
+    """The peer answered after the search gave up on it: its answer is discarded, and this
+    entry (beside the search's `peer_slow` one, with the same request id) says what it held, so
+    that the peer's disclosure in its own log has its counterpart here. Written in an app
+    context and session of its own (never the request's), committed at once."""
+    with late.app.app_context():
+        try:
+            audit.record(
+                late.actor,
+                FEDERATION_PEER_SEARCH,
+                "failed",
+                reason="peer_late",
+                resource_type="peer_hub",
+                resource_ids=[outcome.peer_id],
+                resource_org=outcome.organisation_id,
+                purpose=late.purpose,
+                results=len(outcome.results),
+                total=outcome.total,
+                elapsed_ms=outcome.elapsed_ms,
+                peer_on_behalf_of=late.on_behalf_of,
+            )
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("the late answer of peer hub %s could not be recorded", outcome.peer_id)
+        finally:
+            db.session.remove()
 
 
 # --- the search ---------------------------------------------------------------------------------
@@ -318,20 +423,44 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
     calls = _calls(active)
     slugs = _origin_slugs(active)
     settings = current_app.config["HUB_SETTINGS"]
-    deadline = time.monotonic() + float(settings.federation_deadline_seconds)
+    seconds = float(settings.federation_deadline_seconds)
+    started = time.monotonic()
+    deadline, listen_until = started + seconds, started + 2 * seconds
     pseudonym = on_behalf_of(actor)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    late_audit = _LateAudit(app, actor, purpose, pseudonym)
     # The peers are asked first and the local search runs while they answer.
     executor = ThreadPoolExecutor(max_workers=max(1, len(calls)), thread_name_prefix="federation")
-    futures: dict[Future, PeerCall] = {
+    handoffs = [_Handoff() for _ in calls]
+    futures = [
         executor.submit(
-            _search_peer, call, query, purpose, pseudonym, actor.request_id, limit, deadline
-        ): call
-        for call in calls
-    }
+            _call_peer,
+            call,
+            partial(
+                _search_peer,
+                call,
+                query,
+                purpose,
+                pseudonym,
+                actor.request_id,
+                limit,
+                deadline=deadline,
+                listen_until=listen_until,
+                started=started,
+            ),
+            handoff,
+            late_audit,
+            started,
+        )
+        for call, handoff in zip(calls, handoffs, strict=True)
+    ]
     executor.shutdown(wait=False)
     local = shared.search_speakers(actor, query, purpose, limit=limit)
-    _done, pending = wait(set(futures), timeout=max(0.0, deadline - time.monotonic()))
-    outcomes = [_outcome(future, call, future in pending) for future, call in futures.items()]
+    wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    outcomes = [
+        _outcome(future.result, call, handoff, started)
+        for future, call, handoff in zip(futures, calls, handoffs, strict=True)
+    ]
     for outcome in outcomes:
         audit.record(
             actor,
@@ -392,16 +521,14 @@ def federated_search(actor: Actor, query: str, purpose: str | None, *, limit: in
     return FederatedPage(query, purpose, merged, local.total, outcomes, actor.request_id)
 
 
-def _outcome(future: Future, call: PeerCall, late: bool) -> PeerOutcome:
-    base = {"peer_id": call.peer_id, "organisation_id": call.organisation_id, "name": call.name}
-    if late:
-        return PeerOutcome(**base, status="slow", detail="past the deadline")
-    error = future.exception()
-    if error is None:
-        return future.result()
-    if isinstance(error, PeerCallError):
-        return PeerOutcome(**base, status=error.status, detail=error.detail)
-    return PeerOutcome(**base, status="error", detail=type(error).__name__)
+def _outcome(result: Any, call: PeerCall, handoff: _Handoff, started: float) -> PeerOutcome:
+    """The peer's outcome if it has answered; else the search gives up on it now (`slow`,
+    after the time waited) and any answer still to come is its thread's to record."""
+    with handoff.lock:
+        if not handoff.answered:
+            handoff.given_up = True
+            return _failed(call, "slow", "past the deadline", _elapsed_ms(started))
+    return result()  # answered: the thread is returning it (a moment at most)
 
 
 def _rank(value: Any) -> int:
