@@ -5,12 +5,16 @@ run as its own process without the hub's code, accepts it and refuses every forg
 from __future__ import annotations
 
 import base64
+import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tlog_scales.signing import Vkey, VkeySet
 from tlog_scales.tlog import Checkpoint as OutsideCheckpoint
 from tlog_scales.tlog import InclusionProof
@@ -243,3 +247,57 @@ def test_without_a_witnessed_checkpoint_receipts_are_against_the_newest_signed_o
     receipt = response.get_data(as_text=True)
     newest = log.latest_checkpoint(db.session())
     assert notes.parse_tlog_proof(receipt).checkpoint_note == newest.note
+
+
+# --- the script's fold, against RFC 6962's own definitions ---------------------------------
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("verify_receipt", VERIFIER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT = _load_script()
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """MTH(D[n]), RFC 6962 section 2.1, by its recursive definition."""
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)  # the largest power of two below n
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def _path(m: int, leaves: list[bytes]) -> list[bytes]:
+    """PATH(m, D[n]), RFC 6962 section 2.1.1, by its recursive definition."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if m < k:
+        return [*_path(m, leaves[:k]), _mth(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _mth(leaves[:k])]
+
+
+@given(
+    st.integers(min_value=1, max_value=70).flatmap(
+        lambda n: st.tuples(st.just(n), st.integers(0, n - 1))
+    )
+)
+def test_the_scripts_fold_gives_the_root_for_every_index_and_size(size_and_index):
+    size, index = size_and_index
+    leaves = [f"entry {i}".encode() for i in range(size)]
+    proof = _path(index, leaves)
+    leaf_hash = hashlib.sha256(b"\x00" + leaves[index]).digest()
+    assert SCRIPT.root_from_inclusion_proof(index, size, leaf_hash, proof) == _mth(leaves)
+    # Another leaf, or the proof of another size, does not lead to the root.
+    other = hashlib.sha256(b"\x00" + b"not logged").digest()
+    assert SCRIPT.root_from_inclusion_proof(index, size, other, proof) != _mth(leaves)
+    # A hash too many, or one too few, is refused outright.
+    with pytest.raises(SCRIPT.Failed, match="too long"):
+        SCRIPT.root_from_inclusion_proof(index, size, leaf_hash, [*proof, leaf_hash])
+    if proof:
+        with pytest.raises(SCRIPT.Failed, match="too short"):
+            SCRIPT.root_from_inclusion_proof(index, size, leaf_hash, proof[:-1])
