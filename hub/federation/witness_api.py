@@ -30,6 +30,8 @@ blueprint = Blueprint(
 
 TEXT = "text/plain; charset=utf-8"
 PROBLEM = "application/problem+json"
+#: Bodies of these types are parsed as forms before any view: send text/plain, or no type.
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _ERRORS: dict[int, type[HubError]] = {
     400: BadRequest,
     403: PermissionDenied,
@@ -94,6 +96,14 @@ class AddCheckpoint(MethodView):
         """Submit a checkpoint with a consistency proof; get this hub's cosignature (C2SP
         tlog-witness add-checkpoint)."""
         try:
+            if request.mimetype in FORM_TYPES:
+                # The edge reads such a body as form fields (hub.web.input): its text is gone.
+                refusal = tlog_witness.Refusal(
+                    tlog_witness.MALFORMED,
+                    "send the request as text/plain, or with no Content-Type, not as a form",
+                )
+                witnessing.keep_refusal(current_actor(), refusal)
+                raise refusal
             line = witnessing.add_checkpoint(current_actor(), request.get_data(cache=False))
         except tlog_witness.Refusal as refusal:
             return _refusal_response(refusal)
