@@ -64,8 +64,8 @@ EVENT_TYPES = {
     "assertion.withdrawn": "A statement shared with your organisation was withdrawn",
     "assertion.disputed": "A statement shared with your organisation is disputed",
     "speaker.corrected": (
-        "Fields of a speaker record shared with your organisation were corrected (`fields` "
-        "names those you received)"
+        "Details of a speaker record shared with your organisation were corrected (the "
+        "payload names the fields you received that changed, never their values)"
     ),
     "speaker.erased": "A speaker record shared with your organisation was erased",
     "advisory.answered": "An advisory request your organisation made was answered",

@@ -137,6 +137,7 @@ def tell_changed(
     """Tell every organisation that received anything of the record (even only that it
     exists) that the whole record changed: a statement withdrawn or disputed, a speaker
     erased. Returns how many were told."""
+    held = received.copies(record) if held is None else held
     told: dict[str, list[str]] = {holder: [] for holder in _holders(record, held)}
     return _tell(actor, record, change, told, speaker=speaker, held=held)
 
@@ -171,7 +172,7 @@ def _speaker_ids(
     if record.record_type == "speaker" or speaker is None:
         return in_payload, in_payload
     in_link = received.speaker_id_known_to(holder, speaker, speaker_held)
-    if in_link is None and in_payload and not in_payload.startswith("psn:"):
+    if in_link is None and in_payload == speaker.id:  # given in full with the statement
         in_link = in_payload
     return in_payload, in_link
 

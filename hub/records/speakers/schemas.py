@@ -95,7 +95,10 @@ class SpeakerUpdatedSchema(SpeakerSchema):
 
     changed = fields.List(
         fields.String(),
-        metadata={"description": "The fields this change altered (names only)."},
+        metadata={
+            "description": "The fields this change altered (names only).",
+            "example": ["display_name", "aliases"],
+        },
     )
     organisations_told = fields.Integer(
         metadata={
