@@ -16,7 +16,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from audit import log, notes, permissions
+from audit import log, permissions, review
 from audit import services as audit
 from audit import witness as witnesses
 from audit.schemas import (
@@ -280,37 +280,15 @@ class Receipt(MethodView):
         if index >= log.tree_size(db.session()):
             raise NotFound(f"There is no entry {index} in the log yet.")
         _visible(index)
-        note, size, kind = receipt_checkpoint(index)
-        response = _text(_tlog_proof(index, note, size))
+        proof, kind = review.receipt(index)
+        response = _text(proof)
         response.headers[RECEIPT_CHECKPOINT_HEADER] = kind
         return response
 
 
-def receipt_checkpoint(index: int) -> tuple[str, int, str]:
-    """The checkpoint a receipt for `index` proves against, as (note, size, kind): the latest
-    witnessed checkpoint if it holds the entry (kind `witnessed`), else the newest signed one
-    (kind `signed`). A receipt against a witnessed checkpoint carries its cosignatures, so it
-    holds even against a log that shows its reader a different history than everyone else."""
-    session = db.session()
-    policy = witnesses.WitnessPolicy.current()
-    witnessed = witnesses.latest_witnessed(session, log.verifier_key(), policy)
-    if witnessed is not None and index < witnessed.checkpoint.size:
-        return witnessed.note, witnessed.checkpoint.size, "witnessed"
-    checkpoint = log.latest_checkpoint(session)
-    if checkpoint is None or index >= checkpoint.size:
-        raise NotFound(f"Entry {index} is not yet in a signed checkpoint.")
-    return checkpoint.note, checkpoint.size, "signed"
-
-
-def _tlog_proof(index: int, note: str, size: int) -> str:
-    _leaf_hash, hashes = log.inclusion_proof(db.session(), index, size)
-    return notes.format_tlog_proof(index, hashes, note)
-
-
 def receipt(index: int) -> str:
     """A tlog-proof for `index`, as the receipt endpoint serves it."""
-    note, size, _kind = receipt_checkpoint(index)
-    return _tlog_proof(index, note, size)
+    return review.receipt(index)[0]
 
 
 @blueprint.route("/cosignatures")

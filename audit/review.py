@@ -580,29 +580,70 @@ def export_entries(actor: Actor, entry_filter: EntryFilter) -> Export:
     return Export(entries=entries, total=total)
 
 
-def receipts(indexes: Iterable[int]) -> dict[int, str]:
-    """C2SP tlog-proof receipts for `indexes`, all against the newest checkpoint (as
-    `audit.api.receipt` makes them one at a time), fetching tree nodes in batches."""
+@dataclass(frozen=True)
+class ReceiptCheckpoint:
+    """The checkpoint receipts prove against: its signed note (with any cosignatures), its
+    size, and its kind, `witnessed` or `signed`."""
+
+    note: str
+    size: int
+    kind: str
+
+
+def receipt_checkpoints() -> list[ReceiptCheckpoint]:
+    """The checkpoints a receipt may prove against, in the order they are preferred: the
+    latest witnessed one (its cosignatures make a receipt hold even against a log that shows
+    its reader a history no one else sees), then the newest signed one."""
     session = db.session()
-    checkpoint = log.latest_checkpoint(session)
-    if checkpoint is None:
-        return {}
-    wanted = sorted({i for i in indexes if 0 <= i < checkpoint.size})
-    found: dict[int, str] = {}
-    for start in range(0, len(wanted), RECEIPT_BATCH):
-        batch = wanted[start : start + RECEIPT_BATCH]
-        plans = {i: merkle.inclusion_proof_nodes(i, checkpoint.size) for i in batch}
-        nodes = log.fetch_nodes(
-            session, (node for plan in plans.values() for group in plan for node in group)
-        )
+    found = []
+    witnessed = witnesses.latest_witnessed(
+        session, log.verifier_key(), witnesses.WitnessPolicy.current()
+    )
+    if witnessed is not None:
+        found.append(ReceiptCheckpoint(witnessed.note, witnessed.checkpoint.size, "witnessed"))
+    signed = log.latest_checkpoint(session)
+    if signed is not None:
+        found.append(ReceiptCheckpoint(signed.note, signed.size, "signed"))
+    return found
 
-        def get(level: int, idx: int, nodes: dict[tuple[int, int], bytes] = nodes) -> bytes:
-            """A stored subtree hash of this batch (bound now, not when the loop moves on)."""
-            return nodes[(level, idx)]
 
-        for index, plan in plans.items():
-            hashes = [merkle.hash_nodes(group, get) for group in plan]
-            found[index] = notes.format_tlog_proof(index, hashes, checkpoint.note)
+def receipt(index: int) -> tuple[str, str]:
+    """The receipt of the entry at `index` (a C2SP tlog-proof) and the kind of checkpoint it
+    proves against: the first of `receipt_checkpoints` that holds the entry."""
+    proof = receipts([index]).get(index)
+    if proof is None:
+        raise NotFound(f"Entry {index} is not yet in a signed checkpoint.")
+    return proof
+
+
+def receipts(indexes: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Receipts for `indexes` (as `receipt`), fetching tree nodes in batches; an index no
+    checkpoint holds yet has none."""
+    session = db.session()
+    wanted = sorted({i for i in indexes if i >= 0})
+    checkpoints = receipt_checkpoints()
+    by_checkpoint: dict[ReceiptCheckpoint, list[int]] = {}
+    for index in wanted:
+        chosen = next((c for c in checkpoints if index < c.size), None)
+        if chosen is not None:
+            by_checkpoint.setdefault(chosen, []).append(index)
+    found: dict[int, tuple[str, str]] = {}
+    for checkpoint, held in by_checkpoint.items():
+        for start in range(0, len(held), RECEIPT_BATCH):
+            batch = held[start : start + RECEIPT_BATCH]
+            plans = {i: merkle.inclusion_proof_nodes(i, checkpoint.size) for i in batch}
+            nodes = log.fetch_nodes(
+                session, (node for plan in plans.values() for group in plan for node in group)
+            )
+
+            def get(level: int, idx: int, nodes: dict[tuple[int, int], bytes] = nodes) -> bytes:
+                """A stored subtree hash of this batch (bound now, not when the loop moves on)."""
+                return nodes[(level, idx)]
+
+            for index, plan in plans.items():
+                hashes = [merkle.hash_nodes(group, get) for group in plan]
+                proof = notes.format_tlog_proof(index, hashes, checkpoint.note)
+                found[index] = (proof, checkpoint.kind)
     return found
 
 

@@ -437,7 +437,8 @@ def export_json() -> Any:
                 "index": item.index,
                 "leaf": base64.b64encode(item.leaf).decode(),
                 "entry": item.entry,
-                "receipt": found.get(item.index) if item.index is not None else None,
+                "receipt": found[item.index][0] if item.index in found else None,
+                "receipt_checkpoint": found[item.index][1] if item.index in found else None,
             }
             for item in export.entries
         ],

@@ -233,6 +233,21 @@ def test_an_entry_newer_than_the_witnessed_checkpoint_gets_a_signed_receipt(clie
     assert result.returncode == 1 and "has 0 valid cosignatures" in result.stdout
 
 
+def test_the_json_exports_receipts_are_chosen_as_the_apis(client, hub):
+    """The DPO's JSON export proves each entry against the same checkpoint as the receipt
+    endpoint (one rule): the witnessed one, with its cosignatures, where it holds the entry."""
+    body = client.get("/audit/export.json").json
+    kinds = {}
+    for item in body["entries"]:
+        response = client.get(f"/api/v1/audit/entries/{item['index']}/receipt")
+        assert item["receipt_checkpoint"] == response.headers["Hub-Receipt-Checkpoint"]
+        if item["receipt_checkpoint"] == "witnessed":
+            # (A signed one differs: each read of the log is audited, and signed anew.)
+            assert item["receipt"] == response.get_data(as_text=True)
+        kinds[item["index"] < hub["witnessed_size"]] = item["receipt_checkpoint"]
+    assert kinds == {True: "witnessed", False: "signed"}
+
+
 def test_without_a_witnessed_checkpoint_receipts_are_against_the_newest_signed_one(
     client, reader, system
 ):
