@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from audit import merkle, notes
+from audit import notes, tlog_witness
 from audit import services as audit
 from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER, AUDIT_WITNESS_REVOKE
 from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
@@ -448,33 +448,33 @@ def witness_round(
         pinned = _get(base + "/verifier-key", timeout).strip()  # trust on first use
     note = _get(base + "/checkpoint", timeout)
     try:
-        text, _ = notes.open_note(note, [pinned])
+        text, _ = notes.split_note(note)
         checkpoint = notes.parse_checkpoint(text)
     except notes.NoteError as exc:
-        raise WitnessRefusal(f"the hub's checkpoint does not verify with its key: {exc}") from exc
-    if checkpoint.origin != notes.parse_verifier_key(pinned).name:
-        raise WitnessRefusal(f"checkpoint origin {checkpoint.origin!r} is not the pinned log's")
+        raise WitnessRefusal(f"the hub's checkpoint is not a signed checkpoint: {exc}") from exc
+    recorded = tlog_witness.Recorded()
     if state is not None:
+        recorded = tlog_witness.Recorded(state.size, state.root)
         if checkpoint.size < state.size:
             raise WitnessRefusal(f"the hub's tree shrank from {state.size} to {checkpoint.size}")
-        if checkpoint.size == state.size and checkpoint.root != state.root:
-            raise WitnessRefusal(f"the hub shows two different roots for size {state.size}")
-        if checkpoint.size > state.size and state.size > 0:
-            query = urllib.parse.urlencode({"old": state.size, "new": checkpoint.size})
-            proof = json.loads(_get(f"{base}/proof/consistency?{query}", timeout))
-            try:
-                merkle.verify_consistency(
-                    state.size,
-                    checkpoint.size,
-                    state.root,
-                    checkpoint.root,
-                    [base64.b64decode(h) for h in proof["hashes"]],
-                )
-            except (merkle.ProofError, KeyError, ValueError) as exc:
-                raise WitnessRefusal(
-                    f"the hub's tree of size {checkpoint.size} is not consistent with the "
-                    f"size {state.size} this witness cosigned before: {exc}"
-                ) from exc
+    proof: tuple[bytes, ...] = ()
+    if 0 < recorded.size < checkpoint.size:
+        query = urllib.parse.urlencode({"old": recorded.size, "new": checkpoint.size})
+        answer = json.loads(_get(f"{base}/proof/consistency?{query}", timeout))
+        try:
+            proof = tuple(
+                tlog_witness.proof_hash(n, h) for n, h in enumerate(answer["hashes"], start=1)
+            )
+        except (tlog_witness.Refusal, KeyError, TypeError) as exc:
+            raise WitnessRefusal(f"the hub's consistency proof is malformed: {exc}") from exc
+    # The one decision every witness here makes (tlog-witness's checks, in its order).
+    request = tlog_witness.AddCheckpoint(recorded.size, proof, note, text, checkpoint)
+    try:
+        tlog_witness.check(request, pinned, recorded)
+    except tlog_witness.Refusal as exc:
+        raise WitnessRefusal(exc.detail) from exc
+    if checkpoint.origin != notes.parse_verifier_key(pinned).name:
+        raise WitnessRefusal(f"checkpoint origin {checkpoint.origin!r} is not the pinned log's")
     line = notes.cosign_checkpoint(text, signer, int(time.time()))
     status, body = _post(base + "/cosignatures", note + line, timeout)
     if status >= 300:
