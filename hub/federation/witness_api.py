@@ -40,6 +40,27 @@ _ERRORS: dict[int, type[HubError]] = {
 }
 
 
+#: A peer's checkpoint as examples show it (fictional keys and signatures, the shape only).
+CHECKPOINT_EXAMPLE = (
+    "hub.southmoor.example/audit\n"
+    "1062\n"
+    "q0VXWd8nTn3hQ2uJ7Y5o1k9cR4mZs6eB3tA0xL2pF8g=\n"
+    "\n"
+    "\u2014 hub.southmoor.example/audit 8Lp3bXk2Vq0a1Yz9Wn5Tr6Uc4Es7Dh2Fg0Jm8Ko1Qi3Zw5Xv7Nb9Ma=\n"
+)
+#: This hub's cosignature line on it (tlog-cosignature/v1: key ID, timestamp, signature).
+COSIGNATURE_EXAMPLE = (
+    "\u2014 hub.northshire.example/audit/witness jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI"
+    "5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+REQUEST_EXAMPLE = (
+    "old 1057\n"
+    "0bq0qR6aXgkZr5bX3y9w1Yd3W0P0Gm6wQ1vS5d8s2zA=\n"
+    "yq6l3Q1s9R0m2c5b8Xn7Vw4Tz0Kp3Hf6Jd2Gs1Lq9aE=\n"
+    "\n" + CHECKPOINT_EXAMPLE
+)
+
+
 def _problem(status: int, description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM: {"schema": "ProblemSchema"}}}
 
@@ -74,12 +95,12 @@ class AddCheckpoint(MethodView):
             "description": "`old <size>`, the RFC 6962 consistency proof from that size (one "
             "base64 hash per line, at most 63), an empty line, then the log's signed checkpoint "
             "(C2SP tlog-checkpoint).",
-            "content": {TEXT: {"schema": {"type": "string"}}},
+            "content": {TEXT: {"schema": {"type": "string"}, "example": REQUEST_EXAMPLE}},
         },
         responses={
             "200": {
                 "description": "This hub's tlog-cosignature/v1 line(s) on the checkpoint",
-                "content": {TEXT: {"schema": {"type": "string"}}},
+                "content": {TEXT: {"schema": {"type": "string"}, "example": COSIGNATURE_EXAMPLE}},
             },
             "400": _problem(400, "A malformed request, or an old size beyond the checkpoint's"),
             "403": _problem(403, "The checkpoint is not signed by the log's registered key"),
@@ -120,7 +141,12 @@ class WitnessedCheckpoint(MethodView):
             "200": {
                 "description": "The checkpoint with the log's signature and this hub's "
                 "cosignature (C2SP tlog-witness monitoring)",
-                "content": {TEXT: {"schema": {"type": "string"}}},
+                "content": {
+                    TEXT: {
+                        "schema": {"type": "string"},
+                        "example": CHECKPOINT_EXAMPLE + COSIGNATURE_EXAMPLE,
+                    }
+                },
             },
             "404": _problem(404, "This hub never cosigned that log"),
         },

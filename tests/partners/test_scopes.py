@@ -115,6 +115,11 @@ PUBLIC = [
     ("GET", "/api/v1/audit/verifier-key"),
     ("GET", "/api/v1/audit/proof/consistency"),
     ("POST", "/api/v1/audit/cosignatures"),
+    ("GET", "/api/v1/audit/checkpoint/witnessed"),
+    ("GET", "/api/v1/audit/witness-policy"),
+    # This hub as a witness of its peers' logs (C2SP tlog-witness: the signature is the proof).
+    ("POST", "/api/v1/witness/add-checkpoint"),
+    ("GET", "/api/v1/witness/<string:origin_hash>/checkpoint"),
 ]
 #: No scope covers these: people signed in only, a token is refused whatever it holds.
 PEOPLE_ONLY = [
