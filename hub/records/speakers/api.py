@@ -148,7 +148,7 @@ class _Updated:
 
     def __init__(self, speaker: Speaker, changed: speakers.Changed) -> None:
         self._speaker = speaker
-        self.changed = list(changed)
+        self.changed = list(changed.fields)
         self.organisations_told = changed.told
 
     def __getattr__(self, name: str) -> Any:

@@ -579,14 +579,17 @@ def _guard_change(actor: Actor, speaker: Speaker, action: str) -> None:
         )
 
 
-class Changed(list[str]):
-    """The names of the fields an update changed, in the order they are audited (a list, as
-    callers compare it), and `told`: how many organisations that had received any of them were
-    told of the correction."""
+@dataclass(frozen=True)
+class Changed:
+    """What an update changed: the fields' names, in the order they are audited, and `told`,
+    how many organisations that had received any of them were told of the correction. False
+    when nothing changed."""
 
-    def __init__(self, names: Iterable[str] = (), told: int = 0) -> None:
-        super().__init__(names)
-        self.told = told
+    fields: tuple[str, ...] = ()
+    told: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
 
 
 def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> Changed:
@@ -618,7 +621,7 @@ def update_speaker(actor: Actor, speaker: Speaker, data: Mapping[str, Any]) -> C
     if before is not None:
         after = shareable.speaker(speaker)
         told = corrections.tell_corrected(actor, before, after, changed, held=held)
-    return Changed(changed, told)
+    return Changed(tuple(changed), told)
 
 
 def editable_values(speaker: Speaker) -> dict[str, Any]:
