@@ -15,13 +15,15 @@ resolver and reader takes alike. Loopback written any other way (`https://213070
 `https://127.1/`, `https://[::ffff:127.0.0.1]/`, `https://127.0.0.2/`, `https://localhost./`)
 is refused in every environment: nobody's test server needs it, and it is how a check that
 compares text is slipped past. Production refuses loopback however written. Subscribing
-(`check_url`) and sending (`fetch`) ask the same rule (`is_refused_host`), so nothing accepted
+(`check_url`) and sending (`address_for`) ask the same rule (`is_refused_host`), so nothing accepted
 in development is refused only later, at send time, in production.
 
-`fetch` connects to the very address it checked (a name is resolved once, so DNS cannot point it
-elsewhere between the check and the connection), follows redirects only on the same origin,
-reads at most a given number of bytes within a given time, and fails with one generic error
-whatever went wrong, so that its answer never tells closed ports, open ports and services apart.
+`fetch` (client key sets) and `post` (webhook deliveries) connect to the very address that
+`address_for` checked (a name is resolved once, so DNS cannot point it elsewhere between the
+check and the connection). `fetch` follows redirects only on the same origin, reads at most a
+given number of bytes within a given time, and fails with one generic error whatever went
+wrong, so that its answer never tells closed ports, open ports and services apart; `post`
+follows no redirect (a redirect is an answer).
 """
 
 from __future__ import annotations
@@ -292,6 +294,46 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
+def address_for(url: str, *, allow_loopback: bool) -> str:
+    """The one address `url` may be reached at under the rule above (https, or plain http to
+    this machine in development; no credentials; a host that is, and resolves to, somewhere
+    public), or OutboundError. The caller connects to this very address (`post`, `fetch`)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = allow_loopback and is_plain_loopback(host)
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise OutboundError(f"{parts.scheme}:// is not allowed")
+    if parts.username or parts.password:
+        raise OutboundError("credentials in the address")
+    return _allowed_address(host, allow_loopback=allow_loopback)
+
+
+def _connection(url: str, address: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    return pinned((parts.hostname or "").lower(), parts.port, address, timeout)
+
+
+def _target(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def post(url: str, address: str, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
+    """POST `body` once to `url` at `address` (from `address_for`); the answer's HTTP status
+    (a redirect is an answer, never followed), or OutboundError whatever went wrong."""
+    connection = _connection(url, address, timeout)
+    try:
+        connection.request("POST", _target(url), body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(4096)
+        return response.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise OutboundError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        connection.close()
+
+
 def fetch(
     url: str,
     *,
@@ -304,23 +346,14 @@ def fetch(
     deadline = time.monotonic() + timeout
     origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        loopback = allow_loopback and is_plain_loopback(host)
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise OutboundError(f"{parts.scheme}:// is not allowed")
-        if parts.username or parts.password:
-            raise OutboundError("credentials in the address")
-        address = _allowed_address(host, allow_loopback=allow_loopback)
+        address = address_for(url, allow_loopback=allow_loopback)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OutboundError("out of time")
-        pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        connection = pinned(host, parts.port, address, remaining)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = _connection(url, address, remaining)
         try:
             connection.request(
-                "GET", target, headers={"Accept": accept, "User-Agent": "prevent-hub/1"}
+                "GET", _target(url), headers={"Accept": accept, "User-Agent": "prevent-hub/1"}
             )
             response = connection.getresponse()
             if response.status in _REDIRECTS:

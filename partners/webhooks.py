@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -57,7 +54,6 @@ from partners.models import (
     WebhookStatus,
     WebhookSubscription,
 )
-from partners.outbound import addresses_of
 
 EVENT_TYPES = {
     "assertion.corrected": "A statement shared with your organisation was corrected",
@@ -479,36 +475,15 @@ class DeliveryRun:
         return self.delivered + self.retrying + self.failed
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed attempt), never an invitation to post elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def reaches_private_network(url: str) -> bool:
-    """Whether the address's name resolves to somewhere not on the internet (checked on each
-    send outside development, so that DNS cannot point a subscription into the hub's own
-    network after it was accepted)."""
-    host = urlsplit(url).hostname or ""
-    return any(not outbound.is_public_address(address) for address in addresses_of(host))
-
-
-def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST once; returns the HTTP status (None if there was no answer) and an error note."""
-    opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(  # noqa: S310 (the scheme was checked on subscribing)
-        url, data=body.encode(), method="POST", headers=headers
-    )
+def _post(url: str, address: str, body: str, headers: dict[str, str]) -> tuple[int | None, str]:
+    """POST once to `address` (`partners.outbound`: the address the URL was checked at);
+    returns the HTTP status (None if there was no answer) and an error note. A redirect is an
+    answer (a failed attempt), never an invitation to post elsewhere."""
     try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read(4096)
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code} {exc.reason}"[:300]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, (str(reason) or type(exc).__name__)[:300]
+        status = outbound.post(url, address, body.encode(), headers, timeout=TIMEOUT_SECONDS)
+    except outbound.OutboundError as exc:
+        return None, str(exc)[:300]
+    return status, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 def _due(now: datetime) -> WebhookDelivery | None:
@@ -530,7 +505,7 @@ def deliver_due(now: datetime | None = None, *, limit: int = 500) -> DeliveryRun
     delivery at the same time."""
     now = now or utcnow()
     run = DeliveryRun()
-    guard_networks = not current_app.config["HUB_SETTINGS"].is_development
+    development = current_app.config["HUB_SETTINGS"].is_development
     for _ in range(limit):
         delivery = _due(now)
         if delivery is None:
@@ -557,10 +532,15 @@ def deliver_due(now: datetime | None = None, *, limit: int = 500) -> DeliveryRun
         }
         url, body, delivery_id = subscription.url, delivery.payload, delivery.id
         db.session.commit()  # the claim stands before the (slow) request is made
-        if guard_networks and reaches_private_network(url):
-            status_code, error = None, "The address resolves to a private network; not sent."
+        # Checked on each send, as on subscribing (partners.outbound, the one rule), and the
+        # request goes to the very address checked: DNS cannot point a subscription into the
+        # hub's own network after it was accepted, nor between the check and the connection.
+        try:
+            address = outbound.address_for(url, allow_loopback=development)
+        except outbound.OutboundError:
+            status_code, error = None, "The address is not on the public internet; not sent."
         else:
-            status_code, error = _post(url, body, headers)
+            status_code, error = _post(url, address, body, headers)
         _record(delivery_id, now, status_code, error, run)
         db.session.commit()
     return run

@@ -26,7 +26,7 @@ from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from hub.records.sharing import services as shared
 from hub.records.speakers import assertions
-from partners import notifications, services, webhooks
+from partners import notifications, outbound, services, webhooks
 from partners.models import DeliveryStatus, Status, WebhookDelivery, WebhookStatus
 from tests.agreement_factories import rule
 from tests.conftest import actor_of
@@ -700,33 +700,35 @@ def test_outside_development_a_name_resolving_to_a_private_address_is_not_posted
     organisation, _admin, subscription = subscribed(url="https://hooks.example.org/in")
     webhooks.emit(organisation.id, "agreement.status", {"status": "approved"})
     monkeypatch.setattr(app.config["HUB_SETTINGS"], "env", "production")
-    monkeypatch.setattr(webhooks, "addresses_of", lambda host: ["93.184.215.14", "10.0.0.7"])
+    monkeypatch.setattr(outbound, "addresses_of", lambda host: ["93.184.215.14", "10.0.0.7"])
     posted = []
     monkeypatch.setattr(webhooks, "_post", lambda *args: posted.append(args) or (204, ""))
     assert webhooks.deliver_due(utcnow()).retrying == 1
     assert posted == []
     [delivery] = _deliveries(subscription)
-    assert "private network" in delivery.last_error
+    assert "not on the public internet" in delivery.last_error
 
 
 def test_outside_development_a_public_address_is_posted_to(app, subscribed, monkeypatch):
     organisation, _admin, subscription = subscribed(url="https://hooks.example.org/in")
     webhooks.emit(organisation.id, "agreement.status", {"status": "approved"})
     monkeypatch.setattr(app.config["HUB_SETTINGS"], "env", "production")
-    monkeypatch.setattr(webhooks, "addresses_of", lambda host: ["93.184.215.14"])
+    monkeypatch.setattr(outbound, "addresses_of", lambda host: ["93.184.215.14"])
     posted = []
     monkeypatch.setattr(webhooks, "_post", lambda *args: posted.append(args) or (204, ""))
     assert webhooks.deliver_due(utcnow()).delivered == 1
-    [(url, _body, headers)] = posted
-    assert url == "https://hooks.example.org/in"
+    [(url, address, _body, headers)] = posted
+    assert (url, address) == ("https://hooks.example.org/in", "93.184.215.14")
     assert headers["Hub-Delivery-Id"] == str(_deliveries(subscription)[0].id)
 
 
 def test_names_are_resolved_to_decide_what_is_private():
-    assert webhooks.addresses_of("localhost")
-    assert webhooks.reaches_private_network("https://localhost/x")
-    assert webhooks.addresses_of("name.invalid") == []
-    assert not webhooks.reaches_private_network("https://name.invalid/x")
+    assert outbound.addresses_of("localhost")
+    with pytest.raises(outbound.OutboundError):
+        outbound.address_for("https://localhost/x", allow_loopback=False)
+    assert outbound.addresses_of("name.invalid") == []
+    with pytest.raises(outbound.OutboundError, match="does not resolve"):
+        outbound.address_for("https://name.invalid/x", allow_loopback=False)
 
 
 def test_the_cli_follows_until_stopped(cli, subscribed, receiver, monkeypatch):
