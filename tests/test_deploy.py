@@ -30,7 +30,12 @@ SERVICES = [
     "prevent-hub-web.service",
     "prevent-hub-integrator.service",
     "prevent-hub-witness.service",
+    "prevent-hub-submit.service",
 ]
+TIMERS = {
+    "prevent-hub-witness.timer": "prevent-hub-witness.service",
+    "prevent-hub-submit.timer": "prevent-hub-submit.service",
+}
 BIN = Path(sys.executable).parent
 
 Unit = dict[str, dict[str, list[str]]]
@@ -130,12 +135,13 @@ def test_integrator_restarts_whatever_made_it_stop_and_never_gives_up():
     assert one(unit, "Unit", "StartLimitIntervalSec") == "0"
 
 
-def test_witness_timer_starts_the_witness_service_periodically():
-    timer = read_unit("prevent-hub-witness.timer")
-    assert one(timer, "Timer", "Unit") == "prevent-hub-witness.service"
+@pytest.mark.parametrize(("timer_name", "service"), sorted(TIMERS.items()))
+def test_each_timer_starts_its_oneshot_service_periodically(timer_name, service):
+    timer = read_unit(timer_name)
+    assert one(timer, "Timer", "Unit") == service
     assert one(timer, "Timer", "OnCalendar")
     assert one(timer, "Install", "WantedBy") == "timers.target"
-    assert one(read_unit("prevent-hub-witness.service"), "Service", "Type") == "oneshot"
+    assert one(read_unit(service), "Service", "Type") == "oneshot"
 
 
 def test_gunicorn_access_log_leaves_out_query_strings_and_referrers():
@@ -157,7 +163,7 @@ def bare_app(tmp_path: Path) -> Iterator[Flask]:
     app.extensions["hub_db_engine"].dispose()
 
 
-@pytest.mark.parametrize("name", ["prevent-hub-integrator.service", "prevent-hub-witness.service"])
+@pytest.mark.parametrize("name", [s for s in SERVICES if s != "prevent-hub-web.service"])
 def test_the_flask_command_a_unit_runs_exists(name, bare_app):
     command = shlex.split(one(read_unit(name), "Service", "ExecStart"))
     assert Path(command[0]).name == "flask"
@@ -185,7 +191,7 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     (root / "bin/kill").chmod(0o755)
     units = root / "etc/systemd/system"
     units.mkdir(parents=True)
-    for name in [*SERVICES, "prevent-hub-witness.timer"]:
+    for name in [*SERVICES, *TIMERS]:
         shutil.copy(DEPLOY / name, units / name)
     result = subprocess.run(
         ["systemd-analyze", "verify", f"--root={root}", *sorted(str(p) for p in units.iterdir())],
