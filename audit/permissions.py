@@ -20,6 +20,14 @@ def can_read_log(actor: Actor) -> bool:
     return actor.kind == ActorKind.CLIENT
 
 
+def can_manage_witness(actor: Actor, organisation_id: str) -> bool:
+    """An organisation's witness key (registering, revoking, where checkpoints are submitted
+    to it): its own administrators, or the hub's."""
+    return actor.is_hub_admin or (
+        actor.org_id == str(organisation_id) and actor.has_role("org_admin")
+    )
+
+
 def sees_whole_log(actor: Actor) -> bool:
     """The hub operator's DPOs and auditors review every organisation's entries: people of the
     hub-kind organisation in those roles, never a client (a peer hub's client is an

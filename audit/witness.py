@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from audit import notes, tlog_witness
+from audit import notes, permissions, tlog_witness
 from audit import services as audit
 from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER, AUDIT_WITNESS_REVOKE
 from audit.models import AuditCheckpoint, AuditCosignature, AuditWitness
@@ -49,9 +49,7 @@ def register_witness(
     session: Session, actor: Actor, organisation_id: str, verifier_key: str
 ) -> AuditWitness:
     """Register a partner's witness key (its org admins, or hub administrators)."""
-    if not (
-        actor.is_hub_admin or (actor.org_id == organisation_id and actor.has_role("org_admin"))
-    ):
+    if not permissions.can_manage_witness(actor, organisation_id):
         raise PermissionDenied(
             "Only the organisation's administrators can register its witness key.",
             audit={
@@ -108,9 +106,7 @@ def revoke_witness(session: Session, actor: Actor, name: str) -> AuditWitness:
     if witness is None:
         raise NotFound(f"No witness named '{name}' is registered.")
     organisation_id = str(witness.organisation_id)
-    if not (
-        actor.is_hub_admin or (actor.org_id == organisation_id and actor.has_role("org_admin"))
-    ):
+    if not permissions.can_manage_witness(actor, organisation_id):
         raise PermissionDenied(
             "Only the organisation's administrators can revoke its witness key.",
             audit={

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from audit import log, notes, tlog_witness
+from audit import log, notes, permissions, tlog_witness
 from audit import services as audit
 from audit import witness as witnesses
 from audit.actions import AUDIT_COSIGNATURE, AUDIT_WITNESS_REGISTER
@@ -100,10 +100,7 @@ def set_submission_prefix(
     witness = session.scalar(sa.select(AuditWitness).where(AuditWitness.name == witness_name))
     if witness is None:
         raise NotFound(f"There is no witness named '{witness_name}'.")
-    if not (
-        actor.is_hub_admin
-        or (actor.org_id == str(witness.organisation_id) and actor.has_role("org_admin"))
-    ):
+    if not permissions.can_manage_witness(actor, str(witness.organisation_id)):
         raise PermissionDenied(
             "Only the organisation's administrators can say where its witness is.",
             audit={

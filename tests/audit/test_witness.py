@@ -13,7 +13,13 @@ from werkzeug.serving import make_server
 from audit import log, notes
 from audit import services as audit
 from audit import witness as witnesses
-from audit.models import APPEND_ONLY_TABLES, AuditCosignature, AuditEntry, AuditLeaf
+from audit.models import (
+    APPEND_ONLY_TABLES,
+    AuditCosignature,
+    AuditEntry,
+    AuditLeaf,
+    AuditWitness,
+)
 from core.db import db
 from core.security import Actor
 from tests.conftest import app_config, dispose_database, fresh_database_url
@@ -151,3 +157,58 @@ def test_witness_refuses_a_checkpoint_signed_by_another_key(live_hub, tmp_path):
     impostor = notes.verifier_key_from_signer(notes.make_signer_key("impostor.example/audit"))
     with pytest.raises(witnesses.WitnessRefusal, match="does not verify"):
         witnesses.run_witness(url, tmp_path / "s.json", key_path, log_key=impostor)
+
+
+# --- who may manage a witness key ------------------------------------------------------------
+
+#: (whose person, role) -> may they register, repoint and revoke the partner's witness key.
+WITNESS_MATRIX = [
+    ("partner", "org_admin", True),
+    ("partner", "dpo", False),
+    ("partner", "auditor", False),
+    ("other", "org_admin", False),
+    ("hub", "org_admin", True),
+    ("hub", "dpo", False),
+]
+
+
+@pytest.mark.parametrize(("whose", "role", "allowed"), WITNESS_MATRIX)
+def test_who_may_register_repoint_and_revoke_a_witness_key(
+    app, make_org, make_person, system, whose, role, allowed
+):
+    """One rule (audit.permissions.can_manage_witness) for all three steps; each refusal
+    carries what the edge audits."""
+    from audit import witness_submission
+    from audit.actions import AUDIT_WITNESS_REGISTER as REGISTER
+    from audit.actions import AUDIT_WITNESS_REVOKE as REVOKE
+    from core.errors import PermissionDenied
+    from tests.conftest import actor_of
+
+    orgs = {"partner": make_org(), "other": make_org(), "hub": make_org(kind="hub")}
+    actor = actor_of(make_person(orgs[whose], [role]))
+    partner = str(orgs["partner"].id)
+    name = "witness.fellwater.example"
+    vkey = notes.verifier_key_from_signer(notes.make_cosigner_key(name))
+    steps = [
+        (REGISTER, lambda: witnesses.register_witness(db.session(), actor, partner, vkey)),
+        (
+            REGISTER,
+            lambda: witness_submission.set_submission_prefix(
+                db.session(), actor, name, "https://witness.example/fell"
+            ),
+        ),
+        (REVOKE, lambda: witnesses.revoke_witness(db.session(), actor, name)),
+    ]
+    for number, (action, step) in enumerate(steps):
+        if allowed:
+            step()
+            continue
+        if number == 1:  # the key exists, so that the next refusals are about who asks
+            witnesses.register_witness(db.session(), system, partner, vkey)
+        with pytest.raises(PermissionDenied) as refused:
+            step()
+        assert refused.value.audit["action"] == action
+    witness = db.session.scalar(sa.select(AuditWitness).where(AuditWitness.name == name))
+    assert witness is not None
+    assert (witness.revoked_at is not None) == allowed
+    assert (witness.submission_prefix is not None) == allowed
