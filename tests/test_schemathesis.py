@@ -145,8 +145,12 @@ def hub(database_server, tmp_path_factory) -> Iterator[Hub]:
     try:
         yield Hub(app, response.json["access_token"], ids)
     finally:
+        from core import background
+
         with app.app_context():
             db.session.remove()
+        # No integrator round may be left holding one of the engine's connections.
+        background.stop_all(app)
         app.extensions["hub_db_engine"].dispose()
         dispose_database(database_server, url)
 

@@ -43,8 +43,11 @@ def live_hub(database_server, tmp_path) -> Iterator:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+        from core import background
+
         with app.app_context():
             db.session.remove()
+        background.stop_all(app)  # no integrator round left holding a connection
         app.extensions["hub_db_engine"].dispose()
         dispose_database(database_server, url)
 
