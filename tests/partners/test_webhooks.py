@@ -737,7 +737,13 @@ def test_the_cli_follows_until_stopped(cli, subscribed, receiver, monkeypatch):
     organisation, _admin, _subscription = subscribed()
     webhooks.emit(organisation.id, "agreement.status", {"status": "approved"})
 
-    def stop(_seconds):
+    sleep = partners_cli.time.sleep
+
+    def stop(seconds):
+        # `time.sleep` is the process's: only the command's own wait (on this thread) stops;
+        # the hub's background threads (the database watchdog) sleep as before.
+        if threading.current_thread() is not threading.main_thread():
+            return sleep(seconds)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(partners_cli.time, "sleep", stop)
