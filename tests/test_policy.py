@@ -14,6 +14,7 @@ from joserfc import jws
 
 from tests.hosts import ASSERTION_TYPE, Hub, two_hubs, warm
 from tests.oauth_helpers import assertion
+from tests.sql import statements_run
 
 
 @pytest.fixture
@@ -148,19 +149,9 @@ def test_the_purpose_list_follows_the_sharing_paths_cached_covers(hubs):
         actor = recipient()
         assert purposes_for(actor) == [PURPOSE]
         db.session.commit()
-    statements: list[str] = []
-    engine = b.app.extensions["hub_db_engine"]
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        with b.app.app_context():
-            assert purposes_for(actor) == [PURPOSE]
-            db.session.commit()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    with statements_run(b.app.extensions["hub_db_engine"]) as statements, b.app.app_context():
+        assert purposes_for(actor) == [PURPOSE]
+        db.session.commit()
     assert not [s for s in statements if "FROM agreements" in s]
 
     _in(a, _suspend_the_agreement)
@@ -244,21 +235,12 @@ def test_policy_is_read_once_per_request_from_the_cache(hubs):
 
     _a, b, speaker_id, client_id, key = hubs
     token = warm(b, client_id, key, speaker_id)
-    statements: list[str] = []
-    engine = b.app.extensions["hub_db_engine"]
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(b.app.extensions["hub_db_engine"]) as statements:
         with b.app.app_context():
             loads = policy.cache().loads
         assert b.read(token, speaker_id).status_code == 200
         with b.app.app_context():
             assert policy.cache().loads == loads
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     policy_tables = ("agreements", "oauth_clients", "organisations", "revoked_tokens")
     read = [s for s in statements if any(f"FROM {t}" in s for t in policy_tables)]
     assert read == []

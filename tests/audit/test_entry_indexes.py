@@ -22,6 +22,7 @@ from core import migrations
 from core.db import db, make_engine
 from core.security import Actor, ActorKind
 from tests.conftest import dispose_database, fresh_database_url
+from tests.sql import statements_run
 
 #: The migration that set the audit write's indexes, and the one before it.
 REVISION = "d2b4f6a8c0e1"
@@ -299,18 +300,9 @@ def test_the_filter_choices_read_the_log_once(app, written):
     """The actions, agreements and purposes a reviewer may filter by come from one pass over
     the visible entries (each was a whole pass of its own: about 0.5 s at a million)."""
     hub = _reviewer(str(uuid.uuid4()), "hub")
-    engine = app.extensions["hub_db_engine"]
-    passes: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "FROM audit_entries" in statement:
-            passes.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app.extensions["hub_db_engine"]) as statements:
         options = review.filter_options(hub)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    passes = [s for s in statements if "FROM audit_entries" in s]
     assert len(passes) == 1
     assert {actions.DISCLOSURE, actions.SPEAKER_READ} <= set(options.actions)
     assert [i for i, _ in options.agreements] == [str(written.agreement.id)]

@@ -20,6 +20,7 @@ from tests.records.worlds import (
     expected_status,
     signed_in,
 )
+from tests.sql import statements_run
 
 
 @pytest.fixture
@@ -155,7 +156,6 @@ def test_partner_speaker_with_statements_and_appearances(world, api):
 def test_a_speakers_appearances_are_read_in_one_statement_in_order(world, api, app):
     """However many events a disclosure reveals, they are read together (one statement, not
     one per event), listed in the disclosure's order, and an erased one is left out."""
-    import sqlalchemy as sa
 
     from core.db import db, utcnow
     from tests.records.worlds import decided_partner_event
@@ -166,18 +166,9 @@ def test_a_speakers_appearances_are_read_in_one_statement_in_order(world, api, a
     ]
     more[1].erased_at = utcnow()
     db.session.commit()
-    reads: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "FROM events" in statement:
-            reads.append(statement)
-
-    engine = app.extensions["hub_db_engine"]
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app.extensions["hub_db_engine"]) as statements:
         response = api.api("GET", f"/api/v1/shared/speakers/{world.speaker.id}?purpose={PURPOSE}")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    reads = [s for s in statements if "FROM events" in s]
     body = response.get_json()
     listed = body["speaker"]["data"]["appearances"]
     shown = [a["id"] for a in body["appearances"]]
@@ -195,17 +186,8 @@ def test_a_speaker_and_what_it_leads_to_go_to_the_log_in_one_statement(world, ap
     from audit.models import AuditEntry
     from core.db import db
 
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = app.extensions["hub_db_engine"]
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(app.extensions["hub_db_engine"]) as statements:
         response = api.api("GET", f"/api/v1/shared/speakers/{world.speaker.id}?purpose={PURPOSE}")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200
     entries = db.session.scalars(
         sa.select(AuditEntry)
