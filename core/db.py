@@ -142,7 +142,10 @@ def _track_writes(engine: Engine) -> None:
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _clear(conn: sa.Connection) -> None:
-        conn.info.pop("hub_wrote", None)
+        # A connection lost mid-transaction is rolled back as it is thrown away: its `info`
+        # would ask SQLAlchemy to reconnect first, and closing the session would fail.
+        if not conn.invalidated:
+            conn.info.pop("hub_wrote", None)
 
 
 def wrote(session: Session) -> bool:
@@ -227,6 +230,44 @@ class Watchdog:
 
 
 watchdog = Watchdog()
+
+
+def read_first(session: Session, statement: str) -> Any:
+    """The first column of the first row of `statement` (constant SQL, no parameters), read in
+    `session`'s transaction, or None if it has no row.
+
+    Made for the read every transaction begins with (the policy generation): on PostgreSQL,
+    when no transaction is open yet on the connection, the statement goes with its BEGIN in
+    one round trip (psycopg's pipeline mode) instead of two, through the driver's own cursor
+    rather than SQLAlchemy's execution. The engine's cursor events still see it (the watchdog
+    arms its deadline, tests count it); a failure is raised as SQLAlchemy raises it, a lost
+    connection invalidated, so that the edge answers 503 as for any other statement."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":  # SQLite: no round trips to save
+        return connection.exec_driver_sql(statement).scalar()
+    import psycopg  # the PostgreSQL driver, imported where it is used
+
+    raw = connection.connection.driver_connection
+    cursor = raw.cursor()
+    events = connection.dispatch
+    events.before_cursor_execute(connection, cursor, statement, {}, None, False)
+    try:
+        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            with raw.pipeline():
+                cursor.execute(statement)
+        else:
+            cursor.execute(statement)
+        row = cursor.fetchone()
+    except psycopg.Error as exc:
+        watchdog.disarm(raw)
+        lost = connection.dialect.is_disconnect(exc, raw, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
+    events.after_cursor_execute(connection, cursor, statement, {}, None, False)
+    return None if row is None else row[0]
 
 
 #: Seconds a pooled connection may have been idle and still be used without a ping first.

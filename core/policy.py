@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base, db
+from core.db import Base, db, read_first
 
 T = TypeVar("T")
 
@@ -45,6 +45,7 @@ POLICY_TABLES = frozenset(
         "agreement_keys",
     }
 )
+_READ_GENERATION = "SELECT token FROM policy_generation WHERE id = 1"
 _TOKEN = "hub_policy_token"  # noqa: S105 (a session.info key: the token this transaction read)
 _EXTENSION = "hub_policy_cache"
 
@@ -99,7 +100,7 @@ def generation(session: Session | None = None) -> str | None:
     session = session if session is not None else db.session()
     token = session.info.get(_TOKEN)
     if token is None:
-        token = session.scalar(sa.select(PolicyGeneration.token).where(PolicyGeneration.id == 1))
+        token = read_first(session, _READ_GENERATION)
         if token is not None:
             session.info[_TOKEN] = token
     return token

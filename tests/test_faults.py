@@ -411,3 +411,71 @@ def test_a_connection_idle_past_the_ping_delay_that_died_is_replaced_unseen(faul
     time.sleep(0.6)
     assert _answer(lambda: client.get("/readyz")).status_code == 200
     assert len(pings) > pinged
+
+
+@pytest.mark.parametrize("open_transaction", [False, True], ids=["with BEGIN", "in a transaction"])
+def test_the_first_read_of_a_transaction_has_the_statement_deadline(faulty, open_transaction):
+    """`read_first` sends the policy generation read with its BEGIN, through the driver: a
+    database that stops answering mid-connection is cut by the watchdog at the statement's
+    deadline, and the failure is SQLAlchemy's OperationalError on an invalidated connection
+    (what the edge answers 503 to), not a hang or a driver error."""
+    from core.db import db, is_unavailable, read_first
+    from core.policy import PolicyGeneration
+
+    app, proxy = faulty
+    with app.app_context():
+        session = db.session()
+        assert read_first(session, "SELECT 1") == 1  # connected, through the proxy
+        session.commit()
+        if open_transaction:
+            session.scalar(sa.select(PolicyGeneration.id))
+        proxy.mode = "blackhole"  # the live connection's bytes now go nowhere
+        started = time.monotonic()
+        raised = _answer(
+            lambda: _error_of(read_first, session, "SELECT token FROM policy_generation")
+        )
+        assert time.monotonic() - started < FAST["db_statement_timeout"] + 5
+        assert isinstance(raised, sa.exc.OperationalError)
+        assert raised.connection_invalidated and is_unavailable(raised)
+        db.session.remove()  # as the request's teardown does
+        proxy.mode = "pass"
+        assert len(read_first(db.session(), "SELECT token FROM policy_generation")) == 32
+
+
+def _error_of(call, *args) -> BaseException | None:
+    try:
+        call(*args)
+    except Exception as exc:  # the error is what the test looks at
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("through", ["read_first", "a statement"])
+def test_a_connection_killed_in_a_transaction_is_invalidated_and_the_session_closes(
+    faulty, through
+):
+    """A connection the server ended (a restart, an administrator) fails the next statement
+    as SQLAlchemy's error with the connection invalidated; the session then closes (as every
+    request's teardown closes it) and the next transaction gets a new connection. Before,
+    closing it failed: the rollback listener asked the lost connection for its `info`."""
+    from core.db import db, read_first
+
+    def run(session, sql):
+        if through == "read_first":
+            return read_first(session, sql)
+        return session.execute(sa.text(sql)).scalar()
+
+    app, _proxy = faulty
+    with app.app_context():
+        session = db.session()
+        # The connection is taken for the transaction, which the read will BEGIN.
+        pid = session.connection().connection.driver_connection.info.backend_pid
+        engine = app.extensions["hub_db_engine"]
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            other.commit()
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            run(session, "SELECT 1")
+        assert raised.value.connection_invalidated
+        db.session.remove()  # as the request's teardown does
+        assert run(db.session(), "SELECT pg_backend_pid()") != pid
