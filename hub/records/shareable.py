@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from hub.records.models import (
     Decision,
     Distribution,
     Event,
+    Rating,
     RecordStatus,
     RiskAssessment,
     Speaker,
@@ -64,37 +67,78 @@ def speakers(
     topics, sources, and appearances at their owner's events. One statement for them all:
     each list is aggregated as JSON beside its speaker, in the order the model's relationship
     gives it. `matched` names, by id, the field a search matched."""
+    return {
+        key: found
+        for key, (found, _ratings) in _read(ids, active_only, matched, with_ratings=False).items()
+    }
+
+
+def speaker_and_ratings(
+    speaker_id: uuid.UUID,
+) -> tuple[ShareableRecord, list[ShareableRecord]] | None:
+    """An active speaker as `speakers` makes it, with the advisory ratings anyone issued on it
+    (newest first, each as `rating` makes it), read in the same one statement; None if there
+    is no such active speaker."""
+    return _read([speaker_id], True, None, with_ratings=True).get(str(speaker_id))
+
+
+def _read(
+    ids: Iterable[uuid.UUID],
+    active_only: bool,
+    matched: Mapping[str, str | None] | None,
+    *,
+    with_ratings: bool,
+) -> dict[str, tuple[ShareableRecord, list[ShareableRecord]]]:
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
     session = db.session()
     postgresql = session.get_bind().dialect.name == "postgresql"
-    statement = _SPEAKERS_POSTGRESQL if postgresql else _SPEAKERS_SQLITE
+    statement = _STATEMENTS[postgresql, with_ratings]
     statuses = [RecordStatus.ACTIVE.value] if active_only else [m.value for m in RecordStatus]
     rows = session.execute(statement, {"ids": wanted, "statuses": statuses})
     found = {}
     for row in rows:
         aliases, affiliations, topics, sources, appearances = (
-            _json_list(value) for value in row[4:]
+            _json_list(value) for value in row[4:9]
         )
-        found[str(row.id)] = _record(
-            "speaker",
-            row,
-            {
-                "display_name": row.display_name,
-                "aliases": aliases,
-                "affiliations": [
-                    f"{name} ({role})" if role else name for name, role in affiliations
-                ],
-                "topics": topics,
-                "sources": sources,
-                "appearances": [str(uuid.UUID(event_id)) for event_id in appearances],
-            },
-            subjects=[("speaker", str(row.id))],
-            matched_field=(matched or {}).get(str(row.id)),
-            distribution=Distribution(row.distribution),
+        found[str(row.id)] = (
+            _record(
+                "speaker",
+                row,
+                {
+                    "display_name": row.display_name,
+                    "aliases": aliases,
+                    "affiliations": [
+                        f"{name} ({role})" if role else name for name, role in affiliations
+                    ],
+                    "topics": topics,
+                    "sources": sources,
+                    "appearances": [str(uuid.UUID(event_id)) for event_id in appearances],
+                },
+                subjects=[("speaker", str(row.id))],
+                matched_field=(matched or {}).get(str(row.id)),
+                distribution=Distribution(row.distribution),
+            ),
+            [_rating_of(row.id, item) for item in _json_list(row[9])] if with_ratings else [],
         )
     return found
+
+
+def _rating_of(speaker_id: uuid.UUID, item: Mapping[str, Any]) -> ShareableRecord:
+    """A rating aggregated beside its speaker, made by `rating` as if read as a model."""
+    return rating(
+        SimpleNamespace(
+            id=uuid.UUID(item["id"]),
+            speaker_id=speaker_id,
+            owner_org_id=uuid.UUID(item["owner_org_id"]),
+            distribution=Distribution(item["distribution"]),
+            rating=Rating(item["rating"]),
+            rationale=item["rationale"],
+            issued_on=date.fromisoformat(item["issued_on"]),
+            expires_on=date.fromisoformat(item["expires_on"]),
+        )
+    )
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -103,10 +147,13 @@ def _json_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else json.loads(value)
 
 
-def _speakers_statement(aggregate: str, pair: str, as_json: str, text_id: str) -> sa.TextClause:
+def _speakers_statement(
+    aggregate: str, pair: str, as_json: str, text_id: str, an_object: str, with_ratings: bool
+) -> sa.TextClause:
     """The statement `speakers` runs, in one engine's words for "a JSON array of", "a pair",
-    "this JSON text as JSON" and "an id as text" (each list aggregated from an ordered
-    subquery, which both engines keep in order)."""
+    "this JSON text as JSON", "an id as text" and "a JSON object of" (each list aggregated
+    from an ordered subquery, which both engines keep in order); `with_ratings` adds the
+    speaker's ratings as a list of objects."""
 
     def listed(value: str, table: str, order: str, where: str = "", item: str = "v") -> str:
         return (
@@ -135,6 +182,20 @@ def _speakers_statement(aggregate: str, pair: str, as_json: str, text_id: str) -
                         "x.event_id",
                         "x.speaker_id = s.id AND e.owner_org_id = s.owner_org_id",
                     ),
+                    *(
+                        [
+                            listed(
+                                f"{an_object}("
+                                + ", ".join(f"'{name}', x.{name}" for name in _RATING_COLUMNS)
+                                + ")",
+                                "advisory_ratings x",
+                                "x.issued_on DESC, x.created_at DESC",
+                                item=f"{as_json}(v)",
+                            )
+                        ]
+                        if with_ratings
+                        else []
+                    ),
                 ]
             )
             + " FROM speakers s WHERE s.id IN :ids AND s.status IN :statuses"
@@ -152,11 +213,34 @@ def _speakers_statement(aggregate: str, pair: str, as_json: str, text_id: str) -
     )
 
 
-_SPEAKERS_POSTGRESQL = _speakers_statement(
-    "json_agg", "json_build_array", "", "CAST(x.event_id AS text)"
+#: A rating's columns, as `_rating_of` reads them.
+_RATING_COLUMNS = (
+    "id",
+    "owner_org_id",
+    "distribution",
+    "rating",
+    "rationale",
+    "issued_on",
+    "expires_on",
 )
-# SQLite: a JSON value loses its JSON type leaving a subquery; json() gives it back.
-_SPEAKERS_SQLITE = _speakers_statement("json_group_array", "json_array", "json", "x.event_id")
+#: `speakers`' statement by engine (PostgreSQL or not) and with or without the ratings. SQLite:
+#: a JSON value loses its JSON type leaving a subquery; json() gives it back.
+_STATEMENTS = {
+    (True, with_ratings): _speakers_statement(
+        "json_agg",
+        "json_build_array",
+        "",
+        "CAST(x.event_id AS text)",
+        "json_build_object",
+        with_ratings,
+    )
+    for with_ratings in (False, True)
+} | {
+    (False, with_ratings): _speakers_statement(
+        "json_group_array", "json_array", "json", "x.event_id", "json_object", with_ratings
+    )
+    for with_ratings in (False, True)
+}
 
 
 def speaker_header(model: Any, matched_field: str | None = None) -> ShareableRecord:

@@ -4,7 +4,8 @@ the speaker's rows hold, in the order the model's relationships give it, on eith
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,10 @@ from hypothesis import strategies as st
 from core.db import db
 from hub.records import shareable
 from hub.records.models import (
+    AdvisoryRating,
     AliasKind,
+    Distribution,
+    Rating,
     RecordStatus,
     Speaker,
     SpeakerAffiliation,
@@ -116,3 +120,64 @@ def test_only_active_speakers_unless_asked(make_org, make_speaker):
     assert shareable.speakers([]) == {}
     found = shareable.speakers([kept.id], matched={str(kept.id): "aliases"})
     assert found[str(kept.id)].matched_field == "aliases"
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    ratings=st.lists(
+        st.tuples(
+            st.sampled_from(list(Rating)),
+            st.sampled_from(list(Distribution)),
+            words,
+            st.integers(0, 40),
+            st.booleans(),
+        ),
+        max_size=4,
+    )
+)
+def test_ratings_read_beside_the_speaker_are_the_ratings_rows(make_org, make_speaker, ratings):
+    """`speaker_and_ratings` gives the speaker as `speakers` does, and every rating on it, by
+    anyone, newest first, each exactly as `shareable.rating` makes it from its row."""
+    owner, police, other = make_org(), make_org(), make_org()
+    with db.session.begin_nested() as savepoint:
+        speaker = make_speaker(owner, "Qa Rated Speaker")
+        db.session.add_all(
+            [
+                AdvisoryRating(
+                    speaker_id=speaker.id,
+                    owner_org_id=(police if by_police else other).id,
+                    distribution=distribution,
+                    rating=rating,
+                    rationale=rationale,
+                    issued_on=date(2026, 1, 1) + timedelta(days=days),
+                    expires_on=date(2026, 6, 1) + timedelta(days=days),
+                    created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=n),
+                )
+                for n, (rating, distribution, rationale, days, by_police) in enumerate(ratings)
+            ]
+        )
+        db.session.flush()
+        found = shareable.speaker_and_ratings(speaker.id)
+        assert found is not None
+        record, rated = found
+        assert record == shareable.speakers([speaker.id])[str(speaker.id)]
+        rows = db.session.scalars(
+            sa.select(AdvisoryRating)
+            .where(AdvisoryRating.speaker_id == speaker.id)
+            .order_by(AdvisoryRating.issued_on.desc(), AdvisoryRating.created_at.desc())
+        )
+        assert rated == [shareable.rating(row) for row in rows]
+        savepoint.rollback()
+
+
+def test_no_speaker_no_ratings(make_org, make_speaker):
+    merged = make_speaker(make_org(), "Qa Merged Rated Speaker")
+    db.session.execute(
+        sa.update(Speaker).where(Speaker.id == merged.id).values(status=RecordStatus.MERGED)
+    )
+    assert shareable.speaker_and_ratings(merged.id) is None
+    assert shareable.speaker_and_ratings(uuid.uuid4()) is None

@@ -327,16 +327,18 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         key = uuid.UUID(str(speaker_id))
     except ValueError:
         raise NotFound(NOT_FOUND) from None
-    record = shareable.speakers([key]).get(str(key))
-    if record is None:
+    # Its ratings come with it, in its one statement: anyone may have rated the speaker.
+    found = shareable.speaker_and_ratings(key)
+    if found is None:
         raise NotFound(NOT_FOUND)
+    record, ratings = found
     # The speaker's entry is written with its related records' (one statement), after them
     # being read: which appearances are listed depends on what the speaker's disclosure gave.
     unwritten: list[dict[str, Any]] = []
     disclosed = sharing.disclose_one(record, unwritten=unwritten)
     owner_id = uuid.UUID(record.owner_org_id)
     # What no cover could disclose is not read (the owner's statements and events: an
-    # agreement gives them, or the asker owns them); anyone may have rated the speaker.
+    # agreement gives them, or the asker owns them).
     statements = (
         [
             shareable.assertion(a)
@@ -353,14 +355,6 @@ def shared_speaker(actor: Actor, speaker_id: str, purpose: str | None) -> Shared
         if sharing.may_see(record.owner_org_id, "assertion")
         else []
     )
-    ratings = [
-        shareable.rating(r)
-        for r in db.session.scalars(
-            sa.select(AdvisoryRating)
-            .where(AdvisoryRating.speaker_id == key)
-            .order_by(AdvisoryRating.issued_on.desc())
-        )
-    ]
     event_ids = disclosed.data.get("appearances") or []
     if not sharing.may_see(record.owner_org_id, "event"):
         event_ids = []
