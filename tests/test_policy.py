@@ -5,6 +5,7 @@ served; and every policy table's writes, however made, name a new generation."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -116,6 +117,52 @@ def test_a_signing_key_rotated_on_one_worker_signs_the_next_token_on_another(hub
     # Both verify on the other worker: the old key stays published until its tokens expire.
     assert b.read(issued, speaker_id).status_code == 200
     assert b.read(old_token, speaker_id).status_code == 200
+
+
+def test_a_signing_key_withdrawn_on_one_worker_stops_its_tokens_on_another_that_verified_them(
+    hubs,
+):
+    """A worker remembers the tokens whose signatures it checked, by the key ids it checked
+    them against: once a key is no longer published (withdrawn, or retired longer than a token
+    lives), its tokens are refused by the next request, though their signatures were good."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.db import db
+    from partners import signing_keys
+    from partners.models import TokenSigningKey
+
+    a, b, speaker_id, client_id, key = hubs
+    token = warm(b, client_id, key, speaker_id)
+    assert b.read(token, speaker_id).status_code == 200  # checked, and remembered
+
+    def withdraw() -> None:
+        signing_keys.create_key()
+        old = jws.extract_compact(token.encode()).protected["kid"]
+        db.session.execute(
+            sa.update(TokenSigningKey)
+            .where(TokenSigningKey.kid == old)
+            .values(retired_at=datetime.now(UTC) - timedelta(days=1))
+        )
+
+    _in(a, withdraw)
+    refused = b.read(token, speaker_id)
+    assert refused.status_code == 401
+    assert "not valid" in refused.get_json()["detail"]
+    assert b.read(warm(b, client_id, key, speaker_id), speaker_id).status_code == 200
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(hubs, monkeypatch):
+    """Expiry is checked on every request, remembered signature or not."""
+    from partners.oauth import server
+
+    _a, b, speaker_id, client_id, key = hubs
+    token = warm(b, client_id, key, speaker_id)
+    assert b.read(token, speaker_id).status_code == 200
+    expires = json.loads(jws.extract_compact(token.encode()).payload)["exp"]
+    monkeypatch.setattr(server.time, "time", lambda: expires + 1)
+    refused = b.read(token, speaker_id)
+    assert refused.status_code == 401
+    assert "expired" in refused.get_json()["detail"]
 
 
 def test_an_agreement_suspended_on_one_worker_stops_sharing_on_the_next_request_on_another(

@@ -46,16 +46,25 @@ def claim(kind: str, jti: str, expires_at: datetime) -> None:
 
 
 def _insert_once(session: Session, kind: str, jti: str, expires_at: datetime) -> bool:
-    """Insert the id unless it is there; False if it was."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(UsedJti)
-        .values(kind=kind, jti=jti, expires_at=expires_at)
-        .on_conflict_do_nothing()
-        .returning(UsedJti.jti)
+    """Insert the id unless it is there; False if it was (a Core statement on the session's
+    connection: the ORM's bulk insert machinery costs more than the insert here)."""
+    statement = _INSERT_ONCE[session.get_bind().dialect.name == "postgresql"]
+    found = session.connection().execute(
+        statement, {"kind": kind, "jti": jti, "expires_at": expires_at}
     )
-    return session.execute(statement).first() is not None
+    return found.first() is not None
+
+
+#: `_insert_once`'s statement, by engine (PostgreSQL or not).
+_INSERT_ONCE = {
+    postgresql: insert(UsedJti.__table__)
+    .values(
+        kind=sa.bindparam("kind"), jti=sa.bindparam("jti"), expires_at=sa.bindparam("expires_at")
+    )
+    .on_conflict_do_nothing()
+    .returning(UsedJti.__table__.c.jti)
+    for postgresql, insert in ((True, postgresql_insert), (False, sqlite_insert))
+}
 
 
 @event.listens_for(Session, "after_rollback")

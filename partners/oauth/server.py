@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cachetools
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -48,6 +50,8 @@ AUTH_METHODS = [m.value for m in ClientAuthMethod]
 JWKS_CACHE_SECONDS = 300
 JWKS_FETCH_SECONDS = 5.0
 JWKS_MAX_BYTES = 64 * 1024
+#: Access tokens whose signature a worker remembers having checked (see `_verified`).
+VERIFIED_TOKENS = 4096
 
 _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 log = logging.getLogger(__name__)
@@ -338,17 +342,39 @@ class TokenClaims(dict):
 def decode_access_token(token: str, *, allow_expired: bool = False) -> TokenClaims | None:
     """The claims of an access token this hub issued, or None if it is not one."""
     try:
-        decoded = jwt.decode(token, keys.key_set(), algorithms=[keys.ALGORITHM])
+        key_set = keys.key_set()
+    except JoseError:  # no key yet: no token can be the hub's
+        return None
+    claims = _verified(token, key_set, issuer(), api_audience())
+    if claims is None or (not allow_expired and claims.is_expired()):
+        return None
+    return TokenClaims(claims)  # a copy: the verified claims are shared by later requests
+
+
+def _verified_key(token: str, key_set: KeySet, issuer: str, audience: str) -> tuple[Any, ...]:
+    # A key id is its key's RFC 7638 thumbprint: the ids name the keys exactly.
+    return (token, tuple(key.kid for key in key_set.keys), issuer, audience)
+
+
+@cachetools.cached(
+    cachetools.LRUCache(maxsize=VERIFIED_TOKENS), key=_verified_key, lock=threading.Lock()
+)
+def _verified(token: str, key_set: KeySet, issuer: str, audience: str) -> TokenClaims | None:
+    """The claims of `token` if its signature verifies under `key_set` and it is an access
+    token of `issuer` for `audience`, however old. Kept per process for the token and the key
+    ids it was checked against: a token's bytes never change, so its signature is checked
+    once, and a key that is retired or withdrawn is no longer among the ids asked for. What can
+    change (expiry, revocation, the client's standing) is checked by the caller every time."""
+    try:
+        decoded = jwt.decode(token, key_set, algorithms=[keys.ALGORITHM])
     except (JoseError, ValueError):
         return None
     if decoded.header.get("typ") != "at+jwt":
         return None
     claims = TokenClaims(decoded.claims)
-    if claims.get("iss") != issuer() or claims.get("aud") != api_audience():
+    if claims.get("iss") != issuer or claims.get("aud") != audience:
         return None
     if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
-        return None
-    if not allow_expired and claims.is_expired():
         return None
     return claims
 
