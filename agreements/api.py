@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from agreements import documents, lifecycle, register
 from agreements.content import SECTIONS
@@ -30,6 +29,7 @@ from agreements.schemas import (
     StatisticsSchema,
 )
 from core.access import require_scope
+from core.api import Blueprint
 from core.db import utcnow
 from core.errors import Conflict
 from core.request import current_actor, signed_in_required

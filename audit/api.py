@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from audit import log, permissions, review
 from audit import services as audit
@@ -30,6 +29,7 @@ from audit.schemas import (
     WitnessPolicySchema,
 )
 from core.access import public, require_scope
+from core.api import Blueprint
 from core.db import db
 from core.errors import BadRequest, NotFound, PermissionDenied
 from core.extensions import limiter, limits_off

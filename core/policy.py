@@ -8,7 +8,8 @@ in every statement that writes a policy table (the tables are listed in `POLICY_
 triggers are made by the migration that made the row). So:
 
 - a committed change is seen by the next request on every worker and host: each transaction
-  reads the token once (one primary-key read) before it uses anything cached;
+  reads the token once (one primary-key read, sent with the transaction's BEGIN:
+  `core.db.read_first`) before it uses anything cached;
 - a change that is rolled back, or not yet committed, is never served to anyone else: its token
   is random and rolls back with it, so nothing cached under it can be asked for again;
 - a transaction that changes policy itself sees its own change: a flush or statement that

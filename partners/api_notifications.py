@@ -14,11 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from audit.actions import NOTIFICATION_LIST, NOTIFICATION_READ
 from core.access import require_scope
+from core.api import Blueprint
 from core.db import db, utcnow
 from core.errors import NotFound, PermissionDenied
 from core.request import current_actor, signed_in_required

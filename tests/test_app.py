@@ -304,3 +304,37 @@ def test_a_date_inputs_parts_arrive_joined_and_kept():
     assert form["empty"] == ""
     assert form["given"] == "2027-01-01"  # a field the form fills is left as it is
     assert form["wrong"] == "2027-01-40"  # as typed: the service refuses it with its message
+
+
+def test_every_api_blueprint_makes_its_argument_schemas_once(app):
+    """Every API blueprint is `core.api.Blueprint`, whose parser makes each argument schema
+    once (webargs' own makes one per request); a request's answer is unchanged by it."""
+    import flask_smorest
+
+    from core.api import Blueprint
+    from hub.records.sharing.schemas import PurposeArgsSchema
+
+    api_blueprints = [
+        bp for bp in app.blueprints.values() if isinstance(bp, flask_smorest.Blueprint)
+    ]
+    assert api_blueprints
+    assert all(isinstance(bp, Blueprint) for bp in api_blueprints), [
+        bp.name for bp in api_blueprints if not isinstance(bp, Blueprint)
+    ]
+    parser = Blueprint.ARGUMENTS_PARSER
+    first = parser._get_schema(PurposeArgsSchema, None)
+    assert isinstance(first, PurposeArgsSchema)
+    assert parser._get_schema(PurposeArgsSchema, None) is first
+    made = PurposeArgsSchema(only=("purpose",))
+    assert parser._get_schema(made, None) is made  # an instance given is used as it is
+
+
+def test_a_shared_schema_instance_still_refuses_bad_arguments(client, make_org, make_person):
+    """The same schema instance parses request after request: each is checked on its own."""
+    client.sign_in(make_person(make_org(), ["events_officer"]))
+    for limit in ("nope", "-1"):
+        bad = client.api(
+            "GET", f"/api/v1/shared/speakers?q=a&limit={limit}&purpose=speaker_due_diligence"
+        )
+        assert bad.status_code == 422, bad.get_data(as_text=True)
+        assert "limit" in bad.json["errors"]

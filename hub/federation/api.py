@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from core.api import Blueprint
 from core.request import current_actor, signed_in_required
 from hub.federation import search
 from hub.federation.schemas import FederatedSearchArgsSchema, FederatedSearchSchema

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from audit import tlog_witness
 from core.access import public
+from core.api import Blueprint
 from core.errors import BadRequest, HubError, NotFound, PermissionDenied, ValidationFailed
 from core.extensions import limiter, limits_off
 from core.request import current_actor

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from core.api import Blueprint
 from core.request import current_actor
 from hub.groups import actions, services
 from hub.groups.api_common import CONFLICT, DECORATORS, FORBIDDEN, INVALID, NOT_FOUND

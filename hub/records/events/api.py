@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from core.access import require_scope
+from core.api import Blueprint
 from core.request import current_actor, signed_in_required
 from core.validation import Checker
 from hub.records.events import assessments, decisions

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from agreements.services import check_purpose
 from audit.actions import SPEAKER_SEARCH
 from core.access import require_scope
+from core.api import Blueprint
 from core.errors import PermissionDenied
 from core.request import current_actor, signed_in_required
 from hub.records import permissions

@@ -12,10 +12,10 @@ from typing import Any
 
 from flask import redirect, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from audit.actions import SPEAKER_MERGE, SPEAKER_READ
 from core.access import require_scope
+from core.api import Blueprint
 from core.errors import Conflict
 from core.request import current_actor, signed_in_required
 from hub.records.models import Speaker
