@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-import subprocess
 import tempfile
 import time
 import uuid
@@ -12,7 +12,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import ROOT, Gunicorn, Suite, fresh_database, median, percentile, wrk
+from bench.common import (
+    DEDICATED,
+    Gunicorn,
+    Integrator,
+    Suite,
+    fresh_database,
+    median,
+    percentile,
+    wrk,
+)
 
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))
 PROOFS = 2000
@@ -194,32 +203,13 @@ def run() -> Suite:
     }
     threads = int(os.environ.get("BENCH_THREADS", "1"))
     for mode in ("after-commit", "dedicated"):
-        mode_env = dict(env)
-        integrator = None
-        if mode == "dedicated":
-            mode_env["HUB_AUDIT_INTEGRATE_AFTER_COMMIT"] = "false"
-            integrator = subprocess.Popen(
-                [
-                    str(ROOT / ".venv/bin/flask"),
-                    "--app",
-                    "wsgi",
-                    "audit",
-                    "integrate",
-                    "--follow",
-                    "--interval",
-                    "0.25",
-                ],
-                cwd=ROOT,
-                env={**os.environ, **mode_env},
-            )
-        server = Gunicorn("bench.app:app", mode_env, workers=2, threads=threads)
-        try:
-            _request_pairs(suite, server.url, mode)
-        finally:
-            server.stop()
-            if integrator is not None:
-                integrator.terminate()
-                integrator.wait(timeout=20)
+        mode_env = {**env, **DEDICATED} if mode == "dedicated" else dict(env)
+        with Integrator(mode_env) if mode == "dedicated" else contextlib.nullcontext():
+            server = Gunicorn("bench.app:app", mode_env, workers=2, threads=threads)
+            try:
+                _request_pairs(suite, server.url, mode)
+            finally:
+                server.stop()
     suite.notes.append(
         "after-commit: each gunicorn worker integrates in a background thread after commits; "
         "dedicated: `flask audit integrate --follow` runs as its own process and the workers "

@@ -166,6 +166,44 @@ class Gunicorn:
             self.process.kill()
 
 
+class Integrator:
+    """The dedicated audit integrator (`flask audit integrate --follow`, as
+    prevent-hub-integrator.service runs it) with its own environment, for the length of a
+    `with` block; the web workers beside it are started with HUB_AUDIT_INTEGRATE_AFTER_COMMIT
+    false (`DEDICATED`)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __enter__(self) -> Integrator:
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/flask"),
+                "--app",
+                "wsgi",
+                "audit",
+                "integrate",
+                "--follow",
+                "--interval",
+                "0.25",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **self.env, **DEDICATED},
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+#: The web workers' setting beside a dedicated integrator (as deploy/hub.env.example has it).
+DEDICATED = {"HUB_AUDIT_INTEGRATE_AFTER_COMMIT": "false"}
+
+
 def wrk(url: str, seconds: int = 10, connections: int = 16, threads: int = 2) -> float:
     """Requests per second that wrk sustains against `url` (non-2xx responses are errors)."""
     if shutil.which("wrk") is None:
