@@ -221,7 +221,7 @@ READ_STEPS = {
         "partners/oauth/resource.py:authenticate_api_request"
     ),
     "policy generation read": "core/policy.py:generation",
-    "speaker read with its lists (one statement)": "hub/records/shareable.py:speakers",
+    "speaker read with its lists and ratings (one statement)": "hub/records/shareable.py:_read",
     "projected and audited (disclose)": "agreements/services.py:disclose",
     "audit entries written (one statement)": "audit/services.py:record_many",
     "commit": "hub/web/edge.py:commit_api_request",
@@ -350,10 +350,10 @@ def run() -> Suite:
         "Shared speaker read: the ES256 token is verified (published keys, revocations, the "
         "client and its organisation: all from the policy cache), the purpose and member of "
         "staff are read from the headers, the agreement covering the speaker is found (cached) "
-        "and the record, read with its lists in one statement, projected through its data "
-        "schedule with its statements and ratings; one disclosure audit entry is written and "
-        "committed. The bare endpoint selects the same speaker row and writes one audit entry "
-        "with `audit.services.record`. "
+        "and the record, read with its lists and the ratings on it in one statement, projected "
+        "through its data schedule with its statements and ratings; one disclosure audit entry "
+        "is written and committed. The bare endpoint selects the same speaker row and writes "
+        "one audit entry with `audit.services.record`. "
         f"Both: wrk, {WRK_THREADS} threads, {CONNECTIONS} connections, {SECONDS} s per run, "
         f"{ROUNDS} interleaved runs, medians."
     )
