@@ -248,25 +248,25 @@ def read_first(session: Session, statement: str) -> Any:
     import psycopg  # the PostgreSQL driver, imported where it is used
 
     raw = connection.connection.driver_connection
-    cursor = raw.cursor()
     events = connection.dispatch
-    events.before_cursor_execute(connection, cursor, statement, {}, None, False)
-    try:
-        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            with raw.pipeline():
+    with raw.cursor() as cursor:
+        events.before_cursor_execute(connection, cursor, statement, {}, None, False)
+        try:
+            if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                with raw.pipeline():
+                    cursor.execute(statement)
+            else:
                 cursor.execute(statement)
-        else:
-            cursor.execute(statement)
-        row = cursor.fetchone()
-    except psycopg.Error as exc:
-        watchdog.disarm(raw)
-        lost = connection.dialect.is_disconnect(exc, raw, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            statement, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
-    events.after_cursor_execute(connection, cursor, statement, {}, None, False)
+            row = cursor.fetchone()
+        except psycopg.Error as exc:
+            watchdog.disarm(raw)
+            lost = connection.dialect.is_disconnect(exc, raw, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                statement, None, exc, psycopg.Error, connection_invalidated=lost
+            ) from exc
+        events.after_cursor_execute(connection, cursor, statement, {}, None, False)
     return None if row is None else row[0]
 
 
