@@ -22,6 +22,7 @@ from bench.common import (
     Integrator,
     Suite,
     fresh_database,
+    integrated,
     median,
     seed_partner_sharing,
 )
@@ -303,8 +304,7 @@ def run() -> Suite:
             path = folder / f"bodies-{mode}-{n}.txt"
             made += _token_bodies(path, client_id, key, ASSERTIONS_PER_RUN)
             body_files.append(path)
-        mode_env = {**env, **DEDICATED} if mode == "dedicated" else dict(env)
-        with Integrator(mode_env) if mode == "dedicated" else contextlib.nullcontext():
+        with integrated(mode, env) as mode_env:
             _one_host(
                 suite,
                 mode,

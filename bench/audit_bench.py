@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import tempfile
@@ -13,11 +12,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.common import (
-    DEDICATED,
     Gunicorn,
-    Integrator,
     Suite,
     fresh_database,
+    integrated,
     median,
     percentile,
     wrk,
@@ -203,8 +201,7 @@ def run() -> Suite:
     }
     threads = int(os.environ.get("BENCH_THREADS", "1"))
     for mode in ("after-commit", "dedicated"):
-        mode_env = {**env, **DEDICATED} if mode == "dedicated" else dict(env)
-        with Integrator(mode_env) if mode == "dedicated" else contextlib.nullcontext():
+        with integrated(mode, env) as mode_env:
             server = Gunicorn("bench.app:app", mode_env, workers=2, threads=threads)
             try:
                 _request_pairs(suite, server.url, mode)
@@ -230,11 +227,11 @@ def run() -> Suite:
     with app.app_context():
         session = db.session()
         written = session.scalar(sa.text("SELECT count(*) FROM audit_entries")) - ENTRIES
-        integrated = log.tree_size(session) - size_before
+        drained = log.tree_size(session) - size_before
         pending = session.scalar(sa.text("SELECT count(*) FROM audit_pending"))
         session.rollback()
     suite.notes.append(
-        f"Under that load {written:,} entries were written by requests and {integrated:,} "
+        f"Under that load {written:,} entries were written by requests and {drained:,} "
         f"integrated by the integrators ({pending:,} left pending when the load "
         f"stopped, picked up by the next write or `audit integrate`)."
     )

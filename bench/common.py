@@ -11,6 +11,8 @@ import statistics
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,6 +204,18 @@ class Integrator:
 
 #: The web workers' setting beside a dedicated integrator (as deploy/hub.env.example has it).
 DEDICATED = {"HUB_AUDIT_INTEGRATE_AFTER_COMMIT": "false"}
+
+
+@contextmanager
+def integrated(mode: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The web workers' environment for audit integration in `mode`: "dedicated" (an
+    `Integrator` runs for the block, the workers only append) or "after-commit" (each worker
+    integrates in a thread after its commits)."""
+    if mode != "dedicated":
+        yield dict(env)
+        return
+    with Integrator(env):
+        yield {**env, **DEDICATED}
 
 
 def wrk(url: str, seconds: int = 10, connections: int = 16, threads: int = 2) -> float:
