@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 from tests.oauth_helpers import ISSUER, assertion
 
 PURPOSE = "speaker_due_diligence"
@@ -44,10 +44,7 @@ class Hub:
         )
 
     def close(self) -> None:
-        from core import background
-
-        background.stop_all(self.app)
-        self.app.extensions["hub_db_engine"].dispose()
+        close_app(self.app)
 
 
 def two_hubs(database_server: str | None, tmp_path: Any, **settings: Any) -> Any:

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.conftest import app_config
+from tests.conftest import app_config, close_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -160,7 +160,7 @@ def bare_app(tmp_path: Path) -> Iterator[Flask]:
     app = create_app(app_config(f"sqlite:///{tmp_path / 'help.sqlite3'}", tmp_path / "instance"))
     yield app
     db.session.remove()
-    app.extensions["hub_db_engine"].dispose()
+    close_app(app)
 
 
 @pytest.mark.parametrize("name", [s for s in SERVICES if s != "prevent-hub-web.service"])

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from tests.conftest import (
     IsolatedClient,
     app_config,
+    close_app,
     dispose_database,
     fresh_database_url,
 )
@@ -151,7 +152,7 @@ def faulty(database_server, tmp_path) -> Iterator[tuple[Any, FaultyProxy]]:
         yield app, proxy
     finally:
         proxy.close()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, direct)
 
 
@@ -377,7 +378,7 @@ def test_entries_left_pending_by_a_crash_are_integrated_at_start_up(database_ser
         db.session.commit()
         db.session.remove()
     assert _pending(crashed) == 5
-    crashed.extensions["hub_db_engine"].dispose()
+    close_app(crashed)
     restarted = create_app(
         app_config(url, tmp_path / "instance", audit_integrate_interval_seconds=0.2)
     )
@@ -385,7 +386,7 @@ def test_entries_left_pending_by_a_crash_are_integrated_at_start_up(database_ser
         assert _wait_for(lambda: _pending(restarted) == 0), "pending entries were left waiting"
     finally:
         log.stop_integrating(restarted)
-        restarted.extensions["hub_db_engine"].dispose()
+        close_app(restarted)
         dispose_database(database_server, url)
 
 

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from core.db import db
 from partners import services
 from partners.oauth import clients
-from tests.conftest import actor_of, app_config, dispose_database, fresh_database_url
+from tests.conftest import actor_of, app_config, close_app, dispose_database, fresh_database_url
 from tests.oauth_helpers import ISSUER, jwks_of, new_key, token_form
 from tests.partners.live_hub import new_person, seed_world
 from tests.records.worlds import (
@@ -145,13 +145,9 @@ def hub(database_server, tmp_path_factory) -> Iterator[Hub]:
     try:
         yield Hub(app, response.json["access_token"], ids)
     finally:
-        from core import background
-
         with app.app_context():
             db.session.remove()
-        # No integrator round may be left holding one of the engine's connections.
-        background.stop_all(app)
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 
@@ -163,7 +159,7 @@ def _document() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hub-openapi-") as folder:
         app = create_app(app_config(f"sqlite:///{folder}/unused.sqlite3", Path(folder)))
         document = app.test_client().get("/api/openapi.json").json
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
     return document
 
 

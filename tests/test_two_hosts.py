@@ -12,7 +12,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 from tests.hosts import two_hubs, warm
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -133,5 +133,5 @@ def test_one_dedicated_integrator_leads_and_a_standby_takes_over(database_server
         for thread in threads:
             thread.join(timeout=20)
         for host in hosts:
-            host.extensions["hub_db_engine"].dispose()
+            close_app(host)
         dispose_database(database_server, url)

@@ -20,6 +20,7 @@ from click.testing import Result
 from tests.conftest import (
     IsolatedCliRunner,
     app_config,
+    close_app,
     dispose_database,
     fresh_database_url,
 )
@@ -104,7 +105,7 @@ def backup_check(url: str, instance: Path, checkpoint: Path) -> Result:
         return IsolatedCliRunner(app).invoke(args=["audit", "backup-check", str(checkpoint)])
     finally:
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
 
 
 def _tree_size(url: str) -> int:
@@ -216,7 +217,7 @@ def backed_up(database_server, tmp_path_factory) -> Iterator[BackedUp]:
         writer.stop.set()
         writer.join(timeout=60)
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 

@@ -7,7 +7,7 @@ import multiprocessing
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 
 WRITERS = 4
 ENTRIES_EACH = 60
@@ -79,7 +79,7 @@ def test_concurrent_writers_get_contiguous_indexes_and_a_verifiable_log(database
             if process.is_alive():
                 process.kill()
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 
@@ -148,5 +148,5 @@ def test_verify_passes_a_healthy_log_while_entries_are_integrated(database_serve
             if writer.is_alive():
                 writer.kill()
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)

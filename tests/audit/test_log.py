@@ -21,6 +21,7 @@ from audit.models import (
     AuditPending,
 )
 from core.db import db
+from tests.conftest import close_app
 
 
 def _write(actor, n: int) -> list[AuditEntry]:
@@ -315,5 +316,5 @@ def test_entries_a_request_commits_are_integrated_soon_after_by_the_background_i
                 db.session.remove()
     finally:
         log.stop_integrating(app)
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)

@@ -24,6 +24,7 @@ from audit.models import (
 from audit.services import LEAF_PREFIX, canonical_json
 from audit.verify import leaves, tree
 from core.db import db
+from tests.conftest import close_app
 
 SIZE = 12
 
@@ -515,5 +516,5 @@ def test_parallel_streams_in_small_chunks_report_what_one_stream_reports(
     finally:
         with app.app_context():
             db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)

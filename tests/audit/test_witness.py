@@ -22,7 +22,7 @@ from audit.models import (
 )
 from core.db import db
 from core.security import Actor
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 
 
 @pytest.fixture
@@ -43,12 +43,10 @@ def live_hub(database_server, tmp_path) -> Iterator:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        from core import background
 
         with app.app_context():
             db.session.remove()
-        background.stop_all(app)  # no integrator round left holding a connection
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 

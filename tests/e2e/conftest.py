@@ -28,6 +28,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from tests.conftest import close_app
 from tests.mail import SmtpServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +121,7 @@ def _seed(
         password, demo_accounts = seed_demo()
         db.session.commit()
         db.session.remove()
-    app.extensions["hub_db_engine"].dispose()
+    close_app(app)
     accounts = {
         a.email: Account(a.email, a.name, a.organisation, tuple(a.roles), a.totp_secret)
         for a in demo_accounts

@@ -26,7 +26,6 @@ from audit import log
 from audit import services as audit
 from audit import verify as verification
 from audit.models import AuditEntry
-from core import background
 from core.db import db
 from core.errors import PermissionDenied, ValidationFailed
 from core.security import Actor
@@ -43,6 +42,7 @@ from tests.conftest import (
     IsolatedClient,
     actor_of,
     app_config,
+    close_app,
     dispose_database,
     fresh_database_url,
 )
@@ -176,8 +176,7 @@ def _shutdown(database_server, hub: Hub) -> None:
     hub.stop()
     with hub.app.app_context():
         db.session.remove()
-    background.stop_all(hub.app)  # no integrator round left holding a connection
-    hub.app.extensions["hub_db_engine"].dispose()
+    close_app(hub.app)
     dispose_database(database_server, hub.database)
 
 

@@ -27,7 +27,7 @@ from hub.records.speakers import services as speakers
 from partners import services
 from partners.oauth import clients
 from tests.agreement_factories import agreement_data, rule
-from tests.conftest import actor_of, app_config, dispose_database, fresh_database_url
+from tests.conftest import actor_of, app_config, close_app, dispose_database, fresh_database_url
 from tests.oauth_helpers import jwks_of, new_key
 from tests.records.worlds import DECISION_LEVELS, EVENT_LEVELS, decided_partner_event
 
@@ -220,7 +220,7 @@ def serving_a_seeded_hub(database_server, tmp_path_factory) -> Iterator[LiveHub]
         thread.join(timeout=10)
         with app.app_context():
             db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 

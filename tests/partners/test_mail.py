@@ -35,7 +35,7 @@ from partners.mail.backends import (
     SmtpBackend,
 )
 from partners.models import EmailStatus, OutboxEmail
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 from tests.mail import HOST, SmtpServer, free_port, self_signed_certificate
 
 SENDER = "Prevent Information Sharing Hub <no-reply@hub.example>"
@@ -315,7 +315,7 @@ def test_the_background_round_survives_a_database_fault(app, tmp_path, caplog):
     broken.extensions["hub_db_engine"].dispose()
     assert sender.deliver_opportunistically(broken) is None
     assert "mail delivery" in caplog.text
-    broken.extensions["hub_db_engine"].dispose()
+    close_app(broken)
 
 
 # --- STARTTLS ----------------------------------------------------------------------------
@@ -462,7 +462,7 @@ def development_app(app, tmp_path):
     url = app.extensions["hub_db_engine"].url.render_as_string(hide_password=False)
     application = create_app(app_config(url, tmp_path / "instance", env="development"))
     yield application
-    application.extensions["hub_db_engine"].dispose()
+    close_app(application)
 
 
 def test_dev_mail_lists_delivered_mail_newest_first(development_app):

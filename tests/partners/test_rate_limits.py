@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from flask import Flask
 
 from audit.models import AuditEntry
-from core import background, migrations
+from core import migrations
 from core.db import db
 from core.extensions import limiter as shared_limiter
 from core.security import Actor
 from partners import services
 from partners.oauth import clients, rate_limits
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 from tests.oauth_helpers import jwks_of, new_key, token_form
 
 LIMIT = 3
@@ -59,10 +59,7 @@ def limited_app(database_server, tmp_path_factory) -> Iterator[Flask]:
     finally:
         shared_limiter.enabled, shared_limiter.initialized = saved
         db.session.remove()
-        # No integration round left holding a connection the dispose cannot close (it would
-        # be collected, unclosed, in some later test: a ResourceWarning there).
-        background.stop_all(application)
-        application.extensions["hub_db_engine"].dispose()
+        close_app(application)
         dispose_database(database_server, url)
 
 

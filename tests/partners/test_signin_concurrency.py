@@ -29,6 +29,7 @@ from tests.conftest import (
     HubClient,
     IsolatedClient,
     app_config,
+    close_app,
     csrf_from,
     dispose_database,
     fresh_database_url,
@@ -86,7 +87,7 @@ def hub(database_server: str | None, tmp_path: Path) -> Iterator[Hub]:
         yield hub
     finally:
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 

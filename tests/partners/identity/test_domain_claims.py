@@ -25,7 +25,7 @@ from core.security import Actor
 from partners import services as partners_services
 from partners.identity import services
 from partners.identity.models import IdentityProviderDomain
-from tests.conftest import app_config, dispose_database, fresh_database_url
+from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
 from tests.partners.identity.conftest import last_seq
 
 HOME = "fellwater.example"  # the domain Fellwater's people and contact use
@@ -234,7 +234,7 @@ def committed_hub(database_server: str | None, tmp_path: Path) -> Iterator[Flask
         yield app
     finally:
         db.session.remove()
-        app.extensions["hub_db_engine"].dispose()
+        close_app(app)
         dispose_database(database_server, url)
 
 
