@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from audit import log, merkle, permissions
 from audit.actions import AUDIT_READ
 from audit.models import AuditEntry, AuditLeaf, OnBehalfOfLabel
-from core.db import db, utcnow
+from core.db import db, driver_rows, utcnow
 from core.errors import PermissionDenied
 from core.security import Actor, ActorKind
 
@@ -274,7 +274,7 @@ def _insert_postgresql(
         for n, e in enumerate(entries)
     ]
     labels = {f"label_{name}": (label or {}).get(name) for name in _LABEL_COLUMNS}
-    found = dict(session.execute(_PG_INSERT, {"rows": json.dumps(rows), **labels}).all())
+    found = dict(driver_rows(session, _PG_INSERT, {"rows": json.dumps(rows), **labels}))
     return [found[e.values["uuid"]] for e in entries]
 
 
@@ -339,10 +339,10 @@ _RECORD_TYPE = ", ".join(
 _SELECTED = ", ".join(
     f"decode({name}, 'base64')" if name in _BYTES else name for name in _COLUMN_NAMES
 )
-_PG_INSERT = sa.text(
+_PG_INSERT = (  # run by the driver (`core.db.driver_rows`): psycopg's placeholders
     # The rows in order (n), inserted in that order, so that their sequence numbers follow
     # it; subjects and records are joined to their entry by its uuid.
-    "WITH v AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) "  # noqa: S608
+    "WITH v AS (SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) "  # noqa: S608
     f"AS v({_RECORD_TYPE}, n integer, subjects varchar[], resources varchar[])), "
     f"e AS (INSERT INTO audit_entries ({_COLUMNS}) SELECT {_SELECTED} FROM v ORDER BY n "
     "RETURNING uuid, seq), "
@@ -352,9 +352,9 @@ _PG_INSERT = sa.text(
     "r AS (INSERT INTO audit_entry_resources (entry_seq, resource_id, resource_type) "
     "SELECT e.seq, unnest(v.resources), v.resource_type FROM e JOIN v USING (uuid)), "
     "l AS (INSERT INTO audit_on_behalf_labels (pseudonym, organisation_id, label, first_seen_at) "
-    "SELECT CAST(:label_pseudonym AS varchar), CAST(:label_organisation_id AS varchar), "
-    "CAST(:label_label AS varchar), CAST(:label_first_seen_at AS timestamptz) "
-    "WHERE CAST(:label_pseudonym AS varchar) IS NOT NULL "
+    "SELECT CAST(%(label_pseudonym)s AS varchar), CAST(%(label_organisation_id)s AS varchar), "
+    "CAST(%(label_label)s AS varchar), CAST(%(label_first_seen_at)s AS timestamptz) "
+    "WHERE CAST(%(label_pseudonym)s AS varchar) IS NOT NULL "
     "ON CONFLICT (pseudonym) DO NOTHING) "
     "SELECT uuid, seq FROM e"
 )

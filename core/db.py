@@ -238,36 +238,52 @@ def read_first(session: Session, statement: str) -> Any:
 
     Made for the read every transaction begins with (the policy generation): on PostgreSQL,
     when no transaction is open yet on the connection, the statement goes with its BEGIN in
-    one round trip (psycopg's pipeline mode) instead of two, through the driver's own cursor
-    rather than SQLAlchemy's execution. The engine's cursor events still see it (the watchdog
-    arms its deadline, tests count it); a failure is raised as SQLAlchemy raises it, a lost
-    connection invalidated, so that the edge answers 503 as for any other statement."""
+    one round trip (psycopg's pipeline mode) instead of two (`driver_rows`)."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":  # SQLite: no round trips to save
         return connection.exec_driver_sql(statement).scalar()
+    rows = driver_rows(session, statement)
+    return rows[0][0] if rows else None
+
+
+def driver_rows(
+    session: Session, statement: str, parameters: dict[str, Any] | None = None
+) -> list[tuple]:
+    """The rows of one PostgreSQL statement (psycopg's `%(name)s` placeholders), run in
+    `session`'s transaction through the driver's own cursor rather than SQLAlchemy's execution,
+    whose compile, parameter and result machinery cost more than the round trip for a hot
+    statement (the policy generation read; the audit write). When no transaction is open yet on
+    the connection, the statement goes with its BEGIN in one round trip (psycopg's pipeline
+    mode) instead of two.
+
+    The engine's cursor events still see it (the watchdog arms its deadline, a write marks the
+    transaction, tests count it); a failure is raised as SQLAlchemy raises it, a lost connection
+    invalidated, so that the edge answers 503 as for any other statement."""
     import psycopg  # the PostgreSQL driver, imported where it is used
 
+    connection = session.connection()
     raw = connection.connection.driver_connection
     events = connection.dispatch
+    parameters = parameters or {}
     with raw.cursor() as cursor:
-        events.before_cursor_execute(connection, cursor, statement, {}, None, False)
+        events.before_cursor_execute(connection, cursor, statement, parameters, None, False)
         try:
             if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
                 with raw.pipeline():
-                    cursor.execute(statement)
+                    cursor.execute(statement, parameters or None)
             else:
-                cursor.execute(statement)
-            row = cursor.fetchone()
+                cursor.execute(statement, parameters or None)
+            rows = cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
             watchdog.disarm(raw)
             lost = connection.dialect.is_disconnect(exc, raw, cursor)
             if lost:
                 connection.invalidate(exc)
             raise sa.exc.DBAPIError.instance(
-                statement, None, exc, psycopg.Error, connection_invalidated=lost
+                statement, parameters, exc, psycopg.Error, connection_invalidated=lost
             ) from exc
-        events.after_cursor_execute(connection, cursor, statement, {}, None, False)
-    return None if row is None else row[0]
+        events.after_cursor_execute(connection, cursor, statement, parameters, None, False)
+    return rows
 
 
 #: Seconds a pooled connection may have been idle and still be used without a ping first.

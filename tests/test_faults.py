@@ -443,6 +443,34 @@ def test_the_first_read_of_a_transaction_has_the_statement_deadline(faulty, open
         assert len(read_first(db.session(), "SELECT token FROM policy_generation")) == 32
 
 
+def test_the_audit_write_has_the_statement_deadline_and_marks_the_transaction(faulty):
+    """The audit write goes through the driver (`core.db.driver_rows`) too: it marks the
+    transaction as one that wrote (the edge commits it), and a database that stops answering
+    cuts it at the statement's deadline as SQLAlchemy's OperationalError on an invalidated
+    connection, not a hang or a driver error."""
+    from audit import services as audit
+    from core.db import db, is_unavailable, wrote
+    from core.security import Actor
+
+    app, proxy = faulty
+    actor = Actor.system("faults")
+    with app.app_context():
+        session = db.session()
+        written = audit.record(actor, "test.fault", "granted", resource_ids=["one"])
+        assert written.seq > 0 and wrote(session)
+        session.commit()
+        proxy.mode = "blackhole"
+        started = time.monotonic()
+        raised = _answer(lambda: _error_of(audit.record, actor, "test.fault", "granted"))
+        assert time.monotonic() - started < FAST["db_statement_timeout"] + 5
+        assert isinstance(raised, sa.exc.OperationalError)
+        assert raised.connection_invalidated and is_unavailable(raised)
+        db.session.remove()
+        proxy.mode = "pass"
+        assert audit.record(actor, "test.fault", "granted").seq > written.seq
+        db.session.rollback()
+
+
 def _error_of(call, *args) -> BaseException | None:
     try:
         call(*args)
