@@ -258,21 +258,22 @@ def driver_rows(
 
     The engine's cursor events still see it (the watchdog arms its deadline, a write marks the
     transaction, tests count it); a failure is raised as SQLAlchemy raises it, a lost connection
-    invalidated, so that the edge answers 503 as for any other statement."""
+    invalidated, so that the edge answers 503 as for any other statement. Unlike
+    `session.execute`, it does not flush the session's pending objects first: the statement
+    must not read what they would write."""
     import psycopg  # the PostgreSQL driver, imported where it is used
 
     connection = session.connection()
     raw = connection.connection.driver_connection
     events = connection.dispatch
-    parameters = parameters or {}
     with raw.cursor() as cursor:
         events.before_cursor_execute(connection, cursor, statement, parameters, None, False)
         try:
             if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
                 with raw.pipeline():
-                    cursor.execute(statement, parameters or None)
+                    cursor.execute(statement, parameters)
             else:
-                cursor.execute(statement, parameters or None)
+                cursor.execute(statement, parameters)
             rows = cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
             watchdog.disarm(raw)
