@@ -1,10 +1,15 @@
 """Rate limits on the API, per partner client, and on the authorization server's endpoints,
-per claimed client id and per address (Flask-Limiter; Redis in production).
+per claimed client id and per address (Redis in production).
 
 A request an access token authenticated counts against its OAuth client, whatever address it
 comes from; any other API request counts against its remote address. The limit is
-`HUB_API_RATE_LIMIT` ("600 per minute" by default), shared by every API endpoint. Going over it
-answers 429 as a problem document with `Retry-After`.
+`HUB_API_RATE_LIMIT` ("600 per minute" by default), shared by every API endpoint and by every
+host and worker. Going over it answers 429 as a problem document with `Retry-After`; every API
+answer says the limit, what is left of it and when the window ends (`X-RateLimit-*`).
+
+The API's budgets are `core.budgets`: leased from Redis in chunks, so that a partner's call
+does not wait on Redis each time. The authorization server's endpoints use Flask-Limiter (a
+refused token request is audited in aggregate, below).
 
 The check must run after `partners.oauth.resource.authenticate_api_request` has set
 `g.oauth_client`, so `init_app` is called once the application's request hooks are registered.
@@ -16,14 +21,17 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
-from flask_limiter import Limiter, RequestLimit
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import TooManyRequests
 
 from audit.refusals import keep
+from core.budgets import Budgets, Decision
 from core.extensions import limiter, limits_off
 from core.security import Actor
 from partners.oauth import server
@@ -32,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
 EXTENSION = "hub_api_limiter"
+_DECISION = "hub_api_rate_limit"
 
 
 def client_key() -> str:
@@ -47,30 +56,53 @@ def api_limit() -> str:
     return current_app.config["HUB_SETTINGS"].api_rate_limit
 
 
-def _not_api() -> bool:
-    return not request.path.startswith("/api/")
+class ApiLimiter:
+    """Every `/api/` request spends one admission of its caller's budget (`client_key`)."""
+
+    def __init__(self, storage_uri: str) -> None:
+        self.budgets = Budgets(storage_uri, prefix="hub-api")
+
+    def check(self) -> None:
+        """A before-request hook: refuse the call when its caller's budget is spent."""
+        g.pop(_DECISION, None)
+        if limits_off() or not request.path.startswith("/api/"):
+            return
+        decision = self.budgets.spend(client_key(), api_limit())
+        setattr(g, _DECISION, decision)
+        if not decision.admitted:
+            raise TooManyRequests(
+                "This client has made too many API calls; "
+                f"the limit is {api_limit()}, shared by every API endpoint.",
+                retry_after=_seconds_left(decision),
+            )
+
+    def add_headers(self, response: Response) -> Response:
+        """An after-request hook: tell the caller its budget."""
+        decision: Decision | None = g.get(_DECISION)
+        if decision is not None:
+            response.headers["X-RateLimit-Limit"] = str(decision.limit)
+            response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
+            response.headers["X-RateLimit-Reset"] = str(decision.reset_at)
+        return response
+
+    def reset(self) -> None:
+        """Give every caller a fresh budget (tests)."""
+        self.budgets.reset()
 
 
-def init_app(app: Flask) -> Limiter | None:
+def _seconds_left(decision: Decision) -> int:
+    return max(1, int(decision.reset_at - time.time()))
+
+
+def init_app(app: Flask) -> ApiLimiter:
     """Limit every `/api/` request of `app` (once; later calls change nothing)."""
     if EXTENSION in app.extensions:
         return app.extensions[EXTENSION]
-    settings = app.config["HUB_SETTINGS"]
-    # A limiter of its own, not the shared `core.extensions.limiter`: its check has to run
-    # after token authentication, and the shared one is bound before the request hooks exist.
-    limiter = Limiter(
-        key_func=client_key,
-        application_limits=[api_limit],
-        application_limits_exempt_when=_not_api,
-        storage_uri=settings.ratelimit_storage_uri,
-        # If Redis is unreachable, count in this process rather than fail every API call.
-        in_memory_fallback_enabled=True,
-        headers_enabled=True,
-        key_prefix="hub-api",
-    )
-    limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
-    return limiter
+    api_limiter = ApiLimiter(app.config["HUB_SETTINGS"].ratelimit_storage_uri)
+    app.before_request(api_limiter.check)
+    app.after_request(api_limiter.add_headers)
+    app.extensions[EXTENSION] = api_limiter
+    return api_limiter
 
 
 # --- the authorization server's endpoints ------------------------------------------------------

@@ -1,0 +1,168 @@
+"""Rate-limit budgets shared by every process of the hub, counted without a round trip to the
+shared store on every request.
+
+A budget is `limit` admissions per fixed window of `seconds` (windows aligned to the epoch, so
+every process agrees where one ends). The shared store (Redis in production, through the
+`limits` library's storages) holds one counter per budget and window: the admissions *reserved*
+by every process. A process reserves a lease of several admissions at once (one INCRBY) and
+spends it locally; it goes back to the store only when its lease runs out.
+
+- **Never more than the limit.** Every admission is covered by a reservation in the shared
+  counter, and a process uses only the part of a lease that fits under the limit, so the
+  admissions of all processes together never pass it.
+- **Leases shrink as the window fills.** A lease is a sixteenth of what was left when the
+  process last asked (at most `MAX_LEASE`, at least 1), so near the limit every admission is
+  reserved one at a time, and a budget of a few calls a minute is exact.
+- **The cost of sharing.** A lease another process holds and does not spend before the window
+  ends is lost to the caller: it may be refused a little before the limit when its calls stop
+  reaching the process that holds it (at most the outstanding leases: a few admissions per
+  process near the end of a window).
+- **A full window is refused locally.** Once a process has seen the shared counter reach the
+  limit, it refuses the rest of that window without asking again.
+
+If the shared store cannot be reached, budgets are counted in this process alone for
+`FALLBACK_SECONDS` (logged), then the store is tried again: a lost Redis never fails a request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+
+#: A lease is this fraction of what was left of the budget when the process last asked...
+LEASE_SHARE = 16
+#: ...and never more than this many admissions.
+MAX_LEASE = 50
+#: How long budgets are counted in-process after the shared store failed.
+FALLBACK_SECONDS = 30.0
+#: The shared store's socket deadlines (seconds): a slow store must not hold a request long.
+STORE_TIMEOUT = 1.0
+#: Windows a process remembers before it forgets those that have ended.
+REMEMBERED = 10_000
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer for one request: admitted or not, and what the headers tell the caller."""
+
+    admitted: bool
+    limit: int
+    remaining: int
+    #: When the window ends (seconds since the epoch).
+    reset_at: int
+
+
+@dataclass
+class _Window:
+    """A process's view of one budget's window."""
+
+    #: Admissions this process has reserved and not spent yet.
+    leased: int = 0
+    #: The shared counter when this process last reserved (every process's reservations).
+    reserved: int = 0
+
+
+def lease_size(limit: int, reserved: int) -> int:
+    """How many admissions to reserve, when the shared counter stood at `reserved`."""
+    return max(1, min(MAX_LEASE, (limit - reserved) // LEASE_SHARE))
+
+
+class Budgets:
+    """The budgets of one process, shared through `storage_uri` (`memory://`: this process)."""
+
+    def __init__(self, storage_uri: str, prefix: str) -> None:
+        options = {} if storage_uri.startswith("memory") else _store_options()
+        self.shared: Storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        self.prefix = prefix
+        self._local = MemoryStorage()
+        self._fallback_until = 0.0
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+
+    def spend(self, key: str, limit: str, now: Callable[[], float] = time.time) -> Decision:
+        """Spend one admission of `key`'s budget of `limit` ("600 per minute"), if there is one."""
+        item = _parsed(limit)
+        seconds = item.get_expiry()
+        index = int(now() // seconds)
+        reset_at = (index + 1) * seconds
+        name = f"{self.prefix}/{key}/{item.amount}/{seconds}/{index}"
+        with self._lock:
+            window = self._window(name, index)
+            if window.leased == 0 and window.reserved < item.amount:
+                size = lease_size(item.amount, window.reserved)
+            else:
+                size = 0
+        if size:
+            # Outside the lock: another thread of this process may reserve at the same time;
+            # both leases are kept.
+            reserved = self._reserve(name, size, seconds)
+            with self._lock:
+                window = self._window(name, index)
+                window.reserved = max(window.reserved, reserved)
+                window.leased += max(0, min(size, item.amount - (reserved - size)))
+        with self._lock:
+            window = self._window(name, index)
+            admitted = window.leased > 0
+            if admitted:
+                window.leased -= 1
+            remaining = window.leased + max(0, item.amount - window.reserved)
+        return Decision(admitted, item.amount, remaining, reset_at)
+
+    def reset(self) -> None:
+        """Forget every budget (tests)."""
+        with self._lock:
+            self._windows.clear()
+        self._local.reset()
+        self.shared.reset()
+
+    def _window(self, name: str, index: int) -> _Window:
+        window = self._windows.get(name)
+        if window is None:
+            if len(self._windows) >= REMEMBERED:
+                self._forget_before(index)
+            window = self._windows[name] = _Window()
+        return window
+
+    def _forget_before(self, index: int) -> None:
+        for name in [n for n in self._windows if int(n.rsplit("/", 1)[1]) < index]:
+            del self._windows[name]
+        if len(self._windows) >= REMEMBERED:  # all current: forget the oldest half
+            for name in list(self._windows)[: REMEMBERED // 2]:
+                del self._windows[name]
+
+    def _reserve(self, name: str, size: int, seconds: int) -> int:
+        """Reserve `size` admissions in the shared counter; returns the counter after."""
+        # The counter outlives its window by a little, so it cannot expire and start again
+        # from nothing while the window still runs.
+        expiry = seconds + 2
+        if time.monotonic() >= self._fallback_until:
+            try:
+                return self.shared.incr(name, expiry, amount=size)
+            except StorageError as exc:
+                self._fallback_until = time.monotonic() + FALLBACK_SECONDS
+                log.warning(
+                    "rate limits: the shared store failed (%s); counting in this process "
+                    "for %.0f s",
+                    exc,
+                    FALLBACK_SECONDS,
+                )
+        return self._local.incr(name, expiry, amount=size)
+
+
+def _store_options() -> dict[str, float]:
+    return {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT}
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(limit: str) -> RateLimitItem:
+    return parse(limit)
