@@ -16,11 +16,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.db import db, utcnow
+from core.db import db, driver_rows, utcnow
 from partners.models import UsedJti
 
 #: The longest id kept (ids are compared as stored).
@@ -46,25 +45,29 @@ def claim(kind: str, jti: str, expires_at: datetime) -> None:
 
 
 def _insert_once(session: Session, kind: str, jti: str, expires_at: datetime) -> bool:
-    """Insert the id unless it is there; False if it was (a Core statement on the session's
-    connection: the ORM's bulk insert machinery costs more than the insert here)."""
-    statement = _INSERT_ONCE[session.get_bind().dialect.name == "postgresql"]
-    found = session.connection().execute(
-        statement, {"kind": kind, "jti": jti, "expires_at": expires_at}
-    )
-    return found.first() is not None
+    """Insert the id unless it is there; False if it was. On PostgreSQL through the driver's
+    cursor (`core.db.driver_rows`: with its BEGIN when it opens the transaction, as it does on
+    the token endpoint); elsewhere a Core statement on the session's connection (the ORM's
+    bulk insert machinery costs more than the insert here)."""
+    used = {"kind": kind, "jti": jti, "expires_at": expires_at}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return bool(driver_rows(session, _INSERT_ONCE_POSTGRESQL, used))
+    return connection.execute(_INSERT_ONCE, used).first() is not None
 
 
-#: `_insert_once`'s statement, by engine (PostgreSQL or not).
-_INSERT_ONCE = {
-    postgresql: insert(UsedJti.__table__)
+_INSERT_ONCE_POSTGRESQL = (
+    "INSERT INTO used_jtis (kind, jti, expires_at) VALUES (%(kind)s, %(jti)s, %(expires_at)s) "
+    "ON CONFLICT DO NOTHING RETURNING jti"
+)
+_INSERT_ONCE = (
+    sqlite_insert(UsedJti.__table__)
     .values(
         kind=sa.bindparam("kind"), jti=sa.bindparam("jti"), expires_at=sa.bindparam("expires_at")
     )
     .on_conflict_do_nothing()
     .returning(UsedJti.__table__.c.jti)
-    for postgresql, insert in ((True, postgresql_insert), (False, sqlite_insert))
-}
+)
 
 
 @event.listens_for(Session, "after_rollback")
