@@ -22,6 +22,10 @@ spends it locally; it goes back to the store only when its lease runs out.
 
 If the shared store cannot be reached, budgets are counted in this process alone for
 `FALLBACK_SECONDS` (logged), then the store is tried again: a lost Redis never fails a request.
+
+Refusals are audited in aggregate (`first_refusal`): the first refusal of each window of a
+budget, with how many refusals since that budget's last recorded one went unrecorded, so a
+flood of refused calls cannot flood the audit log.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ MAX_LEASE = 50
 FALLBACK_SECONDS = 30.0
 #: The shared store's socket deadlines (seconds): a slow store must not hold a request long.
 STORE_TIMEOUT = 1.0
+#: Where refusals are counted (`first_refusal`).
+REFUSALS = "hub-throttled"
 #: Windows a process remembers before it forgets those that have ended.
 REMEMBERED = 10_000
 
@@ -118,6 +124,18 @@ class Budgets:
             remaining = window.leased + max(0, item.amount - window.reserved)
         return Decision(admitted, item.amount, remaining, reset_at)
 
+    def first_refusal(self, key: str, decision: Decision, limit: str) -> int | None:
+        """`first_refusal` for a refusal of `key`'s budget of `limit`, counted where its
+        admissions are."""
+        seconds = _parsed(limit).get_expiry()
+        budget = f"{self.prefix}/{key}"
+        if time.monotonic() >= self._fallback_until:
+            try:
+                return first_refusal(self.shared, budget, decision.reset_at, seconds)
+            except StorageError:
+                pass  # counted in this process, as the admissions are while the store is away
+        return first_refusal(self._local, budget, decision.reset_at, seconds)
+
     def reset(self) -> None:
         """Forget every budget (tests)."""
         with self._lock:
@@ -157,6 +175,18 @@ class Budgets:
                     FALLBACK_SECONDS,
                 )
         return self._local.incr(name, expiry, amount=size)
+
+
+def first_refusal(storage: Storage, budget: str, window_end: int, seconds: int) -> int | None:
+    """Count a refusal of `budget` in the window ending at `window_end`. For the window's first
+    refusal, how many refusals of the budget went unrecorded since its last recorded one (the
+    caller records this one, with that number); None for the others (counted, not recorded)."""
+    counter = f"{REFUSALS}/{budget}/count"
+    refused = storage.incr(counter, 24 * 3600)
+    if storage.incr(f"{REFUSALS}/{budget}/{window_end}", seconds + 60) != 1:
+        return None
+    storage.clear(counter)
+    return refused - 1
 
 
 def _store_options() -> dict[str, float]:

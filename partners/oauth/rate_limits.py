@@ -30,9 +30,11 @@ from flask_limiter import RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import TooManyRequests
 
+from audit.actions import API_ACCESS
 from audit.refusals import keep
-from core.budgets import Budgets, Decision
+from core.budgets import Budgets, Decision, first_refusal
 from core.extensions import limiter, limits_off
+from core.request import current_actor, route_template
 from core.security import Actor
 from partners.oauth import server
 
@@ -70,11 +72,32 @@ class ApiLimiter:
         decision = self.budgets.spend(client_key(), api_limit())
         setattr(g, _DECISION, decision)
         if not decision.admitted:
+            self._keep_refusal(decision)
             raise TooManyRequests(
                 "This client has made too many API calls; "
                 f"the limit is {api_limit()}, shared by every API endpoint.",
                 retry_after=_seconds_left(decision),
             )
+
+    def _keep_refusal(self, decision: Decision) -> None:
+        """Audit the refusal in aggregate, as the authorization server's are: the first of
+        each window of the caller's budget, with how many went unrecorded before it."""
+        key = client_key()
+        unrecorded = self.budgets.first_refusal(key, decision, api_limit())
+        if unrecorded is None:
+            return
+        client = g.get("oauth_client")
+        keep(
+            current_actor(),
+            API_ACCESS,
+            "rate_limited",
+            resource_type="oauth_client",
+            resource_ids=[client.client_id] if client is not None else [],
+            path=route_template(),
+            keyed_by="client" if client is not None else "address",
+            limit=api_limit(),
+            refused_unrecorded=unrecorded,
+        )
 
     def add_headers(self, response: Response) -> Response:
         """An after-request hook: tell the caller its budget."""
@@ -111,8 +134,6 @@ def init_app(app: Flask) -> ApiLimiter:
 # `HUB_OAUTH_RATE_LIMIT` each: one per claimed client id (whatever the address; a
 # client_secret_basic guess is refused before argon2 runs), one per address (whatever ids it
 # claims). They use the shared limiter, whose check runs before the view.
-
-AUDIT_PREFIX = "hub-oauth-throttled"
 
 
 def oauth_limit() -> str:
@@ -152,16 +173,12 @@ def _claimed_client_key() -> str:
 
 
 def audit_throttled(limit: RequestLimit) -> None:
-    """Record refusals in aggregate: the first refusal of each window of a budget is audited,
-    with how many refusals since the budget's last entry went unrecorded; the others are only
-    counted, so a flood of requests cannot flood the log."""
-    storage = limiter.storage
-    counter = f"{AUDIT_PREFIX}/{limit.key}/count"
-    refused = storage.incr(counter, 24 * 3600)
-    window = f"{AUDIT_PREFIX}/{limit.key}/{limit.reset_at}"
-    if storage.incr(window, int(limit.limit.get_expiry()) + 60) != 1:
+    """Record the authorization server's refusals in aggregate (`core.budgets.first_refusal`)."""
+    unrecorded = first_refusal(
+        limiter.storage, limit.key, limit.reset_at, int(limit.limit.get_expiry())
+    )
+    if unrecorded is None:
         return
-    storage.clear(counter)
     keyed_by = "client" if "/client:" in limit.key else "address"
     claimed = claimed_client_id() if keyed_by == "client" else None
     reference = server.claimed_client_reference(claimed)
@@ -173,7 +190,7 @@ def audit_throttled(limit: RequestLimit) -> None:
         resource_ids=[reference] if reference else [],
         keyed_by=keyed_by,
         limit=str(limit.limit),
-        refused_unrecorded=refused - 1,
+        refused_unrecorded=unrecorded,
     )
 
 

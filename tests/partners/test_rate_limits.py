@@ -304,3 +304,59 @@ def test_refusals_are_audited_once_per_window_with_the_count_left_unrecorded(
     entries = _throttle_entries()[before:]
     assert len(entries) == 2
     assert json.loads(entries[1].details)["refused_unrecorded"] >= 3
+
+
+def _api_refusals() -> list[AuditEntry]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.action == "api.access", AuditEntry.reason == "rate_limited")
+            .order_by(AuditEntry.seq)
+        )
+    )
+
+
+def _next_window(seconds: int) -> None:
+    """Wait for the start of the next window of `seconds` (windows are aligned to the clock)."""
+    time.sleep(seconds - time.time() % seconds + 0.05)
+
+
+def test_api_refusals_are_audited_once_per_window_with_the_count_left_unrecorded(
+    api, limited_app, monkeypatch
+):
+    monkeypatch.setattr(limited_app.config["HUB_SETTINGS"], "api_rate_limit", "2 per 3 second")
+    oauth_client, key, _ = _client()
+    client_id = oauth_client.client_id
+    token = api.post("/oauth/token", data=token_form(client_id, key)).json["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    before = len(_api_refusals())
+
+    def ask() -> int:
+        return api.get("/api/v1/me", headers=headers).status_code
+
+    _next_window(3)
+    assert [ask() for _ in range(6)] == [200, 200, 429, 429, 429, 429]
+    [first] = _api_refusals()[before:]
+    assert first.outcome == "denied" and json.loads(first.resource_ids) == [client_id]
+    assert first.actor == f"client:{client_id}"
+    details = json.loads(first.details)
+    assert details["keyed_by"] == "client" and details["refused_unrecorded"] == 0
+    assert details["limit"] == "2 per 3 second" and details["path"] == "/api/v1/me"
+
+    _next_window(3)
+    assert [ask() for _ in range(3)] == [200, 200, 429]
+    entries = _api_refusals()[before:]
+    assert len(entries) == 2
+    # The three refusals after the first one of the last window were counted, not recorded.
+    assert json.loads(entries[1].details)["refused_unrecorded"] == 3
+
+
+def test_api_refusals_of_callers_without_a_token_are_audited_by_address(api, limited_app):
+    before = len(_api_refusals())
+    here = {"REMOTE_ADDR": "198.51.100.77"}
+    answers = [api.get("/api/v1/me", environ_base=here).status_code for _ in range(LIMIT + 2)]
+    assert answers[-2:] == [429, 429]
+    [entry] = _api_refusals()[before:]
+    assert json.loads(entry.details)["keyed_by"] == "address"
+    assert entry.actor == "anonymous" and not json.loads(entry.resource_ids or "[]")
