@@ -49,6 +49,7 @@ MAX_LEASE = 50
 FALLBACK_SECONDS = 30.0
 #: The shared store's socket deadlines (seconds): a slow store must not hold a request long.
 STORE_TIMEOUT = 1.0
+_STORE_OPTIONS = {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT}
 #: Where refusals are counted (`first_refusal`).
 REFUSALS = "hub-throttled"
 #: Windows a process remembers before it forgets those that have ended.
@@ -87,7 +88,7 @@ class Budgets:
     """The budgets of one process, shared through `storage_uri` (`memory://`: this process)."""
 
     def __init__(self, storage_uri: str, prefix: str) -> None:
-        options = {} if storage_uri.startswith("memory") else _store_options()
+        options = _STORE_OPTIONS if storage_uri.startswith(("redis", "valkey")) else {}
         self.shared: Storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
         self.prefix = prefix
         self._local = MemoryStorage()
@@ -187,10 +188,6 @@ def first_refusal(storage: Storage, budget: str, window_end: int, seconds: int) 
         return None
     storage.clear(counter)
     return refused - 1
-
-
-def _store_options() -> dict[str, float]:
-    return {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT}
 
 
 @functools.lru_cache(maxsize=64)
