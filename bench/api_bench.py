@@ -30,7 +30,9 @@ from bench.common import (
 ISSUER = "http://127.0.0.1:8000"  # the hub's base URL: what assertions name as their audience
 PURPOSE = "speaker_due_diligence"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ROUNDS = 3
+#: Timed runs per measure (medians): this shared VM's throughput moves by 10-20 % between
+#: neighbouring runs, so five rather than three.
+ROUNDS = 5
 #: How the audit log is integrated while the load runs: by the dedicated integrator, the
 #: production default (deploy/hub.env.example), held to the floors; and by a thread in each
 #: web worker after its commits (the setting's default for a single process), reported beside.
@@ -520,7 +522,8 @@ def _two_hosts(
     suite.notes.append(
         "Two hosts: two gunicorn processes (1 worker x "
         f"{threads} thread(s) each, own ports) on one PostgreSQL, rate limits on and counted "
-        "in Redis (limit set above the load), each host with its own dedicated integrator (one "
+        "in Redis (limit set above the load, so each process leases 50 calls of its client's "
+        "budget at a time: `core.budgets`), each host with its own dedicated integrator (one "
         "leads), each driven by its own wrk at once; per run "
         "(bare / API, combined): "
         + "; ".join(
