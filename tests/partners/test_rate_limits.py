@@ -25,7 +25,13 @@ from core.extensions import limiter as shared_limiter
 from core.security import Actor
 from partners import services
 from partners.oauth import clients, rate_limits
-from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
+from tests.conftest import (
+    app_config,
+    clear_of_a_window_end,
+    close_app,
+    dispose_database,
+    fresh_database_url,
+)
 from tests.oauth_helpers import jwks_of, new_key, token_form
 
 LIMIT = 3
@@ -65,7 +71,9 @@ def limited_app(database_server, tmp_path_factory) -> Iterator[Flask]:
 
 @pytest.fixture
 def api(limited_app) -> Iterator[Any]:
-    """A test client with a fresh budget for everyone."""
+    """A test client with a fresh budget for everyone, in a window that does not end within
+    the test's count."""
+    clear_of_a_window_end()
     limited_app.extensions[rate_limits.EXTENSION].reset()
     shared_limiter.reset()  # the authorization server's budgets
     with limited_app.app_context():
