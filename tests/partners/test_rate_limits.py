@@ -368,3 +368,17 @@ def test_api_refusals_of_callers_without_a_token_are_audited_by_address(api, lim
     [entry] = _api_refusals()[before:]
     assert json.loads(entry.details)["keyed_by"] == "address"
     assert entry.actor == "anonymous" and not json.loads(entry.resource_ids or "[]")
+
+
+def test_with_redis_away_each_process_counts_on_its_own_and_answers(
+    api, limited_app, monkeypatch, caplog
+):
+    from core.budgets import Budgets
+
+    unreachable = Budgets("redis://127.0.0.1:9/0", prefix="hub-api")  # nothing listens there
+    monkeypatch.setattr(limited_app.extensions[rate_limits.EXTENSION], "budgets", unreachable)
+    headers = _token(api)
+    answers = [api.get("/api/v1/me", headers=headers) for _ in range(LIMIT + 1)]
+    assert [a.status_code for a in answers] == [200] * LIMIT + [429]
+    assert answers[0].headers["X-RateLimit-Remaining"] == str(LIMIT - 1)
+    assert "counting in this process" in caplog.text
