@@ -4,8 +4,8 @@ shared store on every request.
 A budget is `limit` admissions per fixed window of `seconds` (windows aligned to the epoch, so
 every process agrees where one ends). The shared store (Redis in production, through the
 `limits` library's storages) holds one counter per budget and window: the admissions *reserved*
-by every process. A process reserves a lease of several admissions at once (one INCRBY) and
-spends it locally; it goes back to the store only when its lease runs out.
+by every process. A process reserves a lease of several admissions at once (one increment of
+the counter) and spends it locally; it goes back to the store only when its lease runs out.
 
 - **Never more than the limit.** Every admission is covered by a reservation in the shared
   counter, and a process uses only the part of a lease that fits under the limit, so the
@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
@@ -56,6 +57,7 @@ REFUSALS = "hub-throttled"
 REMEMBERED = 10_000
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,15 @@ class Budgets:
         name = f"{self.prefix}/{key}/{item.amount}/{seconds}/{index}"
         with self._lock:
             window = self._window(name, index)
-            if window.leased == 0 and window.reserved < item.amount:
-                size = lease_size(item.amount, window.reserved)
-            else:
-                size = 0
+            if window.leased:  # the common case: spend from this process's lease
+                window.leased -= 1
+                return Decision(True, item.amount, self._remaining(window, item), reset_at)
+            full = window.reserved >= item.amount  # seen full: refused without asking again
+            size = 0 if full else lease_size(item.amount, window.reserved)
         if size:
             # Outside the lock: another thread of this process may reserve at the same time;
             # both leases are kept.
-            reserved = self._reserve(name, size, seconds)
+            reserved = self._counted(lambda store: store.incr(name, seconds + 2, amount=size))
             with self._lock:
                 window = self._window(name, index)
                 window.reserved = max(window.reserved, reserved)
@@ -122,20 +125,14 @@ class Budgets:
             admitted = window.leased > 0
             if admitted:
                 window.leased -= 1
-            remaining = window.leased + max(0, item.amount - window.reserved)
-        return Decision(admitted, item.amount, remaining, reset_at)
+            return Decision(admitted, item.amount, self._remaining(window, item), reset_at)
 
     def first_refusal(self, key: str, decision: Decision, limit: str) -> int | None:
         """`first_refusal` for a refusal of `key`'s budget of `limit`, counted where its
         admissions are."""
         seconds = _parsed(limit).get_expiry()
         budget = f"{self.prefix}/{key}"
-        if time.monotonic() >= self._fallback_until:
-            try:
-                return first_refusal(self.shared, budget, decision.reset_at, seconds)
-            except StorageError:
-                pass  # counted in this process, as the admissions are while the store is away
-        return first_refusal(self._local, budget, decision.reset_at, seconds)
+        return self._counted(lambda store: first_refusal(store, budget, decision.reset_at, seconds))
 
     def reset(self) -> None:
         """Forget every budget (tests)."""
@@ -159,14 +156,19 @@ class Budgets:
             for name in list(self._windows)[: REMEMBERED // 2]:
                 del self._windows[name]
 
-    def _reserve(self, name: str, size: int, seconds: int) -> int:
-        """Reserve `size` admissions in the shared counter; returns the counter after."""
-        # The counter outlives its window by a little, so it cannot expire and start again
-        # from nothing while the window still runs.
-        expiry = seconds + 2
+    @staticmethod
+    def _remaining(window: _Window, item: RateLimitItem) -> int:
+        return window.leased + max(0, item.amount - window.reserved)
+
+    def _counted(self, count: Callable[[Storage], T]) -> T:
+        """`count` done on the shared store; in this process while the store is away.
+
+        A counter in the shared store outlives its window by a little (`spend` gives it two
+        seconds more), so it cannot expire and start again from nothing while the window runs.
+        """
         if time.monotonic() >= self._fallback_until:
             try:
-                return self.shared.incr(name, expiry, amount=size)
+                return count(self.shared)
             except StorageError as exc:
                 self._fallback_until = time.monotonic() + FALLBACK_SECONDS
                 log.warning(
@@ -175,7 +177,7 @@ class Budgets:
                     exc,
                     FALLBACK_SECONDS,
                 )
-        return self._local.incr(name, expiry, amount=size)
+        return count(self._local)
 
 
 def first_refusal(storage: Storage, budget: str, window_end: int, seconds: int) -> int | None:

@@ -69,21 +69,21 @@ class ApiLimiter:
         g.pop(_DECISION, None)
         if limits_off() or not request.path.startswith("/api/"):
             return
-        decision = self.budgets.spend(client_key(), api_limit())
+        key, limit = client_key(), api_limit()
+        decision = self.budgets.spend(key, limit)
         setattr(g, _DECISION, decision)
         if not decision.admitted:
-            self._keep_refusal(decision)
+            self._keep_refusal(key, limit, decision)
             raise TooManyRequests(
                 "This client has made too many API calls; "
-                f"the limit is {api_limit()}, shared by every API endpoint.",
+                f"the limit is {limit}, shared by every API endpoint.",
                 retry_after=_seconds_left(decision),
             )
 
-    def _keep_refusal(self, decision: Decision) -> None:
+    def _keep_refusal(self, key: str, limit: str, decision: Decision) -> None:
         """Audit the refusal in aggregate, as the authorization server's are: the first of
         each window of the caller's budget, with how many went unrecorded before it."""
-        key = client_key()
-        unrecorded = self.budgets.first_refusal(key, decision, api_limit())
+        unrecorded = self.budgets.first_refusal(key, decision, limit)
         if unrecorded is None:
             return
         client = g.get("oauth_client")
@@ -95,7 +95,7 @@ class ApiLimiter:
             resource_ids=[client.client_id] if client is not None else [],
             path=route_template(),
             keyed_by="client" if client is not None else "address",
-            limit=api_limit(),
+            limit=limit,
             refused_unrecorded=unrecorded,
         )
 
