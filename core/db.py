@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,8 +149,10 @@ def _track_writes(engine: Engine) -> None:
 
 
 def wrote(session: Session) -> bool:
-    """Whether the session's transaction has changed anything (pending objects, a flush, or a
-    statement that writes)."""
+    """Whether the session's transaction has changed anything (pending objects, a flush, a
+    statement that writes, or one deferred to be sent before the commit: `defer`)."""
+    if defers_a_write(session):
+        return True
     if not session.in_transaction():
         return False
     if session.new or session.dirty or session.deleted:
@@ -254,37 +256,143 @@ def driver_rows(
     whose compile, parameter and result machinery cost more than the round trip for a hot
     statement (the policy generation read; the audit write). When no transaction is open yet on
     the connection, the statement goes with its BEGIN in one round trip (psycopg's pipeline
-    mode) instead of two.
+    mode) instead of two. Statements deferred in this attempt (`defer`) go in the same round
+    trip, before it, and their checks are run once its rows are in.
 
     The engine's cursor events still see it (the watchdog arms its deadline, a write marks the
     transaction, tests count it); a failure is raised as SQLAlchemy raises it, a lost connection
     invalidated, so that the edge answers 503 as for any other statement. Unlike
     `session.execute`, it does not flush the session's pending objects first: the statement
     must not read what they would write."""
+    deferred = session.info.pop(_DEFERRED, [])
+    statements = [(sql, params) for sql, params, _check in deferred]
+    *earlier, rows = _send(session, [*statements, (statement, parameters)])
+    for (_sql, _params, check), found in zip(deferred, earlier, strict=True):
+        check(found)
+    return rows
+
+
+def _send(session: Session, statements: list[tuple[str, dict[str, Any] | None]]) -> list[list]:
+    """The rows of each of `statements`, sent in one round trip (`driver_rows`)."""
     import psycopg  # the PostgreSQL driver, imported where it is used
 
     connection = session.connection()
     raw = connection.connection.driver_connection
     events = connection.dispatch
-    with raw.cursor() as cursor:
+    cursors = [raw.cursor() for _ in statements]
+    for cursor, (statement, parameters) in zip(cursors, statements, strict=True):
         events.before_cursor_execute(connection, cursor, statement, parameters, None, False)
-        try:
-            if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                with raw.pipeline():
+    try:
+        if len(statements) > 1 or raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            with raw.pipeline():
+                for cursor, (statement, parameters) in zip(cursors, statements, strict=True):
                     cursor.execute(statement, parameters)
-            else:
-                cursor.execute(statement, parameters)
-            rows = cursor.fetchall() if cursor.description is not None else []
-        except psycopg.Error as exc:
-            watchdog.disarm(raw)
-            lost = connection.dialect.is_disconnect(exc, raw, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                statement, parameters, exc, psycopg.Error, connection_invalidated=lost
-            ) from exc
+        else:
+            cursors[0].execute(*statements[0])
+        found = [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+    except psycopg.Error as exc:
+        watchdog.disarm(raw)
+        lost = connection.dialect.is_disconnect(exc, raw, cursors[-1])
+        if lost:
+            connection.invalidate(exc)
+        statement, parameters = statements[-1]
+        raise sa.exc.DBAPIError.instance(
+            statement, parameters, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    for cursor, (statement, parameters) in zip(cursors, statements, strict=True):
         events.after_cursor_execute(connection, cursor, statement, parameters, None, False)
-    return rows
+    return found
+
+
+class Retry(BaseException):
+    """What an attempt at a request assumed was not so (a deferred check failed): the edge
+    throws the attempt away (its transaction and what it built) and makes it again, this time
+    assuming nothing. A BaseException, so that no error handler on the way turns it into an
+    answer."""
+
+
+#: session.info keys: whether this attempt may be retried (so may defer statements), and the
+#: statements it deferred with their checks.
+_RETRYABLE = "hub_retryable"
+_DEFERRED = "hub_deferred"
+
+
+def allow_retry(session: Session) -> None:
+    """Let this session's work be retried by the edge until it first commits (PostgreSQL only:
+    on SQLite a statement costs no round trip, and nothing is deferred)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.info[_RETRYABLE] = {}
+
+
+def forbid_retry(session: Session) -> None:
+    """End what `allow_retry` allowed: what is still deferred is dropped (the attempt is over,
+    and was answered or thrown away)."""
+    session.info.pop(_RETRYABLE, None)
+    session.info.pop(_DEFERRED, None)
+
+
+def retryable(session: Session) -> bool:
+    """Whether a failed deferred check can still be met by retrying (nothing committed yet)."""
+    return _RETRYABLE in session.info
+
+
+def attempt_notes(session: Session) -> dict[str, Any] | None:
+    """Notes kept for the length of this retryable attempt (None outside one): what it assumed
+    once is noted here, and forgotten with it."""
+    return session.info.get(_RETRYABLE)
+
+
+def defer(
+    session: Session,
+    statement: str,
+    parameters: dict[str, Any] | None,
+    check: Callable[[list[tuple]], None],
+) -> None:
+    """Run `statement` (as `driver_rows` would) and `check(rows)` before this attempt commits
+    or answers, in the round trip of its next statement through the driver if it has one
+    (`driver_rows`), else on its own (`settle`). `check` raises `Retry` if the attempt assumed
+    something the rows deny. Outside a retryable attempt both happen now.
+
+    A deferred statement outlives a rollback (a refusal rolls back, then answers on what was
+    decided before it) and goes with the next transaction's statements."""
+    if not retryable(session):
+        check(driver_rows(session, statement, parameters))
+        return
+    session.info.setdefault(_DEFERRED, []).append((statement, parameters, check))
+
+
+def settle(session: Session) -> None:
+    """Run what this attempt deferred, and its checks, now (before it commits or answers)."""
+    deferred = session.info.pop(_DEFERRED, None)
+    if deferred:
+        found = _send(session, [(sql, params) for sql, params, _check in deferred])
+        for (_sql, _params, check), rows in zip(deferred, found, strict=True):
+            check(rows)
+
+
+def defers_a_write(session: Session) -> bool:
+    """Whether a statement deferred in this session changes data."""
+    return any(sql.lstrip()[:7].upper().startswith(_WRITES) for sql, *_ in _deferred(session))
+
+
+def _deferred(session: Session) -> list[tuple[str, Any, Any]]:
+    return session.info.get(_DEFERRED, [])
+
+
+@event.listens_for(Session, "before_commit")
+def _settle_before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        settle(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed_is_final(session: Session) -> None:
+    # What was committed cannot be thrown away: nothing after it may be retried.
+    if not session.in_nested_transaction():
+        session.info.pop(_RETRYABLE, None)
 
 
 #: Seconds a pooled connection may have been idle and still be used without a ping first.

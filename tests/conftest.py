@@ -104,6 +104,27 @@ def close_app(app: Flask) -> None:
     app.extensions["hub_db_engine"].dispose()
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not _redis_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379 (scripts/ensure-services)")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return REDIS_URL
+
+
 def clear_of_a_window_end(seconds: int = 60, margin: float = 5.0) -> None:
     """Wait for the next window of `seconds` if the current one ends within `margin` seconds.
     Rate-limit windows follow the clock (`core.budgets`): a test counting calls up to a limit

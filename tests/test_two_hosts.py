@@ -4,7 +4,6 @@ budget whichever host answers, and one dedicated integrator at a time integrates
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -20,26 +19,6 @@ from tests.conftest import (
     fresh_database_url,
 )
 from tests.hosts import two_hubs, warm
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not _redis_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is not reachable on 127.0.0.1:6379 (scripts/ensure-services)")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return REDIS_URL
 
 
 def test_a_partners_rate_limit_is_one_budget_across_hosts(database_server, tmp_path, redis_url):

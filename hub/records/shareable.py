@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import namedtuple
 from collections.abc import Iterable, Mapping
 from datetime import date
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agreements.policy import ShareableRecord
-from core.db import db
+from core.db import db, driver_rows
 from hub.records.models import (
     AdvisoryRating,
     Assertion,
@@ -93,10 +94,16 @@ def _read(
     if not wanted:
         return {}
     session = db.session()
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    statement = _STATEMENTS[postgresql, with_ratings]
     statuses = [RecordStatus.ACTIVE.value] if active_only else [m.value for m in RecordStatus]
-    rows = session.execute(statement, {"ids": wanted, "statuses": statuses})
+    parameters = {"ids": wanted, "statuses": statuses}
+    rows: Iterable[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        # Through the driver (`core.db.driver_rows`): with the transaction's BEGIN, and what
+        # the request deferred, in one round trip. It does not flush: this does, first.
+        session.flush()
+        rows = (_Row(*row) for row in driver_rows(session, _POSTGRESQL[with_ratings], parameters))
+    else:
+        rows = session.execute(_SQLITE[with_ratings], parameters)
     found = {}
     for row in rows:
         aliases, affiliations, topics, sources, appearances = (
@@ -147,13 +154,19 @@ def _json_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else json.loads(value)
 
 
-def _speakers_statement(
-    aggregate: str, pair: str, as_json: str, text_id: str, an_object: str, with_ratings: bool
-) -> sa.TextClause:
+def _speakers_sql(
+    aggregate: str,
+    pair: str,
+    as_json: str,
+    text_id: str,
+    an_object: str,
+    with_ratings: bool,
+    where: str,
+) -> str:
     """The statement `speakers` runs, in one engine's words for "a JSON array of", "a pair",
     "this JSON text as JSON", "an id as text" and "a JSON object of" (each list aggregated
     from an ordered subquery, which both engines keep in order); `with_ratings` adds the
-    speaker's ratings as a list of objects."""
+    speaker's ratings as a list of objects. `where` picks the speakers by id and status."""
 
     def listed(value: str, table: str, order: str, where: str = "", item: str = "v") -> str:
         return (
@@ -163,53 +176,41 @@ def _speakers_statement(
 
     # Table and column names are constants of this module, never input.
     return (
-        sa.text(
-            "SELECT s.id, s.owner_org_id, s.distribution, s.display_name, "  # noqa: S608
-            + ", ".join(
-                [
-                    listed("x.name", "speaker_aliases x", "x.name"),
-                    listed(
-                        f"{pair}(x.organisation_name, x.role)",
-                        "speaker_affiliations x",
-                        "x.organisation_name",
-                        item=f"{as_json}(v)",
-                    ),
-                    listed("x.topic", "speaker_topics x", "x.topic"),
-                    listed("x.url", "speaker_sources x", "x.retrieved_on DESC"),
-                    listed(
-                        text_id,
-                        "event_speakers x JOIN events e ON e.id = x.event_id",
-                        "x.event_id",
-                        "x.speaker_id = s.id AND e.owner_org_id = s.owner_org_id",
-                    ),
-                    *(
-                        [
-                            listed(
-                                f"{an_object}("
-                                + ", ".join(f"'{name}', x.{name}" for name in _RATING_COLUMNS)
-                                + ")",
-                                "advisory_ratings x",
-                                "x.issued_on DESC, x.created_at DESC",
-                                item=f"{as_json}(v)",
-                            )
-                        ]
-                        if with_ratings
-                        else []
-                    ),
-                ]
-            )
-            + " FROM speakers s WHERE s.id IN :ids AND s.status IN :statuses"
+        "SELECT s.id, s.owner_org_id, s.distribution, s.display_name, "  # noqa: S608
+        + ", ".join(
+            [
+                listed("x.name", "speaker_aliases x", "x.name"),
+                listed(
+                    f"{pair}(x.organisation_name, x.role)",
+                    "speaker_affiliations x",
+                    "x.organisation_name",
+                    item=f"{as_json}(v)",
+                ),
+                listed("x.topic", "speaker_topics x", "x.topic"),
+                listed("x.url", "speaker_sources x", "x.retrieved_on DESC"),
+                listed(
+                    text_id,
+                    "event_speakers x JOIN events e ON e.id = x.event_id",
+                    "x.event_id",
+                    "x.speaker_id = s.id AND e.owner_org_id = s.owner_org_id",
+                ),
+                *(
+                    [
+                        listed(
+                            f"{an_object}("
+                            + ", ".join(f"'{name}', x.{name}" for name in _RATING_COLUMNS)
+                            + ")",
+                            "advisory_ratings x",
+                            "x.issued_on DESC, x.created_at DESC",
+                            item=f"{as_json}(v)",
+                        )
+                    ]
+                    if with_ratings
+                    else []
+                ),
+            ]
         )
-        .bindparams(
-            sa.bindparam("ids", expanding=True, type_=sa.Uuid()),
-            sa.bindparam("statuses", expanding=True),
-        )
-        .columns(
-            sa.column("id", sa.Uuid()),
-            sa.column("owner_org_id", sa.Uuid()),
-            sa.column("distribution"),
-            sa.column("display_name"),
-        )
+        + f" FROM speakers s WHERE {where}"
     )
 
 
@@ -223,21 +224,49 @@ _RATING_COLUMNS = (
     "issued_on",
     "expires_on",
 )
-#: `speakers`' statement by engine (PostgreSQL or not) and with or without the ratings. SQLite:
-#: a JSON value loses its JSON type leaving a subquery; json() gives it back.
-_STATEMENTS = {
-    (True, with_ratings): _speakers_statement(
+#: `speakers`' statement on PostgreSQL (psycopg's placeholders, run by the driver), with or
+#: without the ratings, and its rows' columns.
+_POSTGRESQL = {
+    with_ratings: _speakers_sql(
         "json_agg",
         "json_build_array",
         "",
         "CAST(x.event_id AS text)",
         "json_build_object",
         with_ratings,
+        "s.id = ANY(%(ids)s) AND s.status = ANY(%(statuses)s)",
     )
     for with_ratings in (False, True)
-} | {
-    (False, with_ratings): _speakers_statement(
-        "json_group_array", "json_array", "json", "x.event_id", "json_object", with_ratings
+}
+_Row = namedtuple(  # the positional rows the driver gives, by name
+    "_Row",
+    "id owner_org_id distribution display_name aliases affiliations topics sources appearances"
+    " ratings",
+    defaults=(None,),
+)
+#: And on SQLite, where a JSON value loses its JSON type leaving a subquery: json() gives it
+#: back.
+_SQLITE = {
+    with_ratings: sa.text(
+        _speakers_sql(
+            "json_group_array",
+            "json_array",
+            "json",
+            "x.event_id",
+            "json_object",
+            with_ratings,
+            "s.id IN :ids AND s.status IN :statuses",
+        )
+    )
+    .bindparams(
+        sa.bindparam("ids", expanding=True, type_=sa.Uuid()),
+        sa.bindparam("statuses", expanding=True),
+    )
+    .columns(
+        sa.column("id", sa.Uuid()),
+        sa.column("owner_org_id", sa.Uuid()),
+        sa.column("distribution"),
+        sa.column("display_name"),
     )
     for with_ratings in (False, True)
 }

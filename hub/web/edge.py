@@ -21,19 +21,23 @@ day.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
+from sqlalchemy.orm import Session
 
 from audit.services import actor_reference
-from core.db import db, utcnow, wrote
+from core.db import Retry, allow_retry, db, forbid_retry, settle, utcnow, wrote
 from core.errors import HubError, ValidationFailed
 from core.request import current_actor
 from core.security import ActorKind
 from hub.web.input import HubRequest
 from hub.web.models import IdempotentRequest
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -167,11 +171,47 @@ def commit_api_request(response: Response) -> Response:
     return response
 
 
+def _retryable() -> bool:
+    """Requests that may be made twice: the API's and the authorization server's. They keep
+    nothing of their own outside the database (no cookie session, no flashed message) before
+    they commit, so an attempt thrown away leaves no trace."""
+    return _is_api() or request.blueprint == "oauth"
+
+
 class HubFlask(Flask):
     """The hub's Flask: an API request's view, its serialisation and its one commit are
-    dispatched together; forms arrive with their date inputs joined (`hub.web.input`)."""
+    dispatched together; forms arrive with their date inputs joined (`hub.web.input`); a
+    retryable request whose first attempt assumed what was not so is made again."""
 
     request_class = HubRequest
+
+    def full_dispatch_request(self) -> Response:
+        """Hooks, view, commit and answer; for a retryable request, a first attempt that may
+        assume (`core.db.allow_retry`: its policy, that a single-use id is unspent) and defer
+        the reads that confirm it to its next round trip. What it deferred is settled before it
+        commits or answers; if a check fails (`core.db.Retry`), the attempt's transaction and
+        answer are thrown away and the request is made again, assuming nothing."""
+        if not _retryable():
+            return super().full_dispatch_request()
+        before = dict(vars(g))
+        session = db.session()
+        try:
+            return self._attempt(session)
+        except Retry as retry:
+            log.info("request %s %s made again: %s", request.method, request.path, retry)
+            session.rollback()
+            vars(g).clear()
+            vars(g).update(before)
+            return super().full_dispatch_request()
+
+    def _attempt(self, session: Session) -> Response:
+        allow_retry(session)
+        try:
+            response = super().full_dispatch_request()
+            settle(session)  # what it assumed is confirmed before it answers
+        finally:
+            forbid_retry(session)
+        return response
 
     def dispatch_request(self) -> Any:
         answer = super().dispatch_request()

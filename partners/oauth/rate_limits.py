@@ -18,6 +18,7 @@ The check must run after `partners.oauth.resource.authenticate_api_request` has 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -65,13 +66,15 @@ class ApiLimiter:
         self.budgets = Budgets(storage_uri, prefix="hub-api")
 
     def check(self) -> None:
-        """A before-request hook: refuse the call when its caller's budget is spent."""
-        g.pop(_DECISION, None)
+        """A before-request hook: refuse the call when its caller's budget is spent. A request
+        made again by the edge (`HubFlask.full_dispatch_request`) spends once: its decision is
+        kept with the request, not with the attempt."""
         if limits_off() or not request.path.startswith("/api/"):
             return
         key, limit = client_key(), api_limit()
-        decision = self.budgets.spend(key, limit)
-        setattr(g, _DECISION, decision)
+        decision = request.environ.get(_DECISION)
+        if decision is None:
+            decision = request.environ[_DECISION] = self.budgets.spend(key, limit)
         if not decision.admitted:
             self._keep_refusal(key, limit, decision)
             raise TooManyRequests(
@@ -101,7 +104,7 @@ class ApiLimiter:
 
     def add_headers(self, response: Response) -> Response:
         """An after-request hook: tell the caller its budget."""
-        decision: Decision | None = g.get(_DECISION)
+        decision: Decision | None = request.environ.get(_DECISION)
         if decision is not None:
             response.headers["X-RateLimit-Limit"] = str(decision.limit)
             response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
@@ -194,14 +197,30 @@ def audit_throttled(limit: RequestLimit) -> None:
     )
 
 
+_ADMITTED = "hub.oauth_admitted"  # a WSGI environ key: both budgets let this request in
+
+
+def _admitted_before() -> bool:
+    """Whether the budgets are not asked: limits are off, or they let this request in already
+    (a request the edge makes again spends once)."""
+    return limits_off() or request.environ.get(_ADMITTED, False)
+
+
 def oauth_endpoint(view: F) -> F:
     """Limit a view of the authorization server per claimed client id and per address."""
+
+    @functools.wraps(view)
+    def admitted(*args: Any, **kwargs: Any) -> Any:
+        request.environ[_ADMITTED] = True
+        return view(*args, **kwargs)
+
+    limited: Any = admitted
     for scope, key in (("oauth-address", _address_key), ("oauth-client", _claimed_client_key)):
-        view = limiter.shared_limit(
+        limited = limiter.shared_limit(
             oauth_limit,
             scope=scope,
             key_func=key,
-            exempt_when=limits_off,
+            exempt_when=_admitted_before,
             on_breach=audit_throttled,
-        )(view)
-    return view
+        )(limited)
+    return limited

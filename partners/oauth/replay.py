@@ -2,7 +2,10 @@
 
 An id is claimed in the request's own transaction (one statement, `INSERT ... ON CONFLICT DO
 NOTHING`: on PostgreSQL a concurrent first use holds the row until it commits, and the second
-insert then does nothing) and is committed with the request, by the edge's one commit. A
+insert then does nothing) and is committed with the request, by the edge's one commit. In a
+request the edge may retry, the claim is deferred to the round trip of the request's next
+statement (`core.db.defer`: on the token endpoint, the issuance's audit entry); an id found
+spent then throws the attempt away, and the request is made again, claiming first, and refused. A
 refused request is rolled back, but the ids it spent stay spent: after a rollback the session
 claims them again in whatever it commits next, which on every refusal path is the refusal's
 own audit entry (`audit.refusals.keep_refusal`, the token endpoint's refusal, the error
@@ -11,6 +14,7 @@ handlers). Authentication itself never commits.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime
 
@@ -19,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.db import db, driver_rows, utcnow
+from core.db import Retry, db, defer, driver_rows, retryable, utcnow
 from partners.models import UsedJti
 
 #: The longest id kept (ids are compared as stored).
@@ -39,9 +43,22 @@ def claim(kind: str, jti: str, expires_at: datetime) -> None:
     if secrets.randbelow(200) == 0:  # now and then, forget ids that can no longer be replayed
         session.execute(sa.delete(UsedJti).where(UsedJti.expires_at < utcnow()))
     used = (kind, jti[:MAX_ID], expires_at)
+    if retryable(session):
+        # Assumed unspent, and claimed in the round trip of the attempt's next statement; if
+        # it was spent, the attempt is thrown away and made again, claiming it first.
+        parameters = {"kind": used[0], "jti": used[1], "expires_at": used[2]}
+        defer(session, _INSERT_ONCE_POSTGRESQL, parameters, functools.partial(_spent, used))
+        return
     if not _insert_once(session, *used):
         raise Replayed(f"{kind} {jti[:MAX_ID]!r} was used before")
     session.info.setdefault(_CLAIMED, []).append(used)
+
+
+def _spent(used: tuple[str, str, datetime], rows: list[tuple]) -> None:
+    """The check of a deferred claim: its row was inserted, so the id is this request's."""
+    if not rows:
+        raise Retry(f"a {used[0]} id was used before")  # (the id is the caller's: not logged)
+    db.session().info.setdefault(_CLAIMED, []).append(used)
 
 
 def _insert_once(session: Session, kind: str, jti: str, expires_at: datetime) -> bool:
