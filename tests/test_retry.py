@@ -94,9 +94,7 @@ def test_a_warm_token_request_claims_and_confirms_its_policy_in_its_audit_writes
     assert len(statements) == 3  # nothing else, before or after
 
 
-def test_a_warm_shared_read_sends_its_policy_read_with_the_speakers(
-    hubs, database_server, batches
-):
+def test_a_warm_shared_read_sends_its_policy_read_with_the_speakers(hubs, database_server, batches):
     if database_server is None:
         pytest.skip("SQLite has no round trips to save: nothing is deferred")
     _a, b, speaker_id, client_id, key = hubs
