@@ -4,9 +4,17 @@ test client, with a partner sharing a speaker between two organisations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from tests.conftest import app_config, close_app, dispose_database, fresh_database_url
+from tests.conftest import (
+    app_config,
+    clear_of_a_window_end,
+    close_app,
+    dispose_database,
+    fresh_database_url,
+)
 from tests.oauth_helpers import ISSUER, assertion
 
 PURPOSE = "speaker_due_diligence"
@@ -67,6 +75,29 @@ def two_hubs(database_server: str | None, tmp_path: Any, **settings: Any) -> Any
     a.close()
     b.close()
     dispose_database(database_server, url)
+
+
+@contextmanager
+def rate_limited_hubs(
+    database_server: str | None, tmp_path: Any, redis_url: str, api_rate_limit: str
+) -> Iterator[tuple[Hub, Hub, str, str, Any]]:
+    """`two_hubs` with the API's rate limit on, counted in Redis (the authorization server's
+    set out of the way), entered clear of a window's end: calls counted up to the limit fall in
+    one window."""
+    hubs = two_hubs(
+        database_server,
+        tmp_path,
+        RATELIMIT_ENABLED=True,
+        ratelimit_storage_uri=redis_url,
+        api_rate_limit=api_rate_limit,
+        oauth_rate_limit="100 per minute",
+    )
+    try:
+        found = next(hubs)
+        clear_of_a_window_end()
+        yield found
+    finally:
+        hubs.close()
 
 
 def warm(hub: Hub, client_id: str, key: Any, speaker_id: str) -> str:

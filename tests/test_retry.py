@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import audit_entries, clear_of_a_window_end, last_seq
-from tests.hosts import ASSERTION_TYPE, Hub, two_hubs, warm
+from tests.conftest import audit_entries, last_seq
+from tests.hosts import ASSERTION_TYPE, Hub, rate_limited_hubs, two_hubs, warm
 from tests.oauth_helpers import ISSUER, assertion, dpop_proof, new_key
 from tests.sql import statements_run
 
@@ -182,25 +182,14 @@ def test_a_replayed_dpop_proof_of_a_retried_request_is_refused(hubs, database_se
 
 
 def test_an_api_call_made_again_spends_one_call_of_its_budget(database_server, tmp_path, redis_url):
-    hubs = two_hubs(
-        database_server,
-        tmp_path,
-        RATELIMIT_ENABLED=True,
-        ratelimit_storage_uri=redis_url,
-        api_rate_limit="20 per minute",
-        oauth_rate_limit="100 per minute",
-    )
-    a, b, speaker_id, client_id, key = next(hubs)
-    try:
-        clear_of_a_window_end()
+    with rate_limited_hubs(database_server, tmp_path, redis_url, "20 per minute") as hubs:
+        a, b, speaker_id, client_id, key = hubs
         token = warm(b, client_id, key, speaker_id)
         before = int(b.read(token, speaker_id).headers["X-RateLimit-Remaining"])
         _bump_the_policy_generation(a)
         after = b.read(token, speaker_id)
         assert after.status_code == 200
         assert int(after.headers["X-RateLimit-Remaining"]) == before - 1
-    finally:
-        hubs.close()
 
 
 def test_nothing_deferred_outlives_its_request(hubs, database_server):

@@ -13,26 +13,16 @@ import sqlalchemy as sa
 
 from tests.conftest import (
     app_config,
-    clear_of_a_window_end,
     close_app,
     dispose_database,
     fresh_database_url,
 )
-from tests.hosts import two_hubs, warm
+from tests.hosts import rate_limited_hubs, warm
 
 
 def test_a_partners_rate_limit_is_one_budget_across_hosts(database_server, tmp_path, redis_url):
-    hubs = two_hubs(
-        database_server,
-        tmp_path,
-        RATELIMIT_ENABLED=True,
-        ratelimit_storage_uri=redis_url,
-        api_rate_limit="5 per minute",
-        oauth_rate_limit="100 per minute",
-    )
-    a, b, speaker_id, client_id, key = next(hubs)
-    try:
-        clear_of_a_window_end()  # the six calls below fall in one minute of the clock
+    with rate_limited_hubs(database_server, tmp_path, redis_url, "5 per minute") as hubs:
+        a, b, speaker_id, client_id, key = hubs  # the six calls below fall in one window
         token = warm(a, client_id, key, speaker_id)  # one API call, on A
         answers = [(a if n % 2 else b).read(token, speaker_id).status_code for n in range(6)]
         # Four more pass (two on each host), then every call is refused, on either host.
@@ -40,8 +30,6 @@ def test_a_partners_rate_limit_is_one_budget_across_hosts(database_server, tmp_p
         refused = b.read(token, speaker_id)
         assert refused.status_code == 429
         assert int(refused.headers["Retry-After"]) > 0
-    finally:
-        hubs.close()
 
 
 def test_one_dedicated_integrator_leads_and_a_standby_takes_over(database_server, tmp_path):
