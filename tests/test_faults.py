@@ -236,6 +236,26 @@ def test_requests_answer_503_with_retry_after_while_the_database_is_away(faulty,
     assert api.headers["Retry-After"] == "7"
 
 
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_a_warm_request_that_assumed_its_policy_answers_503_while_the_database_is_away(
+    faulty, mode
+):
+    """The published keys are served from the worker's policy cache: a warm request assumes
+    the generation and confirms it before it answers (`core.db.settle`). With the database
+    away, that confirmation fails as any statement would: 503, not a crash."""
+    app, proxy = faulty
+    client = app.test_client()
+    assert client.get("/.well-known/jwks.json").status_code == 200
+    assert client.get("/.well-known/jwks.json").status_code == 200  # warm
+    proxy.mode = mode
+    proxy.drop_all()
+    response = _answer(lambda: client.get("/.well-known/jwks.json"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "7"
+    proxy.mode = "pass"
+    assert _answer(lambda: client.get("/.well-known/jwks.json")).status_code == 200
+
+
 def test_a_change_committed_before_the_connection_dies_is_answered_as_saved(faulty):
     """The response is built inside the transaction, before the commit: a connection that
     dies right after COMMIT leaves a saved record and a 201, not a 500 saying nothing was

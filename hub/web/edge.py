@@ -208,7 +208,12 @@ class HubFlask(Flask):
         allow_retry(session)
         try:
             response = super().full_dispatch_request()
-            settle(session)  # what it assumed is confirmed before it answers
+            try:
+                settle(session)  # what it assumed is confirmed before it answers
+            except Exception as exc:
+                # The confirmation failed as any statement can (the database away): answered
+                # as that failure would be (503), not with what it was to confirm.
+                response = self.finalize_request(self.handle_user_exception(exc))
         finally:
             forbid_retry(session)
         return response
