@@ -130,13 +130,17 @@ log = logging.getLogger(__name__)
 _WRITES = ("INSERT", "UPDATE", "DELETE", "WITH", "MERGE", "REPLACE")
 
 
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:7].upper().startswith(_WRITES)
+
+
 def _track_writes(engine: Engine) -> None:
     """Mark a connection's transaction once it runs a statement that changes data, so that the
     edge commits only transactions that wrote (a read-only request just ends its own)."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note(conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip()[:7].upper().startswith(_WRITES):
+        if _is_write(statement):
             conn.info["hub_wrote"] = True
 
     @event.listens_for(engine, "commit")
@@ -151,7 +155,7 @@ def _track_writes(engine: Engine) -> None:
 def wrote(session: Session) -> bool:
     """Whether the session's transaction has changed anything (pending objects, a flush, a
     statement that writes, or one deferred to be sent before the commit: `defer`)."""
-    if defers_a_write(session):
+    if any(_is_write(sql) for sql, *_ in session.info.get(_DEFERRED, ())):
         return True
     if not session.in_transaction():
         return False
@@ -264,12 +268,19 @@ def driver_rows(
     invalidated, so that the edge answers 503 as for any other statement. Unlike
     `session.execute`, it does not flush the session's pending objects first: the statement
     must not read what they would write."""
+    return _send_after_deferred(session, [(statement, parameters)])[0]
+
+
+def _send_after_deferred(
+    session: Session, statements: list[tuple[str, dict[str, Any] | None]]
+) -> list[list]:
+    """Send what this attempt deferred (`defer`), then `statements`, in one round trip; run the
+    deferred statements' checks once their rows are in; return the rows of `statements`."""
     deferred = session.info.pop(_DEFERRED, [])
-    statements = [(sql, params) for sql, params, _check in deferred]
-    *earlier, rows = _send(session, [*statements, (statement, parameters)])
-    for (_sql, _params, check), found in zip(deferred, earlier, strict=True):
-        check(found)
-    return rows
+    found = _send(session, [*((sql, params) for sql, params, _check in deferred), *statements])
+    for (_sql, _params, check), rows in zip(deferred, found, strict=False):
+        check(rows)
+    return found[len(deferred) :]
 
 
 def _send(session: Session, statements: list[tuple[str, dict[str, Any] | None]]) -> list[list]:
@@ -366,20 +377,8 @@ def defer(
 
 def settle(session: Session) -> None:
     """Run what this attempt deferred, and its checks, now (before it commits or answers)."""
-    deferred = session.info.pop(_DEFERRED, None)
-    if deferred:
-        found = _send(session, [(sql, params) for sql, params, _check in deferred])
-        for (_sql, _params, check), rows in zip(deferred, found, strict=True):
-            check(rows)
-
-
-def defers_a_write(session: Session) -> bool:
-    """Whether a statement deferred in this session changes data."""
-    return any(sql.lstrip()[:7].upper().startswith(_WRITES) for sql, *_ in _deferred(session))
-
-
-def _deferred(session: Session) -> list[tuple[str, Any, Any]]:
-    return session.info.get(_DEFERRED, [])
+    if session.info.get(_DEFERRED):
+        _send_after_deferred(session, [])
 
 
 @event.listens_for(Session, "before_commit")
