@@ -420,12 +420,16 @@ def _one_host(
     server = Gunicorn("bench.app:app", env, workers=2, threads=threads)
     try:
         _token_rate(server.url, body_files[0], script)  # warm up
-        rates, refused = [], 0
+        rates, refused, cpu = [], 0, dict.fromkeys(_CPU_KINDS, 0.0)
         for path in body_files[1:]:
+            before = _cpu_seconds()
             rate, errors = _token_rate(server.url, path, script)
+            for kind, seconds in _cpu_seconds().items():
+                cpu[kind] += seconds - before[kind]
             rates.append(rate)
             refused += errors
         token_rate = median(rates)
+        per_token = {kind: seconds * 1000 / (sum(rates) * SECONDS) for kind, seconds in cpu.items()}
         suite.add(
             f"{label}token issuance (client credentials, private_key_jwt, audited)",
             token_rate,
@@ -437,6 +441,12 @@ def _one_host(
             f"Token issuance per run ({mode}): "
             + ", ".join(f"{r:,.0f}" for r in rates)
             + f" tokens/s; {token_rate / TOKEN_AIM:.0%} of the aim."
+        )
+        suite.notes.append(
+            f"CPU per token ({mode}; from /proc over the timed runs): "
+            + ", ".join(f"{kind} {ms:.2f} ms" for kind, ms in per_token.items())
+            + f"; {sum(per_token.values()):.2f} ms in all, so 2 cores issue at most "
+            f"{2000 / sum(per_token.values()):,.0f} tokens/s before wrk takes its share."
         )
         if refused:
             suite.notes.append(f"{refused} token requests were refused under load ({mode}).")
@@ -453,9 +463,14 @@ def _one_host(
                 if errors:
                     raise RuntimeError(f"{errors} non-2xx answers from {path}")
                 measured[name].append(rate)
+        if headline:  # what this machine serves when a request does nothing (no database)
+            ceiling = median([_wrk(server.url + "/healthz")[0] for _ in range(3)])
     finally:
         server.stop()
     bare, api = median(measured["bare"]), median(measured["api"])
+    if headline:
+        suite.add("this machine's ceiling: GET /healthz on the same gunicorn", ceiling, "req/s")
+        suite.add("token issuance against the bare read (same run)", token_rate / bare * 100, "%")
     suite.notes.append(
         f"Per run ({mode}, bare / API): "
         + "; ".join(
@@ -477,6 +492,36 @@ def _one_host(
         f">= {RATIO_FLOOR:.0%} (aim {RATIO_AIM:.0%})" if headline else "",
         api / bare >= RATIO_FLOOR if headline else None,
     )
+
+
+#: What `_cpu_seconds` counts: the web workers, the integrator and PostgreSQL.
+_CPU_KINDS = ("gunicorn", "integrator", "PostgreSQL")
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes of each of `_CPU_KINDS` on this machine (from
+    /proc: user and system time)."""
+    used = dict.fromkeys(_CPU_KINDS, 0.0)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if b"gunicorn" in command:
+            kind = "gunicorn"
+        elif b"integrate" in command:
+            kind = "integrator"
+        elif name.startswith("postgres"):
+            kind = "PostgreSQL"
+        else:
+            continue
+        user, system = fields.split()[11:13]  # utime and stime (stat's 14th and 15th fields)
+        used[kind] += (int(user) + int(system)) / tick
+    return used
 
 
 def _headers(token: str) -> list[str]:
